@@ -1,0 +1,453 @@
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "timefmt.h"
+
+/* Requests may carry a clock slightly ahead of ours. */
+#define FUTURE_TOLERANCE_MS 1000
+#define LIST_MAX 100
+#define LIST_DEFAULT 20
+#define IDEM_KEY_MAX 200
+
+static appt_app *app_of(http_req *req)
+{
+    return req->app;
+}
+
+static void reply_db_error(http_req *req, const bson_error_t *err)
+{
+    if (mongo_error_is_unavailable(err)) {
+        http_reply_unavailable(req, "the database");
+        return;
+    }
+    log_error("database error", "error", err->message, "request_id", req->request_id, NULL);
+    http_reply_problem(req, 500, "internal", NULL, "the database rejected the operation");
+}
+
+static void append_appt(buf *b, const appt *a)
+{
+    buf_puts(b, "{\"id\":");
+    json_append_cstr(b, a->id);
+    buf_puts(b, ",\"physician_id\":");
+    json_append_cstr(b, a->physician_id);
+    buf_puts(b, ",\"patient_id\":");
+    json_append_cstr(b, a->patient_id);
+    buf_puts(b, ",\"start_date\":");
+    json_append_time(b, a->start_ms);
+    buf_puts(b, ",\"end_date\":");
+    if (a->finished)
+        json_append_time(b, a->end_ms);
+    else
+        buf_puts(b, "null");
+    buf_puts(b, ",\"price\":");
+    json_append_money(b, a->price_cents);
+    buf_puts(b, ",\"currency\":");
+    json_append_cstr(b, a->currency);
+    buf_puts(b, ",\"status\":");
+    json_append_cstr(b, a->finished ? "finished" : "started");
+    buf_putc(b, '}');
+}
+
+static void reply_appt(http_req *req, int status, const appt *a)
+{
+    buf b;
+    buf_init(&b);
+    append_appt(&b, a);
+    char location[64];
+    snprintf(location, sizeof location, "/appointments/%s", a->id);
+    const char *const hdr[] = {"Location", location, NULL};
+    http_reply_json(req, status, &b, status == 201 ? hdr : NULL);
+    buf_free(&b);
+}
+
+/* Reads a required UUID field of the body into out. */
+static int body_uuid_or_reply(http_req *req, const bson_t *doc, const char *field, char *out)
+{
+    const char *s = NULL;
+    size_t n = 0;
+    json_status st = json_get_str(doc, field, &s, &n);
+    char detail[96];
+    if (st == JSON_MISSING) {
+        snprintf(detail, sizeof detail, "%s is required", field);
+        http_reply_problem(req, 400, "missing-field", field, detail);
+        return -1;
+    }
+    if (st != JSON_OK || uuid_normalize(s, n, out) != 0) {
+        snprintf(detail, sizeof detail, "%s must be a UUID string", field);
+        http_reply_problem(req, 400, "invalid-field", field, detail);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads an optional date-time field, not in the future. Returns 1 when
+ * present (*out set), 0 when absent, -1 after replying 400. */
+static int body_time_or_reply(http_req *req, const bson_t *doc, const char *field, int64_t now,
+                              int64_t *out)
+{
+    const char *s = NULL;
+    size_t n = 0;
+    json_status st = json_get_str(doc, field, &s, &n);
+    if (st == JSON_MISSING)
+        return 0;
+    char detail[128];
+    int64_t ms = 0;
+    if (st != JSON_OK || timefmt_parse(s, n, &ms) != 0) {
+        snprintf(detail, sizeof detail,
+                 "%s must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z", field);
+        http_reply_problem(req, 400, "invalid-field", field, detail);
+        return -1;
+    }
+    if (ms > now + FUTURE_TOLERANCE_MS) {
+        snprintf(detail, sizeof detail, "%s must not be in the future", field);
+        http_reply_problem(req, 400, "invalid-field", field, detail);
+        return -1;
+    }
+    *out = ms;
+    return 1;
+}
+
+/* Idempotency-Key: 1..200 visible ASCII characters. Returns 1 with *key when
+ * present, 0 when absent, -1 after replying 400. */
+static int idem_key_or_reply(http_req *req, const char **key)
+{
+    const char *k = http_header(req, "Idempotency-Key");
+    if (!k)
+        return 0;
+    size_t n = strlen(k);
+    bool ok = n > 0 && n <= IDEM_KEY_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = k[i] > 0x20 && k[i] < 0x7f;
+    if (!ok) {
+        http_reply_problem(req, 400, "invalid-header", "Idempotency-Key",
+                           "Idempotency-Key must be 1 to 200 visible ASCII characters");
+        return -1;
+    }
+    *key = k;
+    return 1;
+}
+
+/* A retry with a recorded key: same request -> the first response; a different
+ * one -> 422. Recreates the appointment if the first attempt died between
+ * recording the key and inserting it. */
+static void start_replay(http_req *req, const appt *want, bool start_given, const appt *first,
+                         bool first_start_given)
+{
+    appt_app *app = app_of(req);
+    bool same = strcmp(want->physician_id, first->physician_id) == 0 &&
+                strcmp(want->patient_id, first->patient_id) == 0 &&
+                start_given == first_start_given &&
+                (!start_given || want->start_ms == first->start_ms);
+    if (!same) {
+        http_reply_problem(req, 422, "idempotency-key-reused", "Idempotency-Key",
+                           "this Idempotency-Key was used with a different request body");
+        return;
+    }
+    bson_error_t err;
+    appt a;
+    int rc = appt_store_get(app->db, first->id, &a, &err);
+    if (rc == 0) {
+        a = *want;
+        memcpy(a.id, first->id, UUID_STR_LEN);
+        a.start_ms = first->start_ms;
+        a.created_ms = first->created_ms;
+        if (appt_store_insert(app->db, &a, &err) != 0 && !mongo_error_is_duplicate(&err)) {
+            reply_db_error(req, &err);
+            return;
+        }
+        rc = appt_store_get(app->db, first->id, &a, &err);
+    }
+    if (rc != 1) {
+        if (rc == 0)
+            bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment vanished");
+        reply_db_error(req, &err);
+        return;
+    }
+    reply_appt(req, 201, &a);
+}
+
+static void handle_start(http_req *req)
+{
+    appt_app *app = app_of(req);
+    bson_t doc;
+    if (http_body_json_or_reply(req, &doc) != 0)
+        return;
+    int64_t now = timefmt_now_ms();
+    appt a;
+    memset(&a, 0, sizeof a);
+    const char *key = NULL;
+    int has_start = 0;
+    if (body_uuid_or_reply(req, &doc, "physician_id", a.physician_id) != 0 ||
+        body_uuid_or_reply(req, &doc, "patient_id", a.patient_id) != 0 ||
+        (has_start = body_time_or_reply(req, &doc, "start_date", now, &a.start_ms)) < 0 ||
+        idem_key_or_reply(req, &key) < 0) {
+        bson_destroy(&doc);
+        return;
+    }
+    bson_destroy(&doc);
+    if (!has_start)
+        a.start_ms = now;
+    uuid_v7(a.id, now);
+    a.created_ms = now;
+    a.price_cents = app->price_cents;
+    memcpy(a.currency, app->currency, EVENT_CURRENCY_LEN);
+
+    bson_error_t err;
+    if (key) {
+        appt first;
+        bool first_given = false;
+        int rc = appt_store_idem_put(app->db, key, &a, has_start, &first, &first_given, &err);
+        if (rc < 0) {
+            reply_db_error(req, &err);
+            return;
+        }
+        if (rc == 0) {
+            start_replay(req, &a, has_start, &first, first_given);
+            return;
+        }
+    }
+    if (appt_store_insert(app->db, &a, &err) != 0) {
+        reply_db_error(req, &err);
+        return;
+    }
+    reply_appt(req, 201, &a);
+}
+
+/* Answers a finish request against an appointment already finished. */
+static void refinish(http_req *req, const appt *a, bool end_given, int64_t end_ms)
+{
+    if (end_given && end_ms != a->end_ms) {
+        http_reply_problem(req, 409, "already-finished", "end_date",
+                           "the appointment is already finished with another end_date");
+        return;
+    }
+    reply_appt(req, 200, a);
+}
+
+static void handle_finish(http_req *req)
+{
+    appt_app *app = app_of(req);
+    char id[UUID_STR_LEN];
+    if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
+        return;
+    bson_t doc;
+    if (http_body_json_or_reply(req, &doc) != 0)
+        return;
+    int64_t now = timefmt_now_ms();
+    int64_t end_ms = 0;
+    int end_given = body_time_or_reply(req, &doc, "end_date", now, &end_ms);
+    bson_destroy(&doc);
+    if (end_given < 0)
+        return;
+
+    bson_error_t err;
+    appt a;
+    int rc = appt_store_get(app->db, id, &a, &err);
+    if (rc < 0) {
+        reply_db_error(req, &err);
+        return;
+    }
+    if (rc == 0) {
+        http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
+        return;
+    }
+    if (a.finished) {
+        refinish(req, &a, end_given, end_ms);
+        return;
+    }
+    if (!end_given)
+        end_ms = now > a.start_ms ? now : a.start_ms;
+    if (end_ms < a.start_ms) {
+        http_reply_problem(req, 400, "invalid-field", "end_date",
+                           "end_date must not be before start_date");
+        return;
+    }
+    a.end_ms = end_ms;
+    a.finished = true;
+    uuid_v4(a.event_id);
+    a.event_time_ms = now;
+    memcpy(a.traceparent, req->traceparent, sizeof a.traceparent);
+    a.traceparent[sizeof a.traceparent - 1] = '\0';
+    a.attempts = 0;
+
+    appt done;
+    rc = appt_store_finish(app->db, &a, outbox_lease_until(app->ob, now), &done, &err);
+    if (rc < 0) {
+        reply_db_error(req, &err);
+        return;
+    }
+    if (rc == 0) { /* finished concurrently by another request */
+        rc = appt_store_get(app->db, id, &done, &err);
+        if (rc != 1) {
+            if (rc == 0)
+                bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment vanished");
+            reply_db_error(req, &err);
+            return;
+        }
+        refinish(req, &done, end_given, end_ms);
+        return;
+    }
+    outbox_publish(app->ob, &done);
+    log_info("appointment finished", "appointment_id", done.id, "event_id", done.event_id,
+             "request_id", req->request_id, NULL);
+    reply_appt(req, 200, &done);
+}
+
+static void handle_get(http_req *req)
+{
+    appt_app *app = app_of(req);
+    char id[UUID_STR_LEN];
+    if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
+        return;
+    bson_error_t err;
+    appt a;
+    int rc = appt_store_get(app->db, id, &a, &err);
+    if (rc < 0)
+        reply_db_error(req, &err);
+    else if (rc == 0)
+        http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
+    else
+        reply_appt(req, 200, &a);
+}
+
+/* Reads an optional UUID query parameter into out; *set tells if present. */
+static int query_uuid_or_reply(http_req *req, const char *name, char *out, bool *set)
+{
+    char v[64];
+    int rc = http_query_or_reply(req, name, v, sizeof v);
+    *set = false;
+    if (rc <= 0)
+        return rc;
+    if (uuid_normalize(v, strlen(v), out) != 0) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%s must be a UUID", name);
+        http_reply_problem(req, 400, "invalid-query", name, detail);
+        return -1;
+    }
+    *set = true;
+    return 0;
+}
+
+static void handle_list(http_req *req)
+{
+    appt_app *app = app_of(req);
+    char physician[UUID_STR_LEN], patient[UUID_STR_LEN], cursor[UUID_STR_LEN];
+    bool has_phys, has_pat, has_cursor;
+    char status[16], limit_s[16];
+    appt_filter f = {.status = -1, .limit = LIST_DEFAULT};
+    if (query_uuid_or_reply(req, "physician_id", physician, &has_phys) < 0 ||
+        query_uuid_or_reply(req, "patient_id", patient, &has_pat) < 0 ||
+        query_uuid_or_reply(req, "cursor", cursor, &has_cursor) < 0)
+        return;
+    int rc = http_query_or_reply(req, "status", status, sizeof status);
+    if (rc < 0)
+        return;
+    if (rc == 1) {
+        if (strcmp(status, "started") == 0)
+            f.status = 0;
+        else if (strcmp(status, "finished") == 0)
+            f.status = 1;
+        else {
+            http_reply_problem(req, 400, "invalid-query", "status",
+                               "status must be started or finished");
+            return;
+        }
+    }
+    rc = http_query_or_reply(req, "limit", limit_s, sizeof limit_s);
+    if (rc < 0)
+        return;
+    if (rc == 1) {
+        char *end = NULL;
+        long v = strtol(limit_s, &end, 10);
+        if (!limit_s[0] || *end || v < 1 || v > LIST_MAX) {
+            http_reply_problem(req, 400, "invalid-query", "limit",
+                               "limit must be an integer from 1 to 100");
+            return;
+        }
+        f.limit = (int)v;
+    }
+    f.physician_id = has_phys ? physician : NULL;
+    f.patient_id = has_pat ? patient : NULL;
+    f.before_id = has_cursor ? cursor : NULL;
+
+    appt items[LIST_MAX];
+    int n = 0;
+    bool more = false;
+    bson_error_t err;
+    if (appt_store_list(app->db, &f, items, &n, &more, &err) != 0) {
+        reply_db_error(req, &err);
+        return;
+    }
+    buf b;
+    buf_init(&b);
+    buf_puts(&b, "{\"items\":[");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        append_appt(&b, &items[i]);
+    }
+    buf_puts(&b, "],\"next_cursor\":");
+    json_append_cstr(&b, more && n > 0 ? items[n - 1].id : NULL);
+    buf_putc(&b, '}');
+    http_reply_json(req, 200, &b, NULL);
+    buf_free(&b);
+}
+
+static void handle_healthz(http_req *req)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_reply(req, 200, "application/json", body, sizeof body - 1, NULL);
+}
+
+static void handle_readyz(http_req *req)
+{
+    appt_app *app = app_of(req);
+    bson_error_t err;
+    bool db_ok = mongo_db_ping(app->db, &err) == 0;
+    bool kafka_ok = outbox_ready(app->ob, 1000) == 0;
+    buf b;
+    buf_init(&b);
+    buf_printf(&b, "{\"status\":\"%s\",\"checks\":{\"mongodb\":\"%s\",\"kafka\":\"%s\"}}",
+               db_ok && kafka_ok ? "ready" : "unavailable", db_ok ? "ok" : "down",
+               kafka_ok ? "ok" : "down");
+    static const char *const hdr[] = {"Retry-After", "2", NULL};
+    http_reply_json(req, db_ok && kafka_ok ? 200 : 503, &b, db_ok && kafka_ok ? NULL : hdr);
+    buf_free(&b);
+}
+
+static void handle_metrics(http_req *req)
+{
+    appt_app *app = app_of(req);
+    buf b;
+    buf_init(&b);
+    http_server_render_metrics(app->server, &b);
+    outbox_render_metrics(app->ob, &b);
+    http_reply(req, 200, "text/plain; version=0.0.4", b.ptr, b.len, NULL);
+    buf_free(&b);
+}
+
+static void handle_openapi(http_req *req)
+{
+    appt_app *app = app_of(req);
+    http_reply(req, 200, "application/json", app->openapi, app->openapi_len, NULL);
+}
+
+const http_route appt_routes[] = {
+    {"GET", "/healthz", handle_healthz, NULL, false},
+    {"GET", "/readyz", handle_readyz, NULL, false},
+    {"GET", "/metrics", handle_metrics, NULL, false},
+    {"GET", "/openapi.json", handle_openapi, NULL, false},
+    {"POST", "/appointments", handle_start, "appointments:write", true},
+    {"GET", "/appointments", handle_list, "appointments:read", false},
+    {"GET", "/appointments/{id}", handle_get, "appointments:read", false},
+    {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
+    /* the original Python service's routes */
+    {"POST", "/", handle_start, "appointments:write", true},
+    {"POST", "/{id}", handle_finish, "appointments:write", true},
+};
+const size_t appt_nroutes = sizeof appt_routes / sizeof appt_routes[0];

@@ -1,0 +1,246 @@
+#include "outbox.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "timefmt.h"
+
+struct outbox {
+    outbox_opts opts;
+    char *topic;
+    rd_kafka_t *rk;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    metrics_counter published;
+    metrics_counter failed;
+    metrics_counter relayed;
+};
+
+/* What a delivery report needs to find its outbox entry. */
+typedef struct outbox_msg {
+    char id[UUID_STR_LEN];
+    char event_id[UUID_STR_LEN];
+    int32_t attempts;
+} outbox_msg;
+
+static int64_t backoff_ms(const outbox *ob, int32_t attempts)
+{
+    int64_t d = 1000;
+    for (int32_t i = 0; i < attempts && d < ob->opts.retry_max_ms; i++)
+        d *= 2;
+    return d < ob->opts.retry_max_ms ? d : ob->opts.retry_max_ms;
+}
+
+/* Runs on the outbox thread, once per message. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    outbox *ob = opaque;
+    outbox_msg *om = m->_private;
+    bson_error_t err;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        metrics_inc(&ob->published);
+        if (appt_store_outbox_published(ob->opts.db, om->id, om->event_id, &err) != 0)
+            /* The relay will publish it again under the same ce_id; the
+             * consumer's idempotent write absorbs the duplicate. */
+            log_warn("event delivered but not marked published", "appointment_id", om->id,
+                     "error", err.message, NULL);
+    } else {
+        metrics_inc(&ob->failed);
+        int64_t at = timefmt_now_ms() + backoff_ms(ob, om->attempts);
+        log_warn("event delivery failed; the relay will retry", "appointment_id", om->id,
+                 "error", rd_kafka_err2str(m->err), NULL);
+        if (appt_store_outbox_retry_at(ob->opts.db, om->id, om->event_id, at, &err) != 0)
+            log_warn("cannot reschedule outbox entry", "appointment_id", om->id, "error",
+                     err.message, NULL);
+    }
+    free(om);
+}
+
+outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
+{
+    char tmo[16];
+    snprintf(tmo, sizeof tmo, "%d", opts->message_timeout_ms);
+    rd_kafka_conf_t *conf = kafka_conf_new(opts->bootstrap, "appointment", err, errlen);
+    if (!conf)
+        return NULL;
+    if (kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) != 0 ||
+        kafka_conf_set(conf, "acks", "all", err, errlen) != 0 ||
+        kafka_conf_set(conf, "linger.ms", "2", err, errlen) != 0 ||
+        kafka_conf_set(conf, "message.timeout.ms", tmo, err, errlen) != 0 ||
+        kafka_conf_set(conf, "partitioner", "murmur2_random", err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    outbox *ob = xcalloc(1, sizeof *ob);
+    ob->opts = *opts;
+    ob->topic = xstrdup(opts->topic);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, ob);
+    char why[512];
+    ob->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!ob->rk) {
+        snprintf(err, errlen, "cannot create the Kafka producer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        free(ob->topic);
+        free(ob);
+        return NULL;
+    }
+    conf = NULL; /* rk owns it now */
+    return ob;
+}
+
+int64_t outbox_lease_until(const outbox *ob, int64_t now_ms)
+{
+    /* librdkafka keeps retrying until message.timeout.ms; the relay only steps
+     * in after that, so the two never publish the same entry at once. */
+    return now_ms + ob->opts.message_timeout_ms + 2000;
+}
+
+void outbox_event_of(const appt *a, event_finished *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    memcpy(ev->appointment_id, a->id, UUID_STR_LEN);
+    memcpy(ev->physician_id, a->physician_id, UUID_STR_LEN);
+    memcpy(ev->patient_id, a->patient_id, UUID_STR_LEN);
+    ev->start_ms = a->start_ms;
+    ev->end_ms = a->end_ms;
+    ev->hourly_price_cents = a->price_cents;
+    memcpy(ev->currency, a->currency, EVENT_CURRENCY_LEN);
+}
+
+void outbox_publish(outbox *ob, const appt *a)
+{
+    event_finished ev;
+    outbox_event_of(a, &ev);
+    buf value;
+    buf_init(&value);
+    event_encode(&ev, &value);
+    char ce_time[TIMEFMT_LEN];
+    timefmt_format(a->event_time_ms, ce_time);
+
+    rd_kafka_headers_t *h = rd_kafka_headers_new(7);
+    rd_kafka_header_add(h, "ce_specversion", -1, EVENT_SPECVERSION, -1);
+    rd_kafka_header_add(h, "ce_id", -1, a->event_id, -1);
+    rd_kafka_header_add(h, "ce_source", -1, EVENT_SOURCE, -1);
+    rd_kafka_header_add(h, "ce_type", -1, EVENT_TYPE, -1);
+    rd_kafka_header_add(h, "ce_time", -1, ce_time, -1);
+    rd_kafka_header_add(h, "content-type", -1, EVENT_CONTENT_TYPE, -1);
+    if (a->traceparent[0])
+        rd_kafka_header_add(h, "traceparent", -1, a->traceparent, -1);
+
+    outbox_msg *om = xmalloc(sizeof *om);
+    memcpy(om->id, a->id, UUID_STR_LEN);
+    memcpy(om->event_id, a->event_id, UUID_STR_LEN);
+    om->attempts = a->attempts;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        ob->rk, RD_KAFKA_V_TOPIC(ob->topic), RD_KAFKA_V_KEY(a->id, strlen(a->id)),
+        RD_KAFKA_V_VALUE(value.ptr, value.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(om), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Not enqueued: librdkafka did not take the headers. The entry stays
+         * pending and the relay picks it up when its lease runs out. */
+        rd_kafka_headers_destroy(h);
+        free(om);
+        metrics_inc(&ob->failed);
+        log_warn("cannot enqueue event; left for the relay", "appointment_id", a->id, "error",
+                 rd_kafka_err2str(e), NULL);
+    }
+    buf_free(&value);
+}
+
+static void relay_due(outbox *ob)
+{
+    for (int i = 0; i < 500 && !atomic_load(&ob->stop); i++) {
+        int64_t now = timefmt_now_ms();
+        appt a;
+        bson_error_t err;
+        int rc = appt_store_outbox_claim(ob->opts.db, now, outbox_lease_until(ob, now), &a, &err);
+        if (rc < 0) {
+            log_debug("relay cannot read the outbox", "error", err.message, NULL);
+            return;
+        }
+        if (rc == 0)
+            return;
+        metrics_inc(&ob->relayed);
+        log_info("relaying pending event", "appointment_id", a.id, "event_id", a.event_id, NULL);
+        outbox_publish(ob, &a);
+        rd_kafka_poll(ob->rk, 0);
+    }
+}
+
+static void *outbox_main(void *arg)
+{
+    outbox *ob = arg;
+    int64_t next_relay = 0;
+    while (!atomic_load(&ob->stop)) {
+        rd_kafka_poll(ob->rk, 100);
+        int64_t now = timefmt_mono_ms();
+        if (now >= next_relay) {
+            relay_due(ob);
+            next_relay = timefmt_mono_ms() + ob->opts.relay_interval_ms;
+        }
+    }
+    return NULL;
+}
+
+int outbox_start(outbox *ob)
+{
+    if (pthread_create(&ob->thread, NULL, outbox_main, ob) != 0)
+        return -1;
+    ob->started = true;
+    return 0;
+}
+
+void outbox_free(outbox *ob, int timeout_ms)
+{
+    if (!ob)
+        return;
+    atomic_store(&ob->stop, true);
+    if (ob->started)
+        pthread_join(ob->thread, NULL);
+    /* Delivery reports of the flush run here, on this thread, now that the
+     * outbox thread is gone. */
+    rd_kafka_flush(ob->rk, timeout_ms);
+    int left = rd_kafka_outq_len(ob->rk);
+    if (left > 0) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", left);
+        log_warn("events not acknowledged at shutdown; they stay pending for the relay",
+                 "count", n, NULL);
+    }
+    rd_kafka_destroy(ob->rk);
+    free(ob->topic);
+    free(ob);
+}
+
+int outbox_ready(outbox *ob, int timeout_ms)
+{
+    return kafka_ping(ob->rk, ob->topic, timeout_ms);
+}
+
+void outbox_render_metrics(outbox *ob, buf *out)
+{
+    metrics_family(out, "events_published_total", "counter",
+                   "Events acknowledged by the broker.");
+    metrics_sample(out, "events_published_total", NULL, metrics_get(&ob->published));
+    metrics_family(out, "events_publish_failed_total", "counter",
+                   "Events the broker did not acknowledge in time (retried by the relay).");
+    metrics_sample(out, "events_publish_failed_total", NULL, metrics_get(&ob->failed));
+    metrics_family(out, "events_relayed_total", "counter",
+                   "Pending outbox entries re-published by the relay.");
+    metrics_sample(out, "events_relayed_total", NULL, metrics_get(&ob->relayed));
+    bson_error_t err;
+    int64_t pending = appt_store_outbox_pending(ob->opts.db, &err);
+    metrics_family(out, "outbox_pending", "gauge",
+                   "Finished appointments whose event is not yet acknowledged (-1: unknown).");
+    metrics_sample_i(out, "outbox_pending", NULL, pending);
+}

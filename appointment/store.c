@@ -1,0 +1,372 @@
+#include "store.h"
+
+#include <string.h>
+
+static void copy_str(bson_iter_t *it, char *out, size_t outlen)
+{
+    uint32_t n = 0;
+    const char *s = BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, &n) : "";
+    if (n >= outlen)
+        n = (uint32_t)outlen - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+static int64_t iter_int(bson_iter_t *it)
+{
+    if (BSON_ITER_HOLDS_DATE_TIME(it))
+        return bson_iter_date_time(it);
+    if (BSON_ITER_HOLDS_INT64(it))
+        return bson_iter_int64(it);
+    if (BSON_ITER_HOLDS_INT32(it))
+        return bson_iter_int32(it);
+    if (BSON_ITER_HOLDS_DOUBLE(it))
+        return (int64_t)bson_iter_double(it);
+    return 0;
+}
+
+static void outbox_from_bson(bson_iter_t *ob, appt *a)
+{
+    while (bson_iter_next(ob)) {
+        const char *k = bson_iter_key(ob);
+        if (strcmp(k, "state") == 0) {
+            char st[16];
+            copy_str(ob, st, sizeof st);
+            a->outbox_state =
+                strcmp(st, "published") == 0 ? APPT_OUTBOX_PUBLISHED : APPT_OUTBOX_PENDING;
+        } else if (strcmp(k, "event_id") == 0)
+            copy_str(ob, a->event_id, sizeof a->event_id);
+        else if (strcmp(k, "time") == 0)
+            a->event_time_ms = iter_int(ob);
+        else if (strcmp(k, "traceparent") == 0)
+            copy_str(ob, a->traceparent, sizeof a->traceparent);
+        else if (strcmp(k, "attempts") == 0)
+            a->attempts = (int32_t)iter_int(ob);
+    }
+}
+
+static void appt_from_bson(const bson_t *doc, appt *a)
+{
+    memset(a, 0, sizeof *a);
+    bson_iter_t it;
+    if (!bson_iter_init(&it, doc))
+        return;
+    while (bson_iter_next(&it)) {
+        const char *k = bson_iter_key(&it);
+        if (strcmp(k, "_id") == 0)
+            copy_str(&it, a->id, sizeof a->id);
+        else if (strcmp(k, "physician_id") == 0)
+            copy_str(&it, a->physician_id, sizeof a->physician_id);
+        else if (strcmp(k, "patient_id") == 0)
+            copy_str(&it, a->patient_id, sizeof a->patient_id);
+        else if (strcmp(k, "start_date") == 0)
+            a->start_ms = iter_int(&it);
+        else if (strcmp(k, "end_date") == 0)
+            a->end_ms = iter_int(&it);
+        else if (strcmp(k, "status") == 0) {
+            char st[16];
+            copy_str(&it, st, sizeof st);
+            a->finished = strcmp(st, "finished") == 0;
+        } else if (strcmp(k, "price_cents") == 0)
+            a->price_cents = iter_int(&it);
+        else if (strcmp(k, "currency") == 0)
+            copy_str(&it, a->currency, sizeof a->currency);
+        else if (strcmp(k, "created_at") == 0)
+            a->created_ms = iter_int(&it);
+        else if (strcmp(k, "outbox") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            bson_iter_t ob;
+            if (bson_iter_recurse(&it, &ob))
+                outbox_from_bson(&ob, a);
+        }
+    }
+}
+
+int appt_store_init(mongo_db *db, bson_error_t *err)
+{
+    bson_t *idx = BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id",
+                           BCON_INT32(-1), "}", "name", "physician_newest", "}", "1", "{", "key",
+                           "{", "patient_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name",
+                           "patient_newest", "}", "2", "{", "key", "{", "status", BCON_INT32(1),
+                           "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{",
+                           "key", "{", "outbox.state", BCON_INT32(1), "outbox.next_attempt_at",
+                           BCON_INT32(1), "}", "name", "outbox_due", "}");
+    int rc = mongo_db_create_indexes(db, APPT_COLLECTION, idx, err);
+    bson_destroy(idx);
+    return rc;
+}
+
+static void appt_to_bson(const appt *a, bson_t *doc)
+{
+    BSON_APPEND_UTF8(doc, "_id", a->id);
+    BSON_APPEND_UTF8(doc, "physician_id", a->physician_id);
+    BSON_APPEND_UTF8(doc, "patient_id", a->patient_id);
+    BSON_APPEND_DATE_TIME(doc, "start_date", a->start_ms);
+    BSON_APPEND_NULL(doc, "end_date");
+    BSON_APPEND_UTF8(doc, "status", "started");
+    BSON_APPEND_INT64(doc, "price_cents", a->price_cents);
+    BSON_APPEND_UTF8(doc, "currency", a->currency);
+    BSON_APPEND_DATE_TIME(doc, "created_at", a->created_ms);
+}
+
+int appt_store_insert(mongo_db *db, const appt *a, bson_error_t *err)
+{
+    bson_t doc = BSON_INITIALIZER;
+    appt_to_bson(a, &doc);
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, err);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(&doc);
+    return ok ? 0 : -1;
+}
+
+/* Finds one document of `coll` matching filter into *out (when out != NULL). */
+static int find_one(mongo_db *db, const char *collname, const bson_t *filter, bson_t *out,
+                    bson_error_t *err)
+{
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, collname);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+    const bson_t *doc = NULL;
+    int rc = 0;
+    if (mongoc_cursor_next(cur, &doc)) {
+        bson_copy_to(doc, out);
+        rc = 1;
+    } else if (mongoc_cursor_error(cur, err)) {
+        rc = -1;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    return rc;
+}
+
+int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    bson_t doc;
+    int rc = find_one(db, APPT_COLLECTION, &filter, &doc, err);
+    if (rc == 1) {
+        appt_from_bson(&doc, out);
+        bson_destroy(&doc);
+    }
+    bson_destroy(&filter);
+    return rc;
+}
+
+/* Runs findAndModify(query, update, return new) and decodes the result.
+ * Returns 1 with *out, 0 when nothing matched, -1 on error. */
+static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *update,
+                           const bson_t *sort, appt *out, bson_error_t *err)
+{
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
+    mongoc_find_and_modify_opts_set_update(opts, update);
+    mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    if (sort)
+        mongoc_find_and_modify_opts_set_sort(opts, sort);
+    bson_t reply;
+    int rc = -1;
+    if (mongoc_collection_find_and_modify_with_opts(coll, query, opts, &reply, err)) {
+        bson_iter_t it;
+        rc = 0;
+        if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            uint32_t len = 0;
+            const uint8_t *data = NULL;
+            bson_iter_document(&it, &len, &data);
+            bson_t v;
+            if (out && bson_init_static(&v, data, len))
+                appt_from_bson(&v, out);
+            rc = 1;
+        }
+    }
+    bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(opts);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    return rc;
+}
+
+int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
+                      bson_error_t *err)
+{
+    bson_t *query = BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"));
+    bson_t update = BSON_INITIALIZER, set, outbox;
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
+    BSON_APPEND_UTF8(&set, "status", "finished");
+    BSON_APPEND_DOCUMENT_BEGIN(&set, "outbox", &outbox);
+    BSON_APPEND_UTF8(&outbox, "state", "pending");
+    BSON_APPEND_UTF8(&outbox, "event_id", a->event_id);
+    BSON_APPEND_DATE_TIME(&outbox, "time", a->event_time_ms);
+    BSON_APPEND_UTF8(&outbox, "traceparent", a->traceparent);
+    BSON_APPEND_INT32(&outbox, "attempts", 0);
+    BSON_APPEND_DATE_TIME(&outbox, "next_attempt_at", retry_at_ms);
+    bson_append_document_end(&set, &outbox);
+    bson_append_document_end(&update, &set);
+    int rc = find_and_modify(db, query, &update, NULL, out, err);
+    bson_destroy(&update);
+    bson_destroy(query);
+    return rc;
+}
+
+int appt_store_list(mongo_db *db, const appt_filter *f, appt *out, int *n, bool *more,
+                    bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    if (f->physician_id)
+        BSON_APPEND_UTF8(&filter, "physician_id", f->physician_id);
+    if (f->patient_id)
+        BSON_APPEND_UTF8(&filter, "patient_id", f->patient_id);
+    if (f->status >= 0)
+        BSON_APPEND_UTF8(&filter, "status", f->status ? "finished" : "started");
+    if (f->before_id) {
+        bson_t lt;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &lt);
+        BSON_APPEND_UTF8(&lt, "$lt", f->before_id);
+        bson_append_document_end(&filter, &lt);
+    }
+    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit",
+                            BCON_INT64(f->limit + 1));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+    const bson_t *doc = NULL;
+    int count = 0;
+    *more = false;
+    while (mongoc_cursor_next(cur, &doc)) {
+        if (count == f->limit) {
+            *more = true;
+            break;
+        }
+        appt_from_bson(doc, &out[count++]);
+    }
+    int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    *n = count;
+    return rc;
+}
+
+int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start_given,
+                        appt *existing, bool *existing_start_given, bson_error_t *err)
+{
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", key);
+    BSON_APPEND_UTF8(&doc, "appointment_id", a->id);
+    BSON_APPEND_UTF8(&doc, "physician_id", a->physician_id);
+    BSON_APPEND_UTF8(&doc, "patient_id", a->patient_id);
+    BSON_APPEND_BOOL(&doc, "start_given", start_given);
+    BSON_APPEND_DATE_TIME(&doc, "start_date", a->start_ms);
+    BSON_APPEND_DATE_TIME(&doc, "created_at", a->created_ms);
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_IDEM_COLLECTION);
+    bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, err);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(&doc);
+    if (ok)
+        return 1;
+    if (!mongo_error_is_duplicate(err))
+        return -1;
+
+    bson_t filter = BSON_INITIALIZER, found;
+    BSON_APPEND_UTF8(&filter, "_id", key);
+    int rc = find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
+    bson_destroy(&filter);
+    if (rc != 1) {
+        if (rc == 0) /* the key vanished between insert and read: report as a conflict */
+            bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key vanished");
+        return -1;
+    }
+    memset(existing, 0, sizeof *existing);
+    *existing_start_given = false;
+    bson_iter_t it;
+    if (bson_iter_init(&it, &found)) {
+        while (bson_iter_next(&it)) {
+            const char *k = bson_iter_key(&it);
+            if (strcmp(k, "appointment_id") == 0)
+                copy_str(&it, existing->id, sizeof existing->id);
+            else if (strcmp(k, "physician_id") == 0)
+                copy_str(&it, existing->physician_id, sizeof existing->physician_id);
+            else if (strcmp(k, "patient_id") == 0)
+                copy_str(&it, existing->patient_id, sizeof existing->patient_id);
+            else if (strcmp(k, "start_given") == 0 && BSON_ITER_HOLDS_BOOL(&it))
+                *existing_start_given = bson_iter_bool(&it);
+            else if (strcmp(k, "start_date") == 0)
+                existing->start_ms = iter_int(&it);
+            else if (strcmp(k, "created_at") == 0)
+                existing->created_ms = iter_int(&it);
+        }
+    }
+    bson_destroy(&found);
+    return 0;
+}
+
+static int update_outbox(mongo_db *db, const char *id, const char *event_id, const bson_t *update,
+                         bson_error_t *err)
+{
+    bson_t *sel = BCON_NEW("_id", BCON_UTF8(id), "outbox.event_id", BCON_UTF8(event_id),
+                           "outbox.state", BCON_UTF8("pending"));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    bool ok = mongoc_collection_update_one(coll, sel, update, NULL, NULL, err);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(sel);
+    return ok ? 0 : -1;
+}
+
+int appt_store_outbox_published(mongo_db *db, const char *id, const char *event_id,
+                                bson_error_t *err)
+{
+    bson_t *upd = BCON_NEW("$set", "{", "outbox.state", BCON_UTF8("published"), "}");
+    int rc = update_outbox(db, id, event_id, upd, err);
+    bson_destroy(upd);
+    return rc;
+}
+
+int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,
+                               bson_error_t *err)
+{
+    bson_t *upd = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(at_ms), "}");
+    int rc = update_outbox(db, id, event_id, upd, err);
+    bson_destroy(upd);
+    return rc;
+}
+
+int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,
+                            bson_error_t *err)
+{
+    bson_t *query = BCON_NEW("outbox.state", BCON_UTF8("pending"), "outbox.next_attempt_at", "{",
+                             "$lte", BCON_DATE_TIME(now_ms), "}");
+    bson_t *update = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(lease_until_ms),
+                              "}", "$inc", "{", "outbox.attempts", BCON_INT32(1), "}");
+    bson_t *sort = BCON_NEW("outbox.next_attempt_at", BCON_INT32(1));
+    int rc = find_and_modify(db, query, update, sort, out, err);
+    bson_destroy(sort);
+    bson_destroy(update);
+    bson_destroy(query);
+    return rc;
+}
+
+int64_t appt_store_outbox_pending(mongo_db *db, bson_error_t *err)
+{
+    bson_t *filter = BCON_NEW("outbox.state", BCON_UTF8("pending"));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, err);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(filter);
+    return n;
+}

@@ -1,0 +1,96 @@
+/* appt_store: appointments in MongoDB. The outbox entry of a finished
+ * appointment lives in the appointment's own document, so finishing and
+ * queueing its event are one atomic single-document update. All functions are
+ * thread-safe (they borrow a pooled client) and return -1 with err filled on a
+ * database error; mongo_error_is_unavailable(err) tells an outage apart. */
+#ifndef APPOINTMENT_STORE_H
+#define APPOINTMENT_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "mongo.h"
+#include "uuid.h"
+
+#define APPT_COLLECTION "appointments"
+#define APPT_IDEM_COLLECTION "idempotency_keys"
+#define APPT_TRACEPARENT_LEN 56
+
+typedef enum appt_outbox_state {
+    APPT_OUTBOX_NONE = 0, /* not finished */
+    APPT_OUTBOX_PENDING,
+    APPT_OUTBOX_PUBLISHED,
+} appt_outbox_state;
+
+typedef struct appt {
+    char id[UUID_STR_LEN]; /* UUIDv7: sorts by creation time */
+    char physician_id[UUID_STR_LEN];
+    char patient_id[UUID_STR_LEN];
+    int64_t start_ms;
+    int64_t end_ms; /* meaningful when finished */
+    bool finished;
+    int64_t price_cents; /* hourly price captured at start */
+    char currency[EVENT_CURRENCY_LEN];
+    int64_t created_ms;
+    /* outbox, meaningful when finished */
+    appt_outbox_state outbox_state;
+    char event_id[UUID_STR_LEN]; /* ce_id, fixed when the entry is written */
+    int64_t event_time_ms;       /* ce_time */
+    char traceparent[APPT_TRACEPARENT_LEN];
+    int32_t attempts;
+} appt;
+
+typedef struct appt_filter {
+    const char *physician_id; /* NULL: any */
+    const char *patient_id;
+    int status; /* -1 any, 0 started, 1 finished */
+    const char *before_id; /* cursor: only ids < this; NULL from the newest */
+    int limit;
+} appt_filter;
+
+/* Creates the indexes (idempotent). */
+int appt_store_init(mongo_db *db, bson_error_t *err);
+
+int appt_store_insert(mongo_db *db, const appt *a, bson_error_t *err);
+
+/* Returns 1 and fills *out, 0 if there is no such appointment, -1 on error. */
+int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err);
+
+/* Finishes appointment a->id if it is still started: sets end, status, and a
+ * pending outbox entry (event id, time, traceparent, next attempt at
+ * retry_at_ms) in one update. Returns 1 and fills *out with the new document;
+ * 0 if it was not in the started state (caller re-reads); -1 on error. */
+int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
+                      bson_error_t *err);
+
+/* Lists newest first. Fills out[0..*n) with at most f->limit items and
+ * reports whether more follow. */
+int appt_store_list(mongo_db *db, const appt_filter *f, appt *out, int *n, bool *more,
+                    bson_error_t *err);
+
+/* ---- idempotency keys ---- */
+
+/* Records key -> a (its ids and the request's fields). Returns 1 if recorded,
+ * 0 if the key exists already (then *existing holds what was recorded first:
+ * id, physician, patient, start_ms, and start_given), -1 on error. */
+int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start_given,
+                        appt *existing, bool *existing_start_given, bson_error_t *err);
+
+/* ---- outbox ---- */
+
+/* Marks the entry published if it is still the pending entry event_id. */
+int appt_store_outbox_published(mongo_db *db, const char *id, const char *event_id,
+                                bson_error_t *err);
+/* Pushes the entry's next attempt to at_ms (after a failed delivery). */
+int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,
+                               bson_error_t *err);
+/* Claims one pending entry whose next attempt is due (<= now_ms) by moving its
+ * next attempt to lease_until_ms and counting the attempt, so other relays
+ * (other instances) skip it meanwhile. Returns 1 with *out, 0 if none is due. */
+int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,
+                            bson_error_t *err);
+/* Counts pending entries (for /metrics). Returns the count or -1. */
+int64_t appt_store_outbox_pending(mongo_db *db, bson_error_t *err);
+
+#endif

@@ -1,0 +1,33 @@
+/* config: settings come from environment variables, each with a default.
+ * A service declares a table of config_var and reads values through it, so
+ * `--help` and the README can list every variable. Not thread-safe: read
+ * everything at start-up. */
+#ifndef COMMON_CONFIG_H
+#define COMMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct config_var {
+    const char *name; /* environment variable */
+    const char *def;  /* default, as text ("" for none) */
+    const char *help; /* one line */
+} config_var;
+
+/* Handles argv: `--help`/`-h` prints usage and every variable with its default
+ * to stdout and returns 1 (the caller exits 0); an unknown argument prints an
+ * error to stderr and returns -1 (exit 2); otherwise returns 0. */
+int config_handle_args(int argc, char **argv, const char *service, const char *summary,
+                       const config_var *vars, size_t nvars);
+
+/* The value of `name`: the environment's if set and non-empty, else the
+ * table's default. `name` must be in the table (aborts otherwise: a typo is a
+ * programming error). The string is borrowed and lives until exit. */
+const char *config_str(const config_var *vars, size_t nvars, const char *name);
+
+/* Parses `name` as a decimal integer in [min, max]. Returns 0, or -1 with a
+ * message naming the variable in err. */
+int config_int(const config_var *vars, size_t nvars, const char *name, int64_t min, int64_t max,
+               int64_t *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,609 @@
+#include "http.h"
+
+#include <civetweb.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "json.h"
+#include "log.h"
+#include "timefmt.h"
+
+typedef struct http_token {
+    char *token;
+    size_t len;
+    char *scopes; /* ",scope1,scope2," so a scope matches as ",scope," */
+} http_token;
+
+struct http_server {
+    struct mg_context *ctx;
+    http_server_opts opts;
+    http_token *tokens;
+    size_t ntokens;
+    http_route_stats *stats; /* one per route, plus one for unmatched requests */
+};
+
+static const char *status_title(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* ---- tokens ---- */
+
+static void tokens_free(http_server *srv)
+{
+    for (size_t i = 0; i < srv->ntokens; i++) {
+        free(srv->tokens[i].token);
+        free(srv->tokens[i].scopes);
+    }
+    free(srv->tokens);
+    srv->tokens = NULL;
+    srv->ntokens = 0;
+}
+
+/* "tokA=scope1,scope2;tokB=scope3" */
+static int tokens_parse(http_server *srv, const char *spec, char *err, size_t errlen)
+{
+    const char *p = spec;
+    while (*p) {
+        const char *end = strchr(p, ';');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (n == 0) {
+            p += end ? 1 : 0;
+            if (!end)
+                break;
+            continue;
+        }
+        if (!eq || eq == p || (size_t)(eq - p) < 16) {
+            snprintf(err, errlen,
+                     "AUTH_TOKENS: each entry is TOKEN=scope[,scope] with a token of at least "
+                     "16 characters (entry %zu)",
+                     srv->ntokens + 1);
+            return -1;
+        }
+        srv->tokens = xrealloc(srv->tokens, (srv->ntokens + 1) * sizeof *srv->tokens);
+        http_token *t = &srv->tokens[srv->ntokens++];
+        t->len = (size_t)(eq - p);
+        t->token = xstrndup(p, t->len);
+        size_t slen = n - t->len - 1;
+        t->scopes = xmalloc(slen + 3);
+        t->scopes[0] = ',';
+        memcpy(t->scopes + 1, eq + 1, slen);
+        t->scopes[slen + 1] = ',';
+        t->scopes[slen + 2] = '\0';
+        for (char *s = t->scopes; *s; s++)
+            if (*s == ' ')
+                *s = ',';
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+/* Compares every configured token in full, whatever matched, so the time taken
+ * says nothing about which bytes were right. */
+static const http_token *tokens_find(const http_server *srv, const char *presented, size_t plen)
+{
+    const http_token *found = NULL;
+    for (size_t i = 0; i < srv->ntokens; i++) {
+        const http_token *t = &srv->tokens[i];
+        unsigned char diff = (unsigned char)(t->len != plen);
+        for (size_t k = 0; k < t->len; k++) {
+            unsigned char c = k < plen ? (unsigned char)presented[k] : 0;
+            diff |= (unsigned char)(c ^ (unsigned char)t->token[k]);
+        }
+        if (diff == 0)
+            found = t;
+    }
+    return found;
+}
+
+static bool token_has_scope(const http_token *t, const char *scope)
+{
+    size_t n = strlen(scope);
+    for (const char *s = strstr(t->scopes, scope); s; s = strstr(s + 1, scope))
+        if (s[-1] == ',' && s[n] == ',')
+            return true;
+    return false;
+}
+
+/* ---- replies ---- */
+
+void http_reply(http_req *req, int status, const char *content_type, const char *body, size_t len,
+                const char *const *headers)
+{
+    if (req->status)
+        return; /* one response per request */
+    req->status = status;
+    buf h;
+    buf_init(&h);
+    buf_printf(&h,
+               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+               "X-Request-Id: %s\r\nCache-Control: no-store\r\n"
+               "X-Content-Type-Options: nosniff\r\n",
+               status, status_title(status), content_type, len, req->request_id);
+    for (const char *const *p = headers; p && p[0]; p += 2)
+        buf_printf(&h, "%s: %s\r\n", p[0], p[1]);
+    buf_puts(&h, "\r\n");
+    mg_write(req->conn, h.ptr, h.len);
+    if (len && strcmp(req->method, "HEAD") != 0)
+        mg_write(req->conn, body, len);
+    buf_free(&h);
+}
+
+void http_reply_json(http_req *req, int status, const buf *body, const char *const *headers)
+{
+    http_reply(req, status, "application/json", body->ptr ? body->ptr : "", body->len, headers);
+}
+
+static void reply_problem_h(http_req *req, int status, const char *slug, const char *field,
+                            const char *detail, const char *const *headers)
+{
+    buf b;
+    buf_init(&b);
+    buf_puts(&b, "{\"type\":\"/problems/");
+    buf_puts(&b, slug);
+    buf_puts(&b, "\",\"title\":");
+    json_append_cstr(&b, status_title(status));
+    buf_printf(&b, ",\"status\":%d,\"detail\":", status);
+    json_append_cstr(&b, detail);
+    if (field) {
+        buf_puts(&b, ",\"field\":");
+        json_append_cstr(&b, field);
+    }
+    buf_puts(&b, ",\"request_id\":");
+    json_append_cstr(&b, req->request_id);
+    buf_putc(&b, '}');
+    http_reply(req, status, "application/problem+json", b.ptr, b.len, headers);
+    buf_free(&b);
+}
+
+void http_reply_problem(http_req *req, int status, const char *slug, const char *field,
+                        const char *detail)
+{
+    reply_problem_h(req, status, slug, field, detail, NULL);
+}
+
+void http_reply_unavailable(http_req *req, const char *what)
+{
+    static const char *const hdr[] = {"Retry-After", "2", NULL};
+    char detail[160];
+    snprintf(detail, sizeof detail, "%s is unreachable; retry shortly", what);
+    reply_problem_h(req, 503, "unavailable", NULL, detail, hdr);
+}
+
+/* ---- request helpers ---- */
+
+const char *http_header(http_req *req, const char *name)
+{
+    return mg_get_header(req->conn, name);
+}
+
+int http_param_uuid_or_reply(http_req *req, int i, const char *field, char *out)
+{
+    if (uuid_normalize(req->param[i], req->param_len[i], out) != 0) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%s must be a UUID", field);
+        http_reply_problem(req, 400, "invalid-field", field, detail);
+        return -1;
+    }
+    return 0;
+}
+
+int http_body_json_or_reply(http_req *req, bson_t *doc)
+{
+    char err[192];
+    if (json_parse_object(req->body ? req->body : "", req->body_len, doc, err, sizeof err) != 0) {
+        http_reply_problem(req, 400, "malformed-body", "body", err);
+        return -1;
+    }
+    return 0;
+}
+
+int http_query_or_reply(http_req *req, const char *name, char *out, size_t outlen)
+{
+    if (!req->query)
+        return 0;
+    int n = mg_get_var2(req->query, strlen(req->query), name, out, outlen, 0);
+    if (n == -1)
+        return 0;
+    if (n < 0 || !bson_utf8_validate(out, (size_t)n, false)) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "query parameter %s is too long or not UTF-8", name);
+        http_reply_problem(req, 400, "invalid-query", name, detail);
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- dispatch ---- */
+
+/* Matches path (no trailing slash) against pattern, capturing "{x}" segments
+ * into req->param. Path segments are NUL-terminated in place on a match. */
+static bool route_match(const char *pattern, char *path, http_req *req)
+{
+    const char *p = pattern;
+    char *s = path;
+    int nparam = 0;
+    char *cut[HTTP_MAX_PARAMS];
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            char *se = strchr(s, '/');
+            size_t n = se ? (size_t)(se - s) : strlen(s);
+            if (n == 0 || nparam >= HTTP_MAX_PARAMS)
+                return false;
+            req->param[nparam] = s;
+            req->param_len[nparam] = n;
+            cut[nparam++] = se;
+            p = pe + 1;
+            s += n;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        return false;
+    for (int i = 0; i < nparam; i++)
+        if (cut[i])
+            *cut[i] = '\0';
+    return true;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    const char *end = ct;
+    while (*end && *end != ';' && *end != ' ')
+        end++;
+    size_t n = (size_t)(end - ct);
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(end - 5, "+json", 5) == 0;
+}
+
+static void set_request_id(http_req *req)
+{
+    const char *rid = mg_get_header(req->conn, "X-Request-Id");
+    size_t n = rid ? strlen(rid) : 0;
+    bool ok = n > 0 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)rid[i]) || rid[i] == '-' || rid[i] == '_' || rid[i] == '.';
+    if (ok)
+        memcpy(req->request_id, rid, n + 1);
+    else
+        uuid_v4(req->request_id);
+}
+
+/* W3C trace context: 00-<32 hex>-<16 hex>-<2 hex>, ids not all zero. */
+static void set_traceparent(http_req *req)
+{
+    const char *tp = mg_get_header(req->conn, "traceparent");
+    req->traceparent[0] = '\0';
+    if (!tp || strlen(tp) != 55)
+        return;
+    for (int i = 0; i < 55; i++) {
+        bool dash = i == 2 || i == 35 || i == 52;
+        if (dash ? tp[i] != '-' : !(isdigit((unsigned char)tp[i]) || (tp[i] >= 'a' && tp[i] <= 'f')))
+            return;
+    }
+    if (strncmp(tp, "ff", 2) == 0 || strncmp(tp + 3, "00000000000000000000000000000000", 32) == 0 ||
+        strncmp(tp + 36, "0000000000000000", 16) == 0)
+        return;
+    memcpy(req->traceparent, tp, 56);
+}
+
+static bool check_auth_or_reply(http_server *srv, http_req *req)
+{
+    if (!req->route->scope || srv->ntokens == 0)
+        return true;
+    const char *h = mg_get_header(req->conn, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
+        static const char *const hdr[] = {"WWW-Authenticate", "Bearer realm=\"clinic-events\"",
+                                          NULL};
+        reply_problem_h(req, 401, "unauthorized", NULL, "a valid bearer token is required", hdr);
+        return false;
+    }
+    const char *tok = h + 7;
+    const http_token *t = tokens_find(srv, tok, strlen(tok));
+    if (!t) {
+        static const char *const hdr[] = {
+            "WWW-Authenticate", "Bearer realm=\"clinic-events\", error=\"invalid_token\"", NULL};
+        reply_problem_h(req, 401, "unauthorized", NULL, "the bearer token is not valid", hdr);
+        return false;
+    }
+    if (!token_has_scope(t, req->route->scope)) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "the token lacks the scope %s", req->route->scope);
+        static const char *const hdr[] = {
+            "WWW-Authenticate", "Bearer realm=\"clinic-events\", error=\"insufficient_scope\"",
+            NULL};
+        reply_problem_h(req, 403, "forbidden", NULL, detail, hdr);
+        return false;
+    }
+    return true;
+}
+
+/* Reads the body into req->body, at most max_body bytes. Returns 0, or -1
+ * after replying (413 over the limit, 400 when the client stops short). */
+static int read_body_or_reply(http_server *srv, http_req *req, long long declared)
+{
+    size_t max = srv->opts.max_body;
+    if (declared > (long long)max) {
+        static const char *const hdr[] = {"Connection", "close", NULL};
+        char detail[96];
+        snprintf(detail, sizeof detail, "the body is larger than %zu bytes", max);
+        reply_problem_h(req, 413, "body-too-large", "body", detail, hdr);
+        return -1;
+    }
+    if (declared == 0)
+        return 0;
+    size_t cap = declared > 0 ? (size_t)declared : 4096;
+    char *body = xmalloc(cap + 1);
+    size_t len = 0;
+    for (;;) {
+        if (len == cap) {
+            if (declared > 0 || cap > max)
+                break;
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            body = xrealloc(body, cap + 1);
+        }
+        int n = mg_read(req->conn, body + len, cap - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        static const char *const hdr[] = {"Connection", "close", NULL};
+        free(body);
+        char detail[96];
+        snprintf(detail, sizeof detail, "the body is larger than %zu bytes", max);
+        reply_problem_h(req, 413, "body-too-large", "body", detail, hdr);
+        return -1;
+    }
+    if (declared > 0 && len < (size_t)declared) {
+        free(body);
+        http_reply_problem(req, 400, "malformed-body", "body", "the body ended before its length");
+        return -1;
+    }
+    body[len] = '\0';
+    req->body = body;
+    req->body_len = len;
+    return 0;
+}
+
+static void dispatch(http_server *srv, http_req *req, const struct mg_request_info *ri)
+{
+    const char *uri = ri->local_uri ? ri->local_uri : "/";
+    size_t n = strlen(uri);
+    req->path_copy = xstrndup(uri, n);
+    if (n > 1 && req->path_copy[n - 1] == '/')
+        req->path_copy[n - 1] = '\0'; /* the Python clients call "/{id}/" */
+
+    bool path_known = false;
+    const char *allowed = NULL;
+    for (size_t i = 0; i < srv->opts.nroutes; i++) {
+        const http_route *r = &srv->opts.routes[i];
+        char *attempt = xstrdup(req->path_copy);
+        http_req probe = *req;
+        bool m = route_match(r->pattern, attempt, &probe);
+        free(attempt);
+        if (!m)
+            continue;
+        path_known = true;
+        if (strcmp(r->method, req->method) != 0 &&
+            !(strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
+            if (!allowed)
+                allowed = r->method;
+            continue;
+        }
+        route_match(r->pattern, req->path_copy, req);
+        req->route = r;
+        break;
+    }
+    if (!req->route) {
+        if (path_known) {
+            const char *const hdr[] = {"Allow", allowed, NULL};
+            char detail[96];
+            snprintf(detail, sizeof detail, "%s is not allowed here; use %s", req->method,
+                     allowed);
+            reply_problem_h(req, 405, "method-not-allowed", NULL, detail, hdr);
+        } else {
+            http_reply_problem(req, 404, "not-found", NULL, "no such resource");
+        }
+        return;
+    }
+    if (!check_auth_or_reply(srv, req))
+        return;
+    if (req->route->takes_body) {
+        long long declared = ri->content_length;
+        const char *te = mg_get_header(req->conn, "Transfer-Encoding");
+        bool has_body = declared > 0 || (declared < 0 && te);
+        if (has_body && !is_json_type(mg_get_header(req->conn, "Content-Type"))) {
+            http_reply_problem(req, 415, "unsupported-media-type", "Content-Type",
+                               "the body must be application/json");
+            return;
+        }
+        if (has_body && read_body_or_reply(srv, req, declared) != 0)
+            return;
+    }
+    req->route->fn(req);
+    if (!req->status) {
+        log_error("handler sent no response", "route", req->route->pattern, NULL);
+        http_reply_problem(req, 500, "internal", NULL, "the server sent no response");
+    }
+}
+
+static int begin_request(struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    http_server *srv = ri->user_data;
+    int64_t t0 = timefmt_mono_us();
+    http_req req;
+    memset(&req, 0, sizeof req);
+    req.conn = conn;
+    req.app = srv->opts.app;
+    req.method = ri->request_method;
+    req.query = ri->query_string;
+    set_request_id(&req);
+    set_traceparent(&req);
+    dispatch(srv, &req, ri);
+
+    size_t idx = req.route ? (size_t)(req.route - srv->opts.routes) : srv->opts.nroutes;
+    http_route_stats *st = &srv->stats[idx];
+    int status = req.status > 0 && req.status < HTTP_MAX_STATUS ? req.status : 0;
+    metrics_inc(&st->by_status[status]);
+    int64_t dt = timefmt_mono_us() - t0;
+    metrics_observe_us(&st->latency, dt > 0 ? (uint64_t)dt : 0);
+    if (req.status >= 500 && req.status != 503) { /* 503s are outages, logged where seen */
+        char s[16];
+        snprintf(s, sizeof s, "%d", req.status);
+        log_warn("request failed", "method", req.method, "route",
+                 req.route ? req.route->pattern : "unmatched", "status", s, "request_id",
+                 req.request_id, NULL);
+    }
+    free(req.body);
+    free(req.path_copy);
+    return req.status ? req.status : 1;
+}
+
+/* civetweb's own errors (malformed request line, headers too large, timeouts)
+ * also answer as problem+json. */
+static int http_error(struct mg_connection *conn, int status, const char *msg)
+{
+    (void)msg;
+    http_req req;
+    memset(&req, 0, sizeof req);
+    req.conn = conn;
+    req.method = "GET";
+    uuid_v4(req.request_id);
+    static const char *const hdr[] = {"Connection", "close", NULL};
+    reply_problem_h(&req, status, "protocol-error", NULL, status_title(status), hdr);
+    return 0;
+}
+
+/* ---- server ---- */
+
+http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen)
+{
+    http_server *srv = xcalloc(1, sizeof *srv);
+    srv->opts = *opts;
+    if (opts->auth_tokens && tokens_parse(srv, opts->auth_tokens, err, errlen) != 0)
+        goto fail;
+    srv->stats = xcalloc(opts->nroutes + 1, sizeof *srv->stats);
+
+    const char *host = opts->host && opts->host[0] ? opts->host : "0.0.0.0";
+    if (srv->ntokens == 0) {
+        if (strcmp(host, "127.0.0.1") != 0)
+            log_warn("auth is off (AUTH_TOKENS is empty): listening on 127.0.0.1 only", NULL);
+        host = "127.0.0.1";
+    }
+    char ports[96], threads[16], timeout[16];
+    snprintf(ports, sizeof ports, "%s:%d", host, opts->port);
+    snprintf(threads, sizeof threads, "%d", opts->threads > 0 ? opts->threads : 8);
+    snprintf(timeout, sizeof timeout, "%d",
+             opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 10000);
+    const char *options[] = {"listening_ports",
+                             ports,
+                             "num_threads",
+                             threads,
+                             "request_timeout_ms",
+                             timeout,
+                             "enable_keep_alive",
+                             "yes",
+                             "keep_alive_timeout_ms",
+                             "30000",
+                             "max_request_size",
+                             "16384",
+                             NULL};
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.begin_request = begin_request;
+    cb.http_error = http_error;
+    srv->ctx = mg_start(&cb, srv, options);
+    if (!srv->ctx) {
+        snprintf(err, errlen, "cannot listen on %s (in use or not permitted)", ports);
+        goto fail;
+    }
+    return srv;
+
+fail:
+    tokens_free(srv);
+    free(srv->stats);
+    free(srv);
+    return NULL;
+}
+
+void http_server_free(http_server *srv)
+{
+    if (!srv)
+        return;
+    mg_stop(srv->ctx);
+    tokens_free(srv);
+    free(srv->stats);
+    free(srv);
+}
+
+bool http_server_auth_on(const http_server *srv)
+{
+    return srv->ntokens > 0;
+}
+
+void http_server_render_metrics(http_server *srv, buf *out)
+{
+    metrics_family(out, "http_requests_total", "counter", "HTTP requests by route and status.");
+    char labels[192];
+    for (size_t i = 0; i <= srv->opts.nroutes; i++) {
+        const http_route *r = i < srv->opts.nroutes ? &srv->opts.routes[i] : NULL;
+        for (int s = 0; s < HTTP_MAX_STATUS; s++) {
+            uint64_t v = metrics_get(&srv->stats[i].by_status[s]);
+            if (!v)
+                continue;
+            snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"",
+                     r ? r->method : "", r ? r->pattern : "unmatched", s);
+            metrics_sample(out, "http_requests_total", labels, v);
+        }
+    }
+    metrics_family(out, "http_request_duration_seconds", "histogram",
+                   "HTTP request latency by route.");
+    for (size_t i = 0; i <= srv->opts.nroutes; i++) {
+        const http_route *r = i < srv->opts.nroutes ? &srv->opts.routes[i] : NULL;
+        if (!atomic_load(&srv->stats[i].latency.count))
+            continue;
+        snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", r ? r->method : "",
+                 r ? r->pattern : "unmatched");
+        metrics_histogram_render(out, "http_request_duration_seconds", labels,
+                                 &srv->stats[i].latency);
+    }
+}

@@ -1,0 +1,108 @@
+/* http: civetweb glue shared by both services. One catch-all civetweb handler
+ * routes requests through a table of http_route, enforces auth scopes, the
+ * body limit and the JSON content type, answers errors as RFC 9457
+ * application/problem+json, and counts requests and latency per route.
+ *
+ * Handlers run on civetweb worker threads, several at once; everything a
+ * request allocates lives in its http_req and is freed when the handler
+ * returns. */
+#ifndef COMMON_HTTP_H
+#define COMMON_HTTP_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "metrics.h"
+#include "uuid.h"
+
+#define HTTP_MAX_PARAMS 2
+#define HTTP_MAX_STATUS 600
+
+struct mg_connection;
+typedef struct http_req http_req;
+typedef void (*http_handler_fn)(http_req *req);
+
+typedef struct http_route {
+    const char *method;  /* "GET", "POST" */
+    const char *pattern; /* "/appointments/{id}/finish"; "{x}" matches one segment */
+    http_handler_fn fn;
+    const char *scope; /* required scope when auth is on; NULL: public */
+    bool takes_body;   /* read (bounded) and require application/json if non-empty */
+} http_route;
+
+/* Per-route request counters by status and a latency histogram. */
+typedef struct http_route_stats {
+    metrics_counter by_status[HTTP_MAX_STATUS];
+    metrics_histogram latency;
+} http_route_stats;
+
+struct http_req {
+    struct mg_connection *conn;
+    const http_route *route;
+    void *app; /* the service's context, from http_server_opts.app */
+    const char *method;
+    const char *query; /* raw query string, or NULL */
+    const char *param[HTTP_MAX_PARAMS];  /* "{x}" captures, NUL-terminated */
+    size_t param_len[HTTP_MAX_PARAMS];
+    char *body; /* NUL-terminated; NULL when the route takes none or it is empty */
+    size_t body_len;
+    char request_id[UUID_STR_LEN + 28];
+    char traceparent[64]; /* validated W3C traceparent, or "" */
+    int status;           /* status sent, 0 until a reply */
+    /* private */
+    char *path_copy;
+};
+
+typedef struct http_server_opts {
+    const char *service; /* for logs and problem types */
+    const char *host;    /* "0.0.0.0"; forced to 127.0.0.1 when auth is off */
+    int port;
+    int threads;
+    size_t max_body;         /* bytes; larger bodies get 413 */
+    int request_timeout_ms;  /* bounds slow clients */
+    const char *auth_tokens; /* "tokA=scope1,scope2;tokB=scope3" or "" for auth off */
+    const http_route *routes;
+    size_t nroutes;
+    void *app;
+} http_server_opts;
+
+typedef struct http_server http_server;
+
+/* Parses the tokens, binds and starts serving. Returns the server, or NULL
+ * with a reason in err (bad token list, port in use). */
+http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen);
+/* Stops accepting, waits for requests in flight, frees. NULL is a no-op. */
+void http_server_free(http_server *srv);
+/* True when bearer-token auth is on. */
+bool http_server_auth_on(const http_server *srv);
+/* Appends the request counters and latency histograms in Prometheus text. */
+void http_server_render_metrics(http_server *srv, buf *out);
+
+/* ---- replies (each sends exactly one response) ---- */
+
+/* headers: NULL or a NULL-terminated list of name, value pairs. */
+void http_reply(http_req *req, int status, const char *content_type, const char *body,
+                size_t len, const char *const *headers);
+void http_reply_json(http_req *req, int status, const buf *body, const char *const *headers);
+/* application/problem+json with type "/problems/<slug>", the status's title,
+ * detail, and "field" when field is not NULL. */
+void http_reply_problem(http_req *req, int status, const char *slug, const char *field,
+                        const char *detail);
+/* 503 with Retry-After, for a dependency that is down. */
+void http_reply_unavailable(http_req *req, const char *what);
+
+/* ---- request helpers; the _or_reply ones send a 4xx and return -1 ---- */
+
+const char *http_header(http_req *req, const char *name);
+/* Validates path capture i as a UUID into out (lowercase); 400 naming field. */
+int http_param_uuid_or_reply(http_req *req, int i, const char *field, char *out);
+/* Parses the body as a JSON object into *doc (bson_destroy it on 0); 400. */
+int http_body_json_or_reply(http_req *req, bson_t *doc);
+/* Copies query parameter `name` (URL-decoded) into out[outlen]. Returns 1 if
+ * present, 0 if absent; replies 400 (-1) if too long or invalid UTF-8. */
+int http_query_or_reply(http_req *req, const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,67 @@
+#include "kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
+{
+    (void)rk;
+    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
+    log_level l = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_kv(l, msg, "component", "librdkafka", "facility", fac, NULL);
+}
+
+rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id, char *err,
+                                size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
+    if (kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, errlen) != 0 ||
+        kafka_conf_set(conf, "client.id", client_id, err, errlen) != 0 ||
+        /* a broker that is down for a while is expected; don't flood the log */
+        kafka_conf_set(conf, "log.connection.close", "false", err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                   size_t errlen)
+{
+    char why[256];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "kafka setting %s: %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
+int kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *out, size_t outlen)
+{
+    const void *val = NULL;
+    size_t n = 0;
+    if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &n) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !val || n >= outlen)
+        return -1;
+    memcpy(out, val, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int kafka_ping(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    int rc = -1;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0 &&
+        md->broker_cnt > 0)
+        rc = 0;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}

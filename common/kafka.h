@@ -1,0 +1,28 @@
+/* kafka: librdkafka set-up shared by the producer and the consumer: a conf
+ * with our logging and the broker address, header helpers, and a broker
+ * reachability probe for /readyz. */
+#ifndef COMMON_KAFKA_H
+#define COMMON_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+/* A new conf with bootstrap.servers, client.id and librdkafka's log lines
+ * routed to our JSON log. Returns NULL with a reason in err. The caller owns
+ * it until rd_kafka_new() takes it. */
+rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id, char *err,
+                                size_t errlen);
+
+/* Sets one property; on failure destroys nothing and fills err. */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                   size_t errlen);
+
+/* Copies the last header `name` as a NUL-terminated string into
+ * out[outlen]. Returns 0, or -1 if absent or too long. */
+int kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *out, size_t outlen);
+
+/* Asks a broker for metadata of `topic`, waiting at most timeout_ms. Returns 0
+ * if a broker answered and the topic exists, -1 otherwise. Thread-safe. */
+int kafka_ping(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
+#endif

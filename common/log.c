@@ -1,0 +1,52 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
+#include "timefmt.h"
+
+static const char *log_service = "clinic-events";
+static log_level log_min = LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_init(const char *service, const char *level)
+{
+    log_service = service;
+    log_min = LOG_INFO;
+    for (int i = 0; i < 4; i++)
+        if (level && strcmp(level, level_names[i]) == 0)
+            log_min = (log_level)i;
+}
+
+void log_kv(log_level level, const char *msg, ...)
+{
+    if (level < log_min)
+        return;
+    buf b;
+    buf_init(&b);
+    buf_puts(&b, "{\"ts\":");
+    json_append_time(&b, timefmt_now_ms());
+    buf_printf(&b, ",\"level\":\"%s\",\"service\":", level_names[level]);
+    json_append_cstr(&b, log_service);
+    buf_puts(&b, ",\"msg\":");
+    json_append_cstr(&b, msg);
+    va_list ap;
+    va_start(ap, msg);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k)
+            break;
+        const char *v = va_arg(ap, const char *);
+        buf_putc(&b, ',');
+        json_append_cstr(&b, k);
+        buf_putc(&b, ':');
+        json_append_cstr(&b, v);
+    }
+    va_end(ap);
+    buf_puts(&b, "}\n");
+    fputs(buf_cstr(&b), stderr);
+    buf_free(&b);
+}

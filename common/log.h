@@ -1,0 +1,22 @@
+/* log: one JSON object per line on stderr: {"ts","level","service","msg",...}.
+ * Extra fields are NULL-terminated key/value string pairs:
+ *     log_info("appointment finished", "appointment_id", id, NULL);
+ * Thread-safe (one fputs per line). Never logs secrets: callers do not pass
+ * tokens. */
+#ifndef COMMON_LOG_H
+#define COMMON_LOG_H
+
+typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+/* Sets the service name and minimum level ("debug", "info", "warn", "error";
+ * anything else is "info"). Call once at start-up before any thread logs. */
+void log_init(const char *service, const char *level);
+
+void log_kv(log_level level, const char *msg, ...) __attribute__((sentinel));
+
+#define log_debug(...) log_kv(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_kv(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_kv(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_kv(LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,48 @@
+/* mongo: one mongoc client pool per process, shared by all threads. Threads
+ * pop a client for the duration of one operation and push it back. Timeouts
+ * are short by default so that a database outage becomes a fast 503 instead
+ * of a hung request. */
+#ifndef COMMON_MONGO_H
+#define COMMON_MONGO_H
+
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+
+typedef struct mongo_db mongo_db;
+
+/* Calls mongoc_init(); call mongo_global_cleanup() at exit. */
+void mongo_global_init(void);
+void mongo_global_cleanup(void);
+
+/* Creates the pool for uri ("mongodb://host:port/dbname"); the database is the
+ * uri's path, or "clinic". Adds serverSelectionTimeoutMS=2000 and
+ * connectTimeoutMS=2000 unless the uri sets them. Does not connect yet.
+ * Returns NULL with a reason in err for a malformed uri. */
+mongo_db *mongo_db_new(const char *uri, const char *appname, int max_pool, char *err,
+                       size_t errlen);
+void mongo_db_free(mongo_db *db);
+
+/* Borrow a client (blocks while all max_pool are in use) / give it back. */
+mongoc_client_t *mongo_db_pop(mongo_db *db);
+void mongo_db_push(mongo_db *db, mongoc_client_t *client);
+/* A handle on collection `name` of our database; mongoc_collection_destroy it
+ * before pushing the client back. */
+mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client,
+                                         const char *name);
+const char *mongo_db_name(const mongo_db *db);
+
+/* Round-trips a ping. Returns 0, or -1 with err filled. */
+int mongo_db_ping(mongo_db *db, bson_error_t *err);
+
+/* Creates indexes on collection `coll` (idempotent: same spec twice is a
+ * no-op). `indexes` is the createIndexes "indexes" array. */
+int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexes,
+                            bson_error_t *err);
+
+/* True for errors that mean "the database is unreachable or not answering"
+ * (server selection, socket, timeout): callers answer 503 or retry later. */
+bool mongo_error_is_unavailable(const bson_error_t *err);
+/* True for a unique-index violation (E11000). */
+bool mongo_error_is_duplicate(const bson_error_t *err);
+
+#endif

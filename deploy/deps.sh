@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Installs what the build, the local stack and the tests need, skipping what is
+# already there: apt packages, the Kafka jars, the FerretDB binary and the
+# Python test venv. Safe to run again and again (`make deps`); the second run
+# only checks markers and takes well under a second.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEPS="$ROOT/.deps"
+# Go from the official tarball lives here and is often not on a login PATH.
+if [[ -x /usr/local/go/bin/go && ":$PATH:" != *":/usr/local/go/bin:"* ]]; then
+    PATH="$PATH:/usr/local/go/bin"
+fi
+
+log() { printf 'deps: %s\n' "$*"; }
+die() { printf 'deps: ERROR: %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+# A marker holds the hash of the inputs an install step came from, so editing a
+# pin (pom, go.sum, requirements) reinstalls and nothing else does.
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+marker_ok() { [[ -f "$1" && "$(cat "$1")" == "$2" ]]; }
+
+mkdir -p "$DEPS"
+
+# ---------------------------------------------------------------- apt
+apt_install() {
+    local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev
+        libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl)
+    have java || want+=(openjdk-17-jre-headless)
+    have mvn || want+=(maven)
+    have go || want+=(golang)
+
+    local missing=() pkg status
+    for pkg in "${want[@]}"; do
+        status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)"
+        [[ "$status" == ii* ]] || missing+=("$pkg")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        have sudo || die "apt packages missing (${missing[*]}) and not root"
+        sudo=(sudo)
+    fi
+    log "installing apt packages: ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------- Kafka jars
+kafka_jars() {
+    local pom="$ROOT/deploy/kafka/pom.xml" libs="$DEPS/kafka/libs"
+    local marker="$DEPS/kafka/.installed" want
+    want="$(hash_of "$pom")"
+    marker_ok "$marker" "$want" && return 0
+
+    log "installing Kafka jars from Maven Central into .deps/kafka/libs (about a minute the first time)"
+    rm -rf "$libs" "$marker"
+    mkdir -p "$libs"
+    # Maven 3.8 prints colour codes even in batch mode: keep its output in a
+    # file and show it only when it fails.
+    if ! mvn -q -B -f "$pom" -Dmaven.repo.local="$DEPS/m2" \
+        dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime \
+        >"$DEPS/kafka/mvn.log" 2>&1; then
+        cat "$DEPS/kafka/mvn.log" >&2
+        die "mvn failed fetching the Kafka jars"
+    fi
+    ls "$libs"/kafka_2.13-*.jar >/dev/null 2>&1 || die "Kafka jars missing after mvn"
+    printf '%s' "$want" >"$marker"
+}
+
+# ---------------------------------------------------------------- FerretDB
+# FerretDB's go.mod says `go 1.24`. Go >= 1.21 fetches that toolchain itself
+# through the module proxy (GOTOOLCHAIN=auto); older Go (Debian's 1.19) cannot.
+go_check() {
+    local v
+    v="$(go env GOVERSION 2>/dev/null || go version | awk '{print $3}')"
+    v="${v#go}"
+    local major="${v%%.*}" rest="${v#*.}"
+    local minor="${rest%%[.a-z]*}"
+    if (( major < 1 || (major == 1 && minor < 21) )); then
+        die "Go $v is too old to build FerretDB (needs >= 1.21, which fetches 1.24 itself); install Go from https://go.dev/dl"
+    fi
+}
+
+ferretdb() {
+    local src="$ROOT/deploy/ferretdb" bin="$DEPS/bin/ferretdb"
+    local marker="$DEPS/bin/.ferretdb.installed" want
+    want="$(hash_of "$src/go.mod" "$src/go.sum" "$src/tools.go")"
+    marker_ok "$marker" "$want" && [[ -x "$bin" ]] && return 0
+
+    have go || die "go not found"
+    go_check
+    local version
+    version="$(awk '$1 == "require" && $2 == "github.com/FerretDB/FerretDB" {print $3}' "$src/go.mod")"
+    [[ -n "$version" ]] || die "cannot read the FerretDB version from $src/go.mod"
+    log "building FerretDB $version into .deps/bin/ferretdb (about a minute the first time)"
+
+    # `go install ...@version` needs the proxy's @v/list, which is not reachable
+    # here; a pinned module + vendor only needs the module zips.
+    local build="$DEPS/ferretdb-build"
+    rm -rf "$build"
+    mkdir -p "$build" "$DEPS/bin"
+    cp "$src/go.mod" "$src/go.sum" "$src/tools.go" "$build/"
+    (
+        cd "$build"
+        export GOTOOLCHAIN="${GOTOOLCHAIN_FERRETDB:-auto}" GOFLAGS=-buildvcs=false CGO_ENABLED=0
+        go mod vendor
+        # The module zip lacks this embedded file and the binary panics without it.
+        printf '%s\n' "$version" >vendor/github.com/FerretDB/FerretDB/build/version/version.txt
+        go build -mod=vendor -trimpath -o "$bin.tmp" github.com/FerretDB/FerretDB/cmd/ferretdb
+    )
+    mv -f "$bin.tmp" "$bin"
+    "$bin" --version >/dev/null || die "the built ferretdb does not run"
+    rm -rf "$build"
+    printf '%s' "$want" >"$marker"
+}
+
+# ---------------------------------------------------------------- Python venv
+venv() {
+    local req="$ROOT/tests/requirements.txt" dir="$DEPS/venv"
+    local marker="$dir/.installed" want py
+    py="$(command -v python3)" || die "python3 not found"
+    # The interpreter's version is part of the key: a venv is bound to it.
+    want="$(hash_of "$req") $("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+    marker_ok "$marker" "$want" && [[ -x "$dir/bin/python" ]] && return 0
+
+    log "installing the Python test venv into .deps/venv (pins in tests/requirements.txt)"
+    rm -rf "$dir"
+    "$py" -m venv "$dir"
+    # Wheels only: confluent-kafka's wheel bundles a current librdkafka, while a
+    # source build would pick up Debian's older one.
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check \
+        --only-binary=:all: -r "$req"
+    printf '%s' "$want" >"$marker"
+}
+
+apt_install
+kafka_jars
+ferretdb
+venv
