@@ -6,6 +6,7 @@
 #   make SANITIZE=1 ...   the same with AddressSanitizer + UndefinedBehaviorSanitizer
 
 CC      ?= cc
+Q       := $(if $(V),,@)
 BUILD   ?= build
 PKGS    := libmongoc-1.0 libbson-1.0 rdkafka
 
@@ -39,33 +40,37 @@ all: $(BUILD)/appointment $(BUILD)/financial $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/libappointment.a: $(APPT_OBJ)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/libfinancial.a: $(FIN_OBJ)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 # The OpenAPI documents are linked into the binaries: proto/ stays the one source.
 $(BUILD)/obj/proto/%.o: proto/%
 	@mkdir -p $(dir $@)
-	ld -r -b binary -z noexecstack -o $@ $<
+	$(Q)ld -r -b binary -z noexecstack -o $@ $<
 
 $(BUILD)/appointment: $(BUILD)/obj/appointment/main.o $(BUILD)/obj/proto/appointment.openapi.json.o $(BUILD)/libappointment.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/financial: $(BUILD)/obj/financial/main.o $(BUILD)/obj/proto/financial.openapi.json.o $(BUILD)/libfinancial.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link every module library; the linker only pulls what a suite uses.
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libappointment.a $(BUILD)/libfinancial.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iappointment -Ifinancial $(shell pkg-config --cflags check) $(LDFLAGS) -o $@ $^ \
+	@echo "  TEST  $@"
+	$(Q)$(CC) $(CFLAGS) -Iappointment -Ifinancial $(shell pkg-config --cflags check) $(LDFLAGS) -o $@ $^ \
 	  $(shell pkg-config --libs check) $(LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

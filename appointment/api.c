@@ -440,7 +440,7 @@ static void handle_openapi(http_req *req)
 const http_route appt_routes[] = {
     {"GET", "/healthz", handle_healthz, NULL, false},
     {"GET", "/readyz", handle_readyz, NULL, false},
-    {"GET", "/metrics", handle_metrics, NULL, false},
+    {"GET", "/metrics", handle_metrics, "metrics:read", false},
     {"GET", "/openapi.json", handle_openapi, NULL, false},
     {"POST", "/appointments", handle_start, "appointments:write", true},
     {"GET", "/appointments", handle_list, "appointments:read", false},

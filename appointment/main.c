@@ -180,10 +180,12 @@ int main(int argc, char **argv)
                 next_index_try = timefmt_mono_ms() + 2000;
             }
         }
+        if (outbox_failed(ob))
+            break;
         sleep_ms(100);
     }
     log_info("shutting down", NULL);
-    rc = 0;
+    rc = outbox_failed(ob) ? 1 : 0;
 
 done:
     http_server_free(srv); /* stop accepting, finish requests in flight */

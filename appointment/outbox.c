@@ -19,6 +19,7 @@ struct outbox {
     pthread_t thread;
     bool started;
     atomic_bool stop;
+    atomic_bool fatal; /* the producer hit a fatal error and is unusable */
     metrics_counter published;
     metrics_counter failed;
     metrics_counter relayed;
@@ -65,6 +66,18 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     free(om);
 }
 
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    outbox *ob = opaque;
+    if (err != RD_KAFKA_RESP_ERR__FATAL)
+        return; /* transient: librdkafka recovers by itself; its log says more */
+    char why[512];
+    rd_kafka_fatal_error(rk, why, sizeof why);
+    log_error("Kafka producer failed fatally; exiting so a restart gets a fresh one", "error",
+              why, "reason", reason, NULL);
+    atomic_store(&ob->fatal, true);
+}
+
 outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
 {
     char tmo[16];
@@ -84,6 +97,7 @@ outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
     ob->opts = *opts;
     ob->topic = xstrdup(opts->topic);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, ob);
     char why[512];
     ob->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
@@ -220,6 +234,11 @@ void outbox_free(outbox *ob, int timeout_ms)
     rd_kafka_destroy(ob->rk);
     free(ob->topic);
     free(ob);
+}
+
+bool outbox_failed(outbox *ob)
+{
+    return atomic_load(&ob->fatal);
 }
 
 int outbox_ready(outbox *ob, int timeout_ms)

@@ -7,6 +7,7 @@
 #ifndef APPOINTMENT_OUTBOX_H
 #define APPOINTMENT_OUTBOX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -39,6 +40,11 @@ int64_t outbox_lease_until(const outbox *ob, int64_t now_ms);
 /* Enqueues the event of the finished appointment a. Thread-safe, non-blocking.
  * On a local enqueue failure the entry simply stays pending for the relay. */
 void outbox_publish(outbox *ob, const appt *a);
+
+/* True once the producer hit a fatal error (e.g. lost idempotence state). The
+ * process should exit: pending entries are safe in MongoDB and the next start
+ * publishes them with a fresh producer. */
+bool outbox_failed(outbox *ob);
 
 /* Whether a broker answers and the topic exists (timeout_ms at most). */
 int outbox_ready(outbox *ob, int timeout_ms);

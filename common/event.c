@@ -59,9 +59,12 @@ static int get_str(const bson_t *doc, const char *field, const char **s, size_t 
                    size_t reason_len)
 {
     switch (json_get_str(doc, field, s, len)) {
-    case JSON_OK: return 0;
-    case JSON_MISSING: return fail(reason, reason_len, "%s: missing", field);
-    default: return fail(reason, reason_len, "%s: not a string", field);
+    case JSON_OK:
+        return 0;
+    case JSON_MISSING:
+        return fail(reason, reason_len, "%s: missing", field);
+    default:
+        return fail(reason, reason_len, "%s: not a string", field);
     }
 }
 
@@ -101,8 +104,7 @@ static bool is_currency(const char *s, size_t len)
     return true;
 }
 
-int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
-                 size_t reason_len)
+int event_decode(const char *data, size_t len, event_finished *ev, char *reason, size_t reason_len)
 {
     char err[256];
     bson_t doc;
@@ -126,9 +128,14 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
         goto cleanup;
     }
     switch (json_get_int(&doc, "hourly_price_cents", &e.hourly_price_cents)) {
-    case JSON_OK: break;
-    case JSON_MISSING: fail(reason, reason_len, "hourly_price_cents: missing"); goto cleanup;
-    default: fail(reason, reason_len, "hourly_price_cents: not an integer"); goto cleanup;
+    case JSON_OK:
+        break;
+    case JSON_MISSING:
+        fail(reason, reason_len, "hourly_price_cents: missing");
+        goto cleanup;
+    default:
+        fail(reason, reason_len, "hourly_price_cents: not an integer");
+        goto cleanup;
     }
     if (e.hourly_price_cents < 0) {
         fail(reason, reason_len, "hourly_price_cents: negative");

@@ -19,11 +19,21 @@ void json_append_str(buf *b, const char *s, size_t len)
         buf_append(b, s + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': buf_append(b, "\\\"", 2); break;
-        case '\\': buf_append(b, "\\\\", 2); break;
-        case '\n': buf_append(b, "\\n", 2); break;
-        case '\r': buf_append(b, "\\r", 2); break;
-        case '\t': buf_append(b, "\\t", 2); break;
+        case '"':
+            buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            buf_append(b, "\\t", 2);
+            break;
         default: {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             buf_append(b, esc, 6);
@@ -122,9 +132,9 @@ static const char *check_structure(const char *data, size_t len, int max_depth)
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             size_t start = i;
             bool integer = true;
-            while (i + 1 < len && (data[i + 1] == '-' || data[i + 1] == '+' ||
-                                   data[i + 1] == '.' || data[i + 1] == 'e' ||
-                                   data[i + 1] == 'E' || (data[i + 1] >= '0' && data[i + 1] <= '9'))) {
+            while (i + 1 < len && (data[i + 1] == '-' || data[i + 1] == '+' || data[i + 1] == '.' ||
+                                   data[i + 1] == 'e' || data[i + 1] == 'E' ||
+                                   (data[i + 1] >= '0' && data[i + 1] <= '9'))) {
                 i++;
                 if (data[i] == '.' || data[i] == 'e' || data[i] == 'E')
                     integer = false;
@@ -194,8 +204,12 @@ json_status json_get_int(const bson_t *doc, const char *field, int64_t *out)
     if (!bson_iter_init_find(&it, doc, field))
         return JSON_MISSING;
     switch (bson_iter_type(&it)) {
-    case BSON_TYPE_INT32: *out = bson_iter_int32(&it); return JSON_OK;
-    case BSON_TYPE_INT64: *out = bson_iter_int64(&it); return JSON_OK;
+    case BSON_TYPE_INT32:
+        *out = bson_iter_int32(&it);
+        return JSON_OK;
+    case BSON_TYPE_INT64:
+        *out = bson_iter_int64(&it);
+        return JSON_OK;
     case BSON_TYPE_DOUBLE: {
         double d = bson_iter_double(&it);
         if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
@@ -203,8 +217,10 @@ json_status json_get_int(const bson_t *doc, const char *field, int64_t *out)
         *out = (int64_t)d;
         return JSON_OK;
     }
-    case BSON_TYPE_NULL: return JSON_MISSING;
-    default: return JSON_WRONG_TYPE;
+    case BSON_TYPE_NULL:
+        return JSON_MISSING;
+    default:
+        return JSON_WRONG_TYPE;
     }
 }
 

@@ -44,8 +44,7 @@ int json_parse_object(const char *data, size_t len, bson_t *out, char *err, size
 
 /* Looks up a top-level string field. *out and *out_len borrow from doc. JSON null
  * counts as missing. A string with an embedded NUL is the wrong type. */
-json_status json_get_str(const bson_t *doc, const char *field, const char **out,
-                         size_t *out_len);
+json_status json_get_str(const bson_t *doc, const char *field, const char **out, size_t *out_len);
 /* Looks up a top-level integer field (int32 or int64, or a double with no
  * fraction within +-2^53). */
 json_status json_get_int(const bson_t *doc, const char *field, int64_t *out);

@@ -16,9 +16,9 @@ int64_t timefmt_days_from_civil(int64_t y, unsigned m, unsigned d)
     int64_t mm = (int64_t)m, dd = (int64_t)d;
     y -= mm <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                                   /* [0, 399] */
+    int64_t yoe = y - era * 400;                                       /* [0, 399] */
     int64_t doy = (153 * (mm > 2 ? mm - 3 : mm + 9) + 2) / 5 + dd - 1; /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;               /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -27,10 +27,10 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;                                        /* [0, 146096] */
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365] */
-    int64_t mp = (5 * doy + 2) / 153;                                      /* [0, 11] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
     *y = yoe + era * 400 + (*m <= 2);
@@ -78,9 +78,8 @@ int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
         return -1;
     size_t p = 0;
     int year, mon, day, hour, min, sec;
-    if (!digits(s, len, &p, 4, &year) || !expect(s, len, &p, '-') ||
-        !digits(s, len, &p, 2, &mon) || !expect(s, len, &p, '-') ||
-        !digits(s, len, &p, 2, &day))
+    if (!digits(s, len, &p, 4, &year) || !expect(s, len, &p, '-') || !digits(s, len, &p, 2, &mon) ||
+        !expect(s, len, &p, '-') || !digits(s, len, &p, 2, &day))
         return -1;
     if (p >= len)
         return -1;
@@ -90,9 +89,8 @@ int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
     bool legacy = sep == ' ';
     if (sep != 'T' && sep != 't' && !legacy)
         return -1;
-    if (!digits(s, len, &p, 2, &hour) || !expect(s, len, &p, ':') ||
-        !digits(s, len, &p, 2, &min) || !expect(s, len, &p, ':') ||
-        !digits(s, len, &p, 2, &sec))
+    if (!digits(s, len, &p, 2, &hour) || !expect(s, len, &p, ':') || !digits(s, len, &p, 2, &min) ||
+        !expect(s, len, &p, ':') || !digits(s, len, &p, 2, &sec))
         return -1;
     if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
         hour > 23 || min > 59 || sec > 59)

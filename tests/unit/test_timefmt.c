@@ -442,8 +442,10 @@ START_TEST(test_days_from_civil_counts_leap_days)
     ck_assert_int_eq(timefmt_days_from_civil(2023, 3, 1) - timefmt_days_from_civil(2023, 2, 28), 1);
     ck_assert_int_eq(timefmt_days_from_civil(1900, 3, 1) - timefmt_days_from_civil(1900, 2, 28), 1);
     ck_assert_int_eq(timefmt_days_from_civil(2100, 3, 1) - timefmt_days_from_civil(2100, 2, 28), 1);
-    ck_assert_int_eq(timefmt_days_from_civil(2025, 1, 1) - timefmt_days_from_civil(2024, 1, 1), 366);
-    ck_assert_int_eq(timefmt_days_from_civil(2101, 1, 1) - timefmt_days_from_civil(2100, 1, 1), 365);
+    ck_assert_int_eq(timefmt_days_from_civil(2025, 1, 1) - timefmt_days_from_civil(2024, 1, 1),
+                     366);
+    ck_assert_int_eq(timefmt_days_from_civil(2101, 1, 1) - timefmt_days_from_civil(2100, 1, 1),
+                     365);
 }
 END_TEST
 
@@ -467,6 +469,15 @@ START_TEST(test_mono_ms_never_goes_backwards)
         ck_assert_int_ge(now, prev);
         prev = now;
     }
+}
+END_TEST
+
+START_TEST(test_mono_us_agrees_with_mono_ms)
+{
+    int64_t ms = timefmt_mono_ms();
+    int64_t us = timefmt_mono_us();
+    ck_assert_int_ge(us / 1000, ms);
+    ck_assert_int_lt(us / 1000, ms + 1000);
 }
 END_TEST
 
@@ -525,6 +536,7 @@ static Suite *timefmt_suite(void)
     tcase_add_test(tc, test_days_from_civil_counts_leap_days);
     tcase_add_test(tc, test_now_ms_matches_wall_clock);
     tcase_add_test(tc, test_mono_ms_never_goes_backwards);
+    tcase_add_test(tc, test_mono_us_agrees_with_mono_ms);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -151,8 +151,8 @@ START_TEST(test_v7_ids_from_concurrent_threads_are_unique_and_ordered_per_thread
         ck_assert_int_eq(pthread_join(t[i], NULL), 0);
     for (int i = 0; i < THREADS; i++)
         for (int j = 1; j < PER_THREAD; j++)
-            ck_assert_int_lt(strcmp(thread_ids[i * PER_THREAD + j - 1], thread_ids[i * PER_THREAD + j]),
-                             0);
+            ck_assert_int_lt(
+                strcmp(thread_ids[i * PER_THREAD + j - 1], thread_ids[i * PER_THREAD + j]), 0);
     qsort(thread_ids, THREADS * PER_THREAD, UUID_STR_LEN, cmp_str);
     for (int i = 1; i < THREADS * PER_THREAD; i++)
         ck_assert_str_ne(thread_ids[i - 1], thread_ids[i]);

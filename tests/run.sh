@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs the test suites and prints one closing line: "N passed, N failed".
+#   tests/run.sh              unit + integration + e2e
+#   tests/run.sh unit         Check suites only
+#   tests/run.sh integration  pytest suites only (integration + e2e)
+# BUILD (default build) selects the build tree, e.g. build/sanitize.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+BUILD=${BUILD:-build}
+what=${1:-all}
+passed=0
+failed=0
+mkdir -p var/test-results
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+  echo "== unit tests (Check)"
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    out=$("$t" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks' | sed "s|^|  $(basename "$t"): |"
+    printf '%s\n' "$out" | grep -E ':[EF]:' | sed 's/^/    /'
+    checks=$(printf '%s\n' "$out" | sed -nE 's/^[0-9]+%: Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/p' | tail -n 1)
+    if [ -z "$checks" ]; then
+      echo "  $(basename "$t"): crashed or printed no summary (exit $rc)"
+      printf '%s\n' "$out" | tail -n 20 | sed 's/^/    /'
+      failed=$((failed + 1))
+      continue
+    fi
+    read -r n f e <<<"$checks"
+    passed=$((passed + n - f - e))
+    failed=$((failed + f + e))
+    if [ "$rc" -ne 0 ] && [ $((f + e)) -eq 0 ]; then failed=$((failed + 1)); fi
+  done
+fi
+
+if [ "$what" = all ] || [ "$what" = integration ]; then
+  echo "== integration and end-to-end tests (pytest, real broker + FerretDB + services)"
+  xml=var/test-results/pytest.xml
+  rm -f "$xml"
+  BUILD="$BUILD" .deps/venv/bin/python -m pytest -q -p no:cacheprovider --junitxml="$xml" \
+    ${PYTEST_ARGS:-} tests/integration tests/e2e
+  rc=$?
+  if [ -f "$xml" ]; then
+    read -r n f <<<"$(.deps/venv/bin/python - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+sk = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - sk, f)
+PY
+)"
+    passed=$((passed + n))
+    failed=$((failed + f))
+  fi
+  # pytest exit 5 means "no tests collected": that is a failure of the suite here.
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+fi
+
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,232 @@
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing.h"
+#include "timefmt.h"
+
+#define PRICE 20000 /* R$ 200.00 per hour */
+#define SECOND_MS INT64_C(1000)
+#define MINUTE_MS (60 * SECOND_MS)
+#define HOUR_MS (60 * MINUTE_MS)
+#define DAY_MS (24 * HOUR_MS)
+
+/* Builds an instant from its RFC 3339 text, failing the test if it is invalid. */
+static int64_t at(const char *s)
+{
+    int64_t ms = -1;
+    ck_assert_msg(timefmt_parse(s, strlen(s), &ms) == 0, "rejected: %s", s);
+    return ms;
+}
+
+/* Bills a consultation that lasted `duration` ms and returns the hours. */
+static int64_t hours_for(int64_t duration)
+{
+    int64_t start = at("2024-01-31T10:00:00Z");
+    billing_amount a;
+    ck_assert_int_eq(billing_compute(start, start + duration, PRICE, &a), 0);
+    ck_assert_int_eq(a.total_cents, a.hours * PRICE);
+    return a.hours;
+}
+
+/* Bills a consultation between two RFC 3339 instants and returns the hours. */
+static int64_t hours_between(const char *start, const char *end)
+{
+    billing_amount a;
+    ck_assert_int_eq(billing_compute(at(start), at(end), PRICE, &a), 0);
+    ck_assert_int_eq(a.total_cents, a.hours * PRICE);
+    return a.hours;
+}
+
+START_TEST(test_hours_minimum_one_for_zero_duration)
+{
+    ck_assert_int_eq(hours_for(0), 1);
+}
+END_TEST
+
+START_TEST(test_hours_one_for_one_second)
+{
+    ck_assert_int_eq(hours_for(SECOND_MS), 1);
+}
+END_TEST
+
+START_TEST(test_hours_one_for_59_minutes_59_seconds)
+{
+    ck_assert_int_eq(hours_for(59 * MINUTE_MS + 59 * SECOND_MS), 1);
+}
+END_TEST
+
+START_TEST(test_hours_one_for_exactly_one_hour)
+{
+    ck_assert_int_eq(hours_for(HOUR_MS), 1);
+}
+END_TEST
+
+START_TEST(test_hours_round_up_after_one_second)
+{
+    ck_assert_int_eq(hours_for(HOUR_MS + SECOND_MS), 2);
+}
+END_TEST
+
+START_TEST(test_hours_round_up_after_one_millisecond)
+{
+    ck_assert_int_eq(hours_for(HOUR_MS + 1), 2);
+}
+END_TEST
+
+START_TEST(test_hours_25_for_25_hours)
+{
+    ck_assert_int_eq(hours_for(25 * HOUR_MS), 25);
+    ck_assert_int_eq(hours_for(25 * HOUR_MS + 1), 26);
+}
+END_TEST
+
+START_TEST(test_hours_across_month_end)
+{
+    ck_assert_int_eq(hours_between("2024-01-31T23:30:00Z", "2024-02-01T01:00:00Z"), 2);
+    ck_assert_int_eq(hours_between("2024-04-30T23:00:00Z", "2024-05-01T00:00:00Z"), 1);
+    ck_assert_int_eq(hours_between("2024-04-30T23:00:00Z", "2024-05-01T00:00:01Z"), 2);
+}
+END_TEST
+
+START_TEST(test_hours_across_year_end)
+{
+    ck_assert_int_eq(hours_between("2023-12-31T23:00:00Z", "2024-01-01T02:00:00Z"), 3);
+    ck_assert_int_eq(hours_between("2023-12-31T23:59:59Z", "2024-01-01T00:00:01Z"), 1);
+}
+END_TEST
+
+START_TEST(test_hours_across_february_29)
+{
+    /* 28 Feb 23:00 to 1 Mar 00:00 is 25 h in a leap year and 1 h otherwise. */
+    ck_assert_int_eq(hours_between("2024-02-28T23:00:00Z", "2024-03-01T00:00:00Z"), 25);
+    ck_assert_int_eq(hours_between("2023-02-28T23:00:00Z", "2023-03-01T00:00:00Z"), 1);
+    ck_assert_int_eq(hours_between("2100-02-28T23:00:00Z", "2100-03-01T00:00:00Z"), 1);
+    ck_assert_int_eq(hours_between("2000-02-28T23:00:00Z", "2000-03-01T00:00:00Z"), 25);
+}
+END_TEST
+
+START_TEST(test_hours_with_offsets_count_real_elapsed_time)
+{
+    /* 10:00 at -03:00 is 13:00 UTC: one hour later is 14:00Z. */
+    ck_assert_int_eq(hours_between("2024-01-31T10:00:00-03:00", "2024-01-31T14:00:00Z"), 1);
+    ck_assert_int_eq(hours_between("2024-01-31T10:00:00-03:00", "2024-01-31T14:00:00.001Z"), 2);
+}
+END_TEST
+
+START_TEST(test_thirty_days_without_overflow)
+{
+    billing_amount a;
+    int64_t start = at("2024-02-15T09:00:00Z");
+    ck_assert_int_eq(billing_compute(start, start + 30 * DAY_MS, PRICE, &a), 0);
+    ck_assert_int_eq(a.hours, 720);
+    ck_assert_int_eq(a.total_cents, INT64_C(14400000));
+}
+END_TEST
+
+START_TEST(test_total_is_hours_times_hourly_price)
+{
+    billing_amount a;
+    int64_t start = at("2024-01-31T10:00:00Z");
+    ck_assert_int_eq(billing_compute(start, start + 90 * MINUTE_MS, 12345, &a), 0);
+    ck_assert_int_eq(a.hours, 2);
+    ck_assert_int_eq(a.total_cents, 24690);
+}
+END_TEST
+
+START_TEST(test_zero_price_bills_hours_at_zero)
+{
+    billing_amount a;
+    ck_assert_int_eq(billing_compute(0, 3 * HOUR_MS, 0, &a), 0);
+    ck_assert_int_eq(a.hours, 3);
+    ck_assert_int_eq(a.total_cents, 0);
+}
+END_TEST
+
+START_TEST(test_end_before_start_rejected)
+{
+    billing_amount a = {.hours = 42, .total_cents = 42};
+    int64_t start = at("2024-01-31T10:00:00Z");
+    ck_assert_int_eq(billing_compute(start, start - 1, PRICE, &a), -1);
+    ck_assert_int_eq(a.hours, 42);
+    ck_assert_int_eq(a.total_cents, 42);
+}
+END_TEST
+
+START_TEST(test_negative_price_rejected)
+{
+    billing_amount a = {.hours = 42, .total_cents = 42};
+    ck_assert_int_eq(billing_compute(0, HOUR_MS, -1, &a), -1);
+    ck_assert_int_eq(a.hours, 42);
+    ck_assert_int_eq(a.total_cents, 42);
+}
+END_TEST
+
+START_TEST(test_total_overflow_rejected)
+{
+    billing_amount a = {.hours = 42, .total_cents = 42};
+    ck_assert_int_eq(billing_compute(0, HOUR_MS + 1, INT64_MAX, &a), -1);
+    ck_assert_int_eq(billing_compute(0, 30 * DAY_MS, INT64_MAX / 100, &a), -1);
+    ck_assert_int_eq(a.hours, 42);
+    ck_assert_int_eq(a.total_cents, 42);
+}
+END_TEST
+
+START_TEST(test_largest_total_that_fits_is_accepted)
+{
+    billing_amount a;
+    ck_assert_int_eq(billing_compute(0, HOUR_MS, INT64_MAX, &a), 0);
+    ck_assert_int_eq(a.hours, 1);
+    ck_assert_int_eq(a.total_cents, INT64_MAX);
+}
+END_TEST
+
+START_TEST(test_full_int64_span_does_not_overflow_the_duration)
+{
+    billing_amount a;
+    /* end - start is 2^64 - 1 ms: too big for int64, fine as a count of hours. */
+    ck_assert_int_eq(billing_compute(INT64_MIN, INT64_MAX, 0, &a), 0);
+    ck_assert_int_eq(a.hours, (int64_t)(UINT64_MAX / 3600000 + 1));
+    ck_assert_int_eq(a.total_cents, 0);
+    ck_assert_int_eq(billing_compute(INT64_MIN, INT64_MAX, PRICE, &a), 0);
+    ck_assert_int_eq(a.total_cents, a.hours * PRICE);
+    ck_assert_int_eq(billing_compute(INT64_MIN, INT64_MAX, 10000000, &a), -1);
+}
+END_TEST
+
+static Suite *billing_suite(void)
+{
+    Suite *s = suite_create("billing");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_hours_minimum_one_for_zero_duration);
+    tcase_add_test(tc, test_hours_one_for_one_second);
+    tcase_add_test(tc, test_hours_one_for_59_minutes_59_seconds);
+    tcase_add_test(tc, test_hours_one_for_exactly_one_hour);
+    tcase_add_test(tc, test_hours_round_up_after_one_second);
+    tcase_add_test(tc, test_hours_round_up_after_one_millisecond);
+    tcase_add_test(tc, test_hours_25_for_25_hours);
+    tcase_add_test(tc, test_hours_across_month_end);
+    tcase_add_test(tc, test_hours_across_year_end);
+    tcase_add_test(tc, test_hours_across_february_29);
+    tcase_add_test(tc, test_hours_with_offsets_count_real_elapsed_time);
+    tcase_add_test(tc, test_thirty_days_without_overflow);
+    tcase_add_test(tc, test_total_is_hours_times_hourly_price);
+    tcase_add_test(tc, test_zero_price_bills_hours_at_zero);
+    tcase_add_test(tc, test_end_before_start_rejected);
+    tcase_add_test(tc, test_negative_price_rejected);
+    tcase_add_test(tc, test_total_overflow_rejected);
+    tcase_add_test(tc, test_largest_total_that_fits_is_accepted);
+    tcase_add_test(tc, test_full_int64_span_does_not_overflow_the_duration);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(billing_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,581 @@
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
+
+/* ---- helpers ---- */
+
+static int parse(const char *s, bson_t *doc, char *err, size_t errlen)
+{
+    return json_parse_object(s, strlen(s), doc, err, errlen);
+}
+
+/* Parses s, which must be accepted; the caller destroys doc. */
+static void parse_ok(const char *s, bson_t *doc)
+{
+    char err[256] = "";
+    ck_assert_msg(parse(s, doc, err, sizeof err) == 0, "rejected %s: %s", s, err);
+}
+
+/* Parses data[0..len), which must be rejected with an error starting with want. */
+static void assert_rejected_len(const char *data, size_t len, const char *want)
+{
+    bson_t doc;
+    char err[256] = "";
+    ck_assert_int_eq(json_parse_object(data, len, &doc, err, sizeof err), -1);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "error \"%s\" does not start with \"%s\"",
+                  err, want);
+}
+
+static void assert_rejected(const char *s, const char *want)
+{
+    assert_rejected_len(s, strlen(s), want);
+}
+
+/* Runs json_append_str on s[0..len) and compares the output with want. */
+static void assert_escaped(const char *s, size_t len, const char *want)
+{
+    buf b;
+    buf_init(&b);
+    json_append_str(&b, s, len);
+    ck_assert_str_eq(buf_cstr(&b), want);
+    buf_free(&b);
+}
+
+/* ---- writing ---- */
+
+START_TEST(test_append_str_quotes_plain_text)
+{
+    assert_escaped("hello", 5, "\"hello\"");
+    assert_escaped("", 0, "\"\"");
+}
+END_TEST
+
+START_TEST(test_append_str_escapes_quotes_and_backslashes)
+{
+    assert_escaped("a\"b\\c", 5, "\"a\\\"b\\\\c\"");
+    assert_escaped("\"", 1, "\"\\\"\"");
+}
+END_TEST
+
+START_TEST(test_append_str_escapes_control_characters)
+{
+    assert_escaped("\n\r\t", 3, "\"\\n\\r\\t\"");
+    assert_escaped("a\x01z\x1f", 4, "\"a\\u0001z\\u001f\"");
+    assert_escaped("\b\f", 2, "\"\\u0008\\u000c\"");
+}
+END_TEST
+
+START_TEST(test_append_str_escapes_embedded_nul)
+{
+    assert_escaped("a\0b", 3, "\"a\\u0000b\"");
+}
+END_TEST
+
+START_TEST(test_append_str_copies_utf8_and_printable_ascii_unchanged)
+{
+    assert_escaped("consulta às 10h ção", strlen("consulta às 10h ção"), "\"consulta às 10h ção\"");
+    assert_escaped("</script>\x7f", 10, "\"</script>\x7f\"");
+}
+END_TEST
+
+START_TEST(test_append_cstr_writes_null_for_null)
+{
+    buf b;
+    buf_init(&b);
+    json_append_cstr(&b, NULL);
+    buf_putc(&b, ',');
+    json_append_cstr(&b, "x\"y");
+    ck_assert_str_eq(buf_cstr(&b), "null,\"x\\\"y\"");
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_append_key_writes_quoted_key_and_colon)
+{
+    buf b;
+    buf_init(&b);
+    json_append_key(&b, "total_price");
+    ck_assert_str_eq(buf_cstr(&b), "\"total_price\":");
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_append_money_writes_number_with_two_decimals)
+{
+    buf b;
+    buf_init(&b);
+    json_append_money(&b, 20000);
+    buf_putc(&b, ',');
+    json_append_money(&b, 5);
+    buf_putc(&b, ',');
+    json_append_money(&b, -150);
+    buf_putc(&b, ',');
+    json_append_money(&b, 0);
+    ck_assert_str_eq(buf_cstr(&b), "200.00,0.05,-1.50,0.00");
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_append_time_writes_quoted_rfc3339_utc)
+{
+    buf b;
+    buf_init(&b);
+    json_append_time(&b, 0);
+    buf_putc(&b, ',');
+    json_append_time(&b, INT64_C(1709251199123));
+    ck_assert_str_eq(buf_cstr(&b), "\"1970-01-01T00:00:00Z\",\"2024-02-29T23:59:59.123Z\"");
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_written_document_parses_back)
+{
+    buf b;
+    buf_init(&b);
+    buf_putc(&b, '{');
+    json_append_key(&b, "s");
+    json_append_str(&b, "q\"\\\n\x01", 5);
+    buf_putc(&b, ',');
+    json_append_key(&b, "price");
+    json_append_money(&b, 20000);
+    buf_putc(&b, '}');
+    bson_t doc;
+    parse_ok(buf_cstr(&b), &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "s", &s, &n), JSON_OK);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(s, "q\"\\\n\x01", 5), 0);
+    int64_t v;
+    ck_assert_int_eq(json_get_int(&doc, "price", &v), JSON_OK);
+    ck_assert_int_eq(v, 200);
+    bson_destroy(&doc);
+    buf_free(&b);
+}
+END_TEST
+
+/* ---- parsing ---- */
+
+START_TEST(test_parse_reads_an_object)
+{
+    bson_t doc;
+    parse_ok(" {\"a\": \"x\", \"n\": 7}\n", &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "a", &s, &n), JSON_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(s[0], 'x');
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_parse_empty_body_is_an_empty_object)
+{
+    bson_t doc;
+    char err[64];
+    ck_assert_int_eq(json_parse_object("", 0, &doc, err, sizeof err), 0);
+    ck_assert_uint_eq(bson_count_keys(&doc), 0);
+    bson_destroy(&doc);
+    ck_assert_int_eq(parse(" \r\n\t ", &doc, err, sizeof err), 0);
+    ck_assert_uint_eq(bson_count_keys(&doc), 0);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_parse_rejects_truncated_json)
+{
+    assert_rejected("{\"a\":", "malformed JSON");
+    assert_rejected("{\"a\":\"x", "malformed JSON");
+    assert_rejected("{\"a\":[1,2", "malformed JSON");
+    assert_rejected("{", "malformed JSON");
+}
+END_TEST
+
+START_TEST(test_parse_rejects_invalid_syntax)
+{
+    assert_rejected("{\"a\":1,}", "malformed JSON");
+    assert_rejected("{'a':1}", "malformed JSON");
+    assert_rejected("{\"a\":tru}", "malformed JSON");
+    assert_rejected("{\"a\":01}", "malformed JSON");
+    assert_rejected("{a:1}", "malformed JSON");
+}
+END_TEST
+
+START_TEST(test_parse_rejects_non_object_top_level)
+{
+    assert_rejected("[1,2]", "the body must be a JSON object");
+    assert_rejected("\"s\"", "the body must be a JSON object");
+    assert_rejected("42", "the body must be a JSON object");
+    assert_rejected("null", "the body must be a JSON object");
+    assert_rejected("  true", "the body must be a JSON object");
+}
+END_TEST
+
+START_TEST(test_parse_rejects_data_after_the_object)
+{
+    assert_rejected("{\"a\":1}{\"b\":2}", "malformed JSON");
+    assert_rejected("{\"a\":1} x", "malformed JSON");
+    assert_rejected("{\"a\":1}}", "malformed JSON");
+    assert_rejected("{\"a\":1}[]", "malformed JSON");
+}
+END_TEST
+
+START_TEST(test_parse_accepts_whitespace_after_the_object)
+{
+    bson_t doc;
+    parse_ok("{\"a\":1} \r\n\t", &doc);
+    bson_destroy(&doc);
+}
+END_TEST
+
+/* Writes {"a":[[...]]} with `levels` of nesting in all (the object is one). */
+static void nested(char *out, int levels)
+{
+    strcpy(out, "{\"a\":");
+    for (int i = 1; i < levels; i++)
+        strcat(out, "[");
+    for (int i = 1; i < levels; i++)
+        strcat(out, "]");
+    strcat(out, "}");
+}
+
+START_TEST(test_parse_rejects_deep_nesting)
+{
+    char data[256];
+    strcpy(data, "{\"a\":");
+    for (int i = 0; i < 100; i++)
+        strcat(data, "[");
+    assert_rejected(data, "the body is nested too deeply");
+    nested(data, 101);
+    assert_rejected(data, "the body is nested too deeply");
+}
+END_TEST
+
+START_TEST(test_parse_accepts_nesting_of_32_but_not_33)
+{
+    char data[128];
+    bson_t doc;
+    nested(data, 32);
+    parse_ok(data, &doc);
+    bson_destroy(&doc);
+    nested(data, 33);
+    assert_rejected(data, "the body is nested too deeply");
+}
+END_TEST
+
+START_TEST(test_parse_brackets_inside_strings_do_not_count_as_nesting)
+{
+    char data[256];
+    strcpy(data, "{\"a\":\"");
+    for (int i = 0; i < 100; i++)
+        strcat(data, "[{");
+    strcat(data, "\\\"]\"}");
+    bson_t doc;
+    parse_ok(data, &doc);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_parse_rejects_invalid_utf8)
+{
+    assert_rejected("{\"a\":\"\xff\"}", "the body is not valid UTF-8");
+    assert_rejected("{\"a\":\"\xc3\"}", "the body is not valid UTF-8");         /* truncated */
+    assert_rejected("{\"a\":\"\xc0\xaf\"}", "the body is not valid UTF-8");     /* overlong */
+    assert_rejected("{\"a\":\"\xed\xa0\x80\"}", "the body is not valid UTF-8"); /* surrogate */
+    assert_rejected("{\"\xfe\":1}", "the body is not valid UTF-8");
+}
+END_TEST
+
+START_TEST(test_parse_rejects_escaped_lone_surrogate)
+{
+    assert_rejected("{\"a\":\"\\ud800\"}", "malformed JSON");
+}
+END_TEST
+
+START_TEST(test_parse_rejects_nul_byte)
+{
+    assert_rejected_len("{\"a\":1}\0", 8, "the body contains a NUL byte");
+    assert_rejected_len("{\"a\0\":1}", 8, "the body contains a NUL byte");
+}
+END_TEST
+
+START_TEST(test_parse_rejects_integers_outside_int64)
+{
+    assert_rejected("{\"a\":99999999999999999999}", "malformed JSON");
+    assert_rejected("{\"a\":9223372036854775808}", "malformed JSON");
+    assert_rejected("{\"a\":-9223372036854775809}", "malformed JSON");
+    assert_rejected("{\"a\":[1,-99999999999999999999]}", "malformed JSON");
+}
+END_TEST
+
+START_TEST(test_parse_accepts_int64_limits)
+{
+    bson_t doc;
+    parse_ok(
+        "{\"max\":9223372036854775807,\"min\":-9223372036854775808,\"s\":\"99999999999999999999\"}",
+        &doc);
+    int64_t v;
+    ck_assert_int_eq(json_get_int(&doc, "max", &v), JSON_OK);
+    ck_assert_int_eq(v, INT64_MAX);
+    ck_assert_int_eq(json_get_int(&doc, "min", &v), JSON_OK);
+    ck_assert_int_eq(v, INT64_MIN);
+    bson_destroy(&doc);
+}
+END_TEST
+
+/* ---- getters ---- */
+
+START_TEST(test_get_str_operator_object_is_wrong_type)
+{
+    bson_t doc;
+    parse_ok("{\"physician_id\": {\"$gt\": \"\"}}", &doc);
+    const char *s = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(json_get_str(&doc, "physician_id", &s, &n), JSON_WRONG_TYPE);
+    ck_assert_ptr_null(s);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_str_extended_json_is_wrong_type)
+{
+    bson_t doc;
+    parse_ok("{\"d\":{\"$date\":\"2024-01-31T10:00:00Z\"},\"o\":{\"$oid\":"
+             "\"65b9f1d2a1b2c3d4e5f60718\"}}",
+             &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "d", &s, &n), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_str(&doc, "o", &s, &n), JSON_WRONG_TYPE);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_str_null_counts_as_missing)
+{
+    bson_t doc;
+    parse_ok("{\"a\":null}", &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "a", &s, &n), JSON_MISSING);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_str_absent_is_missing)
+{
+    bson_t doc;
+    parse_ok("{\"a\":{\"b\":\"nested\"}}", &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "b", &s, &n), JSON_MISSING);
+    ck_assert_int_eq(json_get_str(&doc, "a.b", &s, &n), JSON_MISSING);
+    ck_assert_int_eq(json_get_str(&doc, "A", &s, &n), JSON_MISSING);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_str_other_types_are_wrong_type)
+{
+    bson_t doc;
+    parse_ok("{\"n\":1,\"b\":true,\"a\":[\"x\"],\"d\":1.5}", &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "n", &s, &n), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_str(&doc, "b", &s, &n), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_str(&doc, "a", &s, &n), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_str(&doc, "d", &s, &n), JSON_WRONG_TYPE);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_str_embedded_nul_is_wrong_type)
+{
+    bson_t doc;
+    parse_ok("{\"a\":\"x\\u0000y\"}", &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "a", &s, &n), JSON_WRONG_TYPE);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_str_decodes_escapes)
+{
+    bson_t doc;
+    parse_ok("{\"a\":\"\\u00e7\\ud83d\\ude00\\n\"}", &doc);
+    const char *s;
+    size_t n;
+    ck_assert_int_eq(json_get_str(&doc, "a", &s, &n), JSON_OK);
+    ck_assert_uint_eq(n, 7);
+    ck_assert_int_eq(memcmp(s, "\xc3\xa7\xf0\x9f\x98\x80\n", 7), 0);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_int_reads_int32_int64_and_integral_double)
+{
+    bson_t doc;
+    parse_ok("{\"i32\":20000,\"i64\":5000000000,\"neg\":-3,\"dbl\":20000.0,\"exp\":2e4}", &doc);
+    int64_t v;
+    ck_assert_int_eq(json_get_int(&doc, "i32", &v), JSON_OK);
+    ck_assert_int_eq(v, 20000);
+    ck_assert_int_eq(json_get_int(&doc, "i64", &v), JSON_OK);
+    ck_assert_int_eq(v, INT64_C(5000000000));
+    ck_assert_int_eq(json_get_int(&doc, "neg", &v), JSON_OK);
+    ck_assert_int_eq(v, -3);
+    ck_assert_int_eq(json_get_int(&doc, "dbl", &v), JSON_OK);
+    ck_assert_int_eq(v, 20000);
+    ck_assert_int_eq(json_get_int(&doc, "exp", &v), JSON_OK);
+    ck_assert_int_eq(v, 20000);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_int_double_limit_is_2_to_the_53)
+{
+    bson_t doc;
+    parse_ok("{\"edge\":9007199254740992.0,\"over\":9007199254740994.0,\"big\":1e300}", &doc);
+    int64_t v = 42;
+    ck_assert_int_eq(json_get_int(&doc, "edge", &v), JSON_OK);
+    ck_assert_int_eq(v, INT64_C(9007199254740992));
+    v = 42;
+    ck_assert_int_eq(json_get_int(&doc, "over", &v), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_int(&doc, "big", &v), JSON_WRONG_TYPE);
+    ck_assert_int_eq(v, 42);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_int_fraction_is_wrong_type)
+{
+    bson_t doc;
+    parse_ok("{\"a\":1.5}", &doc);
+    int64_t v;
+    ck_assert_int_eq(json_get_int(&doc, "a", &v), JSON_WRONG_TYPE);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_int_non_finite_is_wrong_type)
+{
+    bson_t doc;
+    parse_ok("{\"nan\":{\"$numberDouble\":\"NaN\"},\"inf\":{\"$numberDouble\":\"Infinity\"}}",
+             &doc);
+    int64_t v;
+    ck_assert_int_eq(json_get_int(&doc, "nan", &v), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_int(&doc, "inf", &v), JSON_WRONG_TYPE);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_int_null_counts_as_missing)
+{
+    bson_t doc;
+    parse_ok("{\"a\":null}", &doc);
+    int64_t v;
+    ck_assert_int_eq(json_get_int(&doc, "a", &v), JSON_MISSING);
+    ck_assert_int_eq(json_get_int(&doc, "b", &v), JSON_MISSING);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_get_int_string_and_operator_are_wrong_type)
+{
+    bson_t doc;
+    parse_ok("{\"s\":\"20000\",\"op\":{\"$gt\":0},\"b\":false}", &doc);
+    int64_t v;
+    ck_assert_int_eq(json_get_int(&doc, "s", &v), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_int(&doc, "op", &v), JSON_WRONG_TYPE);
+    ck_assert_int_eq(json_get_int(&doc, "b", &v), JSON_WRONG_TYPE);
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_has_unknown_key_reports_the_first_one)
+{
+    static const char *const allowed[] = {"physician_id", "patient_id", NULL};
+    bson_t doc;
+    const char *unknown = NULL;
+    parse_ok("{\"physician_id\":\"x\",\"$where\":\"1\",\"other\":2}", &doc);
+    ck_assert(json_has_unknown_key(&doc, allowed, &unknown));
+    ck_assert_str_eq(unknown, "$where");
+    bson_destroy(&doc);
+}
+END_TEST
+
+START_TEST(test_has_unknown_key_false_for_allowed_keys_only)
+{
+    static const char *const allowed[] = {"physician_id", "patient_id", NULL};
+    bson_t doc;
+    const char *unknown = NULL;
+    parse_ok("{\"patient_id\":\"y\",\"physician_id\":\"x\"}", &doc);
+    ck_assert(!json_has_unknown_key(&doc, allowed, &unknown));
+    ck_assert_ptr_null(unknown);
+    bson_destroy(&doc);
+    parse_ok("{}", &doc);
+    ck_assert(!json_has_unknown_key(&doc, allowed, &unknown));
+    bson_destroy(&doc);
+}
+END_TEST
+
+static Suite *json_suite(void)
+{
+    Suite *s = suite_create("json");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_append_str_quotes_plain_text);
+    tcase_add_test(tc, test_append_str_escapes_quotes_and_backslashes);
+    tcase_add_test(tc, test_append_str_escapes_control_characters);
+    tcase_add_test(tc, test_append_str_escapes_embedded_nul);
+    tcase_add_test(tc, test_append_str_copies_utf8_and_printable_ascii_unchanged);
+    tcase_add_test(tc, test_append_cstr_writes_null_for_null);
+    tcase_add_test(tc, test_append_key_writes_quoted_key_and_colon);
+    tcase_add_test(tc, test_append_money_writes_number_with_two_decimals);
+    tcase_add_test(tc, test_append_time_writes_quoted_rfc3339_utc);
+    tcase_add_test(tc, test_written_document_parses_back);
+    tcase_add_test(tc, test_parse_reads_an_object);
+    tcase_add_test(tc, test_parse_empty_body_is_an_empty_object);
+    tcase_add_test(tc, test_parse_rejects_truncated_json);
+    tcase_add_test(tc, test_parse_rejects_invalid_syntax);
+    tcase_add_test(tc, test_parse_rejects_non_object_top_level);
+    tcase_add_test(tc, test_parse_rejects_data_after_the_object);
+    tcase_add_test(tc, test_parse_accepts_whitespace_after_the_object);
+    tcase_add_test(tc, test_parse_rejects_deep_nesting);
+    tcase_add_test(tc, test_parse_accepts_nesting_of_32_but_not_33);
+    tcase_add_test(tc, test_parse_brackets_inside_strings_do_not_count_as_nesting);
+    tcase_add_test(tc, test_parse_rejects_invalid_utf8);
+    tcase_add_test(tc, test_parse_rejects_escaped_lone_surrogate);
+    tcase_add_test(tc, test_parse_rejects_nul_byte);
+    tcase_add_test(tc, test_parse_rejects_integers_outside_int64);
+    tcase_add_test(tc, test_parse_accepts_int64_limits);
+    tcase_add_test(tc, test_get_str_operator_object_is_wrong_type);
+    tcase_add_test(tc, test_get_str_extended_json_is_wrong_type);
+    tcase_add_test(tc, test_get_str_null_counts_as_missing);
+    tcase_add_test(tc, test_get_str_absent_is_missing);
+    tcase_add_test(tc, test_get_str_other_types_are_wrong_type);
+    tcase_add_test(tc, test_get_str_embedded_nul_is_wrong_type);
+    tcase_add_test(tc, test_get_str_decodes_escapes);
+    tcase_add_test(tc, test_get_int_reads_int32_int64_and_integral_double);
+    tcase_add_test(tc, test_get_int_double_limit_is_2_to_the_53);
+    tcase_add_test(tc, test_get_int_fraction_is_wrong_type);
+    tcase_add_test(tc, test_get_int_non_finite_is_wrong_type);
+    tcase_add_test(tc, test_get_int_null_counts_as_missing);
+    tcase_add_test(tc, test_get_int_string_and_operator_are_wrong_type);
+    tcase_add_test(tc, test_has_unknown_key_reports_the_first_one);
+    tcase_add_test(tc, test_has_unknown_key_false_for_allowed_keys_only);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(json_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
