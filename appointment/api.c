@@ -19,16 +19,6 @@ static appt_app *app_of(http_req *req)
     return req->app;
 }
 
-static void reply_db_error(http_req *req, const bson_error_t *err)
-{
-    if (mongo_error_is_unavailable(err)) {
-        http_reply_unavailable(req, "the database");
-        return;
-    }
-    log_error("database error", "error", err->message, "request_id", req->request_id, NULL);
-    http_reply_problem(req, 500, "internal", NULL, "the database rejected the operation");
-}
-
 static void append_appt(buf *b, const appt *a)
 {
     buf_puts(b, "{\"id\":");
@@ -157,7 +147,7 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
         a.start_ms = first->start_ms;
         a.created_ms = first->created_ms;
         if (appt_store_insert(app->db, &a, &err) != 0 && !mongo_error_is_duplicate(&err)) {
-            reply_db_error(req, &err);
+            http_reply_db_error(req, &err);
             return;
         }
         rc = appt_store_get(app->db, first->id, &a, &err);
@@ -165,7 +155,7 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
     if (rc != 1) {
         if (rc == 0)
             bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment vanished");
-        reply_db_error(req, &err);
+        http_reply_db_error(req, &err);
         return;
     }
     reply_appt(req, 201, &a);
@@ -203,7 +193,7 @@ static void handle_start(http_req *req)
         bool first_given = false;
         int rc = appt_store_idem_put(app->db, key, &a, has_start, &first, &first_given, &err);
         if (rc < 0) {
-            reply_db_error(req, &err);
+            http_reply_db_error(req, &err);
             return;
         }
         if (rc == 0) {
@@ -212,7 +202,7 @@ static void handle_start(http_req *req)
         }
     }
     if (appt_store_insert(app->db, &a, &err) != 0) {
-        reply_db_error(req, &err);
+        http_reply_db_error(req, &err);
         return;
     }
     reply_appt(req, 201, &a);
@@ -249,7 +239,7 @@ static void handle_finish(http_req *req)
     appt a;
     int rc = appt_store_get(app->db, id, &a, &err);
     if (rc < 0) {
-        reply_db_error(req, &err);
+        http_reply_db_error(req, &err);
         return;
     }
     if (rc == 0) {
@@ -278,7 +268,7 @@ static void handle_finish(http_req *req)
     appt done;
     rc = appt_store_finish(app->db, &a, outbox_lease_until(app->ob, now), &done, &err);
     if (rc < 0) {
-        reply_db_error(req, &err);
+        http_reply_db_error(req, &err);
         return;
     }
     if (rc == 0) { /* finished concurrently by another request */
@@ -286,7 +276,7 @@ static void handle_finish(http_req *req)
         if (rc != 1) {
             if (rc == 0)
                 bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment vanished");
-            reply_db_error(req, &err);
+            http_reply_db_error(req, &err);
             return;
         }
         refinish(req, &done, end_given, end_ms);
@@ -308,41 +298,23 @@ static void handle_get(http_req *req)
     appt a;
     int rc = appt_store_get(app->db, id, &a, &err);
     if (rc < 0)
-        reply_db_error(req, &err);
+        http_reply_db_error(req, &err);
     else if (rc == 0)
         http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
     else
         reply_appt(req, 200, &a);
 }
 
-/* Reads an optional UUID query parameter into out; *set tells if present. */
-static int query_uuid_or_reply(http_req *req, const char *name, char *out, bool *set)
-{
-    char v[64];
-    int rc = http_query_or_reply(req, name, v, sizeof v);
-    *set = false;
-    if (rc <= 0)
-        return rc;
-    if (uuid_normalize(v, strlen(v), out) != 0) {
-        char detail[96];
-        snprintf(detail, sizeof detail, "%s must be a UUID", name);
-        http_reply_problem(req, 400, "invalid-query", name, detail);
-        return -1;
-    }
-    *set = true;
-    return 0;
-}
-
 static void handle_list(http_req *req)
 {
     appt_app *app = app_of(req);
     char physician[UUID_STR_LEN], patient[UUID_STR_LEN], cursor[UUID_STR_LEN];
-    bool has_phys, has_pat, has_cursor;
-    char status[16], limit_s[16];
+    int has_phys, has_pat, has_cursor;
+    char status[16];
     appt_filter f = {.status = -1, .limit = LIST_DEFAULT};
-    if (query_uuid_or_reply(req, "physician_id", physician, &has_phys) < 0 ||
-        query_uuid_or_reply(req, "patient_id", patient, &has_pat) < 0 ||
-        query_uuid_or_reply(req, "cursor", cursor, &has_cursor) < 0)
+    if ((has_phys = http_query_uuid_or_reply(req, "physician_id", physician)) < 0 ||
+        (has_pat = http_query_uuid_or_reply(req, "patient_id", patient)) < 0 ||
+        (has_cursor = http_query_uuid_or_reply(req, "cursor", cursor)) < 0)
         return;
     int rc = http_query_or_reply(req, "status", status, sizeof status);
     if (rc < 0)
@@ -358,19 +330,10 @@ static void handle_list(http_req *req)
             return;
         }
     }
-    rc = http_query_or_reply(req, "limit", limit_s, sizeof limit_s);
-    if (rc < 0)
+    int64_t limit = LIST_DEFAULT;
+    if (http_query_int_or_reply(req, "limit", 1, LIST_MAX, &limit) < 0)
         return;
-    if (rc == 1) {
-        char *end = NULL;
-        long v = strtol(limit_s, &end, 10);
-        if (!limit_s[0] || *end || v < 1 || v > LIST_MAX) {
-            http_reply_problem(req, 400, "invalid-query", "limit",
-                               "limit must be an integer from 1 to 100");
-            return;
-        }
-        f.limit = (int)v;
-    }
+    f.limit = (int)limit;
     f.physician_id = has_phys ? physician : NULL;
     f.patient_id = has_pat ? patient : NULL;
     f.before_id = has_cursor ? cursor : NULL;
@@ -380,7 +343,7 @@ static void handle_list(http_req *req)
     bool more = false;
     bson_error_t err;
     if (appt_store_list(app->db, &f, items, &n, &more, &err) != 0) {
-        reply_db_error(req, &err);
+        http_reply_db_error(req, &err);
         return;
     }
     buf b;

@@ -2,6 +2,7 @@
 
 #include <civetweb.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "alloc.h"
 #include "json.h"
 #include "log.h"
+#include "mongo.h"
 #include "timefmt.h"
 
 typedef struct http_token {
@@ -196,6 +198,16 @@ void http_reply_unavailable(http_req *req, const char *what)
     reply_problem_h(req, 503, "unavailable", NULL, detail, hdr);
 }
 
+void http_reply_db_error(http_req *req, const bson_error_t *err)
+{
+    if (mongo_error_is_unavailable(err)) {
+        http_reply_unavailable(req, "the database");
+        return;
+    }
+    log_error("database error", "error", err->message, "request_id", req->request_id, NULL);
+    http_reply_problem(req, 500, "internal", NULL, "the database rejected the operation");
+}
+
 /* ---- request helpers ---- */
 
 const char *http_header(http_req *req, const char *name)
@@ -237,6 +249,43 @@ int http_query_or_reply(http_req *req, const char *name, char *out, size_t outle
         http_reply_problem(req, 400, "invalid-query", name, detail);
         return -1;
     }
+    return 1;
+}
+
+int http_query_uuid_or_reply(http_req *req, const char *name, char *out)
+{
+    char v[64];
+    int rc = http_query_or_reply(req, name, v, sizeof v);
+    if (rc <= 0)
+        return rc;
+    if (uuid_normalize(v, strlen(v), out) != 0) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%s must be a UUID", name);
+        http_reply_problem(req, 400, "invalid-query", name, detail);
+        return -1;
+    }
+    return 1;
+}
+
+int http_query_int_or_reply(http_req *req, const char *name, int64_t min, int64_t max,
+                            int64_t *out)
+{
+    char v[32];
+    int rc = http_query_or_reply(req, name, v, sizeof v);
+    if (rc <= 0)
+        return rc;
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    bool digits = (v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' && v[1] <= '9');
+    if (!digits || *end || errno != 0 || n < min || n > max) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "%s must be an integer from %lld to %lld", name,
+                 (long long)min, (long long)max);
+        http_reply_problem(req, 400, "invalid-query", name, detail);
+        return -1;
+    }
+    *out = n;
     return 1;
 }
 

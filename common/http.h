@@ -93,6 +93,9 @@ void http_reply_problem(http_req *req, int status, const char *slug, const char 
                         const char *detail);
 /* 503 with Retry-After, for a dependency that is down. */
 void http_reply_unavailable(http_req *req, const char *what);
+/* Answers a failed MongoDB operation: 503 with Retry-After when the database
+ * is unreachable (mongo_error_is_unavailable), else logs it and answers 500. */
+void http_reply_db_error(http_req *req, const bson_error_t *err);
 
 /* ---- request helpers; the _or_reply ones send a 4xx and return -1 ---- */
 
@@ -104,5 +107,14 @@ int http_body_json_or_reply(http_req *req, bson_t *doc);
 /* Copies query parameter `name` (URL-decoded) into out[outlen]. Returns 1 if
  * present, 0 if absent; replies 400 (-1) if too long or invalid UTF-8. */
 int http_query_or_reply(http_req *req, const char *name, char *out, size_t outlen);
+/* Reads optional query parameter `name` as a UUID into out[UUID_STR_LEN]
+ * (lowercase). Returns 1 if present, 0 if absent (out untouched), or replies
+ * 400 naming the parameter and returns -1. */
+int http_query_uuid_or_reply(http_req *req, const char *name, char *out);
+/* Reads optional query parameter `name` as a decimal integer in [min, max].
+ * Returns 1 if present (*out set), 0 if absent, or replies 400 naming the
+ * parameter and returns -1. */
+int http_query_int_or_reply(http_req *req, const char *name, int64_t min, int64_t max,
+                            int64_t *out);
 
 #endif

@@ -102,13 +102,34 @@ int mongo_db_ping(mongo_db *db, bson_error_t *err)
 int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexes,
                             bson_error_t *err)
 {
+    /* One createIndexes command per index: FerretDB 1.24 (SQLite) drops the
+     * connection (a server-side panic) when one command lists two or more
+     * indexes that all exist already, i.e. on every restart. */
+    bson_iter_t it;
+    if (!bson_iter_init(&it, indexes)) {
+        bson_set_error(err, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "invalid index list");
+        return -1;
+    }
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_database_t *d = mongoc_client_get_database(c, db->dbname);
-    bson_t cmd = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
-    BSON_APPEND_ARRAY(&cmd, "indexes", indexes);
-    bool ok = mongoc_database_write_command_with_opts(d, &cmd, NULL, NULL, err);
-    bson_destroy(&cmd);
+    bool ok = true;
+    while (ok && bson_iter_next(&it)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+            continue;
+        uint32_t len = 0;
+        const uint8_t *data = NULL;
+        bson_iter_document(&it, &len, &data);
+        bson_t spec;
+        if (!bson_init_static(&spec, data, len))
+            continue;
+        bson_t cmd = BSON_INITIALIZER, arr;
+        BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
+        BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+        BSON_APPEND_DOCUMENT(&arr, "0", &spec);
+        bson_append_array_end(&cmd, &arr);
+        ok = mongoc_database_write_command_with_opts(d, &cmd, NULL, NULL, err);
+        bson_destroy(&cmd);
+    }
     mongoc_database_destroy(d);
     mongo_db_push(db, c);
     return ok ? 0 : -1;

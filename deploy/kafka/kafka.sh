@@ -126,6 +126,11 @@ unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 replica.lag.time.max.ms=10000
+# After a SIGKILL the controller refuses the restarted broker until the old
+# registration's session expires (9 s by default), and a dead broker of a
+# cluster is fenced only then: shorter, so a crash test restarts in seconds.
+broker.session.timeout.ms=2500
+broker.heartbeat.interval.ms=500
 ${KAFKA_EXTRA_CONFIG:-}
 EOF
 }

@@ -1,0 +1,818 @@
+#include "consumer.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "billing.h"
+#include "event.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "money.h"
+#include "store.h"
+#include "timefmt.h"
+
+#define POLL_MS 100
+#define RETRY_MIN_MS 100
+#define SEEK_TIMEOUT_MS 5000
+#define DLQ_MESSAGE_TIMEOUT_MS 10000 /* the DLQ producer's message.timeout.ms */
+#define LAG_REFRESH_MS 1000
+/* Lag needs a broker round trip for partitions the consumer is not fetching
+ * (paused, idle): at most one such query per refresh, each partition at most
+ * this often, so the poll loop never stalls for long. */
+#define LAG_QUERY_INTERVAL_MS 5000
+#define LAG_QUERY_TIMEOUT_MS 500
+#define OFFSET_NONE (-2) /* the group has no committed offset for the partition */
+
+/* What the consumer knows about one assigned partition, for its lag. */
+typedef struct part_info {
+    int32_t partition;
+    int64_t next;      /* offset after the last message handled and stored, or -1 */
+    int64_t committed; /* committed offset (queried while idle), OFFSET_NONE, or -1 */
+    int64_t lo, hi;    /* last known watermarks, or -1 */
+    int64_t lag;       /* -1: unknown */
+    int64_t queried_ms; /* last broker query for this partition (monotonic) */
+} part_info;
+
+struct consumer {
+    consumer_opts opts; /* its strings point at the copies below */
+    char *bootstrap;
+    char *group_id;
+    char *topic;
+    char *dlq_topic;
+    rd_kafka_t *rk;  /* group consumer; polled by the consumer thread only */
+    rd_kafka_t *dlq; /* idempotent producer of dead letters; consumer thread only */
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    atomic_int state; /* consumer_state */
+
+    /* Consumer thread only (and the closing thread once it has joined it). */
+    bool joined;                    /* a first assignment arrived */
+    bool paused;                    /* partitions paused after a failure */
+    consumer_state pause_reason;    /* CONSUMER_PAUSED_* while paused */
+    int64_t backoff_ms;             /* 0 after a success */
+    int64_t next_try_ms;            /* monotonic time of the next probe */
+    int64_t next_lag_ms;            /* monotonic time of the next lag refresh */
+    uint64_t dlq_seq;               /* id of the dead letter being awaited */
+    bool dlq_done;                  /* its delivery report arrived */
+    rd_kafka_resp_err_t dlq_err;    /* and said this */
+
+    /* Written by the consumer thread under mu, read by the metrics renderer. */
+    pthread_mutex_t mu;
+    part_info *parts;
+    size_t nparts, capparts;
+
+    metrics_counter consumed;
+    metrics_counter billed;
+    metrics_counter duplicates;
+    metrics_counter dead_lettered;
+    metrics_counter db_retries;
+    metrics_counter dlq_retries;
+};
+
+const char *consumer_state_name(consumer_state s)
+{
+    switch (s) {
+    case CONSUMER_RUNNING: return "running";
+    case CONSUMER_NOT_ASSIGNED: return "not-assigned";
+    case CONSUMER_PAUSED_DB_DOWN: return "paused-db-down";
+    case CONSUMER_PAUSED_DLQ_DOWN: return "paused-dlq-down";
+    case CONSUMER_STARTING:
+    default: return "starting";
+    }
+}
+
+consumer_state consumer_get_state(consumer *c)
+{
+    return (consumer_state)atomic_load(&c->state);
+}
+
+static void update_state(consumer *c)
+{
+    consumer_state s = c->paused    ? c->pause_reason
+                       : !c->joined ? CONSUMER_STARTING
+                       : c->nparts  ? CONSUMER_RUNNING
+                                    : CONSUMER_NOT_ASSIGNED;
+    atomic_store(&c->state, (int)s);
+}
+
+/* ---- the partition table ---- */
+
+static part_info *part_find(consumer *c, int32_t partition)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].partition == partition)
+            return &c->parts[i];
+    return NULL;
+}
+
+static void parts_add(consumer *c, const rd_kafka_topic_partition_list_t *l)
+{
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < l->cnt; i++) {
+        if (part_find(c, l->elems[i].partition))
+            continue;
+        if (c->nparts == c->capparts) {
+            c->capparts = c->capparts ? c->capparts * 2 : 8;
+            c->parts = xrealloc(c->parts, c->capparts * sizeof *c->parts);
+        }
+        c->parts[c->nparts++] = (part_info){.partition = l->elems[i].partition, .next = -1,
+                                            .committed = -1, .lo = -1, .hi = -1, .lag = -1};
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Removes the partitions of l, or all of them when l is NULL. */
+static void parts_remove(consumer *c, const rd_kafka_topic_partition_list_t *l)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!l) {
+        c->nparts = 0;
+    } else {
+        for (int i = 0; i < l->cnt; i++) {
+            part_info *p = part_find(c, l->elems[i].partition);
+            if (p)
+                *p = c->parts[--c->nparts];
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* "0,3,5" */
+static void describe(const rd_kafka_topic_partition_list_t *l, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < l->cnt && used + 12 < outlen; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%s%" PRId32, i ? "," : "",
+                                 l->elems[i].partition);
+}
+
+/* ---- offsets ---- */
+
+/* Commits the offsets stored so far; each one follows a durable billing. */
+static void commit_stored(consumer *c, const char *when)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("cannot commit offsets; the next owner re-reads from the last commit", "when",
+                 when, "error", rd_kafka_err2str(e), NULL);
+}
+
+static void store_offset(consumer *c, const rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, m->partition)->offset = m->offset + 1;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        e = l->elems[0].err;
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Revoked meanwhile: its next owner reads the event again, and the
+         * idempotent write makes that harmless. */
+        char part[16];
+        snprintf(part, sizeof part, "%" PRId32, m->partition);
+        log_warn("cannot store the offset", "partition", part, "error", rd_kafka_err2str(e),
+                 NULL);
+    } else {
+        pthread_mutex_lock(&c->mu);
+        part_info *p = part_find(c, m->partition);
+        if (p)
+            p->next = m->offset + 1;
+        pthread_mutex_unlock(&c->mu);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---- rebalances ---- */
+
+/* Runs on the thread that polls (the consumer thread, or the closing one). */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    consumer *c = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    char desc[256];
+    describe(parts, desc, sizeof desc);
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        log_info("partitions assigned", "partitions", desc, "protocol",
+                 coop ? "cooperative" : "eager", NULL);
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            e = rd_kafka_assign(rk, parts);
+        parts_add(c, parts);
+        c->joined = true;
+        /* While the database is down, new partitions wait too. */
+        if (c->paused && parts->cnt > 0)
+            rd_kafka_pause_partitions(rk, parts);
+        break;
+
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
+        bool lost = rd_kafka_assignment_lost(rk);
+        log_info("partitions revoked", "partitions", desc, "lost", lost ? "true" : "false",
+                 NULL);
+        /* Hand over exactly what is billed: the stored offsets. Lost
+         * partitions belong to someone else already; a commit would fail. */
+        if (!lost)
+            commit_stored(c, "revoke");
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            e = rd_kafka_assign(rk, NULL);
+        parts_remove(c, coop ? parts : NULL);
+        break;
+    }
+
+    default:
+        log_error("rebalance failed", "error", rd_kafka_err2str(err), NULL);
+        e = rd_kafka_assign(rk, NULL);
+        parts_remove(c, NULL);
+        break;
+    }
+    if (error) {
+        log_error("cannot apply the assignment", "error", rd_kafka_error_string(error), NULL);
+        rd_kafka_error_destroy(error);
+    } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_error("cannot apply the assignment", "error", rd_kafka_err2str(e), NULL);
+    }
+    update_state(c);
+}
+
+/* ---- pause, rewind, resume ---- */
+
+static void pause_assigned(consumer *c)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(c->rk, &l) == RD_KAFKA_RESP_ERR_NO_ERROR && l) {
+        if (l->cnt > 0)
+            rd_kafka_pause_partitions(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+}
+
+/* Pauses every assigned partition and moves m's partition back to m, so that
+ * m is fetched again on resume. Pause first: it resets the fetch position to
+ * after the last message handed out, which the seek then overrides. */
+static void rewind_to(consumer *c, const rd_kafka_message_t *m)
+{
+    pause_assigned(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, m->partition)->offset = m->offset;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, SEEK_TIMEOUT_MS);
+    const char *why = error ? rd_kafka_error_string(error)
+                      : l->elems[0].err ? rd_kafka_err2str(l->elems[0].err)
+                                        : NULL;
+    if (why) {
+        /* Nothing was stored for m, so whoever reads the partition next (us
+         * after a re-assignment, or another member) starts at or before it. */
+        char part[16], off[24];
+        snprintf(part, sizeof part, "%" PRId32, m->partition);
+        snprintf(off, sizeof off, "%" PRId64, m->offset);
+        log_warn("cannot rewind the partition", "partition", part, "offset", off, "error", why,
+                 NULL);
+    }
+    if (error)
+        rd_kafka_error_destroy(error);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void enter_pause(consumer *c, const rd_kafka_message_t *m, consumer_state reason)
+{
+    rewind_to(c, m);
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RETRY_MIN_MS;
+    if (c->backoff_ms > c->opts.retry_max_ms)
+        c->backoff_ms = c->opts.retry_max_ms;
+    c->next_try_ms = timefmt_mono_ms() + c->backoff_ms;
+    c->paused = true;
+    c->pause_reason = reason;
+    update_state(c);
+}
+
+static void resume_assigned(consumer *c)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(c->rk, &l) == RD_KAFKA_RESP_ERR_NO_ERROR && l) {
+        if (l->cnt > 0)
+            rd_kafka_resume_partitions(c->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    c->paused = false;
+    update_state(c);
+}
+
+/* While paused: checks whether what failed is back, and resumes if so. */
+static void probe(consumer *c)
+{
+    bool ok;
+    char next[24];
+    if (c->pause_reason == CONSUMER_PAUSED_DB_DOWN) {
+        metrics_inc(&c->db_retries);
+        bson_error_t err;
+        ok = mongo_db_ping(c->opts.db, &err) == 0;
+        if (!ok) {
+            c->backoff_ms = c->backoff_ms * 2 < c->opts.retry_max_ms ? c->backoff_ms * 2
+                                                                      : c->opts.retry_max_ms;
+            snprintf(next, sizeof next, "%" PRId64, c->backoff_ms);
+            log_warn("database still unavailable; consumption stays paused", "error",
+                     err.message, "retry_in_ms", next, NULL);
+        }
+    } else {
+        metrics_inc(&c->dlq_retries);
+        ok = kafka_ping(c->dlq, c->dlq_topic, 1000) == 0;
+        if (!ok) {
+            c->backoff_ms = c->backoff_ms * 2 < c->opts.retry_max_ms ? c->backoff_ms * 2
+                                                                      : c->opts.retry_max_ms;
+            snprintf(next, sizeof next, "%" PRId64, c->backoff_ms);
+            log_warn("dead-letter topic still unavailable; consumption stays paused", "topic",
+                     c->dlq_topic, "retry_in_ms", next, NULL);
+        }
+    }
+    if (ok) {
+        log_info("resuming consumption", "after", consumer_state_name(c->pause_reason), NULL);
+        resume_assigned(c);
+    } else {
+        c->next_try_ms = timefmt_mono_ms() + c->backoff_ms;
+    }
+}
+
+/* ---- dead letters ---- */
+
+/* Runs on the thread that flushes the DLQ producer, once per dead letter. */
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    consumer *c = opaque;
+    /* A report for an attempt already given up on (flush timed out) is late
+     * news: the retry produces the message again. */
+    if ((uint64_t)(uintptr_t)m->_private != c->dlq_seq)
+        return;
+    c->dlq_done = true;
+    c->dlq_err = m->err;
+}
+
+static rd_kafka_t *dlq_producer_new(consumer *c, char *err, size_t errlen)
+{
+    char tmo[16];
+    snprintf(tmo, sizeof tmo, "%d", DLQ_MESSAGE_TIMEOUT_MS);
+    rd_kafka_conf_t *conf = kafka_conf_new(c->opts.bootstrap, "financial-dlq", err, errlen);
+    if (!conf)
+        return NULL;
+    if (kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) != 0 ||
+        kafka_conf_set(conf, "acks", "all", err, errlen) != 0 ||
+        kafka_conf_set(conf, "linger.ms", "0", err, errlen) != 0 ||
+        kafka_conf_set(conf, "message.timeout.ms", tmo, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
+    rd_kafka_conf_set_opaque(conf, c);
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!rk) {
+        snprintf(err, errlen, "cannot create the dead-letter producer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    conf = NULL; /* rk owns it now */
+    return rk;
+}
+
+/* An idempotent producer in a fatal state refuses everything from then on:
+ * replace it so the dead letter can be retried. */
+static void dlq_recover(consumer *c)
+{
+    char why[512];
+    rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(c->dlq, why, sizeof why);
+    if (fatal == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    log_error("dead-letter producer failed fatally; replacing it", "error", why, NULL);
+    char err[512];
+    rd_kafka_t *fresh = dlq_producer_new(c, err, sizeof err);
+    if (!fresh) {
+        log_error("cannot replace the dead-letter producer", "error", err, NULL);
+        return;
+    }
+    rd_kafka_flush(c->dlq, 0);
+    rd_kafka_destroy(c->dlq);
+    c->dlq = fresh;
+}
+
+/* Copies m unchanged (key, value, headers) to the dead-letter topic with
+ * dlq_* headers added, and waits for the broker's ack. Returns 0 once the
+ * dead letter is durable, -1 if it is not (the caller retries later). */
+static int dead_letter(consumer *c, const rd_kafka_message_t *m, const char *reason)
+{
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_headers_t *h = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+                                ? rd_kafka_headers_copy(orig)
+                                : rd_kafka_headers_new(4);
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%" PRId32, m->partition);
+    snprintf(off, sizeof off, "%" PRId64, m->offset);
+    rd_kafka_header_add(h, "dlq_reason", -1, reason, -1);
+    rd_kafka_header_add(h, "dlq_source_topic", -1, c->topic, -1);
+    rd_kafka_header_add(h, "dlq_source_partition", -1, part, -1);
+    rd_kafka_header_add(h, "dlq_source_offset", -1, off, -1);
+
+    c->dlq_seq++;
+    c->dlq_done = false;
+    c->dlq_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)c->dlq_seq),
+        RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(h); /* not taken by librdkafka on failure */
+    } else {
+        /* The delivery report runs inside the flush, on this thread. */
+        rd_kafka_flush(c->dlq, DLQ_MESSAGE_TIMEOUT_MS + 2000);
+        e = !c->dlq_done ? RD_KAFKA_RESP_ERR__TIMED_OUT : c->dlq_err;
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("cannot dead-letter the message; will retry", "partition", part, "offset", off,
+                 "dlq_topic", c->dlq_topic, "error", rd_kafka_err2str(e), NULL);
+        dlq_recover(c);
+        return -1;
+    }
+    metrics_inc(&c->dead_lettered);
+    log_warn("message dead-lettered", "reason", reason, "partition", part, "offset", off,
+             "dlq_topic", c->dlq_topic, NULL);
+    return 0;
+}
+
+/* ---- one message ---- */
+
+typedef enum outcome {
+    OUTCOME_DONE = 0,   /* billed, duplicate, or dead-lettered: store the offset */
+    OUTCOME_DB_DOWN,    /* the database did not take the write */
+    OUTCOME_DLQ_DOWN,   /* the dead-letter topic did not take the message */
+} outcome;
+
+static void billing_of(const event_finished *ev, const billing_amount *amt,
+                       const rd_kafka_message_t *m, billing *b)
+{
+    memset(b, 0, sizeof *b);
+    memcpy(b->appointment_id, ev->appointment_id, UUID_STR_LEN);
+    memcpy(b->physician_id, ev->physician_id, UUID_STR_LEN);
+    memcpy(b->patient_id, ev->patient_id, UUID_STR_LEN);
+    b->start_ms = ev->start_ms;
+    b->end_ms = ev->end_ms;
+    b->billed_hours = amt->hours;
+    b->hourly_price_cents = ev->hourly_price_cents;
+    b->total_cents = amt->total_cents;
+    memcpy(b->currency, ev->currency, EVENT_CURRENCY_LEN);
+    rd_kafka_headers_t *h = NULL;
+    char id[64];
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        kafka_header_get(h, "ce_id", id, sizeof id) == 0 &&
+        uuid_normalize(id, strlen(id), b->event_id) != 0)
+        b->event_id[0] = '\0'; /* not a UUID: not worth keeping */
+    b->created_ms = timefmt_now_ms();
+}
+
+static outcome handle_event(consumer *c, const rd_kafka_message_t *m)
+{
+    event_finished ev;
+    billing_amount amt;
+    char reason[256];
+    if (m->len == 0 || !m->payload) {
+        snprintf(reason, sizeof reason, "body: empty");
+        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+    }
+    if (event_decode(m->payload, m->len, &ev, reason, sizeof reason) != 0)
+        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+    if (billing_compute(ev.start_ms, ev.end_ms, ev.hourly_price_cents, &amt) != 0) {
+        snprintf(reason, sizeof reason, "hourly_price_cents: the total does not fit in int64");
+        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+    }
+
+    billing b;
+    billing_of(&ev, &amt, m, &b);
+    bson_error_t err;
+    int rc = billing_store_upsert(c->opts.db, &b, &err);
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%" PRId32, m->partition);
+    snprintf(off, sizeof off, "%" PRId64, m->offset);
+    if (rc < 0) {
+        log_warn("cannot write the billing; pausing consumption", "appointment_id",
+                 b.appointment_id, "partition", part, "offset", off, "error", err.message, NULL);
+        return OUTCOME_DB_DOWN;
+    }
+    if (rc == 0) {
+        metrics_inc(&c->duplicates);
+        log_info("duplicate event ignored: already billed", "appointment_id", b.appointment_id,
+                 "event_id", b.event_id, "partition", part, "offset", off, NULL);
+    } else {
+        metrics_inc(&c->billed);
+        char total[MONEY_STR_LEN];
+        money_format(b.total_cents, total);
+        log_info("billing created", "appointment_id", b.appointment_id, "event_id", b.event_id,
+                 "total", total, "currency", b.currency, "partition", part, "offset", off, NULL);
+    }
+    return OUTCOME_DONE;
+}
+
+static void handle_message(consumer *c, const rd_kafka_message_t *m)
+{
+    outcome o = handle_event(c, m);
+    if (o == OUTCOME_DONE) {
+        metrics_inc(&c->consumed);
+        c->backoff_ms = 0;
+        store_offset(c, m);
+        return;
+    }
+    enter_pause(c, m, o == OUTCOME_DB_DOWN ? CONSUMER_PAUSED_DB_DOWN : CONSUMER_PAUSED_DLQ_DOWN);
+}
+
+/* ---- lag ---- */
+
+/* Refreshes each assigned partition's lag: high watermark minus the next
+ * offset to handle. Consumer thread only. */
+static void refresh_lag(consumer *c)
+{
+    if (c->nparts == 0)
+        return;
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new((int)c->nparts);
+    for (size_t i = 0; i < c->nparts; i++)
+        rd_kafka_topic_partition_list_add(pos, c->topic, c->parts[i].partition);
+    rd_kafka_position(c->rk, pos);
+
+    int64_t now = timefmt_mono_ms();
+    bool queried = false;
+    for (size_t i = 0; i < c->nparts; i++) {
+        part_info p = c->parts[i];
+        int64_t lo = -1, hi = -1;
+        /* Cached watermarks come with fetch responses: stale while paused. */
+        bool fresh = !c->paused && rd_kafka_get_watermark_offsets(c->rk, c->topic, p.partition,
+                                                                  &lo, &hi) == 0 &&
+                     hi >= 0;
+        if (fresh) {
+            p.lo = lo;
+            p.hi = hi;
+        } else if (!queried && now - p.queried_ms >= LAG_QUERY_INTERVAL_MS) {
+            queried = true;
+            p.queried_ms = now;
+            if (rd_kafka_query_watermark_offsets(c->rk, c->topic, p.partition, &lo, &hi,
+                                                 LAG_QUERY_TIMEOUT_MS) == 0) {
+                p.lo = lo;
+                p.hi = hi;
+            }
+        }
+        int64_t at = pos->elems[i].offset;
+        int64_t next = p.next >= 0 ? p.next : at >= 0 ? at : -1;
+        if (next < 0 && p.committed == -1 && !queried &&
+            now - p.queried_ms >= LAG_QUERY_INTERVAL_MS) {
+            /* Idle since the assignment: nothing consumed, so the position is
+             * the group's committed offset. */
+            queried = true;
+            p.queried_ms = now;
+            rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(one, c->topic, p.partition);
+            if (rd_kafka_committed(c->rk, one, LAG_QUERY_TIMEOUT_MS) == 0 && !one->elems[0].err)
+                p.committed = one->elems[0].offset >= 0 ? one->elems[0].offset : OFFSET_NONE;
+            rd_kafka_topic_partition_list_destroy(one);
+        }
+        if (next < 0)
+            next = p.committed >= 0 ? p.committed : p.committed == OFFSET_NONE ? p.lo : -1;
+        p.lag = p.hi >= 0 && next >= 0 ? (p.hi > next ? p.hi - next : 0) : -1;
+        pthread_mutex_lock(&c->mu);
+        c->parts[i] = p;
+        pthread_mutex_unlock(&c->mu);
+    }
+    rd_kafka_topic_partition_list_destroy(pos);
+}
+
+/* ---- the thread ---- */
+
+static void on_consume_error(const rd_kafka_message_t *m)
+{
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        return;
+    /* Mostly informational: librdkafka recovers by itself. */
+    log_warn("consumer error", "error", rd_kafka_message_errstr(m), "code",
+             rd_kafka_err2name(m->err), NULL);
+}
+
+static void *consumer_main(void *arg)
+{
+    consumer *c = arg;
+    while (!atomic_load(&c->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
+        if (m) {
+            if (m->err)
+                on_consume_error(m);
+            else if (c->paused)
+                /* Fetched before the pause took effect: not handled now, so
+                 * make sure it is fetched again. */
+                rewind_to(c, m);
+            else
+                handle_message(c, m);
+            rd_kafka_message_destroy(m);
+        }
+        int64_t now = timefmt_mono_ms();
+        if (c->paused && now >= c->next_try_ms)
+            probe(c);
+        if (now >= c->next_lag_ms) {
+            refresh_lag(c);
+            c->next_lag_ms = timefmt_mono_ms() + LAG_REFRESH_MS;
+        }
+    }
+    return NULL;
+}
+
+/* ---- life cycle ---- */
+
+static rd_kafka_t *group_consumer_new(consumer *c, char *err, size_t errlen)
+{
+    char session[16], heartbeat[16];
+    snprintf(session, sizeof session, "%d", c->opts.session_timeout_ms);
+    /* The broker wants heartbeats well inside the session timeout. */
+    snprintf(heartbeat, sizeof heartbeat, "%d",
+             c->opts.session_timeout_ms / 3 > 100 ? c->opts.session_timeout_ms / 3 : 100);
+    rd_kafka_conf_t *conf = kafka_conf_new(c->opts.bootstrap, "financial", err, errlen);
+    if (!conf)
+        return NULL;
+    if (kafka_conf_set(conf, "group.id", c->opts.group_id, err, errlen) != 0 ||
+        /* Offsets are stored by hand after each durable billing; librdkafka
+         * commits what is stored in the background. */
+        kafka_conf_set(conf, "enable.auto.commit", "true", err, errlen) != 0 ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != 0 ||
+        kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != 0 ||
+        kafka_conf_set(conf, "session.timeout.ms", session, err, errlen) != 0 ||
+        kafka_conf_set(conf, "heartbeat.interval.ms", heartbeat, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, c);
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!rk) {
+        snprintf(err, errlen, "cannot create the Kafka consumer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    conf = NULL; /* rk owns it now */
+    /* Everything (rebalances, errors) is served by rd_kafka_consumer_poll. */
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
+{
+    consumer *c = xcalloc(1, sizeof *c);
+    c->opts = *opts;
+    /* Own copies: dlq_recover() needs them long after start-up. */
+    c->bootstrap = xstrdup(opts->bootstrap);
+    c->group_id = xstrdup(opts->group_id);
+    c->topic = xstrdup(opts->topic);
+    c->dlq_topic = xstrdup(opts->dlq_topic);
+    c->opts.bootstrap = c->bootstrap;
+    c->opts.group_id = c->group_id;
+    c->opts.topic = c->topic;
+    c->opts.dlq_topic = c->dlq_topic;
+    atomic_init(&c->stop, false);
+    atomic_init(&c->state, (int)CONSUMER_STARTING);
+    pthread_mutex_init(&c->mu, NULL);
+
+    c->dlq = dlq_producer_new(c, err, errlen);
+    if (!c->dlq)
+        goto fail;
+    c->rk = group_consumer_new(c, err, errlen);
+    if (!c->rk)
+        goto fail;
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, c->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "cannot subscribe to %s: %s", c->topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    return c;
+
+fail:
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    if (c->dlq)
+        rd_kafka_destroy(c->dlq);
+    pthread_mutex_destroy(&c->mu);
+    free(c->group_id);
+    free(c->bootstrap);
+    free(c->dlq_topic);
+    free(c->topic);
+    free(c);
+    return NULL;
+}
+
+int consumer_start(consumer *c)
+{
+    if (pthread_create(&c->thread, NULL, consumer_main, c) != 0)
+        return -1;
+    c->started = true;
+    return 0;
+}
+
+void consumer_free(consumer *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stop, true);
+    if (c->started)
+        pthread_join(c->thread, NULL);
+    /* From here on this thread is the consumer thread. Commit what is
+     * billed, then leave the group (its revoke callback commits again, a
+     * no-op by then). */
+    commit_stored(c, "shutdown");
+    rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_warn("cannot leave the consumer group cleanly", "error", rd_kafka_err2str(e), NULL);
+    rd_kafka_destroy(c->rk);
+    rd_kafka_flush(c->dlq, 5000);
+    rd_kafka_destroy(c->dlq);
+    pthread_mutex_destroy(&c->mu);
+    free(c->parts);
+    free(c->group_id);
+    free(c->bootstrap);
+    free(c->dlq_topic);
+    free(c->topic);
+    free(c);
+}
+
+int consumer_kafka_ready(consumer *c, int timeout_ms)
+{
+    /* Both through the consumer's handle: the dead-letter producer belongs
+     * to the consumer thread (it may be replaced). */
+    if (kafka_ping(c->rk, c->topic, timeout_ms) != 0)
+        return -1;
+    return kafka_ping(c->rk, c->dlq_topic, timeout_ms);
+}
+
+void consumer_render_metrics(consumer *c, buf *out)
+{
+    metrics_family(out, "events_consumed_total", "counter",
+                   "Events handled to the end: billed, duplicate, or dead-lettered.");
+    metrics_sample(out, "events_consumed_total", NULL, metrics_get(&c->consumed));
+    metrics_family(out, "billings_created_total", "counter", "Billings written.");
+    metrics_sample(out, "billings_created_total", NULL, metrics_get(&c->billed));
+    metrics_family(out, "duplicates_ignored_total", "counter",
+                   "Events for an appointment already billed (redeliveries).");
+    metrics_sample(out, "duplicates_ignored_total", NULL, metrics_get(&c->duplicates));
+    metrics_family(out, "events_dead_lettered_total", "counter",
+                   "Messages that can never be processed, copied to the dead-letter topic.");
+    metrics_sample(out, "events_dead_lettered_total", NULL, metrics_get(&c->dead_lettered));
+    metrics_family(out, "db_retries_total", "counter",
+                   "Database probes while consumption was paused for an outage.");
+    metrics_sample(out, "db_retries_total", NULL, metrics_get(&c->db_retries));
+    metrics_family(out, "dlq_retries_total", "counter",
+                   "Dead-letter topic probes while consumption was paused for it.");
+    metrics_sample(out, "dlq_retries_total", NULL, metrics_get(&c->dlq_retries));
+
+    consumer_state s = consumer_get_state(c);
+    metrics_family(out, "consumer_paused", "gauge",
+                   "1 while consumption is paused until a dependency is back.");
+    bool paused = s == CONSUMER_PAUSED_DB_DOWN || s == CONSUMER_PAUSED_DLQ_DOWN;
+    metrics_sample(out, "consumer_paused", NULL, paused ? 1 : 0);
+
+    buf parts;
+    buf_init(&parts);
+    int64_t sum = 0;
+    size_t n;
+    pthread_mutex_lock(&c->mu);
+    n = c->nparts;
+    for (size_t i = 0; i < c->nparts; i++) {
+        const part_info *p = &c->parts[i];
+        if (p->lag < 0)
+            continue;
+        char labels[192];
+        snprintf(labels, sizeof labels, "topic=\"%s\",partition=\"%" PRId32 "\"", c->topic,
+                 p->partition);
+        metrics_sample_i(&parts, "consumer_partition_lag", labels, p->lag);
+        sum += p->lag;
+    }
+    pthread_mutex_unlock(&c->mu);
+    metrics_family(out, "consumer_assigned_partitions", "gauge",
+                   "Partitions of the topic assigned to this consumer.");
+    metrics_sample(out, "consumer_assigned_partitions", NULL, n);
+    metrics_family(out, "consumer_lag", "gauge",
+                   "Events on the assigned partitions not yet handled (sum of known lags).");
+    metrics_sample_i(out, "consumer_lag", NULL, sum);
+    metrics_family(out, "consumer_partition_lag", "gauge",
+                   "Events not yet handled, per assigned partition.");
+    if (parts.len)
+        buf_append(out, parts.ptr, parts.len);
+    buf_free(&parts);
+}

@@ -1,0 +1,65 @@
+/* consumer: turns appointment.finished events into billings. One thread runs
+ * a librdkafka high-level consumer (group KAFKA_GROUP_ID) and, per message:
+ *   - a valid event: computes the billing and upserts it (idempotent on the
+ *     appointment id), then stores the offset;
+ *   - a message that can never be processed (undecodable, or the amount
+ *     cannot be computed): copies it to the dead-letter topic with the reason
+ *     in a `dlq_reason` header, waits for the broker's ack, then stores the
+ *     offset;
+ *   - a database (or dead-letter broker) failure: pauses the partitions,
+ *     rewinds to the message and retries with capped exponential backoff,
+ *     storing nothing meanwhile.
+ * Stored offsets are auto-committed, and committed synchronously when
+ * partitions are revoked and at shutdown: an offset is never committed before
+ * its billing is durable, so every event is billed exactly once. */
+#ifndef FINANCIAL_CONSUMER_H
+#define FINANCIAL_CONSUMER_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "mongo.h"
+
+typedef struct consumer_opts {
+    const char *bootstrap;
+    const char *topic;     /* source: appointment.finished */
+    const char *dlq_topic; /* dead letters: appointment.finished.dlq */
+    const char *group_id;
+    int session_timeout_ms;
+    int retry_max_ms; /* cap of the backoff while paused */
+    mongo_db *db;     /* borrowed; outlives the consumer */
+} consumer_opts;
+
+typedef enum consumer_state {
+    CONSUMER_STARTING = 0,     /* not in the group yet */
+    CONSUMER_RUNNING,          /* consuming its partitions */
+    CONSUMER_NOT_ASSIGNED,     /* in the group, with no partition */
+    CONSUMER_PAUSED_DB_DOWN,   /* waiting for MongoDB */
+    CONSUMER_PAUSED_DLQ_DOWN,  /* waiting for the dead-letter topic to take a message */
+} consumer_state;
+
+typedef struct consumer consumer;
+
+/* Creates the consumer and the dead-letter producer and subscribes. Does not
+ * start consuming. Returns NULL with a reason in err. */
+consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen);
+/* Starts the consumer thread. Returns 0 or -1. */
+int consumer_start(consumer *c);
+/* Stops the thread, commits the stored offsets, leaves the group
+ * (rd_kafka_consumer_close), flushes the dead-letter producer and frees.
+ * NULL is a no-op. Call from the thread that created it, after the HTTP
+ * server is gone. */
+void consumer_free(consumer *c);
+
+/* The current state; thread-safe. */
+consumer_state consumer_get_state(consumer *c);
+/* "starting", "running", "not-assigned", "paused-db-down", "paused-dlq-down". */
+const char *consumer_state_name(consumer_state s);
+/* Whether a broker answers and both topics exist (each check waits at most
+ * timeout_ms). Thread-safe. Returns 0 or -1. */
+int consumer_kafka_ready(consumer *c, int timeout_ms);
+/* Appends events_consumed_total, ..., consumer_lag, consumer_paused in
+ * Prometheus text. Thread-safe. */
+void consumer_render_metrics(consumer *c, buf *out);
+
+#endif

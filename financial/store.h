@@ -1,0 +1,92 @@
+/* billing_store: billings in MongoDB, one document per appointment (_id =
+ * appointment id), written once with an idempotent upsert. All functions are
+ * thread-safe (each borrows a pooled client for one operation) and return -1
+ * with err filled on a database error; mongo_error_is_unavailable(err) tells
+ * an outage apart. */
+#ifndef FINANCIAL_STORE_H
+#define FINANCIAL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "mongo.h"
+#include "uuid.h"
+
+#define BILLING_COLLECTION "billings"
+#define BILLING_DAY_LEN 11 /* "YYYY-MM-DD" + NUL */
+
+typedef struct billing {
+    char appointment_id[UUID_STR_LEN]; /* UUIDv7: sorts by creation time */
+    char physician_id[UUID_STR_LEN];
+    char patient_id[UUID_STR_LEN];
+    int64_t start_ms; /* ms since the epoch, UTC */
+    int64_t end_ms;
+    int64_t billed_hours;
+    int64_t hourly_price_cents;
+    int64_t total_cents;
+    char currency[EVENT_CURRENCY_LEN];
+    char event_id[UUID_STR_LEN]; /* ce_id of the event that created it, or "" */
+    int64_t created_ms;
+} billing;
+
+typedef struct billing_filter {
+    const char *physician_id; /* NULL: any */
+    const char *patient_id;   /* NULL: any */
+    bool has_from;            /* end_date >= from_ms */
+    int64_t from_ms;
+    bool has_to;              /* end_date < to_ms */
+    int64_t to_ms;
+    const char *before_id; /* cursor: only ids < this; NULL from the newest */
+    int limit;             /* 1..100 */
+} billing_filter;
+
+typedef enum billing_group_by {
+    BILLING_BY_PHYSICIAN = 0,
+    BILLING_BY_PATIENT,
+    BILLING_BY_DAY, /* UTC day of end_date */
+} billing_group_by;
+
+/* One line of a summary. */
+typedef struct billing_group {
+    char key[UUID_STR_LEN]; /* physician id, patient id, or "YYYY-MM-DD" */
+    int64_t count;
+    int64_t total_cents;
+} billing_group;
+
+typedef struct billing_summary_query {
+    billing_group_by group_by;
+    bool has_from; /* end_date >= from_ms */
+    int64_t from_ms;
+    bool has_to; /* end_date < to_ms */
+    int64_t to_ms;
+    const char *currency; /* only billings in this currency are summed */
+    size_t max_groups;    /* more groups than this is an error (see below) */
+} billing_summary_query;
+
+/* Creates the list indexes (idempotent; _id is the unique key). */
+int billing_store_init(mongo_db *db, bson_error_t *err);
+
+/* Writes b unless a billing for b->appointment_id exists already, in which
+ * case nothing changes (update_one + $setOnInsert + upsert). Returns 1 if
+ * this call created it, 0 if it existed (a duplicate event, including a
+ * concurrent insert that lost the E11000 race), -1 on error. */
+int billing_store_upsert(mongo_db *db, const billing *b, bson_error_t *err);
+
+/* Returns 1 and fills *out, 0 if the appointment is not billed, -1 on error. */
+int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err);
+
+/* Lists newest first (appointment id descending). Fills out[0..*n) with at
+ * most f->limit items and says whether more follow. */
+int billing_store_list(mongo_db *db, const billing_filter *f, billing *out, int *n, bool *more,
+                       bson_error_t *err);
+
+/* Counts and totals billings per physician, patient or day, sorted by key.
+ * Returns 0 with *out an array of *n groups the caller free()s (NULL when
+ * empty); -1 on a database error; -2 (err says why) when the answer is too
+ * large: more than q->max_groups groups, or a total beyond int64. */
+int billing_store_summary(mongo_db *db, const billing_summary_query *q, billing_group **out,
+                          size_t *n, bson_error_t *err);
+
+#endif

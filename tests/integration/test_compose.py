@@ -1,0 +1,363 @@
+"""docker-compose.yml and deploy/Dockerfile, checked by reading them.
+
+No Docker engine runs on the build machines, so the compose stack cannot be
+started here; these tests keep it honest instead: every image pinned, every
+variable the services read (their `--help`) set or deliberately defaulted and
+nothing they do not read, ports and healthchecks matching the services, start
+order by conditions, and a multi-stage, non-root Dockerfile. Needs neither
+Kafka nor MongoDB/FerretDB, only the built binaries.
+"""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+SERVICES = {"appointment": 8080, "financial": 8081}  # service -> HTTP_PORT default
+KAFDROP_PORT = "19000:9000"
+
+# Variables a service reads that docker-compose.yml may leave to the service's
+# default. Keep it short and deliberate: anything here runs with whatever the
+# binary defaults to, which may change under the compose file's feet.
+ALLOWED_DEFAULTS = {
+    "appointment": set(),
+    "financial": set(),
+}
+
+# Every long-running service restarts; one-shots must not.
+ONE_SHOTS = {"kafka-init"}
+NEED_HEALTHCHECK = {"kafka", "mongodb", "appointment", "financial"}
+
+
+def _build_dir():
+    b = Path(os.environ.get("BUILD", "build"))
+    return b if b.is_absolute() else ROOT / b
+
+
+def _binary(service):
+    if not (ROOT / service / "main.c").exists():
+        pytest.skip(f"{service}/main.c does not exist yet")
+    path = _build_dir() / service
+    if not path.exists():
+        pytest.fail(f"{path} is not built (run `make`)")
+    return path
+
+
+_HELP_LINE = re.compile(r"^\s+([A-Z][A-Z0-9_]*)\s+.*\(default: (.*)\)\s*$")
+
+
+def help_vars(service):
+    """{VAR: default} from `<service> --help` ('' for 'unset')."""
+    out = subprocess.run([str(_binary(service)), "--help"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        m = _HELP_LINE.match(line)
+        if m:
+            found[m.group(1)] = "" if m.group(2) == "unset" else m.group(2)
+    assert found, f"{service} --help lists no variables:\n{out}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def compose():
+    with open(COMPOSE) as f:
+        doc = yaml.safe_load(f)
+    assert isinstance(doc, dict) and isinstance(doc.get("services"), dict), \
+        "docker-compose.yml has no services mapping"
+    return doc
+
+
+def env_of(svc):
+    """A service's environment as a dict, from either compose form."""
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        out = {}
+        for item in env:
+            k, _, v = str(item).partition("=")
+            out[k] = v
+        return out
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+_SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+
+
+def resolve(value):
+    """The value compose would use with none of the referenced variables set."""
+    return _SUBST.sub(lambda m: m.group(2) or "", value)
+
+
+def published_ports(svc):
+    """[(host_port, container_port)] from short or long port syntax."""
+    out = []
+    for p in svc.get("ports") or []:
+        if isinstance(p, dict):
+            out.append((str(p.get("published", "")), str(p["target"])))
+            continue
+        s = str(p).split("/")[0]
+        parts = s.split(":")
+        if len(parts) == 1:
+            out.append(("", parts[0]))
+        else:
+            out.append((parts[-2], parts[-1]))
+    return out
+
+
+def test_compose_services_present(compose):
+    want = {"kafka", "kafka-init", "mongodb", "kafdrop", "appointment", "financial"}
+    assert want <= set(compose["services"]), f"missing: {sorted(want - set(compose['services']))}"
+
+
+_PINNED_TAG = re.compile(r"^\d+\.\d+\.\d+")
+
+
+def test_every_image_is_pinned(compose):
+    for name, svc in compose["services"].items():
+        if "build" in svc:
+            build = svc["build"]
+            if isinstance(build, str):
+                build = {"context": build}
+            assert build.get("dockerfile") == "deploy/Dockerfile", \
+                f"{name}: builds from {build.get('dockerfile')!r}, not deploy/Dockerfile"
+            assert (ROOT / build.get("context", ".") / build["dockerfile"]).resolve() == DOCKERFILE
+            continue
+        image = svc.get("image")
+        assert image, f"{name}: neither image nor build"
+        if "@sha256:" in image:
+            continue
+        repo, _, tag = image.rpartition(":")
+        assert repo and "/" not in tag, f"{name}: image {image!r} has no tag"
+        assert tag != "latest" and _PINNED_TAG.match(tag), \
+            f"{name}: image {image!r} is not pinned to a MAJOR.MINOR.PATCH tag"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_service_environment_matches_help(compose, service):
+    reads = help_vars(service)
+    env = env_of(compose["services"][service])
+    allowed = ALLOWED_DEFAULTS[service]
+    stale = allowed - reads.keys()
+    assert not stale, f"ALLOWED_DEFAULTS[{service}] names variables it does not read: {sorted(stale)}"
+    unread = env.keys() - reads.keys()
+    assert not unread, f"compose sets variables {service} does not read: {sorted(unread)}"
+    missing = reads.keys() - env.keys() - allowed
+    assert not missing, (f"{service} reads variables compose neither sets nor allows to default "
+                         f"(set them, or add them to ALLOWED_DEFAULTS): {sorted(missing)}")
+
+
+@pytest.mark.parametrize("service,port", sorted(SERVICES.items()))
+def test_service_ports_and_listen_address(compose, service, port):
+    reads = help_vars(service)
+    assert reads.get("HTTP_PORT") == str(port), \
+        f"{service}'s HTTP_PORT default is {reads.get('HTTP_PORT')}, the design says {port}"
+    svc = compose["services"][service]
+    env = env_of(svc)
+    container_port = resolve(env.get("HTTP_PORT", reads["HTTP_PORT"]))
+    assert container_port == str(port)
+    assert (str(port), str(port)) in published_ports(svc), \
+        f"{service} must publish {port}:{port}, has {svc.get('ports')}"
+    # The services bind 127.0.0.1 only while auth is off: the published port
+    # needs tokens and 0.0.0.0.
+    assert resolve(env.get("HTTP_HOST", reads["HTTP_HOST"])) == "0.0.0.0"
+
+
+def test_kafdrop_port(compose):
+    kd = compose["services"]["kafdrop"]
+    host, target = KAFDROP_PORT.split(":")
+    assert (host, target) in published_ports(kd), f"kafdrop must publish {KAFDROP_PORT}"
+    assert env_of(kd).get("KAFKA_BROKERCONNECT"), "kafdrop needs KAFKA_BROKERCONNECT"
+
+
+def _route_scopes(service):
+    src = (ROOT / service / "api.c").read_text()
+    return {m.group(1) for m in re.finditer(
+        r'\{\s*"[A-Z]+"\s*,\s*"[^"]*"\s*,\s*\w+\s*,\s*"([^"]+)"\s*,\s*(?:true|false)\s*\}', src)}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_demo_tokens_are_overridable_and_cover_every_scope(compose, service):
+    if not (ROOT / service / "api.c").exists():
+        pytest.skip(f"{service}/api.c does not exist yet")
+    raw = env_of(compose["services"][service]).get("AUTH_TOKENS", "")
+    assert _SUBST.fullmatch(raw), \
+        f"{service}: AUTH_TOKENS must be a ${{VAR:-demo default}} substitution, is {raw!r}"
+    value = resolve(raw)
+    assert value, f"{service}: the default AUTH_TOKENS is empty (auth off, 127.0.0.1 only)"
+    scopes = set()
+    for entry in filter(None, value.split(";")):
+        token, _, sc = entry.partition("=")
+        assert len(token) >= 16, f"{service}: tokens need at least 16 characters"
+        scopes |= set(re.split(r"[, ]", sc)) - {""}
+    need = _route_scopes(service)
+    assert need <= scopes, f"{service}: the demo token lacks scopes {sorted(need - scopes)}"
+
+
+def test_backing_services_are_addressed_by_compose_names(compose):
+    services = compose["services"]
+    kafka_env = env_of(services["kafka"])
+    advertised = kafka_env.get("KAFKA_ADVERTISED_LISTENERS", "")
+    for name in SERVICES:
+        env = env_of(services[name])
+        uri = resolve(env.get("MONGODB_URI", ""))
+        m = re.match(r"mongodb://([^/:?]+):(\d+)/([^?]*)\?(.*)$", uri)
+        assert m, f"{name}: MONGODB_URI {uri!r} is not mongodb://host:port/db?options"
+        assert m.group(1) in services, f"{name}: MongoDB host {m.group(1)} is not a compose service"
+        opts = dict(o.split("=", 1) for o in m.group(4).split("&"))
+        assert opts.get("replicaSet") == "rs0" and opts.get("w") == "majority", \
+            f"{name}: MONGODB_URI needs replicaSet=rs0&w=majority"
+        for addr in resolve(env.get("KAFKA_BOOTSTRAP", "")).split(","):
+            host, _, port = addr.partition(":")
+            assert host in services, f"{name}: Kafka host {host} is not a compose service"
+            assert f"//{host}:{port}" in advertised, \
+                f"{name}: {addr} is not an advertised Kafka listener ({advertised})"
+
+
+def test_topics_are_created_by_the_init_service(compose):
+    services = compose["services"]
+    init = services["kafka-init"]
+    script = " ".join(init.get("command") if isinstance(init.get("command"), list)
+                      else [str(init.get("command", ""))])
+    script += " " + " ".join(init.get("entrypoint") or [])
+    assert "--if-not-exists" in script, "topic creation must be idempotent"
+    assert env_of(services["kafka"]).get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false"
+    topics = {resolve(env_of(services[n]).get("KAFKA_TOPIC", "appointment.finished")) for n in SERVICES}
+    assert topics == {"appointment.finished"}
+    dlq = resolve(env_of(services["financial"]).get("KAFKA_DLQ_TOPIC", "appointment.finished.dlq"))
+    for topic, parts in (("appointment.finished", 6), (dlq, 1)):
+        assert re.search(rf"--topic {re.escape(topic)} --partitions {parts}\b", script), \
+            f"kafka-init must create {topic} with {parts} partition(s)"
+
+
+def test_healthchecks(compose):
+    services = compose["services"]
+    for name in NEED_HEALTHCHECK:
+        hc = services[name].get("healthcheck")
+        assert hc and not hc.get("disable"), f"{name} has no healthcheck"
+        test = hc["test"]
+        assert test and test != ["NONE"], f"{name}: empty healthcheck"
+    for name, port in SERVICES.items():
+        test = services[name]["healthcheck"]["test"]
+        line = " ".join(test) if isinstance(test, list) else test
+        assert f":{port}/healthz" in line, f"{name}: the healthcheck must GET :{port}/healthz"
+        if "curl" in line:
+            assert "curl" in _runtime_stage(), "healthchecks use curl but the runtime image lacks it"
+
+
+def test_depends_on_uses_conditions(compose):
+    services = compose["services"]
+    for name, svc in services.items():
+        deps = svc.get("depends_on")
+        if deps is None:
+            continue
+        assert isinstance(deps, dict), f"{name}: depends_on must use conditions (long syntax)"
+        for dep, spec in deps.items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            cond = (spec or {}).get("condition")
+            assert cond in ("service_healthy", "service_completed_successfully"), \
+                f"{name} -> {dep}: condition {cond!r}"
+            if cond == "service_healthy":
+                assert services[dep].get("healthcheck"), f"{name} waits for {dep}'s health, it has no healthcheck"
+            else:
+                assert dep in ONE_SHOTS, f"{name} waits for {dep} to complete, but it is not a one-shot"
+    for name in SERVICES:
+        deps = services[name].get("depends_on") or {}
+        assert deps.get("mongodb", {}).get("condition") == "service_healthy"
+        assert deps.get("kafka-init", {}).get("condition") == "service_completed_successfully"
+
+
+def test_restart_policies_and_volumes(compose):
+    declared = set((compose.get("volumes") or {}).keys())
+    for name, svc in compose["services"].items():
+        want = "no" if name in ONE_SHOTS else "unless-stopped"
+        assert str(svc.get("restart", "no")) == want, f"{name}: restart should be {want}"
+        for v in svc.get("volumes") or []:
+            src = v.get("source") if isinstance(v, dict) else str(v).split(":")[0]
+            if src and not src.startswith((".", "/", "~")):
+                assert src in declared, f"{name}: named volume {src} is not declared"
+    for name in ("kafka", "mongodb"):
+        assert compose["services"][name].get("volumes"), f"{name} keeps its data in no volume"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_stop_grace_covers_shutdown_flush(compose, service):
+    svc = compose["services"][service]
+    flush_ms = int(resolve(env_of(svc).get("SHUTDOWN_FLUSH_MS", "10000")))
+    grace = str(svc.get("stop_grace_period", "10s"))
+    m = re.fullmatch(r"(\d+)(ms|s|m)", grace)
+    assert m, f"{service}: stop_grace_period {grace!r}"
+    grace_ms = int(m.group(1)) * {"ms": 1, "s": 1000, "m": 60000}[m.group(2)]
+    assert grace_ms > flush_ms, f"{service}: SIGKILL ({grace}) would cut the shutdown flush short"
+    assert svc.get("command") == [service], f"{service}: command should be [{service!r}]"
+
+
+# ---------------------------------------------------------------- Dockerfile
+
+def _dockerfile_lines():
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _stages():
+    """[(from_line, [instructions])]"""
+    stages = []
+    for ln in _dockerfile_lines():
+        if ln.upper().startswith("FROM "):
+            stages.append((ln, []))
+        elif stages:
+            stages[-1][1].append(ln)
+    return stages
+
+
+def _runtime_stage():
+    return "\n".join(_stages()[-1][1])
+
+
+def test_dockerfile_multistage_pinned():
+    stages = _stages()
+    assert len(stages) >= 2, "the Dockerfile must be multi-stage"
+    names = set()
+    for line, _ in stages:
+        m = re.match(r"FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$", line, re.I)
+        assert m, f"cannot parse {line!r}"
+        image = m.group(1)
+        if image not in names:
+            repo, _, tag = image.rpartition(":")
+            assert "@sha256:" in image or (repo and tag != "latest" and re.match(r"^\d+(\.\d+)+", tag)), \
+                f"base image {image!r} is not pinned to a versioned tag"
+        if m.group(2):
+            names.add(m.group(2))
+
+
+def test_dockerfile_runtime_stage():
+    runtime = _runtime_stage()
+    users = re.findall(r"^USER\s+(\S+)", runtime, re.M)
+    assert users, "the runtime stage sets no USER"
+    assert users[-1].split(":")[0] not in ("root", "0"), "the runtime stage runs as root"
+    exposed = set()
+    for m in re.finditer(r"^EXPOSE\s+(.+)$", runtime, re.M):
+        exposed |= {p.split("/")[0] for p in m.group(1).split()}
+    assert {str(p) for p in SERVICES.values()} <= exposed, f"EXPOSE {sorted(exposed)}"
+    for lib in ("librdkafka1", "libmongoc-1.0-0", "libbson-1.0-0", "libcivetweb1", "ca-certificates"):
+        assert re.search(rf"\b{re.escape(lib)}\b", runtime), f"the runtime stage does not install {lib}"
+    assert not re.search(r"\b\S+-dev\b", runtime), "the runtime stage installs -dev packages"
+    for svc in SERVICES:
+        assert re.search(rf"^COPY\s+--from=\S+.*\bbuild/{svc}\b", runtime, re.M), \
+            f"the runtime stage does not copy build/{svc}"
+    build = "\n".join(_stages()[0][1])
+    assert re.search(r"\bmake\b.*build/appointment.*build/financial", build), \
+        "the build stage must run make build/appointment build/financial"
+
+
+def test_dockerignore():
+    entries = {ln.strip().rstrip("/") for ln in DOCKERIGNORE.read_text().splitlines()
+               if ln.strip() and not ln.startswith("#")}
+    for d in ("build", ".deps", "var"):
+        assert d in entries or f"/{d}" in entries, f".dockerignore must exclude {d}/"
