@@ -411,6 +411,6 @@ const http_route appt_routes[] = {
     {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
     /* the original Python service's routes */
     {"POST", "/", handle_start, "appointments:write", true},
-    {"POST", "/{id}", handle_finish, "appointments:write", true},
+    {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
 };
 const size_t appt_nroutes = sizeof appt_routes / sizeof appt_routes[0];

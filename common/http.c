@@ -291,8 +291,17 @@ int http_query_int_or_reply(http_req *req, const char *name, int64_t min, int64_
 
 /* ---- dispatch ---- */
 
+/* True if s[0..n) has the shape of a UUID (36 chars of hex digits and dashes
+ * in the right places). Handlers still validate it fully. */
+static bool uuid_shaped(const char *s, size_t n)
+{
+    return n == 36 && uuid_is_valid(s, n);
+}
+
 /* Matches path (no trailing slash) against pattern, capturing "{x}" segments
- * into req->param. Path segments are NUL-terminated in place on a match. */
+ * into req->param. "{x:uuid}" only matches a UUID-shaped segment, so the
+ * compatibility routes ("/{id:uuid}") do not swallow every unknown path.
+ * Path segments are NUL-terminated in place on a match. */
 static bool route_match(const char *pattern, char *path, http_req *req)
 {
     const char *p = pattern;
@@ -305,6 +314,8 @@ static bool route_match(const char *pattern, char *path, http_req *req)
             char *se = strchr(s, '/');
             size_t n = se ? (size_t)(se - s) : strlen(s);
             if (n == 0 || nparam >= HTTP_MAX_PARAMS)
+                return false;
+            if (pe - p > 6 && strncmp(pe - 5, ":uuid", 5) == 0 && !uuid_shaped(s, n))
                 return false;
             req->param[nparam] = s;
             req->param_len[nparam] = n;
@@ -460,8 +471,7 @@ static void dispatch(http_server *srv, http_req *req, const struct mg_request_in
     if (n > 1 && req->path_copy[n - 1] == '/')
         req->path_copy[n - 1] = '\0'; /* the Python clients call "/{id}/" */
 
-    bool path_known = false;
-    const char *allowed = NULL;
+    char allowed[64] = ""; /* methods of the routes whose path matches */
     for (size_t i = 0; i < srv->opts.nroutes; i++) {
         const http_route *r = &srv->opts.routes[i];
         char *attempt = xstrdup(req->path_copy);
@@ -470,11 +480,13 @@ static void dispatch(http_server *srv, http_req *req, const struct mg_request_in
         free(attempt);
         if (!m)
             continue;
-        path_known = true;
         if (strcmp(r->method, req->method) != 0 &&
             !(strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
-            if (!allowed)
-                allowed = r->method;
+            if (!strstr(allowed, r->method) && strlen(allowed) + strlen(r->method) + 3 < sizeof allowed) {
+                if (allowed[0])
+                    strcat(allowed, ", ");
+                strcat(allowed, r->method);
+            }
             continue;
         }
         route_match(r->pattern, req->path_copy, req);
@@ -482,9 +494,9 @@ static void dispatch(http_server *srv, http_req *req, const struct mg_request_in
         break;
     }
     if (!req->route) {
-        if (path_known) {
+        if (allowed[0]) {
             const char *const hdr[] = {"Allow", allowed, NULL};
-            char detail[96];
+            char detail[128];
             snprintf(detail, sizeof detail, "%s is not allowed here; use %s", req->method,
                      allowed);
             reply_problem_h(req, 405, "method-not-allowed", NULL, detail, hdr);

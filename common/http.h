@@ -27,7 +27,8 @@ typedef void (*http_handler_fn)(http_req *req);
 
 typedef struct http_route {
     const char *method;  /* "GET", "POST" */
-    const char *pattern; /* "/appointments/{id}/finish"; "{x}" matches one segment */
+    const char *pattern; /* "/appointments/{id}/finish": "{x}" matches one segment,
+                          * "{x:uuid}" only a UUID-shaped one */
     http_handler_fn fn;
     const char *scope; /* required scope when auth is on; NULL: public */
     bool takes_body;   /* read (bounded) and require application/json if non-empty */
