@@ -400,11 +400,23 @@ static void handle_openapi(http_req *req)
     http_reply(req, 200, "application/json", app->openapi, app->openapi_len, NULL);
 }
 
+static void handle_docs(http_req *req)
+{
+    docs_reply_index(app_of(req)->docs, req);
+}
+
+static void handle_docs_asset(http_req *req)
+{
+    docs_reply_asset(app_of(req)->docs, req);
+}
+
 const http_route appt_routes[] = {
     {"GET", "/healthz", handle_healthz, NULL, false},
     {"GET", "/readyz", handle_readyz, NULL, false},
     {"GET", "/metrics", handle_metrics, "metrics:read", false},
     {"GET", "/openapi.json", handle_openapi, NULL, false},
+    {"GET", "/docs", handle_docs, NULL, false},
+    {"GET", "/docs/{file}", handle_docs_asset, NULL, false},
     {"POST", "/appointments", handle_start, "appointments:write", true},
     {"GET", "/appointments", handle_list, "appointments:read", false},
     {"GET", "/appointments/{id}", handle_get, "appointments:read", false},

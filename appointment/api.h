@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "docs.h"
 #include "http.h"
 #include "mongo.h"
 #include "outbox.h"
@@ -18,7 +19,7 @@ typedef struct appt_app {
     char currency[EVENT_CURRENCY_LEN];
     const char *openapi; /* the OpenAPI document served at /openapi.json */
     size_t openapi_len;
-    const char *docs_dir; /* Swagger UI files, or "" */
+    docs *docs;          /* Swagger UI at /docs */
 } appt_app;
 
 extern const http_route appt_routes[];

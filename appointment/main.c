@@ -33,6 +33,7 @@ static const config_var vars[] = {
     {"HOURLY_PRICE", "200.00", "price per started hour, captured when a consultation starts"},
     {"CURRENCY", "BRL", "ISO 4217 currency of the prices"},
     {"SHUTDOWN_FLUSH_MS", "10000", "how long shutdown waits for the broker to acknowledge events"},
+    {"DOCS_DIR", ".deps/swagger-ui", "directory of the Swagger UI files served at /docs"},
     {"LOG_LEVEL", "info", "debug, info, warn or error"},
 };
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -110,6 +111,7 @@ int main(int argc, char **argv)
         return 2;
     }
     memcpy(app.currency, cur, 4);
+    app.docs = docs_new(config_str(vars, NVARS, "DOCS_DIR"), "clinic-events appointment API");
     app.openapi = _binary_proto_appointment_openapi_json_start;
     app.openapi_len = (size_t)(_binary_proto_appointment_openapi_json_end -
                                _binary_proto_appointment_openapi_json_start);
@@ -191,6 +193,7 @@ done:
     http_server_free(srv); /* stop accepting, finish requests in flight */
     outbox_free(ob, flush);
     mongo_db_free(db);
+    docs_free(app.docs);
     mongo_global_cleanup();
     log_info("stopped", NULL);
     return rc;

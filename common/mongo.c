@@ -5,14 +5,29 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "log.h"
 
 struct mongo_db {
     mongoc_client_pool_t *pool;
     char *dbname;
 };
 
+/* The driver's own lines (e.g. its server monitor's, twice a second while
+ * the database is down) go to our JSON log instead of raw text on stderr. */
+static void mongo_log(mongoc_log_level_t level, const char *domain, const char *message,
+                      void *user_data)
+{
+    (void)user_data;
+    log_level l = level <= MONGOC_LOG_LEVEL_CRITICAL  ? LOG_ERROR
+                  : level == MONGOC_LOG_LEVEL_WARNING ? LOG_WARN
+                  : level <= MONGOC_LOG_LEVEL_INFO    ? LOG_INFO
+                                                      : LOG_DEBUG;
+    log_kv(l, message, "component", "mongoc", "facility", domain ? domain : "", NULL);
+}
+
 void mongo_global_init(void)
 {
+    mongoc_log_set_handler(mongo_log, NULL);
     mongoc_init();
 }
 

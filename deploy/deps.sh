@@ -28,7 +28,7 @@ apt_install() {
         libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl)
     have java || want+=(openjdk-17-jre-headless)
     have mvn || want+=(maven)
-    have go || want+=(golang)
+    # No Debian golang: its 1.19 cannot build FerretDB (see ensure_go).
 
     local missing=() pkg status
     for pkg in "${want[@]}"; do
@@ -72,16 +72,38 @@ kafka_jars() {
 
 # ---------------------------------------------------------------- FerretDB
 # FerretDB's go.mod says `go 1.24`. Go >= 1.21 fetches that toolchain itself
-# through the module proxy (GOTOOLCHAIN=auto); older Go (Debian's 1.19) cannot.
-go_check() {
-    local v
-    v="$(go env GOVERSION 2>/dev/null || go version | awk '{print $3}')"
-    v="${v#go}"
-    local major="${v%%.*}" rest="${v#*.}"
-    local minor="${rest%%[.a-z]*}"
-    if (( major < 1 || (major == 1 && minor < 21) )); then
-        die "Go $v is too old to build FerretDB (needs >= 1.21, which fetches 1.24 itself); install Go from https://go.dev/dl"
-    fi
+# through the module proxy (GOTOOLCHAIN=auto). Without Go, or with an older
+# one (Debian 12 ships 1.19), fetch the toolchain the way Go itself does: as
+# the module golang.org/toolchain, from the module proxy.
+GO_TOOLCHAIN=1.24.4
+GO=go
+
+go_is_recent() {
+    local v major rest minor
+    v="$(go env GOVERSION 2>/dev/null)" || return 1
+    v="${v#go}" major="${v%%.*}" rest="${v#*.}"
+    minor="${rest%%[.a-z]*}"
+    (( major > 1 || (major == 1 && minor >= 21) ))
+}
+
+ensure_go() {
+    if [[ -z "${DEPS_GO_FROM_PROXY:-}" ]] && have go && go_is_recent; then return 0; fi
+    local dir="$DEPS/go" arch tmp
+    GO="$dir/bin/go"
+    [[ -x "$GO" ]] && return 0
+    arch="$(dpkg --print-architecture)"
+    log "fetching the Go $GO_TOOLCHAIN toolchain from the Go module proxy into .deps/go"
+    tmp="$(mktemp -d "$DEPS/go-fetch.XXXXXX")"
+    curl -fsSL -o "$tmp/go.zip" \
+        "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$GO_TOOLCHAIN.linux-$arch.zip"
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+        "$tmp/go.zip" "$tmp/x"
+    rm -rf "$dir"
+    mv "$tmp"/x/golang.org/toolchain@*/ "$dir"
+    rm -rf "$tmp"
+    # Python's zipfile drops the executable bits.
+    chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/*
+    "$GO" version >/dev/null || die "the fetched Go toolchain does not run"
 }
 
 ferretdb() {
@@ -90,8 +112,7 @@ ferretdb() {
     want="$(hash_of "$src/go.mod" "$src/go.sum" "$src/tools.go")"
     marker_ok "$marker" "$want" && [[ -x "$bin" ]] && return 0
 
-    have go || die "go not found"
-    go_check
+    ensure_go
     local version
     version="$(awk '$1 == "require" && $2 == "github.com/FerretDB/FerretDB" {print $3}' "$src/go.mod")"
     [[ -n "$version" ]] || die "cannot read the FerretDB version from $src/go.mod"
@@ -105,11 +126,11 @@ ferretdb() {
     cp "$src/go.mod" "$src/go.sum" "$src/tools.go" "$build/"
     (
         cd "$build"
-        export GOTOOLCHAIN="${GOTOOLCHAIN_FERRETDB:-auto}" GOFLAGS=-buildvcs=false CGO_ENABLED=0
-        go mod vendor
+        export GOTOOLCHAIN=auto GOFLAGS=-buildvcs=false CGO_ENABLED=0
+        "$GO" mod vendor
         # The module zip lacks this embedded file and the binary panics without it.
         printf '%s\n' "$version" >vendor/github.com/FerretDB/FerretDB/build/version/version.txt
-        go build -mod=vendor -trimpath -o "$bin.tmp" github.com/FerretDB/FerretDB/cmd/ferretdb
+        "$GO" build -mod=vendor -trimpath -o "$bin.tmp" github.com/FerretDB/FerretDB/cmd/ferretdb
     )
     mv -f "$bin.tmp" "$bin"
     "$bin" --version >/dev/null || die "the built ferretdb does not run"

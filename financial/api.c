@@ -217,7 +217,7 @@ static void handle_summary(http_req *req)
     bson_error_t err;
     int rc = billing_store_summary(app->db, &q, &groups, &n, &err);
     if (rc == -2) {
-        char detail[160];
+        char detail[sizeof err.message + 64];
         snprintf(detail, sizeof detail, "the summary is too large (%s); narrow from/to",
                  err.message);
         http_reply_problem(req, 400, "summary-too-large", NULL, detail);

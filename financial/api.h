@@ -13,11 +13,11 @@
 #include "mongo.h"
 
 typedef struct fin_app {
-    mongo_db *db;        /* borrowed */
-    consumer *consumer;  /* borrowed */
-    http_server *server; /* set after start, for /metrics */
+    mongo_db *db;                      /* borrowed */
+    consumer *consumer;                /* borrowed */
+    http_server *server;               /* set after start, for /metrics */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
-    const char *openapi; /* the OpenAPI document served at /openapi.json */
+    const char *openapi;               /* the OpenAPI document served at /openapi.json */
     size_t openapi_len;
 } fin_app;
 

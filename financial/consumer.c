@@ -24,21 +24,24 @@
 #define SEEK_TIMEOUT_MS 5000
 #define DLQ_MESSAGE_TIMEOUT_MS 10000 /* the DLQ producer's message.timeout.ms */
 #define LAG_REFRESH_MS 1000
-/* Lag needs a broker round trip for partitions the consumer is not fetching
- * (paused, idle): at most one such query per refresh, each partition at most
- * this often, so the poll loop never stalls for long. */
-#define LAG_QUERY_INTERVAL_MS 5000
+/* Lag needs broker round trips for partitions the consumer is not fetching
+ * (paused, idle): each partition at most this often, and no new query once a
+ * refresh has spent its budget, so the poll loop never stalls for long even
+ * with the broker down. */
+#define LAG_QUERY_INTERVAL_MS 2000
 #define LAG_QUERY_TIMEOUT_MS 500
+#define LAG_QUERY_BUDGET_MS 200
 #define OFFSET_NONE (-2) /* the group has no committed offset for the partition */
 
 /* What the consumer knows about one assigned partition, for its lag. */
 typedef struct part_info {
     int32_t partition;
-    int64_t next;      /* offset after the last message handled and stored, or -1 */
-    int64_t committed; /* committed offset (queried while idle), OFFSET_NONE, or -1 */
-    int64_t lo, hi;    /* last known watermarks, or -1 */
-    int64_t lag;       /* -1: unknown */
-    int64_t queried_ms; /* last broker query for this partition (monotonic) */
+    int64_t next;                 /* offset after the last message handled and stored, or -1 */
+    int64_t committed;            /* committed offset (queried while idle), OFFSET_NONE, or -1 */
+    int64_t lo, hi;               /* last known watermarks, or -1 */
+    int64_t lag;                  /* -1: unknown */
+    int64_t hi_queried_ms;        /* last watermark query (monotonic) */
+    int64_t committed_queried_ms; /* last committed-offset query (monotonic) */
 } part_info;
 
 struct consumer {
@@ -47,23 +50,25 @@ struct consumer {
     char *group_id;
     char *topic;
     char *dlq_topic;
-    rd_kafka_t *rk;  /* group consumer; polled by the consumer thread only */
-    rd_kafka_t *dlq; /* idempotent producer of dead letters; consumer thread only */
+    rd_kafka_t *rk;            /* group consumer; polled by the consumer thread only */
+    rd_kafka_t *dlq;           /* idempotent producer of dead letters; used by the consumer
+                                * thread, and read under dlq_lock by readiness checks */
+    pthread_rwlock_t dlq_lock; /* held for writing only to replace dlq */
     pthread_t thread;
     bool started;
     atomic_bool stop;
     atomic_int state; /* consumer_state */
 
     /* Consumer thread only (and the closing thread once it has joined it). */
-    bool joined;                    /* a first assignment arrived */
-    bool paused;                    /* partitions paused after a failure */
-    consumer_state pause_reason;    /* CONSUMER_PAUSED_* while paused */
-    int64_t backoff_ms;             /* 0 after a success */
-    int64_t next_try_ms;            /* monotonic time of the next probe */
-    int64_t next_lag_ms;            /* monotonic time of the next lag refresh */
-    uint64_t dlq_seq;               /* id of the dead letter being awaited */
-    bool dlq_done;                  /* its delivery report arrived */
-    rd_kafka_resp_err_t dlq_err;    /* and said this */
+    bool joined;                 /* a first assignment arrived */
+    bool paused;                 /* partitions paused after a failure */
+    consumer_state pause_reason; /* CONSUMER_PAUSED_* while paused */
+    int64_t backoff_ms;          /* 0 after a success */
+    int64_t next_try_ms;         /* monotonic time of the next probe */
+    int64_t next_lag_ms;         /* monotonic time of the next lag refresh */
+    uint64_t dlq_seq;            /* id of the dead letter being awaited */
+    bool dlq_done;               /* its delivery report arrived */
+    rd_kafka_resp_err_t dlq_err; /* and said this */
 
     /* Written by the consumer thread under mu, read by the metrics renderer. */
     pthread_mutex_t mu;
@@ -81,12 +86,17 @@ struct consumer {
 const char *consumer_state_name(consumer_state s)
 {
     switch (s) {
-    case CONSUMER_RUNNING: return "running";
-    case CONSUMER_NOT_ASSIGNED: return "not-assigned";
-    case CONSUMER_PAUSED_DB_DOWN: return "paused-db-down";
-    case CONSUMER_PAUSED_DLQ_DOWN: return "paused-dlq-down";
+    case CONSUMER_RUNNING:
+        return "running";
+    case CONSUMER_NOT_ASSIGNED:
+        return "not-assigned";
+    case CONSUMER_PAUSED_DB_DOWN:
+        return "paused-db-down";
+    case CONSUMER_PAUSED_DLQ_DOWN:
+        return "paused-dlq-down";
     case CONSUMER_STARTING:
-    default: return "starting";
+    default:
+        return "starting";
     }
 }
 
@@ -124,8 +134,12 @@ static void parts_add(consumer *c, const rd_kafka_topic_partition_list_t *l)
             c->capparts = c->capparts ? c->capparts * 2 : 8;
             c->parts = xrealloc(c->parts, c->capparts * sizeof *c->parts);
         }
-        c->parts[c->nparts++] = (part_info){.partition = l->elems[i].partition, .next = -1,
-                                            .committed = -1, .lo = -1, .hi = -1, .lag = -1};
+        c->parts[c->nparts++] = (part_info){.partition = l->elems[i].partition,
+                                            .next = -1,
+                                            .committed = -1,
+                                            .lo = -1,
+                                            .hi = -1,
+                                            .lag = -1};
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -179,8 +193,7 @@ static void store_offset(consumer *c, const rd_kafka_message_t *m)
          * idempotent write makes that harmless. */
         char part[16];
         snprintf(part, sizeof part, "%" PRId32, m->partition);
-        log_warn("cannot store the offset", "partition", part, "error", rd_kafka_err2str(e),
-                 NULL);
+        log_warn("cannot store the offset", "partition", part, "error", rd_kafka_err2str(e), NULL);
     } else {
         pthread_mutex_lock(&c->mu);
         part_info *p = part_find(c, m->partition);
@@ -221,8 +234,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
         bool lost = rd_kafka_assignment_lost(rk);
-        log_info("partitions revoked", "partitions", desc, "lost", lost ? "true" : "false",
-                 NULL);
+        log_info("partitions revoked", "partitions", desc, "lost", lost ? "true" : "false", NULL);
         /* Hand over exactly what is billed: the stored offsets. Lost
          * partitions belong to someone else already; a commit would fail. */
         if (!lost)
@@ -271,7 +283,7 @@ static void rewind_to(consumer *c, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, c->topic, m->partition)->offset = m->offset;
     rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, SEEK_TIMEOUT_MS);
-    const char *why = error ? rd_kafka_error_string(error)
+    const char *why = error             ? rd_kafka_error_string(error)
                       : l->elems[0].err ? rd_kafka_err2str(l->elems[0].err)
                                         : NULL;
     if (why) {
@@ -288,13 +300,20 @@ static void rewind_to(consumer *c, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void enter_pause(consumer *c, const rd_kafka_message_t *m, consumer_state reason)
+/* Doubles the wait before the next attempt: 100 ms, 200 ms, ... up to
+ * retry_max_ms. It only shrinks back after a message is handled. */
+static void backoff_grow(consumer *c)
 {
-    rewind_to(c, m);
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RETRY_MIN_MS;
     if (c->backoff_ms > c->opts.retry_max_ms)
         c->backoff_ms = c->opts.retry_max_ms;
     c->next_try_ms = timefmt_mono_ms() + c->backoff_ms;
+}
+
+static void enter_pause(consumer *c, const rd_kafka_message_t *m, consumer_state reason)
+{
+    rewind_to(c, m);
+    backoff_grow(c);
     c->paused = true;
     c->pause_reason = reason;
     update_state(c);
@@ -312,39 +331,34 @@ static void resume_assigned(consumer *c)
     update_state(c);
 }
 
-/* While paused: checks whether what failed is back, and resumes if so. */
+/* While paused: checks whether what failed is back, and resumes if so; the
+ * message that failed is fetched again and retried. */
 static void probe(consumer *c)
 {
-    bool ok;
-    char next[24];
     if (c->pause_reason == CONSUMER_PAUSED_DB_DOWN) {
         metrics_inc(&c->db_retries);
         bson_error_t err;
-        ok = mongo_db_ping(c->opts.db, &err) == 0;
-        if (!ok) {
-            c->backoff_ms = c->backoff_ms * 2 < c->opts.retry_max_ms ? c->backoff_ms * 2
-                                                                      : c->opts.retry_max_ms;
+        if (mongo_db_ping(c->opts.db, &err) != 0) {
+            backoff_grow(c);
+            char next[24];
             snprintf(next, sizeof next, "%" PRId64, c->backoff_ms);
-            log_warn("database still unavailable; consumption stays paused", "error",
-                     err.message, "retry_in_ms", next, NULL);
+            log_warn("database still unavailable; consumption stays paused", "error", err.message,
+                     "retry_in_ms", next, NULL);
+            return;
         }
     } else {
         metrics_inc(&c->dlq_retries);
-        ok = kafka_ping(c->dlq, c->dlq_topic, 1000) == 0;
-        if (!ok) {
-            c->backoff_ms = c->backoff_ms * 2 < c->opts.retry_max_ms ? c->backoff_ms * 2
-                                                                      : c->opts.retry_max_ms;
+        if (kafka_ping(c->dlq, c->dlq_topic, 1000) != 0) {
+            backoff_grow(c);
+            char next[24];
             snprintf(next, sizeof next, "%" PRId64, c->backoff_ms);
             log_warn("dead-letter topic still unavailable; consumption stays paused", "topic",
                      c->dlq_topic, "retry_in_ms", next, NULL);
+            return;
         }
     }
-    if (ok) {
-        log_info("resuming consumption", "after", consumer_state_name(c->pause_reason), NULL);
-        resume_assigned(c);
-    } else {
-        c->next_try_ms = timefmt_mono_ms() + c->backoff_ms;
-    }
+    log_info("resuming consumption", "after", consumer_state_name(c->pause_reason), NULL);
+    resume_assigned(c);
 }
 
 /* ---- dead letters ---- */
@@ -404,9 +418,12 @@ static void dlq_recover(consumer *c)
         log_error("cannot replace the dead-letter producer", "error", err, NULL);
         return;
     }
-    rd_kafka_flush(c->dlq, 0);
-    rd_kafka_destroy(c->dlq);
+    rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    pthread_rwlock_wrlock(&c->dlq_lock);
+    rd_kafka_t *old = c->dlq;
     c->dlq = fresh;
+    pthread_rwlock_unlock(&c->dlq_lock);
+    rd_kafka_destroy(old);
 }
 
 /* Copies m unchanged (key, value, headers) to the dead-letter topic with
@@ -432,14 +449,22 @@ static int dead_letter(consumer *c, const rd_kafka_message_t *m, const char *rea
     rd_kafka_resp_err_t e = rd_kafka_producev(
         c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
         RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)c->dlq_seq),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)c->dlq_seq), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(h); /* not taken by librdkafka on failure */
     } else {
-        /* The delivery report runs inside the flush, on this thread. */
-        rd_kafka_flush(c->dlq, DLQ_MESSAGE_TIMEOUT_MS + 2000);
+        /* The delivery report runs inside rd_kafka_poll, on this thread. A
+         * shutdown stops the wait: the offset is not stored, so the message
+         * is handled again after the restart. */
+        int64_t deadline = timefmt_mono_ms() + DLQ_MESSAGE_TIMEOUT_MS + 2000;
+        while (!c->dlq_done && timefmt_mono_ms() < deadline && !atomic_load(&c->stop))
+            rd_kafka_poll(c->dlq, POLL_MS);
         e = !c->dlq_done ? RD_KAFKA_RESP_ERR__TIMED_OUT : c->dlq_err;
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && atomic_load(&c->stop)) {
+        log_info("dead letter not acknowledged at shutdown; handled again after the restart",
+                 "partition", part, "offset", off, NULL);
+        return -1;
     }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("cannot dead-letter the message; will retry", "partition", part, "offset", off,
@@ -456,9 +481,9 @@ static int dead_letter(consumer *c, const rd_kafka_message_t *m, const char *rea
 /* ---- one message ---- */
 
 typedef enum outcome {
-    OUTCOME_DONE = 0,   /* billed, duplicate, or dead-lettered: store the offset */
-    OUTCOME_DB_DOWN,    /* the database did not take the write */
-    OUTCOME_DLQ_DOWN,   /* the dead-letter topic did not take the message */
+    OUTCOME_DONE = 0, /* billed, duplicate, or dead-lettered: store the offset */
+    OUTCOME_DB_DOWN,  /* the database did not take the write */
+    OUTCOME_DLQ_DOWN, /* the dead-letter topic did not take the message */
 } outcome;
 
 static void billing_of(const event_finished *ev, const billing_amount *amt,
@@ -539,6 +564,30 @@ static void handle_message(consumer *c, const rd_kafka_message_t *m)
 
 /* ---- lag ---- */
 
+/* Queries the broker for p's watermarks, or for the group's committed offset
+ * when nothing was consumed yet; at most one of each per interval. */
+static void lag_query(consumer *c, part_info *p, bool need_hi, bool need_committed, int64_t now)
+{
+    if (need_committed && now - p->committed_queried_ms >= LAG_QUERY_INTERVAL_MS) {
+        p->committed_queried_ms = now;
+        rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(one, c->topic, p->partition);
+        if (rd_kafka_committed(c->rk, one, LAG_QUERY_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            one->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            p->committed = one->elems[0].offset >= 0 ? one->elems[0].offset : OFFSET_NONE;
+        rd_kafka_topic_partition_list_destroy(one);
+    }
+    if (need_hi && now - p->hi_queried_ms >= LAG_QUERY_INTERVAL_MS) {
+        p->hi_queried_ms = now;
+        int64_t lo = -1, hi = -1;
+        if (rd_kafka_query_watermark_offsets(c->rk, c->topic, p->partition, &lo, &hi,
+                                             LAG_QUERY_TIMEOUT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            p->lo = lo;
+            p->hi = hi;
+        }
+    }
+}
+
 /* Refreshes each assigned partition's lag: high watermark minus the next
  * offset to handle. Consumer thread only. */
 static void refresh_lag(consumer *c)
@@ -550,41 +599,27 @@ static void refresh_lag(consumer *c)
         rd_kafka_topic_partition_list_add(pos, c->topic, c->parts[i].partition);
     rd_kafka_position(c->rk, pos);
 
-    int64_t now = timefmt_mono_ms();
-    bool queried = false;
+    int64_t budget_end = timefmt_mono_ms() + LAG_QUERY_BUDGET_MS;
     for (size_t i = 0; i < c->nparts; i++) {
         part_info p = c->parts[i];
         int64_t lo = -1, hi = -1;
         /* Cached watermarks come with fetch responses: stale while paused. */
-        bool fresh = !c->paused && rd_kafka_get_watermark_offsets(c->rk, c->topic, p.partition,
-                                                                  &lo, &hi) == 0 &&
+        bool fresh = !c->paused &&
+                     rd_kafka_get_watermark_offsets(c->rk, c->topic, p.partition, &lo, &hi) ==
+                         RD_KAFKA_RESP_ERR_NO_ERROR &&
                      hi >= 0;
         if (fresh) {
             p.lo = lo;
             p.hi = hi;
-        } else if (!queried && now - p.queried_ms >= LAG_QUERY_INTERVAL_MS) {
-            queried = true;
-            p.queried_ms = now;
-            if (rd_kafka_query_watermark_offsets(c->rk, c->topic, p.partition, &lo, &hi,
-                                                 LAG_QUERY_TIMEOUT_MS) == 0) {
-                p.lo = lo;
-                p.hi = hi;
-            }
         }
         int64_t at = pos->elems[i].offset;
         int64_t next = p.next >= 0 ? p.next : at >= 0 ? at : -1;
-        if (next < 0 && p.committed == -1 && !queried &&
-            now - p.queried_ms >= LAG_QUERY_INTERVAL_MS) {
-            /* Idle since the assignment: nothing consumed, so the position is
-             * the group's committed offset. */
-            queried = true;
-            p.queried_ms = now;
-            rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(one, c->topic, p.partition);
-            if (rd_kafka_committed(c->rk, one, LAG_QUERY_TIMEOUT_MS) == 0 && !one->elems[0].err)
-                p.committed = one->elems[0].offset >= 0 ? one->elems[0].offset : OFFSET_NONE;
-            rd_kafka_topic_partition_list_destroy(one);
-        }
+        /* Nothing consumed since the assignment (idle, or rewound): the
+         * group's committed offset is where consumption stands. */
+        bool need_committed = next < 0 && p.committed == -1;
+        int64_t now = timefmt_mono_ms();
+        if ((!fresh || need_committed) && now < budget_end)
+            lag_query(c, &p, !fresh, need_committed, now);
         if (next < 0)
             next = p.committed >= 0 ? p.committed : p.committed == OFFSET_NONE ? p.lo : -1;
         p.lag = p.hi >= 0 && next >= 0 ? (p.hi > next ? p.hi - next : 0) : -1;
@@ -687,6 +722,7 @@ consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
     atomic_init(&c->stop, false);
     atomic_init(&c->state, (int)CONSUMER_STARTING);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_rwlock_init(&c->dlq_lock, NULL);
 
     c->dlq = dlq_producer_new(c, err, errlen);
     if (!c->dlq)
@@ -709,6 +745,7 @@ fail:
         rd_kafka_destroy(c->rk);
     if (c->dlq)
         rd_kafka_destroy(c->dlq);
+    pthread_rwlock_destroy(&c->dlq_lock);
     pthread_mutex_destroy(&c->mu);
     free(c->group_id);
     free(c->bootstrap);
@@ -741,8 +778,12 @@ void consumer_free(consumer *c)
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_warn("cannot leave the consumer group cleanly", "error", rd_kafka_err2str(e), NULL);
     rd_kafka_destroy(c->rk);
-    rd_kafka_flush(c->dlq, 5000);
+    /* Each dead letter was awaited before moving on, so anything still queued
+     * was given up on (its offset is not stored): drop it. */
+    rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(c->dlq, 1000);
     rd_kafka_destroy(c->dlq);
+    pthread_rwlock_destroy(&c->dlq_lock);
     pthread_mutex_destroy(&c->mu);
     free(c->parts);
     free(c->group_id);
@@ -754,11 +795,15 @@ void consumer_free(consumer *c)
 
 int consumer_kafka_ready(consumer *c, int timeout_ms)
 {
-    /* Both through the consumer's handle: the dead-letter producer belongs
-     * to the consumer thread (it may be replaced). */
-    if (kafka_ping(c->rk, c->topic, timeout_ms) != 0)
-        return -1;
-    return kafka_ping(c->rk, c->dlq_topic, timeout_ms);
+    /* Through the producer: on the group consumer's handle, metadata for a
+     * topic it does not subscribe to takes ~500 ms to come back. */
+    pthread_rwlock_rdlock(&c->dlq_lock);
+    int rc = kafka_ping(c->dlq, c->topic, timeout_ms) == 0 &&
+                     kafka_ping(c->dlq, c->dlq_topic, timeout_ms) == 0
+                 ? 0
+                 : -1;
+    pthread_rwlock_unlock(&c->dlq_lock);
+    return rc;
 }
 
 void consumer_render_metrics(consumer *c, buf *out)

@@ -31,11 +31,11 @@ typedef struct consumer_opts {
 } consumer_opts;
 
 typedef enum consumer_state {
-    CONSUMER_STARTING = 0,     /* not in the group yet */
-    CONSUMER_RUNNING,          /* consuming its partitions */
-    CONSUMER_NOT_ASSIGNED,     /* in the group, with no partition */
-    CONSUMER_PAUSED_DB_DOWN,   /* waiting for MongoDB */
-    CONSUMER_PAUSED_DLQ_DOWN,  /* waiting for the dead-letter topic to take a message */
+    CONSUMER_STARTING = 0,    /* not in the group yet */
+    CONSUMER_RUNNING,         /* consuming its partitions */
+    CONSUMER_NOT_ASSIGNED,    /* in the group, with no partition */
+    CONSUMER_PAUSED_DB_DOWN,  /* waiting for MongoDB */
+    CONSUMER_PAUSED_DLQ_DOWN, /* waiting for the dead-letter topic to take a message */
 } consumer_state;
 
 typedef struct consumer consumer;

@@ -66,11 +66,11 @@ static void billing_from_bson(const bson_t *doc, billing *b)
 
 int billing_store_init(mongo_db *db, bson_error_t *err)
 {
-    bson_t *idx = BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id",
-                           BCON_INT32(-1), "}", "name", "physician_newest", "}", "1", "{", "key",
-                           "{", "patient_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name",
-                           "patient_newest", "}", "2", "{", "key", "{", "end_date", BCON_INT32(-1),
-                           "}", "name", "end_date", "}");
+    bson_t *idx =
+        BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}",
+                 "name", "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1),
+                 "_id", BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{",
+                 "end_date", BCON_INT32(-1), "}", "name", "end_date", "}");
     int rc = mongo_db_create_indexes(db, BILLING_COLLECTION, idx, err);
     bson_destroy(idx);
     return rc;
@@ -183,8 +183,8 @@ int billing_store_list(mongo_db *db, const billing_filter *f, billing *out, int 
         bson_append_document_end(&filter, &lt);
     }
     /* One more than asked, to know whether another page follows. */
-    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit",
-                            BCON_INT64(f->limit + 1));
+    bson_t *opts =
+        BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit", BCON_INT64(f->limit + 1));
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, BILLING_COLLECTION);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
@@ -214,10 +214,13 @@ int billing_store_list(mongo_db *db, const billing_filter *f, billing *out, int 
 static const char *group_field(billing_group_by g)
 {
     switch (g) {
-    case BILLING_BY_PATIENT: return "$patient_id";
-    case BILLING_BY_DAY: return "$end_day";
+    case BILLING_BY_PATIENT:
+        return "$patient_id";
+    case BILLING_BY_DAY:
+        return "$end_day";
     case BILLING_BY_PHYSICIAN:
-    default: return "$physician_id";
+    default:
+        return "$physician_id";
     }
 }
 
@@ -257,8 +260,8 @@ static int fold_row(const bson_t *row, billing_group **groups, size_t *ngroups, 
         memcpy(g->key, key, sizeof g->key);
     }
     int64_t sub;
-    if (__builtin_mul_overflow(t, n, &sub) || __builtin_add_overflow(g->total_cents, sub,
-                                                                     &g->total_cents) ||
+    if (__builtin_mul_overflow(t, n, &sub) ||
+        __builtin_add_overflow(g->total_cents, sub, &g->total_cents) ||
         __builtin_add_overflow(g->count, n, &g->count)) {
         bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
                        "a total exceeds the largest amount");
@@ -278,11 +281,11 @@ int billing_store_summary(mongo_db *db, const billing_summary_query *q, billing_
     bson_t match = BSON_INITIALIZER;
     append_range(&match, "end_date", q->has_from, q->from_ms, q->has_to, q->to_ms);
     BSON_APPEND_UTF8(&match, "currency", q->currency);
-    bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(&match), "}", "{",
-                                "$group", "{", "_id", "{", "k", BCON_UTF8(group_field(q->group_by)),
-                                "t", BCON_UTF8("$total_cents"), "}", "n", "{", "$sum",
-                                BCON_INT32(1), "}", "}", "}", "{", "$sort", "{", "_id.k",
-                                BCON_INT32(1), "_id.t", BCON_INT32(1), "}", "}", "]");
+    bson_t *pipeline =
+        BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(&match), "}", "{", "$group", "{",
+                 "_id", "{", "k", BCON_UTF8(group_field(q->group_by)), "t",
+                 BCON_UTF8("$total_cents"), "}", "n", "{", "$sum", BCON_INT32(1), "}", "}", "}",
+                 "{", "$sort", "{", "_id.k", BCON_INT32(1), "_id.t", BCON_INT32(1), "}", "}", "]");
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, BILLING_COLLECTION);
     mongoc_cursor_t *cur =

@@ -36,7 +36,7 @@ typedef struct billing_filter {
     const char *patient_id;   /* NULL: any */
     bool has_from;            /* end_date >= from_ms */
     int64_t from_ms;
-    bool has_to;              /* end_date < to_ms */
+    bool has_to; /* end_date < to_ms */
     int64_t to_ms;
     const char *before_id; /* cursor: only ids < this; NULL from the newest */
     int limit;             /* 1..100 */

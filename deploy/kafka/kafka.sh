@@ -14,6 +14,7 @@
 #   KAFKA_HOME_DIR         state dir (var/kafka under the repo); data kept across
 #                          stop/start, so a stop is an outage, not a reset
 #   KAFKA_NODES            1, or 3: three combined broker+controller nodes on loopback
+#                          (default: what KAFKA_HOME_DIR was set up with, else 1)
 #   KAFKA_PORT             first client port (9092); node i uses PORT+i-1
 #   KAFKA_CONTROLLER_PORT  first controller port (PORT+NODES: 9093 for 1 node,
 #                          9095 for 3); node i uses CONTROLLER_PORT+i-1
@@ -32,7 +33,8 @@ LIBS="$ROOT/.deps/kafka/libs"
 HOME_DIR="${KAFKA_HOME_DIR:-$ROOT/var/kafka}"
 mkdir -p "$HOME_DIR"
 HOME_DIR="$(cd "$HOME_DIR" && pwd)"
-NODES="${KAFKA_NODES:-1}"
+# Without KAFKA_NODES, a state dir already set up says how many nodes it has.
+NODES="${KAFKA_NODES:-$(cat "$HOME_DIR/nodes" 2>/dev/null || echo 1)}"
 PORT="${KAFKA_PORT:-9092}"
 CPORT="${KAFKA_CONTROLLER_PORT:-$((PORT + NODES))}"
 TOPICS="${KAFKA_TOPICS:-appointment.finished:6,appointment.finished.dlq:1}"
@@ -202,8 +204,8 @@ ready() {
     grep -q 'leader -1' <<<"$md" && return 1
     IFS=',' read -ra specs <<<"$TOPICS"
     for spec in "${specs[@]}"; do
-        name="${spec%%:*}" parts="${spec##*:}"
-        grep -qF "topic \"$name\" with $parts partitions" <<<"$md" || return 1
+        name="${spec%%:*}"
+        grep -qF "topic \"$name\" with" <<<"$md" || return 1
     done
 }
 
@@ -234,7 +236,11 @@ create_topics() {
     for spec in "${specs[@]}"; do
         name="${spec%%:*}" parts="${spec##*:}"
         [[ "$name" != "$spec" && "$parts" =~ ^[0-9]+$ ]] || die "bad KAFKA_TOPICS entry '$spec' (want name:partitions)"
-        grep -qF "topic \"$name\" with" <<<"$md" && continue
+        if grep -qF "topic \"$name\" with" <<<"$md"; then
+            grep -qF "topic \"$name\" with $parts partitions" <<<"$md" ||
+                log "warning: topic $name exists with another partition count than $parts; left as is"
+            continue
+        fi
         log "creating topic $name ($parts partitions, replication factor $RF, min.insync.replicas $MIN_ISR)"
         # One JVM per topic, in parallel: the tool takes one topic at a time.
         tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
@@ -278,31 +284,49 @@ cmd_start() {
     log "ready at $(bootstrap) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}')s (state in $HOME_DIR)"
 }
 
-# SIGTERM to every node first, then wait: a 3-node cluster stopped one by one
-# would have the last nodes waiting on a controller quorum that is gone.
+# SIGTERM to every node at once, then wait. Stopping a whole 3-node cluster,
+# the last node can hang in controlled shutdown: the controller quorum that
+# must approve it has already gone (Kafka then waits up to 5 minutes). So once
+# one node has exited, the others get CLUSTER_GRACE more seconds, then
+# SIGKILL: what they hold is on disk, the next start just recovers the logs.
+CLUSTER_GRACE=10
+
 cmd_stop() {
-    local sig="$1" node="${2:-}" i pid pids=() nodes
+    local sig="$1" node="${2:-}" i pid nodes alive killed=() done_nodes=()
+    local -A pids=()
     if [[ -n "$node" ]]; then nodes=("$node"); else mapfile -t nodes < <(existing_nodes); fi
     for i in "${nodes[@]}"; do
         if pid="$(node_pid "$i")"; then
             kill "-$sig" "$pid" 2>/dev/null || true
-            pids+=("$pid")
+            pids[$i]="$pid"
         fi
     done
-    local deadline=$((SECONDS + STOP_TIMEOUT)) alive
+    local deadline=$((SECONDS + STOP_TIMEOUT)) graced=0
     while :; do
         alive=()
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+        for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null && alive+=("$i"); done
         [[ ${#alive[@]} -eq 0 ]] && break
-        if (( SECONDS >= deadline )); then
-            log "controlled shutdown took over ${STOP_TIMEOUT}s; sending SIGKILL to ${alive[*]}"
-            kill -KILL "${alive[@]}" 2>/dev/null || true
-            deadline=$((SECONDS + 10)) sig=KILL
+        if (( !graced && ${#alive[@]} < ${#pids[@]} )); then
+            graced=1
+            (( deadline > SECONDS + CLUSTER_GRACE )) && deadline=$((SECONDS + CLUSTER_GRACE))
+        fi
+        if (( SECONDS >= deadline )) && [[ "$sig" != KILL ]]; then
+            log "node(s) ${alive[*]} still shutting down after the wait; SIGKILL (data is kept)"
+            for i in "${alive[@]}"; do kill -KILL "${pids[$i]}" 2>/dev/null || true; done
+            killed=("${alive[@]}")
+            deadline=$((SECONDS + 10))
         fi
         sleep 0.1
     done
     for i in "${nodes[@]}"; do rm -f "$(node_dir "$i")/kafka.pid"; done
-    [[ ${#pids[@]} -gt 0 ]] && log "$([[ $sig == KILL ]] && echo killed || echo stopped) ${nodes[*]/#/node}"
+    for i in "${!pids[@]}"; do [[ " ${killed[*]} " == *" $i "* ]] || done_nodes+=("node$i"); done
+    if [[ ${#pids[@]} -gt 0 ]]; then
+        if [[ "$sig" == KILL && ${#killed[@]} -eq 0 ]]; then
+            log "killed ${done_nodes[*]}"
+        else
+            log "stopped ${done_nodes[*]:-}${killed[*]:+ (killed: ${killed[*]/#/node})}"
+        fi
+    fi
     return 0
 }
 

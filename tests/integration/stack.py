@@ -537,6 +537,10 @@ class Service:
             self.proc = subprocess.Popen([str(self.binary)], env={**os.environ, **self.env},
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)
+        if _STACK is not None:
+            # For the next session to kill it if this one dies without teardown.
+            with open(_STACK.dir / "service.pids", "a") as f:
+                f.write(f"{self.proc.pid} {self.binary}\n")
         if wait_healthy:
             self.wait_healthy(timeout)
         return self
@@ -643,8 +647,9 @@ class Stack:
         """Bring back whatever a test left stopped, so the next test finds a working stack."""
         if not self.ferretdb.running():
             self.ferretdb.start()
-        if not self.kafka.running():
-            self.kafka.start()
+        for k in (self.kafka, *self.extra):
+            if not k.running():
+                k.start()
 
     def teardown(self) -> None:
         for svc in Service.instances:
@@ -684,12 +689,11 @@ def _reap_abandoned_runs() -> None:
             continue
         try:
             pid = int(owner.read_text().strip())
-            os.kill(pid, 0)
-            continue  # still running: another session's
-        except (ValueError, ProcessLookupError):
-            pass
-        except PermissionError:
-            continue
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    continue  # alive: another session's stack
+        except (ValueError, OSError):
+            pass  # no such process: abandoned
         for script, sub, var in ((KAFKA_SH, "kafka", "KAFKA_HOME_DIR"),
                                  (KAFKA_SH, "kafka3", "KAFKA_HOME_DIR"),
                                  (FERRETDB_SH, "ferretdb", "FERRETDB_HOME_DIR")):
@@ -697,10 +701,22 @@ def _reap_abandoned_runs() -> None:
                 if home.is_dir():
                     subprocess.run(["bash", str(script), "kill"], env={**os.environ, var: str(home)},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        for line in (d / "service.pids").read_text().splitlines() if (d / "service.pids").exists() else []:
+            pid_s, _, binary = line.partition(" ")
+            try:
+                with open(f"/proc/{pid_s}/cmdline", "rb") as f:
+                    if binary.encode() in f.read():
+                        os.kill(int(pid_s), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
         owner.unlink(missing_ok=True)
         dead.append(d)
     for d in sorted(dead, key=lambda p: p.stat().st_mtime)[:-3]:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def get_stack() -> Stack:
@@ -715,10 +731,11 @@ def get_stack() -> Stack:
             st = Stack(run_dir)
             _STACK = st
             atexit.register(shutdown_stack)
-            # pytest killed with SIGTERM would skip atexit: turn it into an exit.
+            # SIGTERM would end pytest without teardown or atexit; make it a
+            # Ctrl-C, which pytest turns into "stop the session, tear down".
             if (threading.current_thread() is threading.main_thread()
                     and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
-                signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+                signal.signal(signal.SIGTERM, _sigterm)
             try:
                 st.start()
             except BaseException:

@@ -218,6 +218,8 @@ def test_routes_security_parameters_and_errors(service):
     ops = operations(doc)
     problems = []
     for method, pattern, scope, takes_body in c_routes(service):
+        if (method, norm(pattern)) not in ops:
+            continue  # reported by test_every_route_is_documented
         path, op, item = ops[(method, norm(pattern))]
         where = f"{method} {path}"
         responses = op.get("responses", {})
@@ -298,13 +300,31 @@ def test_appointment_idempotency_key_on_start_routes():
         assert "422" in doc["paths"][path]["post"]["responses"]
 
 
-def test_appointment_example_matches_schema():
-    doc = openapi("appointment")
-    schemas = doc["components"]["schemas"]
-    resolver_doc = {"$defs": schemas, **schemas["Appointment"]}
-    text = json.dumps(resolver_doc).replace("#/components/schemas/", "#/$defs/")
-    v = Draft202012Validator(json.loads(text), format_checker=FormatChecker())
-    v.validate(schemas["Appointment"]["example"])
+@pytest.mark.parametrize("service", SERVICES)
+def test_schema_examples_validate(service):
+    """Every component schema's `example` validates against that schema."""
+    schemas = openapi(service)["components"]["schemas"]
+    checked = 0
+    for name, schema in schemas.items():
+        if "example" not in schema:
+            continue
+        text = json.dumps({"$defs": schemas, **schema}).replace("#/components/schemas/", "#/$defs/")
+        Draft202012Validator(json.loads(text), format_checker=FormatChecker()).validate(schema["example"])
+        checked += 1
+    assert checked, f"{service}.openapi.json has no schema examples"
+
+
+_PROBLEM_CALL = re.compile(r'(?:http_reply_problem|reply_problem_h)\(\s*[^,]+,\s*\w+,\s*"([a-z0-9-]+)"')
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_problem_types_are_documented(service):
+    """Every /problems/<slug> the service's handlers send is listed in Problem.type."""
+    c_routes(service)  # skips while api.c does not exist
+    slugs = set(_PROBLEM_CALL.findall((ROOT / service / "api.c").read_text()))
+    desc = openapi(service)["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+    missing = sorted(s for s in slugs if not re.search(rf"(?<![a-z-]){re.escape(s)}(?![a-z-])", desc))
+    assert not missing, f"{service}.openapi.json's Problem.type does not list {missing}"
 
 
 # ---------------------------------------------------------------- the binary serves the file
@@ -332,7 +352,7 @@ def test_binary_serves_the_linked_document(service, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKENS",)}
     env.update(HTTP_PORT=str(port), HTTP_HOST="127.0.0.1", LOG_LEVEL="error",
                MONGODB_URI=f"mongodb://127.0.0.1:{dead}/contracts_test",
-               KAFKA_BOOTSTRAP=f"127.0.0.1:{dead}", SHUTDOWN_FLUSH_MS="0")
+               KAFKA_BOOTSTRAP=f"127.0.0.1:{dead}")
     log = open(tmp_path / f"{service}.log", "wb")
     proc = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=log)
     try:
@@ -355,10 +375,8 @@ def test_binary_serves_the_linked_document(service, tmp_path):
         assert body == (PROTO / f"{service}.openapi.json").read_bytes(), \
             f"{binary} serves a stale OpenAPI document: rebuild (make)"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        # Graceful shutdown is tested elsewhere; with its dependencies
+        # unreachable it takes seconds here.
+        proc.kill()
+        proc.wait()
         log.close()
