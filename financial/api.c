@@ -54,10 +54,11 @@ static int query_time_or_reply(http_req *req, const char *name, int64_t *out)
     /* Query strings decode '+' as a space, so "...T10:00:00+03:00" sent
      * unencoded arrives as "...T10:00:00 03:00". Past the date (where the
      * Python form puts its one space) a space can only have been a '+'. */
-    for (size_t i = 11; v[0] && i < strlen(v); i++)
+    size_t len = strlen(v);
+    for (size_t i = 11; i < len; i++)
         if (v[i] == ' ')
             v[i] = '+';
-    if (timefmt_parse(v, strlen(v), out) != 0) {
+    if (timefmt_parse(v, len, out) != 0) {
         char detail[128];
         snprintf(detail, sizeof detail,
                  "%s must be an RFC 3339 date-time such as 2024-05-01T00:00:00Z", name);
@@ -311,17 +312,30 @@ static void handle_openapi(http_req *req)
     http_reply(req, 200, "application/json", app->openapi, app->openapi_len, NULL);
 }
 
-/* First match wins: /billings/summary before /billings/{appointment_id}, and
- * the fixed paths before the catch-all /{appointment_id}. */
+static void handle_docs(http_req *req)
+{
+    docs_reply_index(app_of(req)->docs, req);
+}
+
+static void handle_docs_asset(http_req *req)
+{
+    docs_reply_asset(app_of(req)->docs, req);
+}
+
+/* First match wins: /billings/summary before /billings/{appointment_id}. The
+ * compatibility route only takes UUID-shaped segments, so other unknown paths
+ * stay 404. */
 const http_route fin_routes[] = {
     {"GET", "/healthz", handle_healthz, NULL, false},
     {"GET", "/readyz", handle_readyz, NULL, false},
     {"GET", "/metrics", handle_metrics, "metrics:read", false},
     {"GET", "/openapi.json", handle_openapi, NULL, false},
+    {"GET", "/docs", handle_docs, NULL, false},
+    {"GET", "/docs/{file}", handle_docs_asset, NULL, false},
     {"GET", "/billings/summary", handle_summary, "billings:read", false},
     {"GET", "/billings", handle_list, "billings:read", false},
     {"GET", "/billings/{appointment_id}", handle_get, "billings:read", false},
     /* the original Python service's route */
-    {"GET", "/{appointment_id}", handle_get, "billings:read", false},
+    {"GET", "/{appointment_id:uuid}", handle_get, "billings:read", false},
 };
 const size_t fin_nroutes = sizeof fin_routes / sizeof fin_routes[0];

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "consumer.h"
+#include "docs.h"
 #include "event.h"
 #include "http.h"
 #include "mongo.h"
@@ -19,6 +20,7 @@ typedef struct fin_app {
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
     const char *openapi;               /* the OpenAPI document served at /openapi.json */
     size_t openapi_len;
+    docs *docs; /* Swagger UI at /docs */
 } fin_app;
 
 extern const http_route fin_routes[];

@@ -37,6 +37,7 @@ static const config_var vars[] = {
      "longest wait between two attempts while MongoDB (or the dead-letter topic) is down"},
     {"CURRENCY", "BRL",
      "ISO 4217 currency that /billings/summary totals when the request names none"},
+    {"DOCS_DIR", ".deps/swagger-ui", "directory of the Swagger UI files served at /docs"},
     {"LOG_LEVEL", "info", "debug, info, warn or error"},
 };
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -107,6 +108,7 @@ int main(int argc, char **argv)
         return 2;
     }
     memcpy(app.currency, cur, 4);
+    app.docs = docs_new(config_str(vars, NVARS, "DOCS_DIR"), "clinic-events financial API");
     app.openapi = _binary_proto_financial_openapi_json_start;
     app.openapi_len = (size_t)(_binary_proto_financial_openapi_json_end -
                                _binary_proto_financial_openapi_json_start);
@@ -190,6 +192,7 @@ done:
     http_server_free(srv); /* stop accepting, finish requests in flight */
     consumer_free(cons);   /* stop consuming, commit stored offsets, leave the group */
     mongo_db_free(db);
+    docs_free(app.docs);
     mongo_global_cleanup();
     log_info("stopped", NULL);
     return rc;

@@ -284,48 +284,51 @@ cmd_start() {
     log "ready at $(bootstrap) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}')s (state in $HOME_DIR)"
 }
 
-# SIGTERM to every node at once, then wait. Stopping a whole 3-node cluster,
-# the last node can hang in controlled shutdown: the controller quorum that
-# must approve it has already gone (Kafka then waits up to 5 minutes). So once
-# one node has exited, the others get CLUSTER_GRACE more seconds, then
-# SIGKILL: what they hold is on disk, the next start just recovers the logs.
-CLUSTER_GRACE=10
+# SIGTERM to every node at once, then wait. A node of a 3-node cluster that
+# is the last one up cannot finish a controlled shutdown: the controller
+# quorum that must approve it is gone, and Kafka then waits up to 5 minutes.
+# So when a stop leaves no node running, nodes still up after CLUSTER_GRACE
+# seconds get SIGKILL: what they hold is on disk, the next start recovers it.
+CLUSTER_GRACE=15
 
 cmd_stop() {
-    local sig="$1" node="${2:-}" i pid nodes alive killed=() done_nodes=()
-    local -A pids=()
+    local sig="$1" node="${2:-}" i pid nodes alive others=0 killed=() stopped=()
+    local -A node_pids=()
     if [[ -n "$node" ]]; then nodes=("$node"); else mapfile -t nodes < <(existing_nodes); fi
+    for i in $(existing_nodes); do
+        [[ " ${nodes[*]} " == *" $i "* ]] || ! node_pid "$i" >/dev/null || others=$((others + 1))
+    done
     for i in "${nodes[@]}"; do
         if pid="$(node_pid "$i")"; then
             kill "-$sig" "$pid" 2>/dev/null || true
-            pids[$i]="$pid"
+            node_pids[$i]="$pid"
         fi
     done
-    local deadline=$((SECONDS + STOP_TIMEOUT)) graced=0
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    if [[ "$(existing_nodes | wc -l)" -gt 1 && "$others" -eq 0 ]] && (( STOP_TIMEOUT > CLUSTER_GRACE )); then
+        deadline=$((SECONDS + CLUSTER_GRACE))
+    fi
     while :; do
         alive=()
-        for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null && alive+=("$i"); done
+        for i in "${!node_pids[@]}"; do kill -0 "${node_pids[$i]}" 2>/dev/null && alive+=("$i"); done
         [[ ${#alive[@]} -eq 0 ]] && break
-        if (( !graced && ${#alive[@]} < ${#pids[@]} )); then
-            graced=1
-            (( deadline > SECONDS + CLUSTER_GRACE )) && deadline=$((SECONDS + CLUSTER_GRACE))
-        fi
         if (( SECONDS >= deadline )) && [[ "$sig" != KILL ]]; then
             log "node(s) ${alive[*]} still shutting down after the wait; SIGKILL (data is kept)"
-            for i in "${alive[@]}"; do kill -KILL "${pids[$i]}" 2>/dev/null || true; done
-            killed=("${alive[@]}")
+            for i in "${alive[@]}"; do kill -KILL "${node_pids[$i]}" 2>/dev/null || true; done
+            killed=("${alive[@]/#/node}")
             deadline=$((SECONDS + 10))
         fi
         sleep 0.1
     done
-    for i in "${nodes[@]}"; do rm -f "$(node_dir "$i")/kafka.pid"; done
-    for i in "${!pids[@]}"; do [[ " ${killed[*]} " == *" $i "* ]] || done_nodes+=("node$i"); done
-    if [[ ${#pids[@]} -gt 0 ]]; then
-        if [[ "$sig" == KILL && ${#killed[@]} -eq 0 ]]; then
-            log "killed ${done_nodes[*]}"
-        else
-            log "stopped ${done_nodes[*]:-}${killed[*]:+ (killed: ${killed[*]/#/node})}"
-        fi
+    for i in "${nodes[@]}"; do
+        rm -f "$(node_dir "$i")/kafka.pid"
+        [[ -n "${node_pids[$i]:-}" && " ${killed[*]} " != *" node$i "* ]] && stopped+=("node$i")
+    done
+    if [[ "$sig" == KILL ]]; then
+        [[ ${#stopped[@]} -gt 0 ]] && log "killed ${stopped[*]}"
+    else
+        [[ ${#stopped[@]} -gt 0 ]] && log "stopped ${stopped[*]}"
+        [[ ${#killed[@]} -gt 0 ]] && log "killed ${killed[*]} after ${CLUSTER_GRACE}s+ of shutdown"
     fi
     return 0
 }
