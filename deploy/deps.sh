@@ -157,7 +157,27 @@ venv() {
     printf '%s' "$want" >"$marker"
 }
 
+# ---------------------------------------------------------------- Swagger UI
+# The services serve /docs from these files (DOCS_DIR, default .deps/swagger-ui).
+swagger_ui() {
+    local pkg="$ROOT/deploy/swagger-ui/package.json" dir="$DEPS/swagger-ui"
+    local marker="$dir/.installed" want
+    want="$(hash_of "$pkg")"
+    marker_ok "$marker" "$want" && return 0
+    have npm || die "npm not found (Node.js is needed to fetch Swagger UI)"
+    log "installing Swagger UI (npm swagger-ui-dist) into .deps/swagger-ui"
+    rm -rf "$DEPS/swagger-ui-npm" "$dir"
+    mkdir -p "$DEPS/swagger-ui-npm"
+    cp "$pkg" "$DEPS/swagger-ui-npm/package.json"
+    (cd "$DEPS/swagger-ui-npm" && npm install --silent --no-audit --no-fund --ignore-scripts \
+        --omit=dev >/dev/null)
+    mkdir -p "$dir"
+    cp "$DEPS/swagger-ui-npm/node_modules/swagger-ui-dist/"{swagger-ui.css,swagger-ui-bundle.js,swagger-ui-standalone-preset.js,favicon-32x32.png} "$dir/"
+    printf '%s' "$want" >"$marker"
+}
+
 apt_install
 kafka_jars
 ferretdb
 venv
+swagger_ui

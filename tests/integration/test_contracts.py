@@ -245,7 +245,11 @@ def test_routes_security_parameters_and_errors(service):
         declared = {p["name"] for p in params if p.get("in") == "path" and p.get("required")}
         if set(names) != declared:
             problems.append(f"{where}: path parameters {names} declared as {sorted(declared)}")
-        if names and "400" not in codes:
+        # A validated (UUID) path parameter answers 400 when malformed; a file
+        # name under /docs is only ever found or not (404).
+        validated = [p for p in params if p.get("in") == "path"
+                     and deref(doc, p.get("schema", {})).get("format") == "uuid"]
+        if validated and "400" not in codes:
             problems.append(f"{where}: a bad path parameter is a 400")
         if takes_body:
             if "requestBody" not in op:
