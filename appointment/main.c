@@ -100,8 +100,9 @@ int main(int argc, char **argv)
     appt_app app;
     memset(&app, 0, sizeof app);
     const char *price = config_str(vars, NVARS, "HOURLY_PRICE");
-    if (money_parse(price, strlen(price), &app.price_cents) != 0) {
-        log_error("invalid configuration", "error", "HOURLY_PRICE must look like 200.00", NULL);
+    if (money_parse(price, strlen(price), &app.price_cents) != 0 ||
+        app.price_cents > EVENT_MAX_HOURLY_PRICE_CENTS) {
+        log_error("invalid configuration", "error", "HOURLY_PRICE must look like 200.00 (at most 1000000000.00)", NULL);
         return 2;
     }
     const char *cur = config_str(vars, NVARS, "CURRENCY");

@@ -141,6 +141,10 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
         fail(reason, reason_len, "hourly_price_cents: negative");
         goto cleanup;
     }
+    if (e.hourly_price_cents > EVENT_MAX_HOURLY_PRICE_CENTS) {
+        fail(reason, reason_len, "hourly_price_cents: above the maximum");
+        goto cleanup;
+    }
     if (get_str(&doc, "currency", &s, &n, reason, reason_len) != 0)
         goto cleanup;
     if (!is_currency(s, n)) {

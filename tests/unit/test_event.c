@@ -334,6 +334,15 @@ START_TEST(test_decode_rejects_price_that_is_not_an_integer)
 }
 END_TEST
 
+START_TEST(test_decode_rejects_price_above_the_maximum)
+{
+    assert_field_rejected("hourly_price_cents", "100000000001",
+                          "hourly_price_cents: above the maximum");
+    ck_assert_int_eq(decode_with("hourly_price_cents", "100000000000").hourly_price_cents,
+                     100000000000);
+}
+END_TEST
+
 START_TEST(test_decode_rejects_negative_price)
 {
     assert_field_rejected("hourly_price_cents", "-1", "hourly_price_cents: negative");
@@ -402,6 +411,7 @@ static Suite *event_suite(void)
     tcase_add_test(tc, test_decode_rejects_end_before_start);
     tcase_add_test(tc, test_decode_rejects_price_that_is_not_an_integer);
     tcase_add_test(tc, test_decode_rejects_negative_price);
+    tcase_add_test(tc, test_decode_rejects_price_above_the_maximum);
     tcase_add_test(tc, test_decode_rejects_price_beyond_int64);
     tcase_add_test(tc, test_decode_rejects_invalid_currency);
     tcase_add_test(tc, test_decode_truncates_reason_to_its_buffer);
