@@ -28,6 +28,7 @@ apt_install() {
         libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl)
     have java || want+=(openjdk-17-jre-headless)
     have mvn || want+=(maven)
+    have npm || want+=(npm)
     # No Debian golang: its 1.19 cannot build FerretDB (see ensure_go).
 
     local missing=() pkg status

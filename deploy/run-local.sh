@@ -56,6 +56,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The services find repo-relative defaults (e.g. .deps/swagger-ui) from here.
+cd "$ROOT"
 mkdir -p "$VAR/log"
 
 # A stack left running (another `make run`, a manual start) is reused and
