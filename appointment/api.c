@@ -361,62 +361,27 @@ static void handle_list(http_req *req)
     buf_free(&b);
 }
 
-static void handle_healthz(http_req *req)
-{
-    static const char body[] = "{\"status\":\"ok\"}";
-    http_reply(req, 200, "application/json", body, sizeof body - 1, NULL);
-}
-
 static void handle_readyz(http_req *req)
 {
     appt_app *app = app_of(req);
     bson_error_t err;
     bool db_ok = mongo_db_ping(app->db, &err) == 0;
     bool kafka_ok = outbox_ready(app->ob, 1000) == 0;
-    buf b;
-    buf_init(&b);
-    buf_printf(&b, "{\"status\":\"%s\",\"checks\":{\"mongodb\":\"%s\",\"kafka\":\"%s\"}}",
-               db_ok && kafka_ok ? "ready" : "unavailable", db_ok ? "ok" : "down",
-               kafka_ok ? "ok" : "down");
-    static const char *const hdr[] = {"Retry-After", "2", NULL};
-    http_reply_json(req, db_ok && kafka_ok ? 200 : 503, &b, db_ok && kafka_ok ? NULL : hdr);
-    buf_free(&b);
+    ops_check checks[] = {
+        {"mongodb", db_ok ? "ok" : "down", db_ok},
+        {"kafka", kafka_ok ? "ok" : "down", kafka_ok},
+    };
+    ops_reply_ready(req, checks, 2);
 }
 
-static void handle_metrics(http_req *req)
+void appt_render_metrics(void *app, buf *out)
 {
-    appt_app *app = app_of(req);
-    buf b;
-    buf_init(&b);
-    http_server_render_metrics(app->server, &b);
-    outbox_render_metrics(app->ob, &b);
-    http_reply(req, 200, "text/plain; version=0.0.4", b.ptr, b.len, NULL);
-    buf_free(&b);
-}
-
-static void handle_openapi(http_req *req)
-{
-    appt_app *app = app_of(req);
-    http_reply(req, 200, "application/json", app->openapi, app->openapi_len, NULL);
-}
-
-static void handle_docs(http_req *req)
-{
-    docs_reply_index(app_of(req)->docs, req);
-}
-
-static void handle_docs_asset(http_req *req)
-{
-    docs_reply_asset(app_of(req)->docs, req);
+    outbox_render_metrics(((appt_app *)app)->ob, out);
 }
 
 const http_route appt_routes[] = {
-    {"GET", "/healthz", handle_healthz, NULL, false},
+    OPS_ROUTES,
     {"GET", "/readyz", handle_readyz, NULL, false},
-    {"GET", "/metrics", handle_metrics, "metrics:read", false},
-    {"GET", "/openapi.json", handle_openapi, NULL, false},
-    {"GET", "/docs", handle_docs, NULL, false},
-    {"GET", "/docs/{file}", handle_docs_asset, NULL, false},
     {"POST", "/appointments", handle_start, "appointments:write", true},
     {"GET", "/appointments", handle_list, "appointments:read", false},
     {"GET", "/appointments/{id}", handle_get, "appointments:read", false},

@@ -6,21 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "docs.h"
 #include "http.h"
+#include "ops.h"
 #include "mongo.h"
 #include "outbox.h"
 
 typedef struct appt_app {
+    ops_ctx ops;         /* first: the shared /healthz, /metrics, /docs ... */
     mongo_db *db;        /* borrowed */
     outbox *ob;          /* borrowed */
-    http_server *server; /* set after start, for /metrics */
     int64_t price_cents; /* hourly price captured by new appointments */
     char currency[EVENT_CURRENCY_LEN];
-    const char *openapi; /* the OpenAPI document served at /openapi.json */
-    size_t openapi_len;
-    docs *docs;          /* Swagger UI at /docs */
 } appt_app;
+
+/* Appends the service's own metrics (outbox counters) for /metrics. */
+void appt_render_metrics(void *app, buf *out);
 
 extern const http_route appt_routes[];
 extern const size_t appt_nroutes;

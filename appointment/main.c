@@ -112,9 +112,10 @@ int main(int argc, char **argv)
         return 2;
     }
     memcpy(app.currency, cur, 4);
-    app.docs = docs_new(config_str(vars, NVARS, "DOCS_DIR"), "clinic-events appointment API");
-    app.openapi = _binary_proto_appointment_openapi_json_start;
-    app.openapi_len = (size_t)(_binary_proto_appointment_openapi_json_end -
+    app.ops.docs = docs_new(config_str(vars, NVARS, "DOCS_DIR"), "clinic-events appointment API");
+    app.ops.render_metrics = appt_render_metrics;
+    app.ops.openapi = _binary_proto_appointment_openapi_json_start;
+    app.ops.openapi_len = (size_t)(_binary_proto_appointment_openapi_json_end -
                                _binary_proto_appointment_openapi_json_start);
 
     char err[512];
@@ -161,7 +162,7 @@ int main(int argc, char **argv)
         log_error("cannot start", "error", err, NULL);
         goto done;
     }
-    app.server = srv;
+    app.ops.server = srv;
     if (outbox_start(ob) != 0) {
         log_error("cannot start the outbox thread", NULL);
         goto done;
@@ -194,7 +195,7 @@ done:
     http_server_free(srv); /* stop accepting, finish requests in flight */
     outbox_free(ob, flush);
     mongo_db_free(db);
-    docs_free(app.docs);
+    docs_free(app.ops.docs);
     mongo_global_cleanup();
     log_info("stopped", NULL);
     return rc;

@@ -2,46 +2,23 @@
 
 #include <string.h>
 
-static void copy_str(bson_iter_t *it, char *out, size_t outlen)
-{
-    uint32_t n = 0;
-    const char *s = BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, &n) : "";
-    if (n >= outlen)
-        n = (uint32_t)outlen - 1;
-    memcpy(out, s, n);
-    out[n] = '\0';
-}
-
-static int64_t iter_int(bson_iter_t *it)
-{
-    if (BSON_ITER_HOLDS_DATE_TIME(it))
-        return bson_iter_date_time(it);
-    if (BSON_ITER_HOLDS_INT64(it))
-        return bson_iter_int64(it);
-    if (BSON_ITER_HOLDS_INT32(it))
-        return bson_iter_int32(it);
-    if (BSON_ITER_HOLDS_DOUBLE(it))
-        return (int64_t)bson_iter_double(it);
-    return 0;
-}
-
 static void outbox_from_bson(bson_iter_t *ob, appt *a)
 {
     while (bson_iter_next(ob)) {
         const char *k = bson_iter_key(ob);
         if (strcmp(k, "state") == 0) {
             char st[16];
-            copy_str(ob, st, sizeof st);
+            mongo_iter_str(ob, st, sizeof st);
             a->outbox_state =
                 strcmp(st, "published") == 0 ? APPT_OUTBOX_PUBLISHED : APPT_OUTBOX_PENDING;
         } else if (strcmp(k, "event_id") == 0)
-            copy_str(ob, a->event_id, sizeof a->event_id);
+            mongo_iter_str(ob, a->event_id, sizeof a->event_id);
         else if (strcmp(k, "time") == 0)
-            a->event_time_ms = iter_int(ob);
+            a->event_time_ms = mongo_iter_int(ob);
         else if (strcmp(k, "traceparent") == 0)
-            copy_str(ob, a->traceparent, sizeof a->traceparent);
+            mongo_iter_str(ob, a->traceparent, sizeof a->traceparent);
         else if (strcmp(k, "attempts") == 0)
-            a->attempts = (int32_t)iter_int(ob);
+            a->attempts = (int32_t)mongo_iter_int(ob);
     }
 }
 
@@ -54,25 +31,25 @@ static void appt_from_bson(const bson_t *doc, appt *a)
     while (bson_iter_next(&it)) {
         const char *k = bson_iter_key(&it);
         if (strcmp(k, "_id") == 0)
-            copy_str(&it, a->id, sizeof a->id);
+            mongo_iter_str(&it, a->id, sizeof a->id);
         else if (strcmp(k, "physician_id") == 0)
-            copy_str(&it, a->physician_id, sizeof a->physician_id);
+            mongo_iter_str(&it, a->physician_id, sizeof a->physician_id);
         else if (strcmp(k, "patient_id") == 0)
-            copy_str(&it, a->patient_id, sizeof a->patient_id);
+            mongo_iter_str(&it, a->patient_id, sizeof a->patient_id);
         else if (strcmp(k, "start_date") == 0)
-            a->start_ms = iter_int(&it);
+            a->start_ms = mongo_iter_int(&it);
         else if (strcmp(k, "end_date") == 0)
-            a->end_ms = iter_int(&it);
+            a->end_ms = mongo_iter_int(&it);
         else if (strcmp(k, "status") == 0) {
             char st[16];
-            copy_str(&it, st, sizeof st);
+            mongo_iter_str(&it, st, sizeof st);
             a->finished = strcmp(st, "finished") == 0;
         } else if (strcmp(k, "price_cents") == 0)
-            a->price_cents = iter_int(&it);
+            a->price_cents = mongo_iter_int(&it);
         else if (strcmp(k, "currency") == 0)
-            copy_str(&it, a->currency, sizeof a->currency);
+            mongo_iter_str(&it, a->currency, sizeof a->currency);
         else if (strcmp(k, "created_at") == 0)
-            a->created_ms = iter_int(&it);
+            a->created_ms = mongo_iter_int(&it);
         else if (strcmp(k, "outbox") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
             bson_iter_t ob;
             if (bson_iter_recurse(&it, &ob))
@@ -295,17 +272,17 @@ int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start
         while (bson_iter_next(&it)) {
             const char *k = bson_iter_key(&it);
             if (strcmp(k, "appointment_id") == 0)
-                copy_str(&it, existing->id, sizeof existing->id);
+                mongo_iter_str(&it, existing->id, sizeof existing->id);
             else if (strcmp(k, "physician_id") == 0)
-                copy_str(&it, existing->physician_id, sizeof existing->physician_id);
+                mongo_iter_str(&it, existing->physician_id, sizeof existing->physician_id);
             else if (strcmp(k, "patient_id") == 0)
-                copy_str(&it, existing->patient_id, sizeof existing->patient_id);
+                mongo_iter_str(&it, existing->patient_id, sizeof existing->patient_id);
             else if (strcmp(k, "start_given") == 0 && BSON_ITER_HOLDS_BOOL(&it))
                 *existing_start_given = bson_iter_bool(&it);
             else if (strcmp(k, "start_date") == 0)
-                existing->start_ms = iter_int(&it);
+                existing->start_ms = mongo_iter_int(&it);
             else if (strcmp(k, "created_at") == 0)
-                existing->created_ms = iter_int(&it);
+                existing->created_ms = mongo_iter_int(&it);
         }
     }
     bson_destroy(&found);

@@ -171,3 +171,26 @@ bool mongo_error_is_duplicate(const bson_error_t *err)
 {
     return err->code == 11000 || err->code == 11001;
 }
+
+void mongo_iter_str(const bson_iter_t *it, char *out, size_t outlen)
+{
+    uint32_t n = 0;
+    const char *s = BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, &n) : "";
+    if (n >= outlen)
+        n = (uint32_t)(outlen - 1);
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+int64_t mongo_iter_int(const bson_iter_t *it)
+{
+    if (BSON_ITER_HOLDS_DATE_TIME(it))
+        return bson_iter_date_time(it);
+    if (BSON_ITER_HOLDS_INT64(it))
+        return bson_iter_int64(it);
+    if (BSON_ITER_HOLDS_INT32(it))
+        return bson_iter_int32(it);
+    if (BSON_ITER_HOLDS_DOUBLE(it))
+        return (int64_t)bson_iter_double(it);
+    return 0;
+}

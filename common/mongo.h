@@ -39,6 +39,12 @@ int mongo_db_ping(mongo_db *db, bson_error_t *err);
 int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexes,
                             bson_error_t *err);
 
+/* Copies the string the iterator is on into out[outlen], truncating; "" if it
+ * is not a string. Cannot fail. */
+void mongo_iter_str(const bson_iter_t *it, char *out, size_t outlen);
+/* The date-time (ms) or integer the iterator is on; 0 for anything else. */
+int64_t mongo_iter_int(const bson_iter_t *it);
+
 /* True for errors that mean "the database is unreachable or not answering"
  * (server selection, socket, timeout): callers answer 503 or retry later. */
 bool mongo_error_is_unavailable(const bson_error_t *err);

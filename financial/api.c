@@ -265,12 +265,6 @@ static void handle_summary(http_req *req)
     buf_free(&out);
 }
 
-static void handle_healthz(http_req *req)
-{
-    static const char body[] = "{\"status\":\"ok\"}";
-    http_reply(req, 200, "application/json", body, sizeof body - 1, NULL);
-}
-
 static void handle_readyz(http_req *req)
 {
     fin_app *app = app_of(req);
@@ -281,57 +275,25 @@ static void handle_readyz(http_req *req)
     /* Ready: billing events flow. A member without partitions (more members
      * than partitions) still serves the API, so it counts as ready. */
     bool consumer_ok = s == CONSUMER_RUNNING || s == CONSUMER_NOT_ASSIGNED;
-    bool ready = db_ok && kafka_ok && consumer_ok;
-    buf b;
-    buf_init(&b);
-    buf_printf(&b,
-               "{\"status\":\"%s\",\"checks\":{\"mongodb\":\"%s\",\"kafka\":\"%s\","
-               "\"consumer\":\"%s\"}}",
-               ready ? "ready" : "unavailable", db_ok ? "ok" : "down", kafka_ok ? "ok" : "down",
-               consumer_state_name(s));
-    static const char *const hdr[] = {"Retry-After", "2", NULL};
-    http_reply_json(req, ready ? 200 : 503, &b, ready ? NULL : hdr);
-    buf_free(&b);
+    ops_check checks[] = {
+        {"mongodb", db_ok ? "ok" : "down", db_ok},
+        {"kafka", kafka_ok ? "ok" : "down", kafka_ok},
+        {"consumer", consumer_state_name(s), consumer_ok},
+    };
+    ops_reply_ready(req, checks, 3);
 }
 
-static void handle_metrics(http_req *req)
+void fin_render_metrics(void *app, buf *out)
 {
-    fin_app *app = app_of(req);
-    buf b;
-    buf_init(&b);
-    if (app->server)
-        http_server_render_metrics(app->server, &b);
-    consumer_render_metrics(app->consumer, &b);
-    http_reply(req, 200, "text/plain; version=0.0.4", b.ptr ? b.ptr : "", b.len, NULL);
-    buf_free(&b);
-}
-
-static void handle_openapi(http_req *req)
-{
-    fin_app *app = app_of(req);
-    http_reply(req, 200, "application/json", app->openapi, app->openapi_len, NULL);
-}
-
-static void handle_docs(http_req *req)
-{
-    docs_reply_index(app_of(req)->docs, req);
-}
-
-static void handle_docs_asset(http_req *req)
-{
-    docs_reply_asset(app_of(req)->docs, req);
+    consumer_render_metrics(((fin_app *)app)->consumer, out);
 }
 
 /* First match wins: /billings/summary before /billings/{appointment_id}. The
  * compatibility route only takes UUID-shaped segments, so other unknown paths
  * stay 404. */
 const http_route fin_routes[] = {
-    {"GET", "/healthz", handle_healthz, NULL, false},
+    OPS_ROUTES,
     {"GET", "/readyz", handle_readyz, NULL, false},
-    {"GET", "/metrics", handle_metrics, "metrics:read", false},
-    {"GET", "/openapi.json", handle_openapi, NULL, false},
-    {"GET", "/docs", handle_docs, NULL, false},
-    {"GET", "/docs/{file}", handle_docs_asset, NULL, false},
     {"GET", "/billings/summary", handle_summary, "billings:read", false},
     {"GET", "/billings", handle_list, "billings:read", false},
     {"GET", "/billings/{appointment_id}", handle_get, "billings:read", false},

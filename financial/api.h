@@ -8,20 +8,20 @@
 #include <stddef.h>
 
 #include "consumer.h"
-#include "docs.h"
 #include "event.h"
 #include "http.h"
 #include "mongo.h"
+#include "ops.h"
 
 typedef struct fin_app {
+    ops_ctx ops;                       /* first: the shared /healthz, /metrics, /docs ... */
     mongo_db *db;                      /* borrowed */
     consumer *consumer;                /* borrowed */
-    http_server *server;               /* set after start, for /metrics */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
-    const char *openapi;               /* the OpenAPI document served at /openapi.json */
-    size_t openapi_len;
-    docs *docs; /* Swagger UI at /docs */
 } fin_app;
+
+/* Appends the consumer's metrics for /metrics. */
+void fin_render_metrics(void *app, buf *out);
 
 extern const http_route fin_routes[];
 extern const size_t fin_nroutes;

@@ -108,9 +108,10 @@ int main(int argc, char **argv)
         return 2;
     }
     memcpy(app.currency, cur, 4);
-    app.docs = docs_new(config_str(vars, NVARS, "DOCS_DIR"), "clinic-events financial API");
-    app.openapi = _binary_proto_financial_openapi_json_start;
-    app.openapi_len = (size_t)(_binary_proto_financial_openapi_json_end -
+    app.ops.docs = docs_new(config_str(vars, NVARS, "DOCS_DIR"), "clinic-events financial API");
+    app.ops.render_metrics = fin_render_metrics;
+    app.ops.openapi = _binary_proto_financial_openapi_json_start;
+    app.ops.openapi_len = (size_t)(_binary_proto_financial_openapi_json_end -
                                _binary_proto_financial_openapi_json_start);
 
     char err[512];
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
         log_error("cannot start", "error", err, NULL);
         goto done;
     }
-    app.server = srv;
+    app.ops.server = srv;
     /* The consumer needs no index (it writes by _id), so it starts at once;
      * while the database is down it pauses and retries by itself. */
     if (consumer_start(cons) != 0) {
@@ -192,7 +193,7 @@ done:
     http_server_free(srv); /* stop accepting, finish requests in flight */
     consumer_free(cons);   /* stop consuming, commit stored offsets, leave the group */
     mongo_db_free(db);
-    docs_free(app.docs);
+    docs_free(app.ops.docs);
     mongo_global_cleanup();
     log_info("stopped", NULL);
     return rc;

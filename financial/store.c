@@ -6,31 +6,6 @@
 #include "alloc.h"
 #include "timefmt.h"
 
-/* Copies a string field into out[outlen] ("" if it is not a string). */
-static void read_str(const bson_iter_t *it, char *out, size_t outlen)
-{
-    uint32_t n = 0;
-    const char *s = BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, &n) : "";
-    if (n >= outlen)
-        n = (uint32_t)(outlen - 1);
-    memcpy(out, s, n);
-    out[n] = '\0';
-}
-
-/* Reads a date-time or integer field (0 for anything else). */
-static int64_t read_int(const bson_iter_t *it)
-{
-    if (BSON_ITER_HOLDS_DATE_TIME(it))
-        return bson_iter_date_time(it);
-    if (BSON_ITER_HOLDS_INT64(it))
-        return bson_iter_int64(it);
-    if (BSON_ITER_HOLDS_INT32(it))
-        return bson_iter_int32(it);
-    if (BSON_ITER_HOLDS_DOUBLE(it))
-        return (int64_t)bson_iter_double(it);
-    return 0;
-}
-
 static void billing_from_bson(const bson_t *doc, billing *b)
 {
     memset(b, 0, sizeof *b);
@@ -40,27 +15,27 @@ static void billing_from_bson(const bson_t *doc, billing *b)
     while (bson_iter_next(&it)) {
         const char *k = bson_iter_key(&it);
         if (strcmp(k, "_id") == 0)
-            read_str(&it, b->appointment_id, sizeof b->appointment_id);
+            mongo_iter_str(&it, b->appointment_id, sizeof b->appointment_id);
         else if (strcmp(k, "physician_id") == 0)
-            read_str(&it, b->physician_id, sizeof b->physician_id);
+            mongo_iter_str(&it, b->physician_id, sizeof b->physician_id);
         else if (strcmp(k, "patient_id") == 0)
-            read_str(&it, b->patient_id, sizeof b->patient_id);
+            mongo_iter_str(&it, b->patient_id, sizeof b->patient_id);
         else if (strcmp(k, "start_date") == 0)
-            b->start_ms = read_int(&it);
+            b->start_ms = mongo_iter_int(&it);
         else if (strcmp(k, "end_date") == 0)
-            b->end_ms = read_int(&it);
+            b->end_ms = mongo_iter_int(&it);
         else if (strcmp(k, "billed_hours") == 0)
-            b->billed_hours = read_int(&it);
+            b->billed_hours = mongo_iter_int(&it);
         else if (strcmp(k, "hourly_price_cents") == 0)
-            b->hourly_price_cents = read_int(&it);
+            b->hourly_price_cents = mongo_iter_int(&it);
         else if (strcmp(k, "total_cents") == 0)
-            b->total_cents = read_int(&it);
+            b->total_cents = mongo_iter_int(&it);
         else if (strcmp(k, "currency") == 0)
-            read_str(&it, b->currency, sizeof b->currency);
+            mongo_iter_str(&it, b->currency, sizeof b->currency);
         else if (strcmp(k, "event_id") == 0)
-            read_str(&it, b->event_id, sizeof b->event_id);
+            mongo_iter_str(&it, b->event_id, sizeof b->event_id);
         else if (strcmp(k, "created_at") == 0)
-            b->created_ms = read_int(&it);
+            b->created_ms = mongo_iter_int(&it);
     }
 }
 
@@ -116,7 +91,7 @@ int billing_store_upsert(mongo_db *db, const billing *b, bson_error_t *err)
     int rc = -1;
     if (mongoc_collection_update_one(coll, sel, &update, &opts, &reply, err)) {
         bson_iter_t it;
-        rc = bson_iter_init_find(&it, &reply, "upsertedCount") && read_int(&it) > 0 ? 1 : 0;
+        rc = bson_iter_init_find(&it, &reply, "upsertedCount") && mongo_iter_int(&it) > 0 ? 1 : 0;
     } else if (mongo_error_is_duplicate(err)) {
         rc = 0; /* a concurrent upsert of the same id won the race */
     }
@@ -236,13 +211,13 @@ static int fold_row(const bson_t *row, billing_group **groups, size_t *ngroups, 
         bson_iter_recurse(&it, &id)) {
         while (bson_iter_next(&id)) {
             if (strcmp(bson_iter_key(&id), "k") == 0)
-                read_str(&id, key, sizeof key);
+                mongo_iter_str(&id, key, sizeof key);
             else if (strcmp(bson_iter_key(&id), "t") == 0)
-                t = read_int(&id);
+                t = mongo_iter_int(&id);
         }
     }
     if (bson_iter_init_find(&it, row, "n"))
-        n = read_int(&it);
+        n = mongo_iter_int(&it);
 
     billing_group *g = *ngroups ? &(*groups)[*ngroups - 1] : NULL;
     if (!g || strcmp(g->key, key) != 0) {

@@ -1,0 +1,261 @@
+"""End to end: consultations started and finished through the appointment API
+become billings in the financial service, through the real broker and FerretDB,
+whatever is down when they finish.
+
+Each scenario prints (and puts in its assertion messages) one line
+"sent=N billed=N duplicates=N lost=N":
+  sent        consultations finished through the appointment API
+  billed      of those, how many have a billing with the right total
+  duplicates  billing documents beyond one per appointment
+  lost        sent - billed
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from stack import consume, end_offsets, http, mongo_client, wait_until
+
+PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
+PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
+
+
+# ---------------------------------------------------------------- helpers
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def expected_cents(duration: timedelta, hourly_cents: int = 20000) -> int:
+    secs = int(duration.total_seconds())
+    return max(1, -(-secs // 3600)) * hourly_cents
+
+
+def start(appt, start_date: datetime, physician_id: str = PHYS, patient_id: str = PAT) -> dict:
+    r = http("POST", appt.url("/appointments"),
+             json={"physician_id": physician_id, "patient_id": patient_id, "start_date": iso(start_date)})
+    assert r.status == 201, (r.status, r.body)
+    return r.body
+
+
+def finish(appt, appointment_id: str, end_date: datetime | None = None):
+    body = {} if end_date is None else {"end_date": iso(end_date)}
+    return http("POST", appt.url(f"/appointments/{appointment_id}/finish"), json=body)
+
+
+def metric(svc, name: str) -> float:
+    for line in http("GET", svc.url("/metrics")).body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def billings(svc) -> list[dict]:
+    with mongo_client(svc.env["MONGODB_URI"]) as c:
+        return list(c.get_default_database()["billings"].find({}))
+
+
+def counts(fin, expected: dict[str, int]) -> tuple[str, dict[str, int]]:
+    """The scenario's count line, from the billings collection itself."""
+    docs = billings(fin)
+    per_appt: dict[str, int] = {}
+    for doc in docs:
+        per_appt[doc["appointment_id"]] = per_appt.get(doc["appointment_id"], 0) + 1
+    billed = sum(1 for a, cents in expected.items()
+                 if per_appt.get(a) and any(d["appointment_id"] == a and d["total_cents"] == cents
+                                            for d in docs))
+    figures = {"sent": len(expected), "billed": billed,
+               "duplicates": len(docs) - len(per_appt) + sum(1 for a in per_appt if a not in expected),
+               "lost": len(expected) - billed}
+    line = " ".join(f"{k}={v}" for k, v in figures.items())
+    return line, figures
+
+
+def report(fin, expected: dict[str, int]) -> str:
+    line, f = counts(fin, expected)
+    print(f"\n{line}")
+    print(f"  (financial: duplicates_ignored_total={metric(fin, 'duplicates_ignored_total'):.0f}, "
+          f"events on the topic={sum(end_offsets(fin.bootstrap, fin.topic).values())})")
+    assert f["billed"] == f["sent"] and f["duplicates"] == 0 and f["lost"] == 0, line
+    return line
+
+
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """Committed offsets of the group, read without joining it."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return {tp.partition: tp.offset
+                for tp in c.committed([TopicPartition(topic, p) for p in parts], timeout=10)}
+    finally:
+        c.close()
+
+
+def wait_drained(fin, timeout: float = 20.0) -> None:
+    """Every event on the topic handled by financial and its offset committed."""
+    ends = end_offsets(fin.bootstrap, fin.topic)
+
+    def done():
+        got = committed(fin.bootstrap, fin.group, fin.topic)
+        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
+    wait_until(done, timeout, interval=0.5, message=f"financial committed up to {ends}")
+
+
+def wait_count(fin, n: int, timeout: float, expected: dict[str, int]) -> None:
+    try:
+        wait_until(lambda: len(billings(fin)) >= n, timeout, interval=0.5)
+    except AssertionError as e:
+        raise AssertionError(f"{counts(fin, expected)[0]}: {e}") from None
+
+
+@pytest.fixture
+def pair(start_service, topic, stack):
+    """financial + appointment on this test's topic and database; financial ready."""
+    group = f"financial-e2e-{uuid.uuid4().hex[:10]}"
+    fin = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
+                        KAFKA_GROUP_ID=group, KAFKA_SESSION_TIMEOUT_MS=6000,
+                        CONSUMER_RETRY_MAX_MS=500)
+    fin.topic, fin.group, fin.bootstrap = topic, group, stack.kafka.bootstrap
+    appt = start_service("appointment", KAFKA_TOPIC=topic, KAFKA_MESSAGE_TIMEOUT_MS=3000,
+                         OUTBOX_RELAY_INTERVAL_MS=200, OUTBOX_RETRY_MAX_MS=1000)
+    wait_until(lambda: http("GET", fin.url("/readyz")).status == 200, 30, message="financial ready")
+    return appt, fin
+
+
+def wait_ready(svc, timeout: float = 30.0) -> None:
+    wait_until(lambda: http("GET", svc.url("/readyz")).status == 200, timeout,
+               message=f"{svc.name} /readyz 200")
+
+
+# ---------------------------------------------------------------- scenarios
+
+DURATIONS = [
+    (timedelta(minutes=5), 20000),
+    (timedelta(hours=1), 20000),
+    (timedelta(minutes=61), 40000),
+    (timedelta(hours=26), 520000),
+]
+
+
+def test_finished_consultations_become_billings_with_the_right_total(pair):
+    appt, fin = pair
+    expected = {}
+    for duration, cents in DURATIONS:
+        s = start(appt, now() - duration - timedelta(minutes=10))
+        begin = datetime.fromisoformat(s["start_date"].replace("Z", "+00:00"))
+        f = finish(appt, s["id"], begin + duration)
+        assert f.status == 200, f.body
+        assert f.body["status"] == "finished"
+        expected[s["id"]] = cents
+        assert expected_cents(duration) == cents
+    for aid, cents in expected.items():
+        r = wait_until(lambda: (x := http("GET", fin.url(f"/billings/{aid}"))).status == 200 and x, 30,
+                       message=f"billing of {aid}")
+        a = http("GET", appt.url(f"/appointments/{aid}")).body
+        b = r.body
+        assert b["total_price"] == cents / 100, (b, a)
+        assert (b["physician_id"], b["patient_id"]) == (a["physician_id"], a["patient_id"])
+        assert (b["start_date"], b["end_date"]) == (a["start_date"], a["end_date"])
+        assert b["hourly_price"] == a["price"] == 200.00 and b["currency"] == "BRL"
+        compat = http("GET", fin.url(f"/{aid}/")).body
+        assert compat["total_price"] == cents / 100
+    wait_drained(fin)
+    report(fin, expected)
+    assert appt.stop() == 0
+    assert fin.stop() == 0
+
+
+def test_financial_down_while_50_finish_then_each_billed_once(pair):
+    appt, fin = pair
+    base = now() - timedelta(hours=12)
+    started = [start(appt, base)["id"] for _ in range(50)]
+    assert fin.stop() == 0  # financial goes away (it had joined the group)
+
+    expected = {}
+    for i, aid in enumerate(started):
+        duration = timedelta(minutes=13 * (i + 1), seconds=i)
+        f = finish(appt, aid, base + duration)
+        assert f.status == 200, f.body
+        expected[aid] = expected_cents(duration)
+    # every event on the broker before financial comes back
+    wait_until(lambda: sum(end_offsets(fin.bootstrap, fin.topic).values()) >= 50, 20,
+               message="50 events published")
+
+    fin.start()
+    wait_ready(fin)
+    wait_count(fin, 50, 60, expected)
+    wait_drained(fin)
+    for aid, cents in expected.items():
+        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
+    line = report(fin, expected)
+    assert metric(fin, "billings_created_total") == 50, line
+    assert appt.stop() == 0
+    assert fin.stop() == 0
+
+
+def test_refinish_with_the_same_end_date_bills_once(pair, stack):
+    appt, fin = pair
+    s = start(appt, now() - timedelta(hours=3))
+    end = now() - timedelta(minutes=30)
+    first = finish(appt, s["id"], end)
+    assert first.status == 200
+    expected = {s["id"]: 60000}  # 2.5 h -> 3 started hours
+    billed = wait_until(lambda: (x := http("GET", fin.url(f"/billings/{s['id']}"))).status == 200 and x,
+                        30, message="first billing").body
+
+    again = finish(appt, s["id"], end)
+    bare = finish(appt, s["id"])
+    compat = http("POST", appt.url(f"/{s['id']}"), json={"end_date": iso(end)})
+    assert again.status == bare.status == compat.status == 200
+    assert again.body == bare.body == first.body
+    assert_conflict = finish(appt, s["id"], end - timedelta(minutes=1))
+    assert assert_conflict.status == 409
+
+    time.sleep(1.5)  # give a (wrong) second event time to be produced
+    events = [m for m in consume(stack.kafka.bootstrap, fin.topic, timeout=10) if m.key == s["id"]]
+    assert len(events) >= 1
+    assert len({(m.value, m.headers["ce_id"]) for m in events}) == 1, "a second event payload"
+    wait_drained(fin)
+    assert http("GET", fin.url(f"/billings/{s['id']}")).body == billed
+    line = report(fin, expected)
+    assert metric(fin, "billings_created_total") == 1, line
+    assert appt.stop() == 0
+    assert fin.stop() == 0
+
+
+def test_broker_down_while_20_finish_then_each_billed_once(pair, stack):
+    appt, fin = pair
+    base = now() - timedelta(hours=6)
+    started = [start(appt, base)["id"] for _ in range(20)]
+    expected = {}
+    stack.kafka.stop()
+    try:
+        for i, aid in enumerate(started):
+            duration = timedelta(minutes=17 * (i + 1))
+            f = finish(appt, aid, base + duration)
+            assert f.status == 200, (f.status, f.body)
+            expected[aid] = expected_cents(duration)
+        wait_until(lambda: http("GET", appt.url("/readyz")).status == 503, 10)
+        time.sleep(3.5)  # past KAFKA_MESSAGE_TIMEOUT_MS: the outbox relay owns the events now
+        assert len(billings(fin)) == 0
+    finally:
+        stack.kafka.start()
+    wait_count(fin, 20, 90, expected)
+    wait_drained(fin, 30)
+    for aid, cents in expected.items():
+        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
+    line = report(fin, expected)
+    assert metric(fin, "billings_created_total") == 20, line
+    wait_ready(appt)
+    wait_ready(fin)
+    assert appt.stop() == 0
+    assert fin.stop() == 0

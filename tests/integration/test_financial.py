@@ -1,0 +1,542 @@
+"""The financial service alone, over real HTTP, against the real broker and FerretDB.
+
+Events are produced straight onto a fresh topic in the contract's exact form
+(proto/examples/appointment.finished.json + .headers.json), so every test
+controls what the consumer sees: good events, re-deliveries, poison messages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from stack import consume, end_offsets, http, mongo_client, produce, wait_until
+
+PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
+PAT = "8c6d4b2a-1e3f-4a5b-9c7d-6e8f0a1b2c3d"
+TOKEN_READ = "billing-reader-0123456789abcdef"
+TOKEN_OTHER = "appointment-reader-0123456789abcdef"
+
+
+# ---------------------------------------------------------------- helpers
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+T0 = datetime(2024, 5, 1, 14, 30, tzinfo=timezone.utc)
+
+
+def event(appointment_id: str | None = None, start: datetime = T0, duration: timedelta | None = None,
+          end: datetime | None = None, physician_id: str = PHYS, patient_id: str = PAT,
+          price_cents: int = 20000, currency: str = "BRL") -> dict:
+    """An appointment.finished value, exactly as the contract writes it."""
+    if end is None:
+        end = start + (duration if duration is not None else timedelta(hours=1))
+    return {
+        "appointment_id": appointment_id or str(uuid.uuid4()),
+        "physician_id": physician_id,
+        "patient_id": patient_id,
+        "start_date": iso(start),
+        "end_date": iso(end),
+        "hourly_price_cents": price_cents,
+        "currency": currency,
+    }
+
+
+def ce_headers(ce_id: str | None = None, end_date: str | None = None) -> dict[str, str]:
+    return {
+        "ce_specversion": "1.0",
+        "ce_id": ce_id or str(uuid.uuid4()),
+        "ce_source": "/clinic-events/appointment",
+        "ce_type": "clinic.appointment.finished.v1",
+        "ce_time": end_date or iso(datetime.now(timezone.utc)),
+        "content-type": "application/json",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    }
+
+
+def publish(svc, ev: dict, ce_id: str | None = None, **kw) -> tuple[str, tuple[int, int]]:
+    """Produce one event keyed by its appointment id; returns (ce_id, (partition, offset))."""
+    h = ce_headers(ce_id, ev["end_date"])
+    where = produce(svc.bootstrap, svc.topic, json.dumps(ev, separators=(",", ":")),
+                    key=ev["appointment_id"], headers=h, **kw)
+    return h["ce_id"], where
+
+
+def get_billing(svc, appointment_id: str, prefix: str = "/billings/", headers=None):
+    return http("GET", svc.url(f"{prefix}{appointment_id}"), headers=headers)
+
+
+def wait_billed(svc, appointment_id: str, timeout: float = 20.0, headers=None):
+    return wait_until(lambda: (r := get_billing(svc, appointment_id, headers=headers)).status == 200 and r,
+                      timeout, message=f"billing of {appointment_id}")
+
+
+def metric(svc, name: str) -> float:
+    body = http("GET", svc.url("/metrics")).body
+    m = re.search(rf"^{re.escape(name)} (\S+)$", body, re.M)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+def db(svc):
+    """(client, database) of the service's MONGODB_URI."""
+    c = mongo_client(svc.env["MONGODB_URI"])
+    return c, c.get_default_database()
+
+
+def billing_docs(svc) -> list[dict]:
+    c, d = db(svc)
+    with c:
+        return list(d["billings"].find({}))
+
+
+def committed(svc) -> dict[int, int]:
+    """The group's committed offsets per partition (-1001: none), read with a
+    consumer that never subscribes, so the group is not disturbed."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": svc.bootstrap, "group.id": svc.group,
+                  "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(svc.topic, timeout=10).topics[svc.topic].partitions
+        return {tp.partition: tp.offset
+                for tp in c.committed([TopicPartition(svc.topic, p) for p in parts], timeout=10)}
+    finally:
+        c.close()
+
+
+def assert_committed_up_to_end(svc, timeout: float = 15.0) -> None:
+    """Every message of the topic handled and its offset committed."""
+    ends = end_offsets(svc.bootstrap, svc.topic)
+
+    def done():
+        got = committed(svc)
+        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
+    wait_until(done, timeout, interval=0.5, message=f"committed offsets reach {ends}")
+
+
+def assert_problem(r, status, field=None):
+    assert r.status == status, (r.status, r.body)
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.body["status"] == status and r.body["title"] and r.body["detail"]
+    assert r.body["type"].startswith("/problems/")
+    if field is not None:
+        assert r.body.get("field") == field, r.body
+
+
+def start_ferretdb(stack) -> None:
+    """stack.ferretdb.start(), tried twice: ferretdb.sh's start can report
+    "exited during startup" while the process is in fact starting (its
+    pid check reads /proc/<pid>/cmdline before the fork has exec'd); the
+    second call finds it running and waits until it accepts connections."""
+    try:
+        stack.ferretdb.start()
+    except RuntimeError:
+        stack.ferretdb.start()
+
+
+def summary_line(sent: int, billed: int, duplicates: int, lost: int) -> str:
+    line = f"sent={sent} billed={billed} duplicates={duplicates} lost={lost}"
+    print(f"\n{line}")
+    return line
+
+
+@pytest.fixture
+def start_financial(start_service, topic, stack):
+    """Starts financial on this test's topic with a group of its own; waits until ready."""
+    group = f"financial-test-{uuid.uuid4().hex[:10]}"
+
+    def _start(wait_ready: bool = True, **env):
+        svc = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
+                            KAFKA_GROUP_ID=group, KAFKA_SESSION_TIMEOUT_MS=6000,
+                            CONSUMER_RETRY_MAX_MS=500, **env)
+        svc.topic, svc.group, svc.bootstrap = topic, group, stack.kafka.bootstrap
+        if wait_ready:
+            wait_until(lambda: http("GET", svc.url("/readyz")).status == 200, 30,
+                       message="financial /readyz 200")
+        return svc
+    return _start
+
+
+@pytest.fixture
+def fin(start_financial):
+    return start_financial()
+
+
+# ---------------------------------------------------------------- billing totals and shapes
+
+TOTALS = [
+    (timedelta(minutes=5), 1, 20000, "200.00"),
+    (timedelta(hours=1), 1, 20000, "200.00"),
+    (timedelta(minutes=61), 2, 40000, "400.00"),
+    (timedelta(hours=1, seconds=1), 2, 40000, "400.00"),  # exact to the second
+    (timedelta(hours=26), 26, 520000, "5200.00"),
+]
+
+
+def test_billing_totals_and_response_shape(fin):
+    ids = [str(uuid.uuid4()) for _ in TOTALS]
+    # 404 problem while not billed
+    assert_problem(get_billing(fin, ids[0]), 404, "appointment_id")
+    # the 26 h one crosses a leap day: 2024-02-28 22:00 -> 2024-03-01 00:00
+    starts = [T0, T0, T0, T0, datetime(2024, 2, 28, 22, 0, tzinfo=timezone.utc)]
+    evs = [event(i, start=s, duration=d) for i, s, (d, *_rest) in zip(ids, starts, TOTALS)]
+    for ev in evs:
+        publish(fin, ev)
+    before = datetime.now(timezone.utc) - timedelta(seconds=60)
+    for ev, (_, hours, cents, text) in zip(evs, TOTALS):
+        r = wait_billed(fin, ev["appointment_id"])
+        assert r.headers["content-type"].startswith("application/json")
+        b = r.body
+        assert set(b) == {"appointment_id", "total_price", "currency", "billed_hours", "hourly_price",
+                          "physician_id", "patient_id", "start_date", "end_date", "created_at"}, b
+        assert b["appointment_id"] == ev["appointment_id"]
+        assert b["total_price"] == cents / 100 and f'"total_price":{text}'.encode() in r.raw, r.raw
+        assert b["currency"] == "BRL"
+        assert b["billed_hours"] == hours and isinstance(b["billed_hours"], int)
+        assert b["hourly_price"] == 200.00 and b'"hourly_price":200.00' in r.raw
+        assert (b["physician_id"], b["patient_id"]) == (PHYS, PAT)
+        assert (b["start_date"], b["end_date"]) == (ev["start_date"], ev["end_date"])
+        assert before <= parse_time(b["created_at"]) <= datetime.now(timezone.utc) + timedelta(seconds=5)
+        # the original Python service's route, with and without a trailing slash
+        for path in (f"/{ev['appointment_id']}", f"/{ev['appointment_id']}/",
+                     f"/billings/{ev['appointment_id']}/"):
+            c = http("GET", fin.url(path))
+            assert c.status == 200, (path, c.status, c.body)
+            assert c.body["appointment_id"] == ev["appointment_id"]
+            assert isinstance(c.body["total_price"], (int, float)) and c.body["total_price"] == cents / 100
+    # uppercase ids name the same billing
+    assert get_billing(fin, ids[0].upper()).body["appointment_id"] == ids[0]
+    assert_problem(get_billing(fin, "not-a-uuid"), 400, "appointment_id")
+    assert_problem(get_billing(fin, "123"), 400, "appointment_id")
+    assert_problem(http("GET", fin.url("/nope")), 404)
+    assert_problem(http("GET", fin.url(f"/{uuid.uuid4()}")), 404, "appointment_id")
+    assert_problem(http("POST", fin.url(f"/billings/{ids[0]}"), json={}), 405)
+    assert len(billing_docs(fin)) == len(TOTALS)
+    assert fin.stop() == 0
+
+
+# ---------------------------------------------------------------- re-deliveries
+
+def test_redelivered_and_conflicting_events_change_nothing(fin):
+    ev = event(duration=timedelta(minutes=100))
+    ce_id, _ = publish(fin, ev)
+    first = wait_billed(fin, ev["appointment_id"]).body
+    assert first["total_price"] == 400.00
+    c, d = db(fin)
+    with c:
+        doc_before = d["billings"].find_one({"_id": ev["appointment_id"]})
+    dup_before = metric(fin, "duplicates_ignored_total")
+
+    publish(fin, ev, ce_id=ce_id)  # the same event again (a re-publish keeps ce_id)
+    other = dict(ev, end_date=iso(parse_time(ev["start_date"]) + timedelta(hours=5)),
+                 hourly_price_cents=99900)
+    publish(fin, other)  # another event for the same appointment
+
+    wait_until(lambda: metric(fin, "duplicates_ignored_total") == dup_before + 2, 20,
+               message="both re-deliveries seen as duplicates")
+    assert_committed_up_to_end(fin)
+    with c:
+        docs = list(d["billings"].find({}))
+    assert docs == [doc_before]
+    assert get_billing(fin, ev["appointment_id"]).body == first
+    assert metric(fin, "billings_created_total") == 1
+    line = summary_line(sent=3, billed=len(docs), duplicates=len(docs) - 1, lost=1 - len(docs))
+    assert len(docs) == 1, line
+    assert fin.stop() == 0
+
+
+# ---------------------------------------------------------------- poison messages
+
+def test_poison_messages_go_to_the_dlq_and_consumption_moves_on(fin):
+    good = event()
+    missing = event()
+    del missing["patient_id"]
+    mistyped = dict(event(), hourly_price_cents="20000")
+    backwards = event(start=T0, end=T0 - timedelta(minutes=1))
+    poison = [  # (key, value, reason must contain)
+        (str(uuid.uuid4()), b"this is not json {", "body"),
+        (missing["appointment_id"], json.dumps(missing).encode(), "patient_id"),
+        (mistyped["appointment_id"], json.dumps(mistyped).encode(), "hourly_price_cents"),
+        (backwards["appointment_id"], json.dumps(backwards).encode(), "end_date"),
+        (str(uuid.uuid4()), None, "body"),  # a tombstone
+    ]
+    dlq = fin.topic + ".dlq"
+    dlq_before = end_offsets(fin.bootstrap, dlq)
+    where = {}
+    # One partition, poison first: the good event is billed only if the
+    # consumer moved past every poison message.
+    for key, value, _ in poison:
+        where[key] = produce(fin.bootstrap, fin.topic, value, key=key, headers=ce_headers(), partition=0)
+    publish(fin, good, partition=0)
+    wait_billed(fin, good["appointment_id"])
+
+    letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=len(poison))
+    assert len(letters) == len(poison), letters
+    by_key = {m.key: m for m in letters}
+    for key, value, why in poison:
+        m = by_key[key]
+        assert m.value == value
+        h = m.headers
+        assert h["dlq_reason"].startswith(why), h["dlq_reason"]
+        assert h["dlq_source_topic"] == fin.topic
+        assert (int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) == where[key]
+        assert h["ce_type"] == "clinic.appointment.finished.v1"  # original headers kept
+    assert metric(fin, "events_dead_lettered_total") == len(poison)
+    assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
+    assert_committed_up_to_end(fin)
+    # nothing more lands in the DLQ (each poison message dead-lettered once)
+    assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=5)) == len(poison)
+    assert fin.stop() == 0
+
+
+# ---------------------------------------------------------------- the database goes down
+
+def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack):
+    warm = event()
+    publish(fin, warm)
+    wait_billed(fin, warm["appointment_id"])
+    assert_committed_up_to_end(fin)  # a stable baseline: the warm-up event is committed
+    base = committed(fin)
+    billed_before = metric(fin, "billings_created_total")
+
+    evs = [event(duration=timedelta(minutes=30 * (i + 1))) for i in range(8)]
+    stack.ferretdb.stop()
+    try:
+        wait_until(lambda: http("GET", fin.url("/readyz")).status == 503, 15,
+                   message="/readyz 503 with the database down")
+        sent = 0
+        for ev in evs:
+            publish(fin, ev)
+            sent += 1
+        publish(fin, evs[0])  # and one re-delivery (a new ce_id) of the same appointment
+        sent += 1
+        r = wait_until(lambda: (x := http("GET", fin.url("/readyz"))).body["checks"]["consumer"]
+                       == "paused-db-down" and x, 15, message="consumer paused")
+        assert r.status == 503 and r.headers["retry-after"]
+        assert r.body["checks"]["mongodb"] == "down"
+        g = get_billing(fin, evs[0]["appointment_id"])
+        assert_problem(g, 503)
+        assert g.headers["retry-after"]
+        time.sleep(3)  # several retries (CONSUMER_RETRY_MAX_MS=500)
+        assert metric(fin, "consumer_paused") == 1
+        assert metric(fin, "billings_created_total") == billed_before
+        assert metric(fin, "db_retries_total") >= 2
+        assert committed(fin) == base, "offsets committed while nothing was written"
+        assert fin.running()
+    finally:
+        start_ferretdb(stack)
+
+    for ev in evs:
+        b = wait_billed(fin, ev["appointment_id"], timeout=40).body
+        assert b["billed_hours"] == -(-30 * (evs.index(ev) + 1) // 60)
+    wait_until(lambda: http("GET", fin.url("/readyz")).status == 200, 20)
+    assert_committed_up_to_end(fin)
+    docs = billing_docs(fin)
+    ids = [d["appointment_id"] for d in docs]
+    expected = {warm["appointment_id"]} | {e["appointment_id"] for e in evs}
+    billed = len(set(ids) & expected)
+    line = summary_line(sent=sent, billed=billed, duplicates=len(ids) - len(set(ids)),
+                        lost=len(expected) - billed)
+    assert sorted(ids) == sorted(expected), line
+    assert metric(fin, "billings_created_total") == len(evs) + 1, line
+    assert metric(fin, "duplicates_ignored_total") >= 1
+    assert metric(fin, "consumer_paused") == 0
+    assert fin.stop() == 0
+
+
+# ---------------------------------------------------------------- list and summary
+
+P1, P2 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+Q1, Q2 = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+
+
+def d(s: str) -> datetime:
+    return parse_time(s)
+
+
+# name: (physician, patient, end, hours)
+DATASET = {
+    "A": (P1, Q1, "2024-05-01T10:00:00Z", 1),
+    "B": (P1, Q2, "2024-05-01T18:00:00Z", 2),
+    "C": (P2, Q1, "2024-05-02T09:00:00Z", 1),
+    "D": (P1, Q1, "2024-05-03T00:00:00Z", 3),
+    "E": (P2, Q2, "2024-04-30T23:59:59Z", 1),
+}
+
+
+@pytest.fixture
+def dataset(fin):
+    ids = {}
+    for name, (phys, pat, end, hours) in DATASET.items():
+        ev = event(physician_id=phys, patient_id=pat, end=d(end), start=d(end) - timedelta(hours=hours))
+        ids[name] = ev["appointment_id"]
+        publish(fin, ev)
+    for i in ids.values():
+        wait_billed(fin, i)
+    return ids
+
+
+def names(fin, ids, query):
+    r = http("GET", fin.url(f"/billings?{query}"))
+    assert r.status == 200, (query, r.body)
+    by_id = {v: k for k, v in ids.items()}
+    return [by_id[b["appointment_id"]] for b in r.body["items"]], r
+
+
+def test_list_filters_limit_and_cursor(fin, dataset):
+    newest_first = sorted(dataset, key=lambda n: dataset[n], reverse=True)  # by id, descending
+    got, r = names(fin, dataset, "")
+    assert got == newest_first and r.body["next_cursor"] is None
+    assert r.body["items"][0] == get_billing(fin, r.body["items"][0]["appointment_id"]).body
+
+    pages, cursor = [], None
+    for _ in range(5):
+        got, r = names(fin, dataset, "limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        assert len(got) <= 2
+        pages.append(got)
+        cursor = r.body["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert sum(pages, []) == newest_first
+
+    def only(*ns):
+        return [n for n in newest_first if n in ns]
+    assert names(fin, dataset, f"physician_id={P1}")[0] == only("A", "B", "D")
+    assert names(fin, dataset, f"patient_id={Q1}")[0] == only("A", "C", "D")
+    assert names(fin, dataset, f"physician_id={P1}&patient_id={Q1}")[0] == only("A", "D")
+    # from inclusive, to exclusive, on end_date
+    assert names(fin, dataset, "from=2024-05-01T00:00:00Z&to=2024-05-03T00:00:00Z")[0] == only("A", "B", "C")
+    assert names(fin, dataset, "from=2024-05-03T00:00:00Z")[0] == only("D")
+    assert names(fin, dataset, "to=2024-05-01T10:00:00Z")[0] == only("E")
+    assert names(fin, dataset, "from=2024-05-01T10:00:00Z&to=2024-05-01T10:00:01Z")[0] == only("A")
+    # an offset written unencoded: its '+' arrives as a space
+    assert names(fin, dataset, "from=2024-05-01T13:00:00+03:00&to=2024-05-01T21:00:00%2B03:00")[0] == only("A", "B")
+    assert names(fin, dataset, f"physician_id={P2}&from=2024-05-01T00:00:00Z")[0] == only("C")
+    assert names(fin, dataset, f"physician_id={P1}&limit=1")[1].body["next_cursor"] == only("A", "B", "D")[0]
+    assert names(fin, dataset, f"physician_id={uuid.uuid4()}")[0] == []
+    assert fin.stop() == 0
+
+
+def test_summary_by_physician_patient_and_day(fin, dataset):
+    def summary(query):
+        r = http("GET", fin.url(f"/billings/summary?{query}"))
+        assert r.status == 200, (query, r.body)
+        return r
+
+    r = summary("group_by=physician")
+    assert r.body["groups"] == [{"key": P1, "count": 3, "total_price": 1200.00},
+                                {"key": P2, "count": 2, "total_price": 400.00}]
+    assert (r.body["count"], r.body["total_price"], r.body["currency"]) == (5, 1600.00, "BRL")
+    assert r.body["group_by"] == "physician" and r.body["from"] is None and r.body["to"] is None
+    assert b'"total_price":1200.00' in r.raw and b'"total_price":1600.00' in r.raw
+
+    r = summary("group_by=patient")
+    assert r.body["groups"] == [{"key": Q1, "count": 3, "total_price": 1000.00},
+                                {"key": Q2, "count": 2, "total_price": 600.00}]
+
+    r = summary("group_by=day")
+    assert r.body["groups"] == [{"key": "2024-04-30", "count": 1, "total_price": 200.00},
+                                {"key": "2024-05-01", "count": 2, "total_price": 600.00},
+                                {"key": "2024-05-02", "count": 1, "total_price": 200.00},
+                                {"key": "2024-05-03", "count": 1, "total_price": 600.00}]
+
+    r = summary("group_by=physician&from=2024-05-01T00:00:00Z&to=2024-05-03T00:00:00Z")
+    assert r.body["groups"] == [{"key": P1, "count": 2, "total_price": 600.00},
+                                {"key": P2, "count": 1, "total_price": 200.00}]
+    assert (r.body["count"], r.body["total_price"]) == (3, 800.00)
+    assert (r.body["from"], r.body["to"]) == ("2024-05-01T00:00:00Z", "2024-05-03T00:00:00Z")
+
+    r = summary("group_by=day&from=2030-01-01T00:00:00Z")
+    assert (r.body["groups"], r.body["count"], r.body["total_price"]) == ([], 0, 0)
+    assert b'"total_price":0.00' in r.raw
+    r = summary("group_by=day&currency=USD")
+    assert (r.body["groups"], r.body["currency"]) == ([], "USD")
+    assert fin.stop() == 0
+
+
+BAD_QUERIES = [
+    ("/billings?limit=0", "limit"),
+    ("/billings?limit=101", "limit"),
+    ("/billings?limit=x", "limit"),
+    ("/billings?limit=-1", "limit"),
+    ("/billings?physician_id=nope", "physician_id"),
+    ("/billings?physician_id=%7B%22%24gt%22%3A%22%22%7D", "physician_id"),
+    ("/billings?patient_id=1", "patient_id"),
+    ("/billings?cursor=abc", "cursor"),
+    ("/billings?from=yesterday", "from"),
+    ("/billings?to=2024-13-01T00:00:00Z", "to"),
+    ("/billings?from=2024-05-02T00:00:00Z&to=2024-05-01T00:00:00Z", "to"),
+    ("/billings?from=2024-05-01T00:00:00Z&to=2024-05-01T00:00:00Z", "to"),
+    ("/billings/summary", "group_by"),
+    ("/billings/summary?group_by=month", "group_by"),
+    ("/billings/summary?group_by=day&from=x", "from"),
+    ("/billings/summary?group_by=day&to=2024-05-01", "to"),
+    ("/billings/summary?group_by=day&currency=brl", "currency"),
+    ("/billings/summary?group_by=day&currency=EURO", "currency"),
+]
+
+
+def test_bad_query_parameters_are_400_naming_the_field(fin):
+    for path, field in BAD_QUERIES:
+        r = http("GET", fin.url(path))
+        assert r.status == 400, (path, r.status, r.body)
+        assert_problem(r, 400, field)
+    assert fin.stop() == 0
+
+
+# ---------------------------------------------------------------- auth
+
+def test_auth_scopes_and_tokens_never_logged(start_financial):
+    fin = start_financial(AUTH_TOKENS=f"{TOKEN_READ}=billings:read;{TOKEN_OTHER}=appointments:read",
+                          HTTP_HOST="127.0.0.1", wait_ready=False)
+    ev = event()
+    publish(fin, ev)
+    ok = {"Authorization": f"Bearer {TOKEN_READ}"}
+    b = wait_billed(fin, ev["appointment_id"], headers=ok)
+    assert b.body["total_price"] == 200.00
+    aid = ev["appointment_id"]
+    for path in (f"/billings/{aid}", f"/{aid}", "/billings", "/billings/summary?group_by=day"):
+        r = http("GET", fin.url(path))
+        assert_problem(r, 401)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert_problem(http("GET", fin.url(path), headers={"Authorization": "Bearer wrong-token"}), 401)
+        assert_problem(http("GET", fin.url(path), headers={"Authorization": f"Bearer {TOKEN_OTHER}"}), 403)
+        assert http("GET", fin.url(path), headers=ok).status == 200, path
+    assert http("GET", fin.url("/healthz")).status == 200
+    assert http("GET", fin.url("/openapi.json")).status == 200
+    assert http("GET", fin.url("/readyz")).status in (200, 503)  # public, whatever it says
+    assert fin.stop() == 0
+    log = fin.log_text()
+    assert TOKEN_READ not in log and TOKEN_OTHER not in log
+
+
+# ---------------------------------------------------------------- shutdown
+
+def test_sigterm_exits_0_and_commits_what_is_billed(start_financial):
+    fin = start_financial()
+    first = event()
+    publish(fin, first)
+    wait_billed(fin, first["appointment_id"])
+    assert fin.stop() == 0
+    assert any(r.get("msg") == "stopped" for r in fin.log_records())
+    # The billed event's offset was committed on the way out: a new member of
+    # the group does not read it again.
+    again = start_financial()
+    second = event()
+    publish(again, second)
+    wait_billed(again, second["appointment_id"])
+    assert metric(again, "duplicates_ignored_total") == 0
+    assert metric(again, "billings_created_total") == 1
+    assert again.stop() == 0
