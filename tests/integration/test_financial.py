@@ -234,8 +234,7 @@ def test_redelivered_and_conflicting_events_change_nothing(fin):
     first = wait_billed(fin, ev["appointment_id"]).body
     assert first["total_price"] == 400.00
     c, d = db(fin)
-    with c:
-        doc_before = d["billings"].find_one({"_id": ev["appointment_id"]})
+    doc_before = d["billings"].find_one({"_id": ev["appointment_id"]})
     dup_before = metric(fin, "duplicates_ignored_total")
 
     publish(fin, ev, ce_id=ce_id)  # the same event again (a re-publish keeps ce_id)
@@ -246,12 +245,15 @@ def test_redelivered_and_conflicting_events_change_nothing(fin):
     wait_until(lambda: metric(fin, "duplicates_ignored_total") == dup_before + 2, 20,
                message="both re-deliveries seen as duplicates")
     assert_committed_up_to_end(fin)
-    with c:
-        docs = list(d["billings"].find({}))
+    docs = list(d["billings"].find({}))
+    c.close()
     assert docs == [doc_before]
     assert get_billing(fin, ev["appointment_id"]).body == first
     assert metric(fin, "billings_created_total") == 1
-    line = summary_line(sent=3, billed=len(docs), duplicates=len(docs) - 1, lost=1 - len(docs))
+    # one consultation, three events (the original, a re-publish, a conflicting one)
+    line = summary_line(sent=1, billed=len(docs), duplicates=len(docs) - 1, lost=1 - len(docs))
+    print("  (3 events for 1 appointment; duplicates_ignored_total="
+          f"{metric(fin, 'duplicates_ignored_total'):.0f})")
     assert len(docs) == 1, line
     assert fin.stop() == 0
 
@@ -344,11 +346,15 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
     assert_committed_up_to_end(fin)
     docs = billing_docs(fin)
     ids = [d["appointment_id"] for d in docs]
-    expected = {warm["appointment_id"]} | {e["appointment_id"] for e in evs}
-    billed = len(set(ids) & expected)
-    line = summary_line(sent=sent, billed=billed, duplicates=len(ids) - len(set(ids)),
-                        lost=len(expected) - billed)
-    assert sorted(ids) == sorted(expected), line
+    outage = {e["appointment_id"] for e in evs}
+    billed = len(set(ids) & outage)
+    # consultations finished during the outage (the warm-up one is not counted)
+    line = summary_line(sent=len(outage), billed=billed, duplicates=len(ids) - len(set(ids)),
+                        lost=len(outage) - billed)
+    print(f"  ({sent} events for {len(outage)} appointments during the outage; "
+          f"duplicates_ignored_total={metric(fin, 'duplicates_ignored_total'):.0f}, "
+          f"db_retries_total={metric(fin, 'db_retries_total'):.0f})")
+    assert sorted(ids) == sorted(outage | {warm["appointment_id"]}), line
     assert metric(fin, "billings_created_total") == len(evs) + 1, line
     assert metric(fin, "duplicates_ignored_total") >= 1
     assert metric(fin, "consumer_paused") == 0
@@ -422,9 +428,9 @@ def test_list_filters_limit_and_cursor(fin, dataset):
     assert names(fin, dataset, "to=2024-05-01T10:00:00Z")[0] == only("E")
     assert names(fin, dataset, "from=2024-05-01T10:00:00Z&to=2024-05-01T10:00:01Z")[0] == only("A")
     # an offset written unencoded: its '+' arrives as a space
-    assert names(fin, dataset, "from=2024-05-01T13:00:00+03:00&to=2024-05-01T21:00:00%2B03:00")[0] == only("A", "B")
+    assert names(fin, dataset, "from=2024-05-01T13:00:00+03:00&to=2024-05-01T21:00:01%2B03:00")[0] == only("A", "B")
     assert names(fin, dataset, f"physician_id={P2}&from=2024-05-01T00:00:00Z")[0] == only("C")
-    assert names(fin, dataset, f"physician_id={P1}&limit=1")[1].body["next_cursor"] == only("A", "B", "D")[0]
+    assert names(fin, dataset, f"physician_id={P1}&limit=1")[1].body["next_cursor"] == dataset[only("A", "B", "D")[0]]
     assert names(fin, dataset, f"physician_id={uuid.uuid4()}")[0] == []
     assert fin.stop() == 0
 
