@@ -3,6 +3,11 @@
 #   make        build both services into build/
 #   make run    build and start the whole local system in the foreground
 #   make test   build and run every test (unit, integration, e2e)
+#   make bench  benchmarks next to their ceilings (table + var/bench/*.json)
+#   make chaos  long fault, kill -9, rebalance and abuse scenarios
+#   make fuzz   libFuzzer targets, each for FUZZ_SECONDS
+#   make soak   SOAK_SECONDS (default 1800) of mixed load: RSS and reconciliation
+#   make reconcile   finished appointments vs billings (MONGODB_URI, *_DB)
 #   make SANITIZE=1 ...   the same with AddressSanitizer + UndefinedBehaviorSanitizer
 
 CC      ?= cc
@@ -35,7 +40,7 @@ APPT_OBJ   := $(APPT_SRC:%.c=$(BUILD)/obj/%.o)
 FIN_OBJ    := $(FIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-integration topic bench clean format
+.PHONY: all deps run test test-unit test-integration topic bench chaos fuzz soak reconcile clean format
 all: $(BUILD)/appointment $(BUILD)/financial $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -94,6 +99,24 @@ test-unit: all
 
 test-integration: all
 	@BUILD=$(BUILD) bash tests/run.sh integration
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash tests/run.sh chaos
+
+fuzz: deps
+	@bash tests/fuzz/run.sh
+
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) .deps/venv/bin/python tests/chaos/soak.py
+
+reconcile:
+	@.deps/venv/bin/python deploy/reconcile.py
 
 format:
 	clang-format -i common/*.[ch] appointment/*.[ch] financial/*.[ch] tests/unit/*.c

@@ -3,6 +3,7 @@
 #   tests/run.sh              unit + integration + e2e
 #   tests/run.sh unit         Check suites only
 #   tests/run.sh integration  pytest suites only (integration + e2e)
+#   tests/run.sh chaos        the long fault and abuse scenarios (make chaos)
 # BUILD (default build) selects the build tree, e.g. build/sanitize.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,12 +36,18 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   done
 fi
 
-if [ "$what" = all ] || [ "$what" = integration ]; then
-  echo "== integration and end-to-end tests (pytest, real broker + FerretDB + services)"
-  xml=var/test-results/pytest.xml
+if [ "$what" = all ] || [ "$what" = integration ] || [ "$what" = chaos ]; then
+  if [ "$what" = chaos ]; then
+    echo "== chaos: faults, kill -9, rebalance, abuse (pytest, real processes)"
+    suites=(tests/chaos)
+  else
+    echo "== integration and end-to-end tests (pytest, real broker + FerretDB + services)"
+    suites=(tests/integration tests/e2e)
+  fi
+  xml=var/test-results/pytest-$what.xml
   rm -f "$xml"
   BUILD="$BUILD" .deps/venv/bin/python -m pytest -q -p no:cacheprovider --junitxml="$xml" \
-    ${PYTEST_ARGS:-} tests/integration tests/e2e
+    ${PYTEST_ARGS:-} "${suites[@]}"
   rc=$?
   if [ -f "$xml" ]; then
     read -r n f <<<"$(.deps/venv/bin/python - "$xml" <<'PY'

@@ -45,10 +45,15 @@ pid_of() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
+# During startup only: the process we just started is still alive. Its
+# cmdline is not checked, because right after the fork it may not show the
+# exec'd binary yet (the check in pid_of would then report a false death).
+started_alive() { [[ -f "$PIDFILE" ]] && kill -0 "$(<"$PIDFILE")" 2>/dev/null; }
+
 wait_ready() {
     local deadline=$((SECONDS + START_TIMEOUT))
     until port_open; do
-        if ! pid_of >/dev/null; then
+        if ! started_alive; then
             tail -n 20 "$LOGFILE" >&2 2>/dev/null || true
             die "exited during startup (log above, in $LOGFILE)"
         fi

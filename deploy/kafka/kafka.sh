@@ -81,6 +81,14 @@ node_pid() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# During startup only: the JVM we just started is still alive. Its cmdline is
+# not checked, because right after the fork it may not show the exec'd java yet.
+node_started_alive() {
+    local pidfile
+    pidfile="$(node_dir "$1")/kafka.pid"
+    [[ -f "$pidfile" ]] && kill -0 "$(<"$pidfile")" 2>/dev/null
+}
+
 # Nodes that exist on disk (for stop/kill/status without KAFKA_NODES set).
 existing_nodes() {
     local d
@@ -212,7 +220,7 @@ ready() {
 check_alive() {
     local i
     for ((i = 1; i <= NODES; i++)); do
-        if ! node_pid "$i" >/dev/null; then
+        if ! node_started_alive "$i"; then
             tail -n 30 "$(node_dir "$i")/logs/server.log" "$(node_dir "$i")/logs/stdout.log" >&2 2>/dev/null || true
             die "node $i exited during startup (logs above, in $(node_dir "$i")/logs)"
         fi
@@ -272,7 +280,7 @@ cmd_start() {
     if [[ -n "${1:-}" && "$NODES" != 1 ]]; then
         local deadline=$((SECONDS + START_TIMEOUT))
         until port_open "$(client_port "$1")"; do
-            node_pid "$1" >/dev/null || die "node $1 exited during startup (see $(node_dir "$1")/logs)"
+            node_started_alive "$1" || die "node $1 exited during startup (see $(node_dir "$1")/logs)"
             (( SECONDS < deadline )) || die "node $1 not listening after ${START_TIMEOUT}s"
             sleep 0.2
         done
