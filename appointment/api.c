@@ -6,12 +6,9 @@
 
 #include "json.h"
 #include "log.h"
+#include "request.h"
 #include "timefmt.h"
 
-/* Requests may carry a clock slightly ahead of ours. */
-#define FUTURE_TOLERANCE_MS 1000
-#define LIST_MAX 100
-#define LIST_DEFAULT 20
 #define IDEM_KEY_MAX 200
 
 static appt_app *app_of(http_req *req)
@@ -55,51 +52,10 @@ static void reply_appt(http_req *req, int status, const appt *a)
     buf_free(&b);
 }
 
-/* Reads a required UUID field of the body into out. */
-static int body_uuid_or_reply(http_req *req, const bson_t *doc, const char *field, char *out)
+/* Answers a problem found by the pure validators (appointment/request.c). */
+static void reply_problem(http_req *req, const problem *p)
 {
-    const char *s = NULL;
-    size_t n = 0;
-    json_status st = json_get_str(doc, field, &s, &n);
-    char detail[96];
-    if (st == JSON_MISSING) {
-        snprintf(detail, sizeof detail, "%s is required", field);
-        http_reply_problem(req, 400, "missing-field", field, detail);
-        return -1;
-    }
-    if (st != JSON_OK || uuid_normalize(s, n, out) != 0) {
-        snprintf(detail, sizeof detail, "%s must be a UUID string", field);
-        http_reply_problem(req, 400, "invalid-field", field, detail);
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads an optional date-time field, not in the future. Returns 1 when
- * present (*out set), 0 when absent, -1 after replying 400. */
-static int body_time_or_reply(http_req *req, const bson_t *doc, const char *field, int64_t now,
-                              int64_t *out)
-{
-    const char *s = NULL;
-    size_t n = 0;
-    json_status st = json_get_str(doc, field, &s, &n);
-    if (st == JSON_MISSING)
-        return 0;
-    char detail[128];
-    int64_t ms = 0;
-    if (st != JSON_OK || timefmt_parse(s, n, &ms) != 0) {
-        snprintf(detail, sizeof detail,
-                 "%s must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z", field);
-        http_reply_problem(req, 400, "invalid-field", field, detail);
-        return -1;
-    }
-    if (ms > now + FUTURE_TOLERANCE_MS) {
-        snprintf(detail, sizeof detail, "%s must not be in the future", field);
-        http_reply_problem(req, 400, "invalid-field", field, detail);
-        return -1;
-    }
-    *out = ms;
-    return 1;
+    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
 }
 
 /* Idempotency-Key: 1..200 visible ASCII characters. Returns 1 with *key when
@@ -168,20 +124,23 @@ static void handle_start(http_req *req)
     if (http_body_json_or_reply(req, &doc) != 0)
         return;
     int64_t now = timefmt_now_ms();
-    appt a;
-    memset(&a, 0, sizeof a);
+    appt_start_req sr;
+    problem p;
     const char *key = NULL;
-    int has_start = 0;
-    if (body_uuid_or_reply(req, &doc, "physician_id", a.physician_id) != 0 ||
-        body_uuid_or_reply(req, &doc, "patient_id", a.patient_id) != 0 ||
-        (has_start = body_time_or_reply(req, &doc, "start_date", now, &a.start_ms)) < 0 ||
-        idem_key_or_reply(req, &key) < 0) {
-        bson_destroy(&doc);
+    int vrc = appt_request_start(&doc, now, &sr, &p);
+    bson_destroy(&doc);
+    if (vrc != 0) {
+        reply_problem(req, &p);
         return;
     }
-    bson_destroy(&doc);
-    if (!has_start)
-        a.start_ms = now;
+    if (idem_key_or_reply(req, &key) < 0)
+        return;
+    bool has_start = sr.has_start;
+    appt a;
+    memset(&a, 0, sizeof a);
+    memcpy(a.physician_id, sr.physician_id, UUID_STR_LEN);
+    memcpy(a.patient_id, sr.patient_id, UUID_STR_LEN);
+    a.start_ms = has_start ? sr.start_ms : now;
     uuid_v7(a.id, now);
     a.created_ms = now;
     a.price_cents = app->price_cents;
@@ -229,11 +188,16 @@ static void handle_finish(http_req *req)
     if (http_body_json_or_reply(req, &doc) != 0)
         return;
     int64_t now = timefmt_now_ms();
-    int64_t end_ms = 0;
-    int end_given = body_time_or_reply(req, &doc, "end_date", now, &end_ms);
+    appt_finish_req fr;
+    problem p;
+    int prc = appt_request_finish(&doc, now, &fr, &p);
     bson_destroy(&doc);
-    if (end_given < 0)
+    if (prc != 0) {
+        reply_problem(req, &p);
         return;
+    }
+    bool end_given = fr.has_end;
+    int64_t end_ms = fr.end_ms;
 
     bson_error_t err;
     appt a;
@@ -308,37 +272,21 @@ static void handle_get(http_req *req)
 static void handle_list(http_req *req)
 {
     appt_app *app = app_of(req);
-    char physician[UUID_STR_LEN], patient[UUID_STR_LEN], cursor[UUID_STR_LEN];
-    int has_phys, has_pat, has_cursor;
-    char status[16];
-    appt_filter f = {.status = -1, .limit = LIST_DEFAULT};
-    if ((has_phys = http_query_uuid_or_reply(req, "physician_id", physician)) < 0 ||
-        (has_pat = http_query_uuid_or_reply(req, "patient_id", patient)) < 0 ||
-        (has_cursor = http_query_uuid_or_reply(req, "cursor", cursor)) < 0)
+    appt_list_req lr;
+    problem p;
+    if (appt_request_list(req->query, &lr, &p) != 0) {
+        reply_problem(req, &p);
         return;
-    int rc = http_query_or_reply(req, "status", status, sizeof status);
-    if (rc < 0)
-        return;
-    if (rc == 1) {
-        if (strcmp(status, "started") == 0)
-            f.status = 0;
-        else if (strcmp(status, "finished") == 0)
-            f.status = 1;
-        else {
-            http_reply_problem(req, 400, "invalid-query", "status",
-                               "status must be started or finished");
-            return;
-        }
     }
-    int64_t limit = LIST_DEFAULT;
-    if (http_query_int_or_reply(req, "limit", 1, LIST_MAX, &limit) < 0)
-        return;
-    f.limit = (int)limit;
-    f.physician_id = has_phys ? physician : NULL;
-    f.patient_id = has_pat ? patient : NULL;
-    f.before_id = has_cursor ? cursor : NULL;
+    appt_filter f = {
+        .physician_id = lr.has_physician ? lr.physician_id : NULL,
+        .patient_id = lr.has_patient ? lr.patient_id : NULL,
+        .status = lr.status,
+        .before_id = lr.has_cursor ? lr.cursor : NULL,
+        .limit = lr.limit,
+    };
 
-    appt items[LIST_MAX];
+    appt items[APPT_LIST_MAX];
     int n = 0;
     bool more = false;
     bson_error_t err;

@@ -19,7 +19,6 @@ struct outbox {
     pthread_t thread;
     bool started;
     atomic_bool stop;
-    atomic_bool fatal; /* the producer hit a fatal error and is unusable */
     metrics_counter published;
     metrics_counter failed;
     metrics_counter relayed;
@@ -52,13 +51,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         if (appt_store_outbox_published(ob->opts.db, om->id, om->event_id, &err) != 0)
             /* The relay will publish it again under the same ce_id; the
              * consumer's idempotent write absorbs the duplicate. */
-            log_warn("event delivered but not marked published", "appointment_id", om->id,
-                     "error", err.message, NULL);
+            log_warn("event delivered but not marked published", "appointment_id", om->id, "error",
+                     err.message, NULL);
     } else {
         metrics_inc(&ob->failed);
         int64_t at = timefmt_now_ms() + backoff_ms(ob, om->attempts);
-        log_warn("event delivery failed; the relay will retry", "appointment_id", om->id,
-                 "error", rd_kafka_err2str(m->err), NULL);
+        log_warn("event delivery failed; the relay will retry", "appointment_id", om->id, "error",
+                 rd_kafka_err2str(m->err), NULL);
         if (appt_store_outbox_retry_at(ob->opts.db, om->id, om->event_id, at, &err) != 0)
             log_warn("cannot reschedule outbox entry", "appointment_id", om->id, "error",
                      err.message, NULL);
@@ -66,49 +65,25 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     free(om);
 }
 
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    outbox *ob = opaque;
-    if (err != RD_KAFKA_RESP_ERR__FATAL)
-        return; /* transient: librdkafka recovers by itself; its log says more */
-    char why[512];
-    rd_kafka_fatal_error(rk, why, sizeof why);
-    log_error("Kafka producer failed fatally; exiting so a restart gets a fresh one", "error",
-              why, "reason", reason, NULL);
-    atomic_store(&ob->fatal, true);
-}
-
 outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
 {
-    char tmo[16];
-    snprintf(tmo, sizeof tmo, "%d", opts->message_timeout_ms);
-    rd_kafka_conf_t *conf = kafka_conf_new(opts->bootstrap, "appointment", err, errlen);
-    if (!conf)
-        return NULL;
-    if (kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) != 0 ||
-        kafka_conf_set(conf, "acks", "all", err, errlen) != 0 ||
-        kafka_conf_set(conf, "linger.ms", "2", err, errlen) != 0 ||
-        kafka_conf_set(conf, "message.timeout.ms", tmo, err, errlen) != 0 ||
-        kafka_conf_set(conf, "partitioner", "murmur2_random", err, errlen) != 0) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
     outbox *ob = xcalloc(1, sizeof *ob);
     ob->opts = *opts;
     ob->topic = xstrdup(opts->topic);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_opaque(conf, ob);
-    char why[512];
-    ob->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    kafka_producer_opts po = {
+        .bootstrap = opts->bootstrap,
+        .client_id = "appointment",
+        .message_timeout_ms = opts->message_timeout_ms,
+        .linger_ms = 2,
+        .on_delivery = on_delivery,
+        .opaque = ob,
+    };
+    ob->rk = kafka_producer_new(&po, err, errlen);
     if (!ob->rk) {
-        snprintf(err, errlen, "cannot create the Kafka producer: %s", why);
-        rd_kafka_conf_destroy(conf);
         free(ob->topic);
         free(ob);
         return NULL;
     }
-    conf = NULL; /* rk owns it now */
     return ob;
 }
 
@@ -228,17 +203,12 @@ void outbox_free(outbox *ob, int timeout_ms)
     if (left > 0) {
         char n[16];
         snprintf(n, sizeof n, "%d", left);
-        log_warn("events not acknowledged at shutdown; they stay pending for the relay",
-                 "count", n, NULL);
+        log_warn("events not acknowledged at shutdown; they stay pending for the relay", "count", n,
+                 NULL);
     }
     rd_kafka_destroy(ob->rk);
     free(ob->topic);
     free(ob);
-}
-
-bool outbox_failed(outbox *ob)
-{
-    return atomic_load(&ob->fatal);
 }
 
 int outbox_ready(outbox *ob, int timeout_ms)
@@ -248,8 +218,7 @@ int outbox_ready(outbox *ob, int timeout_ms)
 
 void outbox_render_metrics(outbox *ob, buf *out)
 {
-    metrics_family(out, "events_published_total", "counter",
-                   "Events acknowledged by the broker.");
+    metrics_family(out, "events_published_total", "counter", "Events acknowledged by the broker.");
     metrics_sample(out, "events_published_total", NULL, metrics_get(&ob->published));
     metrics_family(out, "events_publish_failed_total", "counter",
                    "Events the broker did not acknowledge in time (retried by the relay).");

@@ -25,7 +25,8 @@ typedef struct outbox_opts {
 
 typedef struct outbox outbox;
 
-/* Creates the idempotent producer. Returns NULL with a reason in err. */
+/* Creates the producer (acks=all; see kafka_producer_new). Returns NULL with a
+ * reason in err. */
 outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen);
 /* Starts the poll + relay thread. Returns 0 or -1. */
 int outbox_start(outbox *ob);
@@ -40,11 +41,6 @@ int64_t outbox_lease_until(const outbox *ob, int64_t now_ms);
 /* Enqueues the event of the finished appointment a. Thread-safe, non-blocking.
  * On a local enqueue failure the entry simply stays pending for the relay. */
 void outbox_publish(outbox *ob, const appt *a);
-
-/* True once the producer hit a fatal error (e.g. lost idempotence state). The
- * process should exit: pending entries are safe in MongoDB and the next start
- * publishes them with a fresh producer. */
-bool outbox_failed(outbox *ob);
 
 /* Whether a broker answers and the topic exists (timeout_ms at most). */
 int outbox_ready(outbox *ob, int timeout_ms);

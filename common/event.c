@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "money.h"
 #include "timefmt.h"
 
 /* Appends a fixed-size char array field, never reading past its end even if
@@ -94,16 +95,6 @@ static int get_time(const bson_t *doc, const char *field, int64_t *out, char *re
     return 0;
 }
 
-static bool is_currency(const char *s, size_t len)
-{
-    if (len != 3)
-        return false;
-    for (size_t i = 0; i < 3; i++)
-        if (s[i] < 'A' || s[i] > 'Z')
-            return false;
-    return true;
-}
-
 int event_decode(const char *data, size_t len, event_finished *ev, char *reason, size_t reason_len)
 {
     char err[256];
@@ -147,7 +138,7 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
     }
     if (get_str(&doc, "currency", &s, &n, reason, reason_len) != 0)
         goto cleanup;
-    if (!is_currency(s, n)) {
+    if (!money_currency_valid(s, n)) {
         fail(reason, reason_len, "currency: not a three-letter uppercase ISO 4217 code");
         goto cleanup;
     }

@@ -1,17 +1,24 @@
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "json.h"
 #include "log.h"
 #include "mongo.h"
+#include "query.h"
 #include "timefmt.h"
 
 typedef struct http_token {
@@ -20,12 +27,25 @@ typedef struct http_token {
     char *scopes; /* ",scope1,scope2," so a scope matches as ",scope," */
 } http_token;
 
+/* A body being read, and when its time is up (see read_body_or_reply). */
+typedef struct body_watch {
+    int fd;
+    int64_t deadline_ms;
+    bool fired;
+    struct body_watch *next;
+} body_watch;
+
 struct http_server {
     struct mg_context *ctx;
     http_server_opts opts;
     http_token *tokens;
     size_t ntokens;
     http_route_stats *stats; /* one per route, plus one for unmatched requests */
+    pthread_mutex_t watch_mu;
+    body_watch *watches;
+    pthread_t watchdog;
+    bool watchdog_started;
+    atomic_bool watchdog_stop;
 };
 
 static const char *status_title(int status)
@@ -151,9 +171,11 @@ void http_reply(http_req *req, int status, const char *content_type, const char 
     for (const char *const *p = headers; p && p[0]; p += 2)
         buf_printf(&h, "%s: %s\r\n", p[0], p[1]);
     buf_puts(&h, "\r\n");
-    mg_write(req->conn, h.ptr, h.len);
+    /* One write for head and body: two small writes meet Nagle and the
+     * client's delayed ACK and cost ~40 ms per response. */
     if (len && strcmp(req->method, "HEAD") != 0)
-        mg_write(req->conn, body, len);
+        buf_append(&h, body, len);
+    mg_write(req->conn, h.ptr, h.len);
     buf_free(&h);
 }
 
@@ -236,57 +258,33 @@ int http_body_json_or_reply(http_req *req, bson_t *doc)
     return 0;
 }
 
+/* The parsing itself is pure and lives in common/query.c (fuzzed there). */
 int http_query_or_reply(http_req *req, const char *name, char *out, size_t outlen)
 {
-    if (!req->query)
-        return 0;
-    int n = mg_get_var2(req->query, strlen(req->query), name, out, outlen, 0);
-    if (n == -1)
-        return 0;
-    if (n < 0 || !bson_utf8_validate(out, (size_t)n, false)) {
-        char detail[128];
-        snprintf(detail, sizeof detail, "query parameter %s is too long or not UTF-8", name);
-        http_reply_problem(req, 400, "invalid-query", name, detail);
-        return -1;
-    }
-    return 1;
+    problem p;
+    int rc = query_str(req->query, name, out, outlen, &p);
+    if (rc < 0)
+        http_reply_problem(req, p.status, p.slug, p.field, p.detail);
+    return rc;
 }
 
 int http_query_uuid_or_reply(http_req *req, const char *name, char *out)
 {
-    char v[64];
-    int rc = http_query_or_reply(req, name, v, sizeof v);
-    if (rc <= 0)
-        return rc;
-    if (uuid_normalize(v, strlen(v), out) != 0) {
-        char detail[96];
-        snprintf(detail, sizeof detail, "%s must be a UUID", name);
-        http_reply_problem(req, 400, "invalid-query", name, detail);
-        return -1;
-    }
-    return 1;
+    problem p;
+    int rc = query_uuid(req->query, name, out, &p);
+    if (rc < 0)
+        http_reply_problem(req, p.status, p.slug, p.field, p.detail);
+    return rc;
 }
 
 int http_query_int_or_reply(http_req *req, const char *name, int64_t min, int64_t max,
                             int64_t *out)
 {
-    char v[32];
-    int rc = http_query_or_reply(req, name, v, sizeof v);
-    if (rc <= 0)
-        return rc;
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    bool digits = (v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' && v[1] <= '9');
-    if (!digits || *end || errno != 0 || n < min || n > max) {
-        char detail[128];
-        snprintf(detail, sizeof detail, "%s must be an integer from %lld to %lld", name,
-                 (long long)min, (long long)max);
-        http_reply_problem(req, 400, "invalid-query", name, detail);
-        return -1;
-    }
-    *out = n;
-    return 1;
+    problem p;
+    int rc = query_int(req->query, name, min, max, out, &p);
+    if (rc < 0)
+        http_reply_problem(req, p.status, p.slug, p.field, p.detail);
+    return rc;
 }
 
 /* ---- dispatch ---- */
@@ -415,11 +413,106 @@ static bool check_auth_or_reply(http_server *srv, http_req *req)
     return true;
 }
 
+/* ---- slow bodies ----
+ * civetweb bounds the request line and headers by request_timeout_ms, but a
+ * body only per read: mg_read keeps waiting as long as each byte comes within
+ * the timeout, so a client sending a byte a second would hold a worker thread
+ * for ever. While a body is read, its socket is registered here with a
+ * deadline; past it, the watchdog shuts the socket's read side, mg_read
+ * returns, and the request gets a 408. civetweb does not expose the socket,
+ * so it is found by its addresses. */
+
+static bool port_of(const struct sockaddr_storage *sa, char *addr, size_t addrlen, int *port)
+{
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        *port = ntohs(in->sin_port);
+        return inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)addrlen) != NULL;
+    }
+    if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        *port = ntohs(in6->sin6_port);
+        return inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)addrlen) != NULL;
+    }
+    return false;
+}
+
+/* True if fd is the connected socket of this request (peer and local port). */
+static bool fd_is_conn(int fd, const struct mg_request_info *ri)
+{
+    struct sockaddr_storage sa;
+    socklen_t n = sizeof sa;
+    char addr[INET6_ADDRSTRLEN];
+    int port = 0;
+    if (getpeername(fd, (struct sockaddr *)&sa, &n) != 0 ||
+        !port_of(&sa, addr, sizeof addr, &port) || port != ri->remote_port ||
+        strcmp(addr, ri->remote_addr) != 0)
+        return false;
+    n = sizeof sa;
+    return getsockname(fd, (struct sockaddr *)&sa, &n) == 0 &&
+           port_of(&sa, addr, sizeof addr, &port) && port == ri->server_port;
+}
+
+/* The request's socket, or -1. A worker thread serves one connection at a
+ * time, so the last one found is the first guess. */
+static int conn_fd(const struct mg_request_info *ri)
+{
+    static _Thread_local int last = -1;
+    if (last >= 0 && fd_is_conn(last, ri))
+        return last;
+    for (int fd = 3; fd < 65536; fd++)
+        if (fd_is_conn(fd, ri))
+            return last = fd;
+    return -1;
+}
+
+static void *watchdog_main(void *arg)
+{
+    http_server *srv = arg;
+    while (!atomic_load(&srv->watchdog_stop)) {
+        int64_t now = timefmt_mono_ms();
+        pthread_mutex_lock(&srv->watch_mu);
+        for (body_watch *w = srv->watches; w; w = w->next)
+            if (!w->fired && now >= w->deadline_ms) {
+                shutdown(w->fd, SHUT_RD);
+                w->fired = true;
+            }
+        pthread_mutex_unlock(&srv->watch_mu);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void watch_add(http_server *srv, body_watch *w)
+{
+    pthread_mutex_lock(&srv->watch_mu);
+    w->next = srv->watches;
+    srv->watches = w;
+    pthread_mutex_unlock(&srv->watch_mu);
+}
+
+/* Unregisters w; returns whether its deadline fired. */
+static bool watch_remove(http_server *srv, body_watch *w)
+{
+    pthread_mutex_lock(&srv->watch_mu);
+    for (body_watch **p = &srv->watches; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    bool fired = w->fired;
+    pthread_mutex_unlock(&srv->watch_mu);
+    return fired;
+}
+
 /* Reads the body into req->body, at most max_body bytes. Returns 0, or -1
- * after replying (413 over the limit, 400 when the client stops short). */
+ * after replying (413 over the limit, 400 when the client stops short, 408
+ * when it takes longer than request_timeout_ms). */
 static int read_body_or_reply(http_server *srv, http_req *req, long long declared)
 {
     size_t max = srv->opts.max_body;
+    int timeout_ms = srv->opts.request_timeout_ms > 0 ? srv->opts.request_timeout_ms : 10000;
     if (declared > (long long)max) {
         static const char *const hdr[] = {"Connection", "close", NULL};
         char detail[96];
@@ -427,11 +520,17 @@ static int read_body_or_reply(http_server *srv, http_req *req, long long declare
         reply_problem_h(req, 413, "body-too-large", "body", detail, hdr);
         return -1;
     }
-    if (declared == 0)
+    if (declared == 0) {
+        req->body_read = true;
         return 0;
+    }
     size_t cap = declared > 0 ? (size_t)declared : 4096;
     char *body = xmalloc(cap + 1);
     size_t len = 0;
+    body_watch w = {conn_fd(mg_get_request_info(req->conn)), timefmt_mono_ms() + timeout_ms, false,
+                    NULL};
+    if (w.fd >= 0)
+        watch_add(srv, &w);
     for (;;) {
         if (len == cap) {
             if (declared > 0 || cap > max)
@@ -443,6 +542,14 @@ static int read_body_or_reply(http_server *srv, http_req *req, long long declare
         if (n <= 0)
             break;
         len += (size_t)n;
+    }
+    if (w.fd >= 0 && watch_remove(srv, &w)) {
+        static const char *const hdr[] = {"Connection", "close", NULL};
+        free(body);
+        char detail[96];
+        snprintf(detail, sizeof detail, "the body was not received within %d ms", timeout_ms);
+        reply_problem_h(req, 408, "request-timeout", "body", detail, hdr);
+        return -1;
     }
     if (len > max) {
         static const char *const hdr[] = {"Connection", "close", NULL};
@@ -460,6 +567,7 @@ static int read_body_or_reply(http_server *srv, http_req *req, long long declare
     body[len] = '\0';
     req->body = body;
     req->body_len = len;
+    req->body_read = true;
     return 0;
 }
 
@@ -471,6 +579,21 @@ static void dispatch(http_server *srv, http_req *req, const struct mg_request_in
     if (n > 1 && req->path_copy[n - 1] == '/')
         req->path_copy[n - 1] = '\0'; /* the Python clients call "/{id}/" */
 
+    if (ri->request_uri && strstr(ri->request_uri, "%00")) {
+        /* civetweb decodes the path into a C string: "/docs/a.css%00.html"
+         * would be served as "/docs/a.css". */
+        http_reply_problem(req, 400, "invalid-path", NULL, "the path contains a NUL byte (%00)");
+        return;
+    }
+    if (ri->num_headers >= MG_MAX_HEADERS) {
+        /* civetweb keeps the first 64 header lines and drops the rest
+         * silently: never act on a request whose Authorization,
+         * Content-Length or Content-Type may be among the dropped ones. */
+        static const char *const hdr[] = {"Connection", "close", NULL};
+        reply_problem_h(req, 431, "headers-too-large", NULL,
+                        "a request may carry at most 63 header fields", hdr);
+        return;
+    }
     char allowed[64] = ""; /* methods of the routes whose path matches */
     for (size_t i = 0; i < srv->opts.nroutes; i++) {
         const http_route *r = &srv->opts.routes[i];
@@ -556,6 +679,16 @@ static int begin_request(struct mg_connection *conn)
     }
     free(req.body);
     free(req.path_copy);
+    /* A body left unread (a 413, 415, 401, 404... answered before reading
+     * it): civetweb 1.15 would read and discard all of it after a positive
+     * return, 100 MB or a byte a second alike, holding this worker thread.
+     * A negative return skips that; the connection is then kept alive only
+     * if the whole body was already buffered, else closed. */
+    bool declared_body =
+        ri->content_length > 0 ||
+        (ri->content_length < 0 && mg_get_header(conn, "Transfer-Encoding") != NULL);
+    if (declared_body && !req.body_read)
+        return -1;
     return req.status ? req.status : 1;
 }
 
@@ -607,11 +740,18 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
                              "30000",
                              "max_request_size",
                              "16384",
+                             /* Responses larger than a segment must not
+                              * wait for an ACK (Nagle) before their tail. */
+                             "tcp_nodelay",
+                             "1",
                              NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.begin_request = begin_request;
     cb.http_error = http_error;
+    pthread_mutex_init(&srv->watch_mu, NULL);
+    atomic_init(&srv->watchdog_stop, false);
+    srv->watchdog_started = pthread_create(&srv->watchdog, NULL, watchdog_main, srv) == 0;
     srv->ctx = mg_start(&cb, srv, options);
     if (!srv->ctx) {
         snprintf(err, errlen, "cannot listen on %s (in use or not permitted)", ports);
@@ -620,6 +760,10 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     return srv;
 
 fail:
+    if (srv->watchdog_started) {
+        atomic_store(&srv->watchdog_stop, true);
+        pthread_join(srv->watchdog, NULL);
+    }
     tokens_free(srv);
     free(srv->stats);
     free(srv);
@@ -631,6 +775,10 @@ void http_server_free(http_server *srv)
     if (!srv)
         return;
     mg_stop(srv->ctx);
+    if (srv->watchdog_started) {
+        atomic_store(&srv->watchdog_stop, true);
+        pthread_join(srv->watchdog, NULL);
+    }
     tokens_free(srv);
     free(srv->stats);
     free(srv);

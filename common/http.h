@@ -55,6 +55,7 @@ struct http_req {
     int status;           /* status sent, 0 until a reply */
     /* private */
     char *path_copy;
+    bool body_read; /* the declared body was read to its end */
 };
 
 typedef struct http_server_opts {

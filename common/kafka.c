@@ -9,7 +9,10 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 {
     (void)rk;
     /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
-    log_level l = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    log_level l = level <= 3   ? LOG_ERROR
+                  : level == 4 ? LOG_WARN
+                  : level <= 6 ? LOG_INFO
+                               : LOG_DEBUG;
     log_kv(l, msg, "component", "librdkafka", "facility", fac, NULL);
 }
 
@@ -26,6 +29,34 @@ rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id, ch
         return NULL;
     }
     return conf;
+}
+
+rd_kafka_t *kafka_producer_new(const kafka_producer_opts *o, char *err, size_t errlen)
+{
+    char tmo[16], linger[16];
+    snprintf(tmo, sizeof tmo, "%d", o->message_timeout_ms);
+    snprintf(linger, sizeof linger, "%d", o->linger_ms);
+    rd_kafka_conf_t *conf = kafka_conf_new(o->bootstrap, o->client_id, err, errlen);
+    if (!conf)
+        return NULL;
+    if (kafka_conf_set(conf, "enable.idempotence", "false", err, errlen) != 0 ||
+        kafka_conf_set(conf, "acks", "all", err, errlen) != 0 ||
+        kafka_conf_set(conf, "linger.ms", linger, err, errlen) != 0 ||
+        kafka_conf_set(conf, "message.timeout.ms", tmo, err, errlen) != 0 ||
+        kafka_conf_set(conf, "partitioner", "murmur2_random", err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, o->on_delivery);
+    rd_kafka_conf_set_opaque(conf, o->opaque);
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!rk) {
+        snprintf(err, errlen, "cannot create the Kafka producer %s: %s", o->client_id, why);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return rk; /* it owns conf now */
 }
 
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,

@@ -60,3 +60,13 @@ int money_parse(const char *s, size_t len, int64_t *out_cents)
     *out_cents = cents;
     return 0;
 }
+
+bool money_currency_valid(const char *s, size_t len)
+{
+    if (len != 3)
+        return false;
+    for (size_t i = 0; i < 3; i++)
+        if (s[i] < 'A' || s[i] > 'Z')
+            return false;
+    return true;
+}

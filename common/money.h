@@ -3,6 +3,7 @@
 #ifndef COMMON_MONEY_H
 #define COMMON_MONEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,5 +16,8 @@ size_t money_format(int64_t cents, char *out);
 /* Parses "200", "200.0", "200.00" (no sign, no exponent, at most 2 decimals,
  * at most 1e15 units) into cents. Returns 0, or -1 leaving *out alone. */
 int money_parse(const char *s, size_t len, int64_t *out_cents);
+
+/* True for an ISO 4217-shaped code: exactly three capital ASCII letters. */
+bool money_currency_valid(const char *s, size_t len);
 
 #endif

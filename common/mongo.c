@@ -103,6 +103,29 @@ const char *mongo_db_name(const mongo_db *db)
     return db->dbname;
 }
 
+int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t *out,
+                   bson_error_t *err)
+{
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(handle, filter, &opts, NULL);
+    const bson_t *doc = NULL;
+    int rc = 0;
+    if (mongoc_cursor_next(cur, &doc)) {
+        bson_copy_to(doc, out);
+        rc = 1;
+    } else if (mongoc_cursor_error(cur, err)) {
+        rc = -1;
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(handle);
+    mongo_db_push(db, c);
+    return rc;
+}
+
 int mongo_db_ping(mongo_db *db, bson_error_t *err)
 {
     mongoc_client_t *c = mongo_db_pop(db);
@@ -159,8 +182,16 @@ bool mongo_error_is_unavailable(const bson_error_t *err)
     /* Server-side "not primary"/shutdown codes mean another node or a restart
      * will take the write: as good as unreachable for the caller. */
     switch (err->code) {
-    case 6: case 7: case 89: case 91: case 189: case 10107: case 11600: case 11602:
-    case 13435: case 13436:
+    case 6:
+    case 7:
+    case 89:
+    case 91:
+    case 189:
+    case 10107:
+    case 11600:
+    case 11602:
+    case 13435:
+    case 13436:
         return err->domain == MONGOC_ERROR_SERVER || err->domain == MONGOC_ERROR_WRITE_CONCERN;
     default:
         return false;

@@ -27,9 +27,13 @@ mongoc_client_t *mongo_db_pop(mongo_db *db);
 void mongo_db_push(mongo_db *db, mongoc_client_t *client);
 /* A handle on collection `name` of our database; mongoc_collection_destroy it
  * before pushing the client back. */
-mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client,
-                                         const char *name);
+mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client, const char *name);
 const char *mongo_db_name(const mongo_db *db);
+
+/* Finds the first document of collection `coll` matching filter. Returns 1
+ * and a copy in *out (bson_destroy it), 0 when there is none, -1 with err. */
+int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t *out,
+                   bson_error_t *err);
 
 /* Round-trips a ping. Returns 0, or -1 with err filled. */
 int mongo_db_ping(mongo_db *db, bson_error_t *err);

@@ -26,9 +26,9 @@ mkdir -p "$DEPS"
 apt_install() {
     local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev
         libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl
-        clang libclang-rt-14-dev valgrind chromium)
+        clang libclang-rt-14-dev valgrind chromium jq)
     # clang + its runtime: libFuzzer targets (make fuzz); valgrind: leak checks;
-    # chromium: the headless /docs test; wrk: make bench.
+    # chromium: the headless /docs test; wrk: make bench; jq: README's examples.
     have java || want+=(openjdk-17-jre-headless)
     have mvn || want+=(maven)
     have npm || want+=(npm)

@@ -7,11 +7,11 @@
 
 #include "json.h"
 #include "log.h"
+#include "money.h"
+#include "request.h"
 #include "store.h"
 #include "timefmt.h"
 
-#define LIST_MAX 100
-#define LIST_DEFAULT 20
 #define SUMMARY_MAX_GROUPS 10000
 
 static fin_app *app_of(http_req *req)
@@ -43,48 +43,10 @@ static void append_billing(buf *b, const billing *x)
     buf_putc(b, '}');
 }
 
-/* Reads an optional RFC 3339 query parameter. Returns 1 with *out, 0 when
- * absent, -1 after replying 400. */
-static int query_time_or_reply(http_req *req, const char *name, int64_t *out)
+/* Answers a problem found by the pure validators (financial/request.c). */
+static void reply_problem(http_req *req, const problem *p)
 {
-    char v[64];
-    int rc = http_query_or_reply(req, name, v, sizeof v);
-    if (rc <= 0)
-        return rc;
-    /* Query strings decode '+' as a space, so "...T10:00:00+03:00" sent
-     * unencoded arrives as "...T10:00:00 03:00". Past the date (where the
-     * Python form puts its one space) a space can only have been a '+'. */
-    size_t len = strlen(v);
-    for (size_t i = 11; i < len; i++)
-        if (v[i] == ' ')
-            v[i] = '+';
-    if (timefmt_parse(v, len, out) != 0) {
-        char detail[128];
-        snprintf(detail, sizeof detail,
-                 "%s must be an RFC 3339 date-time such as 2024-05-01T00:00:00Z", name);
-        http_reply_problem(req, 400, "invalid-query", name, detail);
-        return -1;
-    }
-    return 1;
-}
-
-/* Reads the optional from/to pair (end_date range [from, to)). */
-static int query_range_or_reply(http_req *req, bool *has_from, int64_t *from, bool *has_to,
-                                int64_t *to)
-{
-    int f = query_time_or_reply(req, "from", from);
-    if (f < 0)
-        return -1;
-    int t = query_time_or_reply(req, "to", to);
-    if (t < 0)
-        return -1;
-    if (f == 1 && t == 1 && *to <= *from) {
-        http_reply_problem(req, 400, "invalid-query", "to", "to must be after from");
-        return -1;
-    }
-    *has_from = f == 1;
-    *has_to = t == 1;
-    return 0;
+    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
 }
 
 static void handle_get(http_req *req)
@@ -115,22 +77,24 @@ static void handle_get(http_req *req)
 static void handle_list(http_req *req)
 {
     fin_app *app = app_of(req);
-    char physician[UUID_STR_LEN], patient[UUID_STR_LEN], cursor[UUID_STR_LEN];
-    int has_phys, has_pat, has_cursor;
-    int64_t limit = LIST_DEFAULT;
-    billing_filter f = {0};
-    if ((has_phys = http_query_uuid_or_reply(req, "physician_id", physician)) < 0 ||
-        (has_pat = http_query_uuid_or_reply(req, "patient_id", patient)) < 0 ||
-        (has_cursor = http_query_uuid_or_reply(req, "cursor", cursor)) < 0 ||
-        query_range_or_reply(req, &f.has_from, &f.from_ms, &f.has_to, &f.to_ms) < 0 ||
-        http_query_int_or_reply(req, "limit", 1, LIST_MAX, &limit) < 0)
+    fin_list_req lr;
+    problem p;
+    if (fin_request_list(req->query, &lr, &p) != 0) {
+        reply_problem(req, &p);
         return;
-    f.physician_id = has_phys ? physician : NULL;
-    f.patient_id = has_pat ? patient : NULL;
-    f.before_id = has_cursor ? cursor : NULL;
-    f.limit = (int)limit;
+    }
+    billing_filter f = {
+        .physician_id = lr.has_physician ? lr.physician_id : NULL,
+        .patient_id = lr.has_patient ? lr.patient_id : NULL,
+        .has_from = lr.range.has_from,
+        .from_ms = lr.range.from_ms,
+        .has_to = lr.range.has_to,
+        .to_ms = lr.range.to_ms,
+        .before_id = lr.has_cursor ? lr.cursor : NULL,
+        .limit = lr.limit,
+    };
 
-    billing items[LIST_MAX];
+    billing items[FIN_LIST_MAX];
     int n = 0;
     bool more = false;
     bson_error_t err;
@@ -155,46 +119,6 @@ static void handle_list(http_req *req)
 
 static const char *const group_names[] = {"physician", "patient", "day"};
 
-static int query_group_by_or_reply(http_req *req, billing_group_by *out)
-{
-    char v[16];
-    int rc = http_query_or_reply(req, "group_by", v, sizeof v);
-    if (rc < 0)
-        return -1;
-    for (size_t i = 0; rc == 1 && i < sizeof group_names / sizeof group_names[0]; i++) {
-        if (strcmp(v, group_names[i]) == 0) {
-            *out = (billing_group_by)i;
-            return 0;
-        }
-    }
-    http_reply_problem(req, 400, "invalid-query", "group_by",
-                       rc == 0 ? "group_by is required: physician, patient or day"
-                               : "group_by must be physician, patient or day");
-    return -1;
-}
-
-static int query_currency_or_reply(http_req *req, const char *def, char *out)
-{
-    char v[8];
-    int rc = http_query_or_reply(req, "currency", v, sizeof v);
-    if (rc < 0)
-        return -1;
-    if (rc == 0) {
-        memcpy(out, def, EVENT_CURRENCY_LEN);
-        return 0;
-    }
-    bool ok = strlen(v) == 3;
-    for (size_t i = 0; ok && i < 3; i++)
-        ok = v[i] >= 'A' && v[i] <= 'Z';
-    if (!ok) {
-        http_reply_problem(req, 400, "invalid-query", "currency",
-                           "currency must be a three-letter ISO 4217 code such as BRL");
-        return -1;
-    }
-    memcpy(out, v, EVENT_CURRENCY_LEN);
-    return 0;
-}
-
 static void append_time_or_null(buf *b, bool has, int64_t ms)
 {
     if (has)
@@ -206,12 +130,22 @@ static void append_time_or_null(buf *b, bool has, int64_t ms)
 static void handle_summary(http_req *req)
 {
     fin_app *app = app_of(req);
-    char currency[EVENT_CURRENCY_LEN];
-    billing_summary_query q = {.max_groups = SUMMARY_MAX_GROUPS, .currency = currency};
-    if (query_group_by_or_reply(req, &q.group_by) < 0 ||
-        query_range_or_reply(req, &q.has_from, &q.from_ms, &q.has_to, &q.to_ms) < 0 ||
-        query_currency_or_reply(req, app->currency, currency) < 0)
+    fin_summary_req sr;
+    problem p;
+    if (fin_request_summary(req->query, app->currency, &sr, &p) != 0) {
+        reply_problem(req, &p);
         return;
+    }
+    const char *currency = sr.currency;
+    billing_summary_query q = {
+        .group_by = (billing_group_by)sr.group_by,
+        .has_from = sr.range.has_from,
+        .from_ms = sr.range.from_ms,
+        .has_to = sr.range.has_to,
+        .to_ms = sr.range.to_ms,
+        .currency = currency,
+        .max_groups = SUMMARY_MAX_GROUPS,
+    };
 
     billing_group *groups = NULL;
     size_t n = 0;

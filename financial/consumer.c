@@ -50,10 +50,8 @@ struct consumer {
     char *group_id;
     char *topic;
     char *dlq_topic;
-    rd_kafka_t *rk;            /* group consumer; polled by the consumer thread only */
-    rd_kafka_t *dlq;           /* idempotent producer of dead letters; used by the consumer
-                                * thread, and read under dlq_lock by readiness checks */
-    pthread_rwlock_t dlq_lock; /* held for writing only to replace dlq */
+    rd_kafka_t *rk;  /* group consumer; polled by the consumer thread only */
+    rd_kafka_t *dlq; /* producer of dead letters (thread-safe, set at start-up) */
     pthread_t thread;
     bool started;
     atomic_bool stop;
@@ -378,52 +376,15 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
 
 static rd_kafka_t *dlq_producer_new(consumer *c, char *err, size_t errlen)
 {
-    char tmo[16];
-    snprintf(tmo, sizeof tmo, "%d", DLQ_MESSAGE_TIMEOUT_MS);
-    rd_kafka_conf_t *conf = kafka_conf_new(c->opts.bootstrap, "financial-dlq", err, errlen);
-    if (!conf)
-        return NULL;
-    if (kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) != 0 ||
-        kafka_conf_set(conf, "acks", "all", err, errlen) != 0 ||
-        kafka_conf_set(conf, "linger.ms", "0", err, errlen) != 0 ||
-        kafka_conf_set(conf, "message.timeout.ms", tmo, err, errlen) != 0) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_dlq_delivery);
-    rd_kafka_conf_set_opaque(conf, c);
-    char why[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!rk) {
-        snprintf(err, errlen, "cannot create the dead-letter producer: %s", why);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    conf = NULL; /* rk owns it now */
-    return rk;
-}
-
-/* An idempotent producer in a fatal state refuses everything from then on:
- * replace it so the dead letter can be retried. */
-static void dlq_recover(consumer *c)
-{
-    char why[512];
-    rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(c->dlq, why, sizeof why);
-    if (fatal == RD_KAFKA_RESP_ERR_NO_ERROR)
-        return;
-    log_error("dead-letter producer failed fatally; replacing it", "error", why, NULL);
-    char err[512];
-    rd_kafka_t *fresh = dlq_producer_new(c, err, sizeof err);
-    if (!fresh) {
-        log_error("cannot replace the dead-letter producer", "error", err, NULL);
-        return;
-    }
-    rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    pthread_rwlock_wrlock(&c->dlq_lock);
-    rd_kafka_t *old = c->dlq;
-    c->dlq = fresh;
-    pthread_rwlock_unlock(&c->dlq_lock);
-    rd_kafka_destroy(old);
+    kafka_producer_opts po = {
+        .bootstrap = c->opts.bootstrap,
+        .client_id = "financial-dlq",
+        .message_timeout_ms = DLQ_MESSAGE_TIMEOUT_MS,
+        .linger_ms = 0,
+        .on_delivery = on_dlq_delivery,
+        .opaque = c,
+    };
+    return kafka_producer_new(&po, err, errlen);
 }
 
 /* Copies m unchanged (key, value, headers) to the dead-letter topic with
@@ -469,7 +430,6 @@ static int dead_letter(consumer *c, const rd_kafka_message_t *m, const char *rea
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("cannot dead-letter the message; will retry", "partition", part, "offset", off,
                  "dlq_topic", c->dlq_topic, "error", rd_kafka_err2str(e), NULL);
-        dlq_recover(c);
         return -1;
     }
     metrics_inc(&c->dead_lettered);
@@ -515,6 +475,15 @@ static outcome handle_event(consumer *c, const rd_kafka_message_t *m)
     char reason[256];
     if (m->len == 0 || !m->payload) {
         snprintf(reason, sizeof reason, "body: empty");
+        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+    }
+    /* A CloudEvents type we do not know is not ours to bill, even if its body
+     * looks like one; no ce_type header at all is accepted (plain producers). */
+    rd_kafka_headers_t *h = NULL;
+    char type[128];
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        kafka_header_get(h, "ce_type", type, sizeof type) == 0 && strcmp(type, EVENT_TYPE) != 0) {
+        snprintf(reason, sizeof reason, "ce_type: expected %s", EVENT_TYPE);
         return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
     }
     if (event_decode(m->payload, m->len, &ev, reason, sizeof reason) != 0)
@@ -710,7 +679,7 @@ consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
 {
     consumer *c = xcalloc(1, sizeof *c);
     c->opts = *opts;
-    /* Own copies: dlq_recover() needs them long after start-up. */
+    /* Own copies: the caller's strings need not outlive this call. */
     c->bootstrap = xstrdup(opts->bootstrap);
     c->group_id = xstrdup(opts->group_id);
     c->topic = xstrdup(opts->topic);
@@ -722,7 +691,6 @@ consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
     atomic_init(&c->stop, false);
     atomic_init(&c->state, (int)CONSUMER_STARTING);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_rwlock_init(&c->dlq_lock, NULL);
 
     c->dlq = dlq_producer_new(c, err, errlen);
     if (!c->dlq)
@@ -745,7 +713,6 @@ fail:
         rd_kafka_destroy(c->rk);
     if (c->dlq)
         rd_kafka_destroy(c->dlq);
-    pthread_rwlock_destroy(&c->dlq_lock);
     pthread_mutex_destroy(&c->mu);
     free(c->group_id);
     free(c->bootstrap);
@@ -783,7 +750,6 @@ void consumer_free(consumer *c)
     rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(c->dlq, 1000);
     rd_kafka_destroy(c->dlq);
-    pthread_rwlock_destroy(&c->dlq_lock);
     pthread_mutex_destroy(&c->mu);
     free(c->parts);
     free(c->group_id);
@@ -797,13 +763,10 @@ int consumer_kafka_ready(consumer *c, int timeout_ms)
 {
     /* Through the producer: on the group consumer's handle, metadata for a
      * topic it does not subscribe to takes ~500 ms to come back. */
-    pthread_rwlock_rdlock(&c->dlq_lock);
-    int rc = kafka_ping(c->dlq, c->topic, timeout_ms) == 0 &&
-                     kafka_ping(c->dlq, c->dlq_topic, timeout_ms) == 0
-                 ? 0
-                 : -1;
-    pthread_rwlock_unlock(&c->dlq_lock);
-    return rc;
+    return kafka_ping(c->dlq, c->topic, timeout_ms) == 0 &&
+                   kafka_ping(c->dlq, c->dlq_topic, timeout_ms) == 0
+               ? 0
+               : -1;
 }
 
 void consumer_render_metrics(consumer *c, buf *out)

@@ -106,24 +106,14 @@ int billing_store_upsert(mongo_db *db, const billing *b, bson_error_t *err)
 
 int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err)
 {
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(appointment_id));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, BILLING_COLLECTION);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-    const bson_t *doc = NULL;
-    int rc = 0;
-    if (mongoc_cursor_next(cur, &doc)) {
-        billing_from_bson(doc, out);
-        rc = 1;
-    } else if (mongoc_cursor_error(cur, err)) {
-        rc = -1;
+    bson_t filter = BSON_INITIALIZER, doc;
+    BSON_APPEND_UTF8(&filter, "_id", appointment_id);
+    int rc = mongo_find_one(db, BILLING_COLLECTION, &filter, &doc, err);
+    if (rc == 1) {
+        billing_from_bson(&doc, out);
+        bson_destroy(&doc);
     }
-    mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
-    bson_destroy(opts);
-    bson_destroy(filter);
+    bson_destroy(&filter);
     return rc;
 }
 

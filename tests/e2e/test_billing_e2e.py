@@ -18,17 +18,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import consume, end_offsets, http, mongo_client, wait_until
+from stack import committed, consume, end_offsets, http, iso, metric, mongo_client, wait_ready, wait_until
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
 
 
 # ---------------------------------------------------------------- helpers
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
@@ -49,13 +45,6 @@ def start(appt, start_date: datetime, physician_id: str = PHYS, patient_id: str 
 def finish(appt, appointment_id: str, end_date: datetime | None = None):
     body = {} if end_date is None else {"end_date": iso(end_date)}
     return http("POST", appt.url(f"/appointments/{appointment_id}/finish"), json=body)
-
-
-def metric(svc, name: str) -> float:
-    for line in http("GET", svc.url("/metrics")).body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 def billings(svc) -> list[dict]:
@@ -88,18 +77,6 @@ def report(fin, expected: dict[str, int]) -> str:
     return line
 
 
-def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """Committed offsets of the group, read without joining it."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return {tp.partition: tp.offset
-                for tp in c.committed([TopicPartition(topic, p) for p in parts], timeout=10)}
-    finally:
-        c.close()
-
-
 def wait_drained(fin, timeout: float = 20.0) -> None:
     """Every event on the topic handled by financial and its offset committed."""
     ends = end_offsets(fin.bootstrap, fin.topic)
@@ -129,11 +106,6 @@ def pair(start_service, topic, stack):
                          OUTBOX_RELAY_INTERVAL_MS=200, OUTBOX_RETRY_MAX_MS=1000)
     wait_until(lambda: http("GET", fin.url("/readyz")).status == 200, 30, message="financial ready")
     return appt, fin
-
-
-def wait_ready(svc, timeout: float = 30.0) -> None:
-    wait_until(lambda: http("GET", svc.url("/readyz")).status == 200, timeout,
-               message=f"{svc.name} /readyz 200")
 
 
 # ---------------------------------------------------------------- scenarios

@@ -5,7 +5,7 @@ same scripts `make run` uses (deploy/kafka/kafka.sh, deploy/ferretdb/ferretdb.sh
 the services are the built binaries (build/<name>, or $BUILD/<name>).
 
 Helpers:     free_port, http, consume, produce, create_topic, end_offsets,
-             wait_until, mongo_client
+             wait_until, mongo_client, iso
 Processes:   Kafka, FerretDB, Service, Stack
 Fixtures:    stack (session), dbname, service_env, start_service, topic,
              kafka_cluster (module, 3 brokers)  -- defined here and re-exported
@@ -45,6 +45,7 @@ __all__ = [
     # helpers
     "ROOT", "build_dir", "free_port", "free_ports", "port_open", "wait_until", "http", "Response",
     "Message", "consume", "produce", "create_topic", "end_offsets", "mongo_client",
+    "iso", "metric", "wait_ready", "committed",
     # processes
     "Kafka", "FerretDB", "Service", "Stack", "get_stack", "shutdown_stack",
     # pytest fixtures and hooks (for `from stack import *` in a conftest.py)
@@ -113,6 +114,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 # --------------------------------------------------------------------- waiting
 
+def iso(dt: "datetime") -> str:
+    """An RFC 3339 UTC timestamp with second precision, as clients send them."""
+    from datetime import timezone
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1,
                message: str | None = None) -> Any:
     """Poll `predicate` until it returns something truthy; return that value.
@@ -158,11 +165,16 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 def http(method: str, url: str, json: Any = None, headers: dict[str, str] | None = None,
-         raw_body: bytes | str | None = None, timeout: float = 10.0) -> Response:
+         raw_body: bytes | str | None = None, timeout: float = 10.0,
+         check_openapi: bool = True) -> Response:
     """One HTTP request with the standard library; 4xx/5xx are returned, not raised.
 
     `json` is serialized with Content-Type application/json; `raw_body` is
     sent as is (with only the headers given). Redirects are not followed.
+    A response of a service the harness started is checked against that
+    service's proto/<name>.openapi.json (openapi_check.py): one the document
+    does not describe fails the test. check_openapi=False opts out, for a
+    request the contract deliberately does not cover.
     """
     hdrs = {k: v for k, v in (headers or {}).items()}
     data: bytes | None = None
@@ -188,7 +200,33 @@ def http(method: str, url: str, json: Any = None, headers: dict[str, str] | None
             body = jsonlib.loads(raw) if raw else None
         except ValueError:
             pass  # left as text: the test asserting on it will show it
+    if check_openapi:
+        _check_contract(method, url, status, headers_out, body, raw)
     return Response(status, headers_out, body, raw)
+
+
+# Which service answers on which port: set by Service, read by http() to pick
+# the OpenAPI document. Ports are never handed out twice in a session.
+_SERVICE_BY_PORT: dict[int, str] = {}
+# Contract violations of the running test, also those a wait_until swallowed;
+# _stack_guard fails a test that passed in spite of them.
+_VIOLATIONS: list[str] = []
+
+
+def _check_contract(method: str, url: str, status: int, headers: dict[str, str], body: Any,
+                    raw: bytes) -> None:
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    name = _SERVICE_BY_PORT.get(u.port or 80) if u.hostname in ("127.0.0.1", "localhost") else None
+    if name is None or not (ROOT / "proto" / f"{name}.openapi.json").is_file():
+        return
+    from openapi_check import ContractError, check_response
+    path = u.path + (f"?{u.query}" if u.query else "")
+    try:
+        check_response(name, method, path or "/", status, headers, body, raw)
+    except ContractError as e:
+        _VIOLATIONS.append(str(e))
+        raise
 
 
 # --------------------------------------------------------------------- Kafka client helpers
@@ -307,9 +345,24 @@ def consume(bootstrap: str, topic: str, from_beginning: bool | dict[int, int] = 
                 headers={k: _decode(v) or "" for k, v in (m.headers() or [])},
                 value=m.value(), partition=m.partition(), offset=m.offset(), topic=m.topic(),
                 timestamp_ms=ts if ts_type != 0 else None))
+            _check_event(bootstrap, out[-1])
     finally:
         c.close()
     return out
+
+
+def _check_event(bootstrap: str, m: Message) -> None:
+    """An event the appointment service produced must satisfy
+    proto/appointment.finished.schema.json and the CloudEvents headers
+    (event_check.py): every such event a test reads is checked."""
+    from event_check import EventContractError, check_event, is_producer_event
+    if (bootstrap, m.topic, m.partition, m.offset) in _PRODUCED_HERE or not is_producer_event(m.headers):
+        return
+    try:
+        check_event(m.key, m.headers, m.value, where=f"{m.topic}[{m.partition}]@{m.offset}")
+    except EventContractError as e:
+        _VIOLATIONS.append(str(e))
+        raise
 
 
 def produce(bootstrap: str, topic: str, value: bytes | str | dict | None, key: str | None = None,
@@ -335,7 +388,13 @@ def produce(bootstrap: str, topic: str, value: bytes | str | dict | None, key: s
         raise TimeoutError(f"produce to {topic}: no ack in {timeout}s")
     if result["err"] is not None:
         raise KafkaException(result["err"])
+    _PRODUCED_HERE.add((bootstrap, topic, result["msg"].partition(), result["msg"].offset()))
     return result["msg"].partition(), result["msg"].offset()
+
+
+# Messages written by produce() above: tests write malformed events on purpose,
+# so consume() checks the event contract only on the others (the services').
+_PRODUCED_HERE: set[tuple[str, str, int, int]] = set()
 
 
 def mongo_client(uri: str, timeout_ms: int = 5000):
@@ -343,6 +402,40 @@ def mongo_client(uri: str, timeout_ms: int = 5000):
     import pymongo
     return pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
                                connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms)
+
+
+# --------------------------------------------------------------------- probes of a running service
+# Shared by the e2e, chaos and soak suites.
+
+def iso(dt: Any) -> str:
+    """A datetime as RFC 3339 UTC to the second (what the APIs accept)."""
+    from datetime import timezone
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def metric(svc: "Service", name: str) -> float:
+    """The value of an unlabelled sample of the service's /metrics."""
+    for line in http("GET", svc.url("/metrics")).body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def wait_ready(svc: "Service", timeout: float = 30.0) -> None:
+    wait_until(lambda: http("GET", svc.url("/readyz")).status == 200, timeout,
+               message=f"{svc.name} /readyz 200")
+
+
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """Committed offsets of a consumer group, read without joining it."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return {tp.partition: tp.offset
+                for tp in c.committed([TopicPartition(topic, p) for p in parts], timeout=10)}
+    finally:
+        c.close()
 
 
 # --------------------------------------------------------------------- processes
@@ -506,6 +599,7 @@ class Service:
             _log_root() / f"{name}-{n}.log")
         self.proc: subprocess.Popen | None = None
         Service.instances.append(self)
+        _SERVICE_BY_PORT[self.port] = name
 
     @property
     def base_url(self) -> str:
@@ -779,17 +873,49 @@ def _stack_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     global _CURRENT_TEST
     _CURRENT_TEST = _slug(request.node.nodeid.split("::", 1)[-1], 80)
     request.node.stash[_FIRST_SERVICE] = len(Service.instances)
+    _VIOLATIONS.clear()
     yield
     # Services a test left running are killed, not waited for: the test is over.
-    for svc in Service.instances[request.node.stash[_FIRST_SERVICE]:]:
+    mine = Service.instances[request.node.stash[_FIRST_SERVICE]:]
+    for svc in mine:
         if svc.running():
             svc.kill()
+    # Under BUILD=build/sanitize a UBSan report only prints, and an ASan report
+    # of a killed process has no exit code to check: read the logs.
+    for svc in mine:
+        found = [m for m in SANITIZER_MARKERS if m in svc.log_text()]
+        assert not found, f"{svc.name}: sanitizer report in {svc.log_path}: {found}"
     if _STACK is not None and "stack" in request.fixturenames:
         _STACK.ensure_running()
+        _sweep_events(mine)
     _CURRENT_TEST = "session"
+    # A contract violation raises in http()/consume(); one a wait_until or an
+    # except swallowed still fails a test that otherwise passed.
+    swallowed, _ = list(_VIOLATIONS), _VIOLATIONS.clear()
+    if swallowed and not request.node.stash.get(_CALL_FAILED, False):
+        pytest.fail("responses or events the contracts in proto/ do not describe:\n"
+                    + "\n".join(swallowed[:5]), pytrace=False)
+
+
+def _sweep_events(services: list[Service]) -> None:
+    """Read the topics the test's appointment services wrote to, so every
+    event they produced is checked against the event contract (consume()
+    checks and records), also those only the financial service read."""
+    from event_check import EventContractError
+    targets = {(s.env.get("KAFKA_BOOTSTRAP", ""), s.env.get("KAFKA_TOPIC", "appointment.finished"))
+               for s in services if s.name == "appointment" and s.env.get("KAFKA_BOOTSTRAP")}
+    for bootstrap, topic_name in sorted(targets):
+        try:
+            consume(bootstrap, topic_name, True, timeout=10)
+        except EventContractError:
+            pass  # recorded in _VIOLATIONS, reported below
+        except Exception:  # noqa: BLE001 - a cluster the test took down: nothing to read
+            pass
 
 
 _FIRST_SERVICE = pytest.StashKey[int]()
+_CALL_FAILED = pytest.StashKey[bool]()
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 @pytest.fixture
@@ -847,6 +973,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     report = outcome.get_result()
     if report.failed and report.when in ("setup", "call"):
+        item.stash[_CALL_FAILED] = True
         first = item.stash.get(_FIRST_SERVICE, len(Service.instances))
         for svc in Service.instances[first:]:
             report.sections.append((f"{svc.name} log (tail of {svc.log_path})", svc.log_tail()))

@@ -9,16 +9,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import consume, end_offsets, http, mongo_client, wait_until
+from stack import consume, end_offsets, http, iso, mongo_client, wait_until
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
 TOKEN_RW = "writer-token-0123456789abcdef"
 TOKEN_R = "reader-token-0123456789abcdef"
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ago(**kw) -> datetime:

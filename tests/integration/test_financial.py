@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import consume, end_offsets, http, mongo_client, produce, wait_until
+from stack import consume, end_offsets, http, iso, mongo_client, produce, wait_until
 
 PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
 PAT = "8c6d4b2a-1e3f-4a5b-9c7d-6e8f0a1b2c3d"
@@ -24,10 +24,6 @@ TOKEN_OTHER = "appointment-reader-0123456789abcdef"
 
 
 # ---------------------------------------------------------------- helpers
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def parse_time(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
@@ -266,34 +262,39 @@ def test_poison_messages_go_to_the_dlq_and_consumption_moves_on(fin):
     del missing["patient_id"]
     mistyped = dict(event(), hourly_price_cents="20000")
     backwards = event(start=T0, end=T0 - timedelta(minutes=1))
-    poison = [  # (key, value, reason must contain)
-        (str(uuid.uuid4()), b"this is not json {", "body"),
-        (missing["appointment_id"], json.dumps(missing).encode(), "patient_id"),
-        (mistyped["appointment_id"], json.dumps(mistyped).encode(), "hourly_price_cents"),
-        (backwards["appointment_id"], json.dumps(backwards).encode(), "end_date"),
-        (str(uuid.uuid4()), None, "body"),  # a tombstone
+    other_type = event()  # a valid body under another CloudEvents type
+    poison = [  # (key, value, reason must contain, ce_type header)
+        (str(uuid.uuid4()), b"this is not json {", "body", None),
+        (missing["appointment_id"], json.dumps(missing).encode(), "patient_id", None),
+        (mistyped["appointment_id"], json.dumps(mistyped).encode(), "hourly_price_cents", None),
+        (backwards["appointment_id"], json.dumps(backwards).encode(), "end_date", None),
+        (str(uuid.uuid4()), None, "body", None),  # a tombstone
+        (other_type["appointment_id"], json.dumps(other_type).encode(), "ce_type",
+         "clinic.appointment.cancelled.v1"),
     ]
     dlq = fin.topic + ".dlq"
     dlq_before = end_offsets(fin.bootstrap, dlq)
     where = {}
     # One partition, poison first: the good event is billed only if the
     # consumer moved past every poison message.
-    for key, value, _ in poison:
-        where[key] = produce(fin.bootstrap, fin.topic, value, key=key, headers=ce_headers(), partition=0)
+    for key, value, _, ce_type in poison:
+        headers = dict(ce_headers(), ce_type=ce_type) if ce_type else ce_headers()
+        where[key] = produce(fin.bootstrap, fin.topic, value, key=key, headers=headers, partition=0)
     publish(fin, good, partition=0)
     wait_billed(fin, good["appointment_id"])
 
     letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=len(poison))
     assert len(letters) == len(poison), letters
     by_key = {m.key: m for m in letters}
-    for key, value, why in poison:
+    for key, value, why, ce_type in poison:
         m = by_key[key]
         assert m.value == value
         h = m.headers
         assert h["dlq_reason"].startswith(why), h["dlq_reason"]
         assert h["dlq_source_topic"] == fin.topic
         assert (int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) == where[key]
-        assert h["ce_type"] == "clinic.appointment.finished.v1"  # original headers kept
+        # original headers kept
+        assert h["ce_type"] == (ce_type or "clinic.appointment.finished.v1")
     assert metric(fin, "events_dead_lettered_total") == len(poison)
     assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
     assert_committed_up_to_end(fin)

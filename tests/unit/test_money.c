@@ -200,6 +200,21 @@ START_TEST(test_format_then_parse_round_trips)
 }
 END_TEST
 
+START_TEST(test_currency_valid_is_three_capital_letters)
+{
+    ck_assert(money_currency_valid("BRL", 3));
+    ck_assert(money_currency_valid("USD", 3));
+    ck_assert(!money_currency_valid("BR", 2));
+    ck_assert(!money_currency_valid("BRLX", 4));
+    ck_assert(!money_currency_valid("brl", 3));
+    ck_assert(!money_currency_valid("B1L", 3));
+    ck_assert(!money_currency_valid("B\0L", 3));
+    ck_assert(!money_currency_valid("", 0));
+    /* only len bytes are read */
+    ck_assert(money_currency_valid("EURO", 3));
+}
+END_TEST
+
 static Suite *money_suite(void)
 {
     Suite *s = suite_create("money");
@@ -223,6 +238,7 @@ static Suite *money_suite(void)
     tcase_add_test(tc, test_parse_rejects_embedded_nul);
     tcase_add_test(tc, test_parse_failure_leaves_output_alone);
     tcase_add_test(tc, test_format_then_parse_round_trips);
+    tcase_add_test(tc, test_currency_valid_is_three_capital_letters);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,54 @@
+/* appt_request: the appointment API's input validation, pure (no connection,
+ * no database), so handlers stay I/O and this part can be fuzzed
+ * (tests/fuzz/fuzz_request.c). Each parser fills its output only on success
+ * and otherwise returns -1 with the 400 problem to answer in *p.
+ * Thread-safe. */
+#ifndef APPOINTMENT_REQUEST_H
+#define APPOINTMENT_REQUEST_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "problem.h"
+#include "uuid.h"
+
+/* Requests may carry a clock slightly ahead of ours. */
+#define APPT_FUTURE_TOLERANCE_MS 1000
+#define APPT_LIST_MAX 100
+#define APPT_LIST_DEFAULT 20
+
+typedef struct appt_start_req {
+    char physician_id[UUID_STR_LEN]; /* lowercase */
+    char patient_id[UUID_STR_LEN];
+    bool has_start; /* start_date given; else the caller uses now */
+    int64_t start_ms;
+} appt_start_req;
+
+typedef struct appt_finish_req {
+    bool has_end; /* end_date given */
+    int64_t end_ms;
+} appt_finish_req;
+
+typedef struct appt_list_req {
+    bool has_physician, has_patient, has_cursor;
+    char physician_id[UUID_STR_LEN];
+    char patient_id[UUID_STR_LEN];
+    char cursor[UUID_STR_LEN];
+    int status; /* -1 any, 0 started, 1 finished */
+    int limit;  /* 1..APPT_LIST_MAX */
+} appt_list_req;
+
+/* POST /appointments: physician_id and patient_id (UUIDs, required),
+ * start_date (optional date-time, not after now + the tolerance). doc is the
+ * parsed body (json_parse_object). */
+int appt_request_start(const bson_t *doc, int64_t now_ms, appt_start_req *out, problem *p);
+
+/* POST /appointments/{id}/finish: end_date (optional, as start_date). */
+int appt_request_finish(const bson_t *doc, int64_t now_ms, appt_finish_req *out, problem *p);
+
+/* GET /appointments: physician_id, patient_id, cursor (UUIDs), status
+ * (started | finished), limit (1..100, default 20). query may be NULL. */
+int appt_request_list(const char *query, appt_list_req *out, problem *p);
+
+#endif

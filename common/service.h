@@ -1,0 +1,71 @@
+/* service: the start-up and shutdown steps both services share — the common
+ * configuration rows, signals, the HTTP and MongoDB settings, the ops routes'
+ * context, and the wait loop that creates indexes once the database answers.
+ * Each service's main.c keeps only what is its own. */
+#ifndef COMMON_SERVICE_H
+#define COMMON_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "mongo.h"
+#include "ops.h"
+
+/* Rows of a service's config_var table, in the order --help lists them. */
+#define SERVICE_HTTP_VARS(default_port)                                                            \
+    {"HTTP_HOST", "0.0.0.0", "address to listen on (127.0.0.1 is forced while auth is off)"},      \
+        {"HTTP_PORT", default_port, "TCP port of the HTTP API"},                                   \
+        {"HTTP_THREADS", "16", "HTTP worker threads (concurrent requests)"},                       \
+        {"HTTP_MAX_BODY_BYTES", "65536", "largest accepted request body; larger gets 413"},        \
+        {"HTTP_REQUEST_TIMEOUT_MS", "10000", "time a client has to send a request"},               \
+        {"AUTH_TOKENS", "",                                                                        \
+         "bearer tokens and scopes: TOKEN=scope,scope;TOKEN2=scope (empty: auth off)"},            \
+        {"MONGODB_URI", "mongodb://127.0.0.1:27017/clinic",                                        \
+         "MongoDB connection string; its path names the database"},                                \
+        {"MONGODB_POOL_SIZE", "32", "most MongoDB connections held at once"},                      \
+        {"KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)"},          \
+    {                                                                                              \
+        "KAFKA_TOPIC", "appointment.finished", "topic of appointment.finished events"              \
+    }
+
+#define SERVICE_TAIL_VARS                                                                          \
+    {"DOCS_DIR", ".deps/swagger-ui", "directory of the Swagger UI files served at /docs"},         \
+    {                                                                                              \
+        "LOG_LEVEL", "info", "debug, info, warn or error"                                          \
+    }
+
+/* Handles argv (--help), starts logging and installs the SIGINT/SIGTERM
+ * handlers (SIGPIPE ignored). Returns true to go on; false when main should
+ * return *exit_code (after --help, or a bad argument). */
+bool service_begin(int argc, char **argv, const char *name, const char *summary,
+                   const config_var *vars, size_t nvars, int *exit_code);
+
+/* config_int into an int; logs the reason and returns -1 when invalid. */
+int service_int(const config_var *vars, size_t nvars, const char *name, int64_t min, int64_t max,
+                int *out);
+
+/* CURRENCY as three capital letters plus NUL; logs and returns -1 otherwise. */
+int service_currency(const config_var *vars, size_t nvars, char out[4]);
+
+/* Fills the HTTP_* and AUTH_TOKENS fields of opts (not routes, app, service). */
+int service_http_opts(const config_var *vars, size_t nvars, http_server_opts *opts);
+
+/* The MongoDB pool from MONGODB_URI and MONGODB_POOL_SIZE; NULL with err. */
+mongo_db *service_open_db(const config_var *vars, size_t nvars, const char *appname, char *err,
+                          size_t errlen);
+
+/* The ops routes' context: docs from DOCS_DIR, the OpenAPI document linked
+ * into the binary between start and end, the service's metrics renderer. */
+void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars, const char *title,
+                      const char *openapi_start, const char *openapi_end,
+                      void (*render_metrics)(void *app, buf *out));
+
+/* Blocks until SIGINT or SIGTERM. Meanwhile creates the indexes with
+ * init_indexes as soon as the database answers, retrying every 2 s, so
+ * start-up order does not matter. */
+void service_wait(mongo_db *db, int (*init_indexes)(mongo_db *db, bson_error_t *err));
+
+#endif

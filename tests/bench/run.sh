@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make bench: builds the bench tools (bare civetweb handler, load generator,
+# raw Kafka and MongoDB clients) into $BUILD/bench/, then runs bench.py, which
+# starts its own Kafka + FerretDB + services on free ports under var/bench/,
+# prints one table and writes var/bench/<timestamp>.json and latest.json.
+#   BENCH_SECONDS (20)  each wrk run      BENCH_PAIRS (5000)  pairs per rate
+#   BENCH_RATES ("200,500,1000,0": 0 = flat out)
+#   BENCH_PRELOAD (100000; 0 skips the grown-collections step)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+BUILD=${BUILD:-build}
+out=$BUILD/bench
+mkdir -p "$out"
+
+# The project's warnings (Makefile's CFLAGS_BASE); the tools link $BUILD's
+# libraries so they use the same store, event and mongo code as the services.
+cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow
+  -Wconversion -Wno-sign-conversion -Wstrict-prototypes -Wmissing-prototypes -g -O2 -pthread
+  -Icommon -Iappointment)
+read -r -a pkg_c <<<"$(pkg-config --cflags libmongoc-1.0 libbson-1.0 rdkafka)"
+read -r -a pkg_l <<<"$(pkg-config --libs libmongoc-1.0 libbson-1.0 rdkafka)"
+build() { # name, extra link args...
+  local name=$1
+  shift
+  echo "  CC    tests/bench/$name.c -> $out/$name"
+  cc "${cflags[@]}" "${pkg_c[@]}" -o "$out/$name" "tests/bench/$name.c" "$@"
+}
+build bare_http -lcivetweb
+build loadgen
+build kafka_raw "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
+build mongo_raw "$BUILD/libappointment.a" "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
+
+[ "${BENCH_BUILD_ONLY:-0}" = 1 ] && exit 0
+exec env BUILD="$BUILD" BENCH_TOOLS="$out" .deps/venv/bin/python tests/bench/bench.py "$@"

@@ -1,0 +1,178 @@
+"""Chaos: the broker or the database goes away for real while consultations
+finish, and comes back. Nothing is lost, nothing is billed twice.
+
+Each scenario prints "scenario=... sent=N billed=N lost=N doubled=N ..." and
+appends it to var/chaos/results.jsonl (see chaoslib.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from chaoslib import (appointment_env, assert_exact, databases, financial_env, finish_many,
+                      record, settle, start_many, topic_events)
+from stack import FerretDB, committed, end_offsets, http, metric, wait_ready, wait_until
+
+
+def test_broker_down_while_200_finish(start_service, topic, stack):
+    """Kafka stopped (data kept) while 200 consultations finish: every finish
+    still answers 200 at once, appointment's /readyz says 503, the events wait
+    in the outbox; after the restart each is billed exactly once."""
+    began = time.monotonic()
+    fin = start_service("financial", **financial_env(topic))
+    appt = start_service("appointment", **appointment_env(topic))
+    wait_ready(fin)
+    wait_ready(appt)
+    ends = start_many(appt, 200)
+    ids = set(ends)
+    appt_db, fin_db = databases(appt, fin)
+
+    stack.kafka.stop()
+    down_at = time.monotonic()
+    try:
+        t0 = time.monotonic()
+        retries = finish_many(appt, list(ends), ends, threads=4)
+        finish_s = time.monotonic() - t0
+        assert retries == 0, f"{retries} finishes needed a retry while only the broker was down"
+        r = wait_until(lambda: (x := http("GET", appt.url("/readyz"))).status == 503 and x, 20,
+                       message="appointment /readyz 503 while the broker is down")
+        assert "kafka" in r.raw.decode(), r.body
+        assert http("GET", appt.url("/healthz")).status == 200
+        time.sleep(3.5)  # past KAFKA_MESSAGE_TIMEOUT_MS: the relay owns the events now
+        pending = metric(appt, "outbox_pending")
+        assert pending == 200, f"outbox_pending={pending} with the broker down"
+        assert fin_db.billings.count_documents({"_id": {"$in": sorted(ids)}}) == 0
+    finally:
+        stack.kafka.start()
+    outage_s = time.monotonic() - down_at
+
+    r = settle(appt_db, fin_db, ids, timeout=150)
+    ev = topic_events(stack.kafka.bootstrap, topic, ids)
+    row = record("broker-down", len(ids), r, fin_db, ids, began, outage_s=round(outage_s, 1),
+                 finish_all_s=round(finish_s, 1), events=ev["events"],
+                 republished=ev["republished"], second_payloads=ev["second_payloads"],
+                 relayed=metric(appt, "events_relayed_total"),
+                 duplicates_ignored=metric(fin, "duplicates_ignored_total"))
+    assert_exact(row)
+    assert ev["second_payloads"] == 0, ev
+    wait_ready(appt, 60)
+    wait_until(lambda: metric(appt, "outbox_pending") == 0, 30, message="outbox drained")
+    assert appt.running() and fin.running()
+    assert appt.stop() == 0
+    assert fin.stop() == 0
+
+
+def _assert_503(r, what: str) -> None:
+    assert r.status == 503, (what, r.status, r.body)
+    assert r.headers.get("retry-after"), (what, r.headers)
+    assert r.headers.get("content-type", "").startswith("application/problem+json"), (what, r.headers)
+
+
+def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbname):
+    """Two outages of MongoDB (FerretDB stopped for real):
+
+    A. financial's database down while 100 consultations finish: the consumer
+       pauses and commits no offset meanwhile; it resumes by itself.
+    B. appointment's database down: every API call answers 503 with
+       Retry-After (nothing crashes); clients that keep retrying get their
+       consultations finished once the database is back, without a restart.
+    """
+    began = time.monotonic()
+    fdb = FerretDB(stack.dir / f"ferretdb-fin-{uuid.uuid4().hex[:6]}", script_log=stack.script_log)
+    fdb.start()
+    try:
+        fin = start_service("financial", MONGODB_URI=fdb.uri(dbname), **financial_env(topic))
+        appt = start_service("appointment", **appointment_env(topic))
+        wait_ready(fin)
+        wait_ready(appt)
+        appt_db, fin_db = databases(appt, fin)
+        ends = start_many(appt, 220)
+        order = list(ends)
+        warm, during_a, during_b = order[:20], order[20:120], order[120:]
+
+        # Everything up: 20 billed and their offsets committed.
+        finish_many(appt, warm, ends)
+        assert settle(appt_db, fin_db, set(warm), 60)["billed"] == 20
+        group, boot = fin.env["KAFKA_GROUP_ID"], stack.kafka.bootstrap
+        ends_before = end_offsets(boot, topic)
+        wait_until(lambda: all(committed(boot, group, topic).get(p, -1001) == e
+                               for p, e in ends_before.items() if e > 0),
+                   30, interval=0.5, message="offsets of the first 20 committed")
+        before = committed(boot, group, topic)
+
+        # A: financial's database down.
+        fdb.stop()
+        a_down = time.monotonic()
+        finish_many(appt, during_a, ends)  # appointment is unaffected
+        wait_until(lambda: sum(end_offsets(boot, topic).values()) >= 120, 30,
+                   message="the 100 events published")
+        wait_until(lambda: metric(fin, "consumer_paused") == 1, 30,
+                   message="financial paused while its database is down")
+        _assert_503(http("GET", fin.url(f"/billings/{during_a[0]}")), "financial GET billing")
+        assert http("GET", fin.url("/readyz")).status == 503
+        time.sleep(6)  # longer than an auto-commit interval: nothing may be committed
+        assert committed(boot, group, topic) == before, "offsets committed while the database was down"
+        assert fin.running()
+        fdb.start()
+        a_outage = time.monotonic() - a_down
+        r = settle(appt_db, fin_db, set(warm + during_a), 120)
+        assert r["billed"] == 120, r
+        wait_until(lambda: metric(fin, "consumer_paused") == 0, 30, message="financial resumed")
+
+        # B: appointment's database down (the session's FerretDB).
+        stack.ferretdb.stop()
+        b_down = time.monotonic()
+        try:
+            some = during_b[0]
+            _assert_503(http("POST", appt.url("/appointments"),
+                             json={"physician_id": str(uuid.uuid4()), "patient_id": str(uuid.uuid4())}),
+                        "start")
+            _assert_503(http("POST", appt.url(f"/appointments/{some}/finish"), json={}), "finish")
+            _assert_503(http("GET", appt.url(f"/appointments/{some}")), "get")
+            _assert_503(http("GET", appt.url("/appointments?limit=5")), "list")
+            assert http("GET", appt.url("/readyz")).status == 503
+            assert http("GET", appt.url("/healthz")).status == 200
+            # Clients keep finishing (retrying on 503) through the outage.
+            errors: list[BaseException] = []
+
+            def clients() -> None:
+                try:
+                    finish_many(appt, during_b, ends, deadline=time.monotonic() + 150)
+                except BaseException as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+
+            t = threading.Thread(target=clients)
+            t.start()
+            time.sleep(6)
+            assert appt.running(), "appointment died while its database was down"
+            assert fin.running()
+        finally:
+            stack.ferretdb.start()
+        b_outage = time.monotonic() - b_down
+        t.join(180)
+        assert not t.is_alive() and not errors, errors
+        recovered = http("POST", appt.url("/appointments"),
+                         json={"physician_id": str(uuid.uuid4()), "patient_id": str(uuid.uuid4())})
+        assert recovered.status == 201, recovered.body
+
+        ids = set(order)
+        r = settle(appt_db, fin_db, ids, 150)
+        ev = topic_events(boot, topic, ids)
+        row = record("database-down", len(ids), r, fin_db, ids, began,
+                     financial_db_outage_s=round(a_outage, 1),
+                     appointment_db_outage_s=round(b_outage, 1),
+                     db_retries=metric(fin, "db_retries_total"), events=ev["events"],
+                     second_payloads=ev["second_payloads"])
+        assert_exact(row)
+        assert ev["second_payloads"] == 0, ev
+        wait_ready(appt, 30)
+        wait_ready(fin, 30)
+        assert appt.stop() == 0
+        assert fin.stop() == 0
+    finally:
+        try:
+            fdb.stop()
+        except Exception:  # noqa: BLE001
+            fdb.kill()

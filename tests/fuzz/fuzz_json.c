@@ -1,0 +1,79 @@
+/* libFuzzer target for common/json.c: json_parse_object on arbitrary bytes,
+ * the typed getters on whatever it accepts, and a round trip of
+ * json_append_str (any valid UTF-8 without NUL must come back unchanged). */
+#include <bson/bson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Fields the services and the event decoder look up. */
+static const char *const fields[] = {
+    "appointment_id",     "physician_id", "patient_id", "start_date", "end_date",
+    "hourly_price_cents", "currency",     "a",          "",           NULL};
+
+static void check_getters(const bson_t *doc)
+{
+    for (size_t i = 0; fields[i]; i++) {
+        const char *s = NULL;
+        size_t n = 0;
+        if (json_get_str(doc, fields[i], &s, &n) == JSON_OK) {
+            /* The string is borrowed from doc and must be readable in full. */
+            if (s == NULL || memchr(s, '\0', n) != NULL)
+                abort();
+        }
+        int64_t v = 0;
+        (void)json_get_int(doc, fields[i], &v);
+    }
+    const char *unknown = NULL;
+    (void)json_has_unknown_key(doc, fields, &unknown);
+}
+
+/* {"a":<json_append_str(s)>} must parse and give s back byte for byte. */
+static void check_string_round_trip(const char *s, size_t n)
+{
+    if (memchr(s, '\0', n) || !bson_utf8_validate(s, n, false))
+        return;
+    buf b;
+    buf_init(&b);
+    buf_puts(&b, "{\"a\":");
+    json_append_str(&b, s, n);
+    buf_putc(&b, '}');
+    bson_t doc;
+    char err[256];
+    if (json_parse_object(b.ptr, b.len, &doc, err, sizeof err) != 0)
+        abort(); /* our own output rejected by our own parser */
+    const char *got = NULL;
+    size_t got_len = 0;
+    if (json_get_str(&doc, "a", &got, &got_len) != JSON_OK || got_len != n ||
+        memcmp(got, s, n) != 0)
+        abort();
+    bson_destroy(&doc);
+    buf_free(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* An exact-size heap copy, so reading one byte past the input is caught. */
+    char *copy = malloc(size ? size : 1);
+    if (!copy)
+        return 0;
+    if (size)
+        memcpy(copy, data, size);
+
+    bson_t doc;
+    char err[256];
+    if (json_parse_object(copy, size, &doc, err, sizeof err) == 0) {
+        check_getters(&doc);
+        bson_destroy(&doc);
+    } else if (strnlen(err, sizeof err) == 0) {
+        abort(); /* a rejection always says why */
+    }
+    check_string_round_trip(copy, size);
+    free(copy);
+    return 0;
+}

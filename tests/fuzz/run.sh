@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# libFuzzer targets for the pure parsers (see tests/fuzz/README in the report):
+#   tests/fuzz/run.sh                 build, then fuzz each target FUZZ_SECONDS (default 60)
+#   tests/fuzz/run.sh --replay        build, then run each target once over its seed corpus
+#   tests/fuzz/run.sh fuzz_json ...   only the named targets (either mode)
+# Targets are built with clang -fsanitize=fuzzer,address,undefined from the
+# project's sources into build/fuzz/. Fuzzing works on a copy of the committed
+# corpus under var/fuzz/<target>/corpus (new inputs never go into tests/fuzz/),
+# and a crash leaves its input as var/fuzz/<target>/crash-* (exit status 1).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+
+CLANG=${CLANG:-clang}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+out=build/fuzz
+work=var/fuzz
+mode=fuzz
+targets=()
+for a in "$@"; do
+  case "$a" in
+    --replay) mode=replay ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) targets+=("$a") ;;
+  esac
+done
+all=(fuzz_json fuzz_timefmt fuzz_event fuzz_uuid fuzz_money fuzz_request)
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
+
+# What each target links: only pure modules, never Kafka, MongoDB or civetweb.
+pure="common/alloc.c common/buf.c common/json.c common/money.c common/timefmt.c common/uuid.c"
+srcs_fuzz_json="$pure"
+srcs_fuzz_timefmt="common/timefmt.c"
+srcs_fuzz_uuid="common/uuid.c"
+srcs_fuzz_money="common/money.c"
+srcs_fuzz_event="$pure common/event.c"
+srcs_fuzz_request="$pure common/problem.c common/query.c appointment/request.c financial/request.c"
+# common/query.c reads parameters with civetweb's mg_get_var2 (pure, not instrumented).
+libs_fuzz_request="-lcivetweb"
+
+if ! command -v "$CLANG" >/dev/null; then
+  echo "fuzz: $CLANG not found (make deps installs clang and libclang-rt-14-dev)" >&2
+  exit 2
+fi
+pkg_cflags=$(pkg-config --cflags libbson-1.0)
+pkg_libs=$(pkg-config --libs libbson-1.0)
+cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fno-omit-frame-pointer
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+        -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion
+        -Icommon -Iappointment -Ifinancial $pkg_cflags)
+
+mkdir -p "$out" "$work"
+for t in "${targets[@]}"; do
+  var="srcs_$t"
+  if [ -z "${!var:-}" ] || [ ! -f "tests/fuzz/$t.c" ]; then
+    echo "fuzz: unknown target $t (known: ${all[*]})" >&2
+    exit 2
+  fi
+  libvar="libs_$t"
+  # shellcheck disable=SC2086
+  srcs=(tests/fuzz/$t.c ${!var})
+  newest=$(ls -t "${srcs[@]}" common/*.h appointment/*.h financial/*.h tests/fuzz/run.sh 2>/dev/null | head -n 1)
+  if [ ! -x "$out/$t" ] || [ "$newest" -nt "$out/$t" ]; then
+    echo "  CLANG $out/$t"
+    if ! "$CLANG" "${cflags[@]}" -o "$out/$t" "${srcs[@]}" $pkg_libs ${!libvar:-} -lm -pthread; then
+      echo "fuzz: building $t failed" >&2
+      exit 2
+    fi
+  fi
+done
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+if [ "$mode" = replay ]; then
+  failed=0
+  for t in "${targets[@]}"; do
+    files=(tests/fuzz/corpus/"$t"/*)
+    [ -e "${files[0]}" ] || { echo "  $t: no seed corpus"; failed=1; continue; }
+    log="$work/$t.replay.log"
+    if "$out/$t" -runs=1 "${files[@]}" >"$log" 2>&1; then
+      echo "  $t: ${#files[@]} inputs replayed, ok"
+    else
+      echo "  $t: FAILED replaying its corpus (see $log)"
+      grep -E 'ERROR|runtime error|Running:' "$log" | tail -n 5 | sed 's/^/    /'
+      failed=1
+    fi
+  done
+  exit $failed
+fi
+
+status=0
+printf '%-14s %12s %9s %7s %7s %8s\n' target executions exec/s cov ft crashes
+for t in "${targets[@]}"; do
+  dir="$work/$t"
+  mkdir -p "$dir/corpus"
+  cp -n tests/fuzz/corpus/"$t"/* "$dir/corpus/" 2>/dev/null || true
+  dict=()
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  log="$dir/fuzz.log"
+  before=$(ls "$dir" | grep -cE '^(crash|leak|timeout|oom)-' || true)
+  "$out/$t" -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 -max_len=4096 \
+    -print_final_stats=1 -artifact_prefix="$dir/" "${dict[@]}" "$dir/corpus" >"$log" 2>&1
+  rc=$?
+  after=$(ls "$dir" | grep -cE '^(crash|leak|timeout|oom)-' || true)
+  crashes=$((after - before))
+  [ $rc -ne 0 ] && [ $crashes -eq 0 ] && crashes=1
+  execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -n 1)
+  eps=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -n 1)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+  cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
+  ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
+  printf '%-14s %12s %9s %7s %7s %8s\n' "$t" "${execs:-?}" "${eps:-?}" "${cov:-?}" "${ft:-?}" "$crashes"
+  if [ $crashes -gt 0 ]; then
+    status=1
+    grep -E 'ERROR: |runtime error|SUMMARY' "$log" | head -n 3 | sed 's/^/    /'
+    ls "$dir" | grep -E '^(crash|leak|timeout|oom)-' | sed "s|^|    $dir/|"
+  fi
+done
+exit $status

@@ -1,0 +1,86 @@
+"""README.md's curl examples work as printed: its shell blocks under
+"Using it" run, in order, in one bash (so `ID=$(curl … | jq -r .id)` feeds
+the next commands), with the real curl, against an appointment and a
+financial service started for this test (localhost:8080/8081 become their
+ports). Every curl must get the status its operation documents in
+proto/<service>.openapi.json, and together they must call every route of
+both services."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+
+from openapi_check import HTTP_METHODS, OpenAPIDoc
+from stack import ROOT
+
+# Each curl call reports on stderr what it did (write-out's %{stderr}, curl ≥ 7.63).
+PRELUDE = r"""set -euo pipefail
+curl() { command curl -w '%{stderr}CURL %{http_code} %{method} %{url_effective}\n' "$@"; }
+"""
+
+
+def readme_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Using it"):]
+    section = section[:section.index("\n## ", 5)]
+    return [b for b in re.findall(r"^```sh\n(.*?)^```", section, re.M | re.S) if "curl " in b]
+
+
+def documented_success(doc: OpenAPIDoc, template: str, method: str) -> set[int]:
+    responses = doc.doc["paths"][template][method]["responses"]
+    return {int(k) for k in responses if k.isdigit() and 200 <= int(k) < 300}
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")),
+                    reason="curl and jq are needed (deploy/deps.sh installs them)")
+def test_readme_curl_examples_run_and_cover_every_route(start_service, topic, tmp_path):
+    appt = start_service("appointment", KAFKA_TOPIC=topic)
+    # A group of its own: joining one whose killed member still holds the
+    # partitions would wait for that member's session timeout.
+    fin = start_service("financial", KAFKA_TOPIC=topic, KAFKA_GROUP_ID=f"g-{topic}")
+    blocks = readme_blocks()
+    assert blocks, "README's 'Using it' section has no sh block with curl examples"
+    script = "\n".join(blocks)
+    for default, svc in (("8080", appt), ("8081", fin)):
+        assert re.search(rf"(127\.0\.0\.1|localhost):{default}\b", script), \
+            f"the examples never name {svc.name}'s default port {default}"
+        script = re.sub(rf"(127\.0\.0\.1|localhost):{default}\b", f"127.0.0.1:{svc.port}", script)
+    proc = subprocess.run(["bash", "-c", PRELUDE + script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    calls = [line.split(" ", 3)[1:] for line in proc.stderr.splitlines() if line.startswith("CURL ")]
+    assert proc.returncode == 0, (f"README examples failed (exit {proc.returncode}):\n"
+                                  f"stderr: {proc.stderr[-3000:]}\nstdout: {proc.stdout[-2000:]}")
+
+    docs = {appt.port: OpenAPIDoc.for_service("appointment"),
+            fin.port: OpenAPIDoc.for_service("financial")}
+    covered: set[tuple[str, str, str]] = set()
+    for status, method, url in calls:
+        u = urlsplit(url)
+        doc = docs[u.port]
+        template, op_method = doc.match(method, u.path)
+        assert op_method, f"README calls {method} {u.path} on {doc.name}: no such operation"
+        want = documented_success(doc, template, op_method)
+        assert int(status) in want, (f"README's {method} {url} got {status}; {doc.name}'s "
+                                     f"{method} {template} documents {sorted(want)}")
+        covered.add((doc.name, op_method.upper(), template))
+
+    every = {(d.name, m.upper(), p) for d in docs.values()
+             for p, item in d.doc["paths"].items() for m in item if m in HTTP_METHODS}
+    missing = sorted(every - covered)
+    assert not missing, f"routes without a curl example in README.md: {missing}"
+
+
+def test_every_make_target_readme_names_exists():
+    text = (ROOT / "README.md").read_text()
+    named = set(re.findall(r"\bmake ([a-z][a-z-]*)\b", text))
+    for target in ("test", "run", "bench", "chaos", "fuzz", "soak", "reconcile"):
+        assert target in named, f"README does not mention make {target}"
+    makefile = (ROOT / "Makefile").read_text()
+    defined = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
+    missing = sorted(named - defined)
+    assert not missing, f"README names make targets the Makefile lacks: {missing}"
