@@ -7,7 +7,7 @@
 #   make chaos  long fault, kill -9, rebalance and abuse scenarios
 #   make fuzz   libFuzzer targets, each for FUZZ_SECONDS
 #   make soak   SOAK_SECONDS (default 1800) of mixed load: RSS and reconciliation
-#   make reconcile   finished appointments vs billings (MONGODB_URI, *_DB)
+#   make reconcile   finished appointments vs billings (MONGODB_URI)
 #   make SANITIZE=1 ...   the same with AddressSanitizer + UndefinedBehaviorSanitizer
 
 CC      ?= cc
@@ -115,11 +115,11 @@ soak: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) .deps/venv/bin/python tests/chaos/soak.py
 
-reconcile:
+reconcile: deps
 	@.deps/venv/bin/python deploy/reconcile.py
 
 format:
-	clang-format -i common/*.[ch] appointment/*.[ch] financial/*.[ch] tests/unit/*.c
+	clang-format -i common/*.[ch] appointment/*.[ch] financial/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c
 
 clean:
 	rm -rf build

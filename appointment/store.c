@@ -60,13 +60,13 @@ static void appt_from_bson(const bson_t *doc, appt *a)
 
 int appt_store_init(mongo_db *db, bson_error_t *err)
 {
-    bson_t *idx = BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id",
-                           BCON_INT32(-1), "}", "name", "physician_newest", "}", "1", "{", "key",
-                           "{", "patient_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name",
-                           "patient_newest", "}", "2", "{", "key", "{", "status", BCON_INT32(1),
-                           "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{",
-                           "key", "{", "outbox.state", BCON_INT32(1), "outbox.next_attempt_at",
-                           BCON_INT32(1), "}", "name", "outbox_due", "}");
+    bson_t *idx =
+        BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}",
+                 "name", "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1),
+                 "_id", BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{",
+                 "status", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}",
+                 "3", "{", "key", "{", "outbox.state", BCON_INT32(1), "outbox.next_attempt_at",
+                 BCON_INT32(1), "}", "name", "outbox_due", "}");
     int rc = mongo_db_create_indexes(db, APPT_COLLECTION, idx, err);
     bson_destroy(idx);
     return rc;
@@ -185,8 +185,8 @@ int appt_store_list(mongo_db *db, const appt_filter *f, appt *out, int *n, bool 
         BSON_APPEND_UTF8(&lt, "$lt", f->before_id);
         bson_append_document_end(&filter, &lt);
     }
-    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit",
-                            BCON_INT64(f->limit + 1));
+    bson_t *opts =
+        BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit", BCON_INT64(f->limit + 1));
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);

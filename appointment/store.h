@@ -44,7 +44,7 @@ typedef struct appt {
 typedef struct appt_filter {
     const char *physician_id; /* NULL: any */
     const char *patient_id;
-    int status; /* -1 any, 0 started, 1 finished */
+    int status;            /* -1 any, 0 started, 1 finished */
     const char *before_id; /* cursor: only ids < this; NULL from the newest */
     int limit;
 } appt_filter;

@@ -39,7 +39,6 @@ void event_encode(const event_finished *ev, buf *out);
  * Unknown fields are ignored (forward compatibility). Returns 0 and fills *ev,
  * or -1 with a one-line reason naming the field in reason[reason_len]
  * (e.g. "end_date: before start_date"): such a message can never be processed. */
-int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
-                 size_t reason_len);
+int event_decode(const char *data, size_t len, event_finished *ev, char *reason, size_t reason_len);
 
 #endif

@@ -51,24 +51,42 @@ struct http_server {
 static const char *status_title(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -277,8 +295,7 @@ int http_query_uuid_or_reply(http_req *req, const char *name, char *out)
     return rc;
 }
 
-int http_query_int_or_reply(http_req *req, const char *name, int64_t min, int64_t max,
-                            int64_t *out)
+int http_query_int_or_reply(http_req *req, const char *name, int64_t min, int64_t max, int64_t *out)
 {
     problem p;
     int rc = query_int(req->query, name, min, max, out, &p);
@@ -297,27 +314,27 @@ static bool uuid_shaped(const char *s, size_t n)
 }
 
 /* Matches path (no trailing slash) against pattern, capturing "{x}" segments
- * into req->param. "{x:uuid}" only matches a UUID-shaped segment, so the
- * compatibility routes ("/{id:uuid}") do not swallow every unknown path.
- * Path segments are NUL-terminated in place on a match. */
-static bool route_match(const char *pattern, char *path, http_req *req)
+ * as (pointer into path, length) in param/param_len. "{x:uuid}" only matches a
+ * UUID-shaped segment, so the compatibility routes ("/{id:uuid}") do not
+ * swallow every unknown path. Reads path only: dispatch tries every route on
+ * the same string and NUL-terminates the captures of the one it picks. */
+static bool route_match(const char *pattern, const char *path, const char **param,
+                        size_t *param_len)
 {
     const char *p = pattern;
-    char *s = path;
+    const char *s = path;
     int nparam = 0;
-    char *cut[HTTP_MAX_PARAMS];
     while (*p && *s) {
         if (*p == '{') {
             const char *pe = strchr(p, '}');
-            char *se = strchr(s, '/');
+            const char *se = strchr(s, '/');
             size_t n = se ? (size_t)(se - s) : strlen(s);
             if (n == 0 || nparam >= HTTP_MAX_PARAMS)
                 return false;
             if (pe - p > 6 && strncmp(pe - 5, ":uuid", 5) == 0 && !uuid_shaped(s, n))
                 return false;
-            req->param[nparam] = s;
-            req->param_len[nparam] = n;
-            cut[nparam++] = se;
+            param[nparam] = s;
+            param_len[nparam++] = n;
             p = pe + 1;
             s += n;
             continue;
@@ -327,12 +344,7 @@ static bool route_match(const char *pattern, char *path, http_req *req)
         p++;
         s++;
     }
-    if (*p || *s)
-        return false;
-    for (int i = 0; i < nparam; i++)
-        if (cut[i])
-            *cut[i] = '\0';
-    return true;
+    return !*p && !*s;
 }
 
 static bool is_json_type(const char *ct)
@@ -373,7 +385,8 @@ static void set_traceparent(http_req *req)
         return;
     for (int i = 0; i < 55; i++) {
         bool dash = i == 2 || i == 35 || i == 52;
-        if (dash ? tp[i] != '-' : !(isdigit((unsigned char)tp[i]) || (tp[i] >= 'a' && tp[i] <= 'f')))
+        if (dash ? tp[i] != '-'
+                 : !(isdigit((unsigned char)tp[i]) || (tp[i] >= 'a' && tp[i] <= 'f')))
             return;
     }
     if (strncmp(tp, "ff", 2) == 0 || strncmp(tp + 3, "00000000000000000000000000000000", 32) == 0 ||
@@ -543,7 +556,8 @@ static int read_body_or_reply(http_server *srv, http_req *req, long long declare
             break;
         len += (size_t)n;
     }
-    if (w.fd >= 0 && watch_remove(srv, &w)) {
+    bool fired = w.fd >= 0 && watch_remove(srv, &w);
+    if (fired && !(declared > 0 && len == (size_t)declared)) { /* a complete body is kept */
         static const char *const hdr[] = {"Connection", "close", NULL};
         free(body);
         char detail[96];
@@ -579,12 +593,6 @@ static void dispatch(http_server *srv, http_req *req, const struct mg_request_in
     if (n > 1 && req->path_copy[n - 1] == '/')
         req->path_copy[n - 1] = '\0'; /* the Python clients call "/{id}/" */
 
-    if (ri->request_uri && strstr(ri->request_uri, "%00")) {
-        /* civetweb decodes the path into a C string: "/docs/a.css%00.html"
-         * would be served as "/docs/a.css". */
-        http_reply_problem(req, 400, "invalid-path", NULL, "the path contains a NUL byte (%00)");
-        return;
-    }
     if (ri->num_headers >= MG_MAX_HEADERS) {
         /* civetweb keeps the first 64 header lines and drops the rest
          * silently: never act on a request whose Authorization,
@@ -597,22 +605,26 @@ static void dispatch(http_server *srv, http_req *req, const struct mg_request_in
     char allowed[64] = ""; /* methods of the routes whose path matches */
     for (size_t i = 0; i < srv->opts.nroutes; i++) {
         const http_route *r = &srv->opts.routes[i];
-        char *attempt = xstrdup(req->path_copy);
-        http_req probe = *req;
-        bool m = route_match(r->pattern, attempt, &probe);
-        free(attempt);
-        if (!m)
+        const char *param[HTTP_MAX_PARAMS] = {NULL};
+        size_t param_len[HTTP_MAX_PARAMS] = {0};
+        if (!route_match(r->pattern, req->path_copy, param, param_len))
             continue;
         if (strcmp(r->method, req->method) != 0 &&
             !(strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
-            if (!strstr(allowed, r->method) && strlen(allowed) + strlen(r->method) + 3 < sizeof allowed) {
+            if (!strstr(allowed, r->method) &&
+                strlen(allowed) + strlen(r->method) + 3 < sizeof allowed) {
                 if (allowed[0])
                     strcat(allowed, ", ");
                 strcat(allowed, r->method);
             }
             continue;
         }
-        route_match(r->pattern, req->path_copy, req);
+        /* Captures end at a '/' or at the end: cutting one never moves another. */
+        for (int k = 0; k < HTTP_MAX_PARAMS && param[k]; k++) {
+            req->param[k] = param[k];
+            req->param_len[k] = param_len[k];
+            req->path_copy[(size_t)(param[k] - req->path_copy) + param_len[k]] = '\0';
+        }
         req->route = r;
         break;
     }
@@ -620,8 +632,7 @@ static void dispatch(http_server *srv, http_req *req, const struct mg_request_in
         if (allowed[0]) {
             const char *const hdr[] = {"Allow", allowed, NULL};
             char detail[128];
-            snprintf(detail, sizeof detail, "%s is not allowed here; use %s", req->method,
-                     allowed);
+            snprintf(detail, sizeof detail, "%s is not allowed here; use %s", req->method, allowed);
             reply_problem_h(req, 405, "method-not-allowed", NULL, detail, hdr);
         } else {
             http_reply_problem(req, 404, "not-found", NULL, "no such resource");
@@ -728,23 +739,18 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
     snprintf(threads, sizeof threads, "%d", opts->threads > 0 ? opts->threads : 8);
     snprintf(timeout, sizeof timeout, "%d",
              opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 10000);
-    const char *options[] = {"listening_ports",
-                             ports,
-                             "num_threads",
-                             threads,
-                             "request_timeout_ms",
-                             timeout,
-                             "enable_keep_alive",
-                             "yes",
-                             "keep_alive_timeout_ms",
-                             "30000",
-                             "max_request_size",
-                             "16384",
+    const char *options[] = {"listening_ports", ports, "num_threads", threads, "request_timeout_ms",
+                             timeout, "enable_keep_alive", "yes",
+                             /* Each idle keep-alive connection holds a worker
+                              * thread: 16 idle clients made a 17th wait 30 s.
+                              * Load balancers' idle timeouts must be shorter. */
+                             "keep_alive_timeout_ms", "5000", "max_request_size", "16384",
+                             /* Paths are routed as sent: decoded, "%00" would
+                              * cut "/appointments/%00/finish" to a start. */
+                             "decode_url", "no",
                              /* Responses larger than a segment must not
                               * wait for an ACK (Nagle) before their tail. */
-                             "tcp_nodelay",
-                             "1",
-                             NULL};
+                             "tcp_nodelay", "1", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.begin_request = begin_request;

@@ -45,8 +45,8 @@ struct http_req {
     const http_route *route;
     void *app; /* the service's context, from http_server_opts.app */
     const char *method;
-    const char *query; /* raw query string, or NULL */
-    const char *param[HTTP_MAX_PARAMS];  /* "{x}" captures, NUL-terminated */
+    const char *query;                  /* raw query string, or NULL */
+    const char *param[HTTP_MAX_PARAMS]; /* "{x}" captures, NUL-terminated */
     size_t param_len[HTTP_MAX_PARAMS];
     char *body; /* NUL-terminated; NULL when the route takes none or it is empty */
     size_t body_len;
@@ -86,8 +86,8 @@ void http_server_render_metrics(http_server *srv, buf *out);
 /* ---- replies (each sends exactly one response) ---- */
 
 /* headers: NULL or a NULL-terminated list of name, value pairs. */
-void http_reply(http_req *req, int status, const char *content_type, const char *body,
-                size_t len, const char *const *headers);
+void http_reply(http_req *req, int status, const char *content_type, const char *body, size_t len,
+                const char *const *headers);
 void http_reply_json(http_req *req, int status, const buf *body, const char *const *headers);
 /* application/problem+json with type "/problems/<slug>", the status's title,
  * detail, and "field" when field is not NULL. */

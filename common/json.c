@@ -98,6 +98,21 @@ static bool int_out_of_range(const char *t, size_t n)
     return n > 19 || (n == 19 && memcmp(t, limit, 19) > 0);
 }
 
+/* True when the string s[n] just closed is an object key (a ':' follows)
+ * that libbson would read as an extended-JSON number wrapper: it turns
+ * {"$numberLong":"20000"} into a plain int64, so a field that must be a JSON
+ * integer would accept an object. A key that begins with an escaped '$' is
+ * refused too, since the unescaped name could be the same wrapper. */
+static bool is_number_wrapper_key(const char *s, size_t n, const char *rest, size_t rest_len)
+{
+    size_t j = 0;
+    while (j < rest_len && is_ws(rest[j]))
+        j++;
+    if (j == rest_len || rest[j] != ':')
+        return false;
+    return (n >= 7 && memcmp(s, "$number", 7) == 0) || (n >= 6 && memcmp(s, "\\u0024", 6) == 0);
+}
+
 /* Checks what libbson's parser does not, on the bytes from the opening '{':
  * nesting deeper than max_depth (it recurses without a bound we control, so a
  * deep body must be a 400 and not a stack risk), integers outside int64, and
@@ -108,17 +123,23 @@ static const char *check_structure(const char *data, size_t len, int max_depth)
 {
     int depth = 0;
     bool in_str = false;
+    size_t str_start = 0;
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
         if (in_str) {
-            if (c == '\\')
+            if (c == '\\') {
                 i++;
-            else if (c == '"')
+            } else if (c == '"') {
                 in_str = false;
+                if (is_number_wrapper_key(data + str_start, i - str_start, data + i + 1,
+                                          len - i - 1))
+                    return "malformed JSON: MongoDB extended JSON ($number...) is not accepted";
+            }
             continue;
         }
         if (c == '"') {
             in_str = true;
+            str_start = i + 1;
         } else if (c == '{' || c == '[') {
             if (++depth > max_depth)
                 return "the body is nested too deeply";

@@ -38,8 +38,7 @@ void metrics_sample_i(buf *out, const char *name, const char *labels, int64_t va
         buf_printf(out, "%s %" PRId64 "\n", name, value);
 }
 
-void metrics_histogram_render(buf *out, const char *name, const char *labels,
-                              metrics_histogram *h)
+void metrics_histogram_render(buf *out, const char *name, const char *labels, metrics_histogram *h)
 {
     const char *sep = labels && labels[0] ? "," : "";
     const char *lb = labels ? labels : "";

@@ -44,7 +44,6 @@ void metrics_family(buf *out, const char *name, const char *type, const char *he
 void metrics_sample(buf *out, const char *name, const char *labels, uint64_t value);
 void metrics_sample_i(buf *out, const char *name, const char *labels, int64_t value);
 /* Writes the _bucket/_sum/_count lines of one histogram series. */
-void metrics_histogram_render(buf *out, const char *name, const char *labels,
-                              metrics_histogram *h);
+void metrics_histogram_render(buf *out, const char *name, const char *labels, metrics_histogram *h);
 
 #endif

@@ -49,7 +49,8 @@ void ops_reply_ready(http_req *req, const ops_check *checks, size_t n)
         ready = ready && checks[i].ok;
     buf b;
     buf_init(&b);
-    buf_puts(&b, ready ? "{\"status\":\"ready\",\"checks\":{" : "{\"status\":\"unavailable\",\"checks\":{");
+    buf_puts(&b, ready ? "{\"status\":\"ready\",\"checks\":{"
+                       : "{\"status\":\"unavailable\",\"checks\":{");
     for (size_t i = 0; i < n; i++) {
         if (i)
             buf_putc(&b, ',');

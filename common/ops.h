@@ -43,6 +43,8 @@ void ops_reply_ready(http_req *req, const ops_check *checks, size_t n);
         {"GET", "/metrics", ops_handle_metrics, "metrics:read", false},                            \
         {"GET", "/openapi.json", ops_handle_openapi, NULL, false},                                 \
         {"GET", "/docs", ops_handle_docs, NULL, false},                                            \
-        {"GET", "/docs/{file}", ops_handle_docs_asset, NULL, false}
+    {                                                                                              \
+        "GET", "/docs/{file}", ops_handle_docs_asset, NULL, false                                  \
+    }
 
 #endif

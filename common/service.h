@@ -20,7 +20,8 @@
         {"HTTP_PORT", default_port, "TCP port of the HTTP API"},                                   \
         {"HTTP_THREADS", "16", "HTTP worker threads (concurrent requests)"},                       \
         {"HTTP_MAX_BODY_BYTES", "65536", "largest accepted request body; larger gets 413"},        \
-        {"HTTP_REQUEST_TIMEOUT_MS", "10000", "time a client has to send a request"},               \
+        {"HTTP_REQUEST_TIMEOUT_MS", "10000",                                                       \
+         "time a client has to send its request line and headers, then its body (408 after)"},     \
         {"AUTH_TOKENS", "",                                                                        \
          "bearer tokens and scopes: TOKEN=scope,scope;TOKEN2=scope (empty: auth off)"},            \
         {"MONGODB_URI", "mongodb://127.0.0.1:27017/clinic",                                        \

@@ -36,6 +36,23 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   done
 fi
 
+if [ "$what" = all ] || [ "$what" = unit ]; then
+  # The libFuzzer targets (clang, ASan + UBSan) replay their seed corpora:
+  # every input a past crash was fixed for stays a regression test.
+  echo "== fuzz targets over their seed corpora (make fuzz runs them for real)"
+  out=$(bash tests/fuzz/run.sh --replay 2>&1)
+  rc=$?
+  printf '%s\n' "$out" | grep -E 'replayed|FAILED' | sed 's/^ */  /'
+  ok=$(printf '%s\n' "$out" | grep -c 'replayed, ok$')
+  bad=$(printf '%s\n' "$out" | grep -c 'FAILED')
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+    printf '%s\n' "$out" | tail -n 20 | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+fi
+
 if [ "$what" = all ] || [ "$what" = integration ] || [ "$what" = chaos ]; then
   if [ "$what" = chaos ]; then
     echo "== chaos: faults, kill -9, rebalance, abuse (pytest, real processes)"

@@ -54,23 +54,12 @@ int main(int argc, char **argv)
     snprintf(ports, sizeof ports, "127.0.0.1:%s", argv[1]);
     const char *threads = argc > 2 ? argv[2] : "16";
     /* Keep in step with http_server_start() in common/http.c. */
-    const char *options[] = {"listening_ports",
-                             ports,
-                             "num_threads",
-                             threads,
-                             "request_timeout_ms",
-                             "10000",
-                             "enable_keep_alive",
-                             "yes",
-                             "keep_alive_timeout_ms",
-                             "30000",
-                             "max_request_size",
-                             "16384",
+    const char *options[] = {"listening_ports", ports, "num_threads", threads, "request_timeout_ms",
+                             "10000", "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000",
+                             "max_request_size", "16384",
                              /* Responses larger than a segment must not
                               * wait for an ACK (Nagle) before their tail. */
-                             "tcp_nodelay",
-                             "1",
-                             NULL};
+                             "tcp_nodelay", "1", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.begin_request = begin_request;

@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 #define START_BODY                                                                                 \
-    "{\"physician_id\":\"2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a\","                                \
-    "\"patient_id\":\"7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a\","                                   \
+    "{\"physician_id\":\"2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a\","                                  \
+    "\"patient_id\":\"7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a\","                                     \
     "\"start_date\":\"2024-05-01T14:00:00Z\"}"
 
 typedef struct pair_rec {

@@ -194,8 +194,7 @@ static int preload(long n, const char *state)
         return 1;
     }
     mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll =
-        mongo_db_collection(db, c, billings ? "billings" : APPT_COLLECTION);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, billings ? "billings" : APPT_COLLECTION);
     int64_t t0 = timefmt_mono_us(), now = timefmt_now_ms();
     enum { BATCH = 1000 };
     bson_t *docs[BATCH];
@@ -227,7 +226,8 @@ static int preload(long n, const char *state)
 int main(int argc, char **argv)
 {
     if (argc != 5 || (strcmp(argv[1], "rw") != 0 && strcmp(argv[1], "preload") != 0)) {
-        fprintf(stderr, "usage: mongo_raw rw URI N THREADS | preload URI N published|pending|billings\n");
+        fprintf(stderr,
+                "usage: mongo_raw rw URI N THREADS | preload URI N published|pending|billings\n");
         return 2;
     }
     mongo_global_init();

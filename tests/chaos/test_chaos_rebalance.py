@@ -1,8 +1,8 @@
 """Chaos: consumer-group rebalances on a 3-broker cluster (replication factor
 3, min.insync.replicas 2). Two financial instances share the group; while
 consultations finish as a steady stream, one leaves gracefully (SIGTERM) and
-comes back, then the other is kill -9'd and comes back. Partitions move each
-time; offsets are committed only after the billing is written, so nothing is
+comes back, then the other is kill -9'd and comes back, then a broker is
+kill -9'd and comes back. Partitions move each time; offsets are committed only after the billing is written, so nothing is
 lost and the idempotent write absorbs the re-reads.
 """
 
@@ -67,20 +67,28 @@ def test_rebalance_stop_and_kill9_of_financial_instances(start_service, kafka_cl
             wait_until(lambda: metric(fb, "consumer_assigned_partitions") == 6, 60,
                        message="B took every partition after A's session expired")
             log.append(f"B owns 6 at {progress[0]}")
-            at(480)
+            at(430)
             fa.start(timeout=60)
             log.append(f"A back at {progress[0]}")
+            at(470)
+            kafka_cluster.kill(2)
+            log.append(f"broker 2 kill -9 at {progress[0]}")
+            at(540)
+            kafka_cluster.start(2)
+            log.append(f"broker 2 back at {progress[0]}")
         except BaseException as e:  # noqa: BLE001 - reported by the test
             errors.append(e)
 
     t = threading.Thread(target=chaos, name="chaos")
     t.start()
     try:
-        finish_many(appt, list(ends), ends, threads=2, pace=0.03, progress=progress,
+        finish_many(appt, list(ends), ends, threads=2, pace=0.04, progress=progress,
                     deadline=time.monotonic() + 300)
     finally:
         stream_done.set()
         t.join(180)
+        if not kafka_cluster.running(2):
+            kafka_cluster.start(2)
     assert not errors, (errors, log)
     for s in (fa, fb):
         if not s.running():

@@ -33,6 +33,32 @@ static void check_getters(const bson_t *doc)
     (void)json_has_unknown_key(doc, fields, &unknown);
 }
 
+/* Containers nested in doc, doc itself counting as 1. */
+static int depth_of(const bson_t *doc)
+{
+    int max = 0;
+    bson_iter_t it;
+    if (!bson_iter_init(&it, doc))
+        abort();
+    while (bson_iter_next(&it)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it))
+            continue;
+        uint32_t len = 0;
+        const uint8_t *data = NULL;
+        if (BSON_ITER_HOLDS_DOCUMENT(&it))
+            bson_iter_document(&it, &len, &data);
+        else
+            bson_iter_array(&it, &len, &data);
+        bson_t sub;
+        if (!bson_init_static(&sub, data, len))
+            abort();
+        int d = depth_of(&sub);
+        if (d > max)
+            max = d;
+    }
+    return max + 1;
+}
+
 /* {"a":<json_append_str(s)>} must parse and give s back byte for byte. */
 static void check_string_round_trip(const char *s, size_t n)
 {
@@ -69,6 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     if (json_parse_object(copy, size, &doc, err, sizeof err) == 0) {
         check_getters(&doc);
+        /* The documented bound: nothing nested deeper than 32 gets through
+         * (libbson may fold extended-JSON wrappers, so only an upper bound). */
+        if (depth_of(&doc) > 32)
+            abort();
         bson_destroy(&doc);
     } else if (strnlen(err, sizeof err) == 0) {
         abort(); /* a rejection always says why */

@@ -331,6 +331,10 @@ START_TEST(test_decode_rejects_price_that_is_not_an_integer)
     assert_field_rejected("hourly_price_cents", "\"20000\"", want);
     assert_field_rejected("hourly_price_cents", "true", want);
     assert_field_rejected("hourly_price_cents", "1e300", want);
+    /* MongoDB extended JSON would turn this object into an int64 */
+    assert_field_rejected(
+        "hourly_price_cents", "{\"$numberLong\":\"20000\"}",
+        "body: malformed JSON: MongoDB extended JSON ($number...) is not accepted");
 }
 END_TEST
 
