@@ -119,7 +119,7 @@ reconcile: deps
 	@.deps/venv/bin/python deploy/reconcile.py
 
 format:
-	clang-format -i common/*.[ch] appointment/*.[ch] financial/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c
+	clang-format -i common/*.[ch] appointment/*.[ch] financial/*.[ch] tests/unit/*.c tests/fuzz/*.[ch] tests/bench/*.c
 
 clean:
 	rm -rf build

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "fuzz_input.h"
 #include "event.h"
 #include "json.h"
 
@@ -68,11 +69,9 @@ static void check_encode_any(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *copy = malloc(size ? size : 1);
+    char *copy = fuzz_input_copy(data, size);
     if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
 
     event_finished ev;
     memset(&ev, 0, sizeof ev);

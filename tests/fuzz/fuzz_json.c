@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "fuzz_input.h"
 #include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -84,12 +85,9 @@ static void check_string_round_trip(const char *s, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size heap copy, so reading one byte past the input is caught. */
-    char *copy = malloc(size ? size : 1);
+    char *copy = fuzz_input_copy(data, size);
     if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
 
     bson_t doc;
     char err[256];

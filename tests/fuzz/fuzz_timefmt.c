@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "timefmt.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,11 +40,9 @@ static void check_format_any(int64_t ms)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *copy = malloc(size ? size : 1);
+    char *copy = fuzz_input_copy(data, size);
     if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
 
     int64_t ms = INT64_MIN;
     if (timefmt_parse(copy, size, &ms) == 0) {

@@ -7,16 +7,15 @@
 #include <string.h>
 
 #include "uuid.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *copy = malloc(size ? size : 1);
+    char *copy = fuzz_input_copy(data, size);
     if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
 
     bool valid = uuid_is_valid(copy, size);
     char out[UUID_STR_LEN + 4];
