@@ -974,21 +974,6 @@ def _counts(uri: str) -> dict[str, int]:
         return {n: db[n].count_documents({}) for n in sorted(db.list_collection_names())}
 
 
-def _insert_billing(uri: str) -> str:
-    import datetime
-
-    from stack import mongo_client
-    bid = str(uuid.uuid4())
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    with mongo_client(uri) as c:
-        c.get_default_database().billings.insert_one({
-            "_id": bid, "appointment_id": bid, "physician_id": PHYS, "patient_id": PAT,
-            "start_date": now - datetime.timedelta(hours=1), "end_date": now, "end_day": now.strftime("%Y-%m-%d"),
-            "billed_hours": 1, "hourly_price_cents": 20000, "total_cents": 20000, "currency": "BRL",
-            "created_at": now})
-    return bid
-
-
 @dataclass
 class Outcome:
     reports: dict[str, Report]  # "appointment/auth-off" -> its report
@@ -1043,7 +1028,7 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
     """Starts appointment and financial with auth off and with auth on (four
     processes, one database, one topic), runs `per_target` cases against each,
     then stops them with SIGTERM. `start(name, **env)` starts one service."""
-    from stack import end_offsets, http
+    from stack import end_offsets, http, insert_billing
 
     env = dict(KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq", HTTP_REQUEST_TIMEOUT_MS=timeout_ms,
                OUTBOX_RELAY_INTERVAL_MS=200)
@@ -1058,7 +1043,7 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
     r = http("POST", a.url("/appointments"), json={"physician_id": PHYS, "patient_id": PAT})
     assert r.status == 201, r
     existing_appt = r.body["id"]
-    existing_bill = _insert_billing(uri)
+    existing_bill = insert_billing(uri, PHYS, PAT)
     time.sleep(0.5)  # let the relay and consumers settle before the baseline
     counts_before = _counts(uri)
     topics = (topic, topic + ".dlq")

@@ -404,6 +404,22 @@ def mongo_client(uri: str, timeout_ms: int = 5000):
                                connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms)
 
 
+def insert_billing(uri: str, physician_id: str, patient_id: str, hours: int = 1) -> str:
+    """Writes one billing straight into the database named by uri, shaped as
+    financial/store.c writes it (for read-only tests that need one to exist).
+    Returns its appointment id."""
+    from datetime import datetime, timedelta, timezone
+    bid = str(uuid.uuid4())
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with mongo_client(uri) as c:
+        c.get_default_database().billings.insert_one({
+            "_id": bid, "appointment_id": bid, "physician_id": physician_id, "patient_id": patient_id,
+            "start_date": now - timedelta(hours=hours), "end_date": now, "end_day": now.strftime("%Y-%m-%d"),
+            "billed_hours": hours, "hourly_price_cents": 20000, "total_cents": 20000 * hours,
+            "currency": "BRL", "created_at": now})
+    return bid
+
+
 # --------------------------------------------------------------------- probes of a running service
 # Shared by the e2e, chaos and soak suites.
 

@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from stack import http, mongo_client  # noqa: E402
+from stack import http, insert_billing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "schemathesis-all-scopes-0123456789"
@@ -116,17 +116,7 @@ def record(service: str, out: dict) -> None:
 
 
 def _billing(uri: str) -> str:
-    import datetime
-    import uuid
-    bid = str(uuid.uuid4())
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    with mongo_client(uri) as c:
-        c.get_default_database().billings.insert_one({
-            "_id": bid, "appointment_id": bid, "physician_id": PHYS, "patient_id": PAT,
-            "start_date": now - datetime.timedelta(hours=2), "end_date": now, "end_day": now.strftime("%Y-%m-%d"),
-            "billed_hours": 2, "hourly_price_cents": 20000, "total_cents": 40000, "currency": "BRL",
-            "created_at": now})
-    return bid
+    return insert_billing(uri, PHYS, PAT, hours=2)
 
 
 @pytest.mark.parametrize("service", ["appointment", "financial"])
