@@ -102,7 +102,8 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
         memcpy(a.id, first->id, UUID_STR_LEN);
         a.start_ms = first->start_ms;
         a.created_ms = first->created_ms;
-        if (appt_store_insert(app->db, &a, &err) != 0 && !mongo_error_is_duplicate(&err)) {
+        if (appt_store_insert(app->db, app->bk, &a, &err) != 0 &&
+            !mongo_error_is_duplicate(&err)) {
             http_reply_db_error(req, &err);
             return;
         }
@@ -160,7 +161,7 @@ static void handle_start(http_req *req)
             return;
         }
     }
-    if (appt_store_insert(app->db, &a, &err) != 0) {
+    if (appt_store_insert(app->db, app->bk, &a, &err) != 0) {
         http_reply_db_error(req, &err);
         return;
     }
@@ -197,53 +198,55 @@ static void handle_finish(http_req *req)
         return;
     }
     bool end_given = fr.has_end;
-    int64_t end_ms = fr.end_ms;
-
-    bson_error_t err;
     appt a;
-    int rc = appt_store_get(app->db, id, &a, &err);
-    if (rc < 0) {
-        http_reply_db_error(req, &err);
-        return;
-    }
-    if (rc == 0) {
-        http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
-        return;
-    }
-    if (a.finished) {
-        refinish(req, &a, end_given, end_ms);
-        return;
-    }
-    if (!end_given)
-        end_ms = now > a.start_ms ? now : a.start_ms;
-    if (end_ms < a.start_ms) {
-        http_reply_problem(req, 400, "invalid-field", "end_date",
-                           "end_date must not be before start_date");
-        return;
-    }
-    a.end_ms = end_ms;
-    a.finished = true;
+    memset(&a, 0, sizeof a);
+    memcpy(a.id, id, UUID_STR_LEN);
+    a.end_ms = end_given ? fr.end_ms : now;
     uuid_v4(a.event_id);
     a.event_time_ms = now;
     memcpy(a.traceparent, req->traceparent, sizeof a.traceparent);
     a.traceparent[sizeof a.traceparent - 1] = '\0';
-    a.attempts = 0;
 
+    /* One findAndModify whose filter holds the guards; only a miss reads the
+     * document, to tell the client why. */
+    bson_error_t err;
     appt done;
-    rc = appt_store_finish(app->db, &a, outbox_lease_until(app->ob, now), &done, &err);
-    if (rc < 0) {
-        http_reply_db_error(req, &err);
-        return;
-    }
-    if (rc == 0) { /* finished concurrently by another request */
+    int64_t lease = outbox_lease_until(app->ob, now);
+    int rc = appt_store_finish(app->db, &a, lease, &done, &err);
+    if (rc == 0) {
         rc = appt_store_get(app->db, id, &done, &err);
-        if (rc != 1) {
-            if (rc == 0)
-                bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment vanished");
-            http_reply_db_error(req, &err);
+        if (rc == 0) {
+            http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
             return;
         }
-        refinish(req, &done, end_given, end_ms);
+        if (rc == 1 && done.finished) { /* before, or concurrently by another request */
+            refinish(req, &done, end_given, fr.end_ms);
+            return;
+        }
+        if (rc == 1 && end_given) {
+            http_reply_problem(req, 400, "invalid-field", "end_date",
+                               "end_date must not be before start_date");
+            return;
+        }
+        if (rc == 1) {
+            /* Started "in the future" by this clock (another host's was
+             * ahead): end it at its start, the shortest consultation. */
+            a.end_ms = done.start_ms;
+            rc = appt_store_finish(app->db, &a, lease, &done, &err);
+            if (rc == 0) {
+                rc = appt_store_get(app->db, id, &done, &err);
+                if (rc == 1 && done.finished) {
+                    refinish(req, &done, end_given, fr.end_ms);
+                    return;
+                }
+                if (rc >= 0)
+                    bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment changed meanwhile");
+                rc = -1;
+            }
+        }
+    }
+    if (rc < 0) {
+        http_reply_db_error(req, &err);
         return;
     }
     outbox_publish(app->ob, &done);
@@ -290,7 +293,7 @@ static void handle_list(http_req *req)
     int n = 0;
     bool more = false;
     bson_error_t err;
-    if (appt_store_list(app->db, &f, items, &n, &more, &err) != 0) {
+    if (appt_store_list(app->db, app->bk, &f, items, &n, &more, &err) != 0) {
         http_reply_db_error(req, &err);
         return;
     }
@@ -320,6 +323,12 @@ static void handle_readyz(http_req *req)
         {"kafka", kafka_ok ? "ok" : "down", kafka_ok},
     };
     ops_reply_ready(req, checks, 2);
+}
+
+int appt_init_store(void *app, bson_error_t *err)
+{
+    appt_app *a = app;
+    return appt_store_init(a->db, a->bk, err);
 }
 
 void appt_render_metrics(void *app, buf *out)

@@ -8,16 +8,21 @@
 
 #include "http.h"
 #include "ops.h"
+#include "buckets.h"
 #include "mongo.h"
 #include "outbox.h"
 
 typedef struct appt_app {
     ops_ctx ops;         /* first: the shared /healthz, /metrics, /docs ... */
     mongo_db *db;        /* borrowed */
+    buckets *bk;         /* borrowed: the lists' day buckets */
     outbox *ob;          /* borrowed */
     int64_t price_cents; /* hourly price captured by new appointments */
     char currency[EVENT_CURRENCY_LEN];
 } appt_app;
+
+/* Creates the indexes and runs the one-time migrations (service_wait). */
+int appt_init_store(void *app, bson_error_t *err);
 
 /* Appends the service's own metrics (outbox counters) for /metrics. */
 void appt_render_metrics(void *app, buf *out);

@@ -69,6 +69,7 @@ int main(int argc, char **argv)
         goto done;
     }
     app.db = db;
+    app.bk = buckets_new(APPT_BUCKETS_COLLECTION);
     outbox_opts oo = {
         .bootstrap = config_str(vars, NVARS, "KAFKA_BOOTSTRAP"),
         .topic = config_str(vars, NVARS, "KAFKA_TOPIC"),
@@ -99,13 +100,14 @@ int main(int argc, char **argv)
     log_info("appointment listening", "port", portstr, NULL);
 
     /* The API answers 503 while the database is down. */
-    service_wait(db, appt_store_init);
+    service_wait(&app, appt_init_store);
     log_info("shutting down", NULL);
     rc = 0;
 
 done:
     http_server_free(srv); /* stop accepting, finish requests in flight */
     outbox_free(ob, flush);
+    buckets_free(app.bk);
     mongo_db_free(db);
     docs_free(app.ops.docs);
     mongo_global_cleanup();

@@ -28,6 +28,11 @@ struct outbox {
     metrics_counter published;
     metrics_counter failed;
     metrics_counter relayed;
+    /* Acknowledged entries not yet marked published: filled by the delivery
+     * reports of one poll, written in one bulk update after it. Touched only
+     * by the thread that polls (the outbox thread, then outbox_free's). */
+    char (*acked)[UUID_STR_LEN];
+    size_t nacked, capacked;
 };
 
 #define RELAY_SWEEP_MS 30000
@@ -65,14 +70,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     bson_error_t err;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         metrics_inc(&ob->published);
-        if (appt_store_outbox_published(ob->opts.db, om->id, om->event_id, &err) != 0)
-        /* The relay will publish it again under the same ce_id; the
-         * consumer's idempotent write absorbs the duplicate. */
-        {
-            log_warn("event delivered but not marked published", "appointment_id", om->id, "error",
-                     err.message, NULL);
-            relay_wake(ob);
+        if (ob->nacked == ob->capacked) {
+            ob->capacked = ob->capacked ? ob->capacked * 2 : 64;
+            ob->acked = xrealloc(ob->acked, ob->capacked * sizeof *ob->acked);
         }
+        memcpy(ob->acked[ob->nacked++], om->id, UUID_STR_LEN);
     } else {
         metrics_inc(&ob->failed);
         relay_wake(ob);
@@ -84,6 +86,26 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                      err.message, NULL);
     }
     free(om);
+}
+
+/* Marks the entries acknowledged since the last call published, in one
+ * bulk write. On failure they stay pending: the relay publishes them again
+ * under the same ce_id and the consumer's idempotent write absorbs the
+ * duplicates. Called right after each poll, on the polling thread. */
+static void mark_acked(outbox *ob)
+{
+    if (ob->nacked == 0)
+        return;
+    bson_error_t err;
+    if (appt_store_outbox_published(ob->opts.db, (const char(*)[UUID_STR_LEN])ob->acked,
+                                    ob->nacked, &err) != 0) {
+        char count[24];
+        snprintf(count, sizeof count, "%zu", ob->nacked);
+        log_warn("events delivered but not marked published; the relay will resend them", "count",
+                 count, "error", err.message, NULL);
+        relay_wake(ob);
+    }
+    ob->nacked = 0;
 }
 
 outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
@@ -187,6 +209,7 @@ static void relay_due(outbox *ob)
         log_info("relaying pending event", "appointment_id", a.id, "event_id", a.event_id, NULL);
         outbox_publish(ob, &a);
         rd_kafka_poll(ob->rk, 0);
+        mark_acked(ob);
     }
 }
 
@@ -197,6 +220,7 @@ static void *outbox_main(void *arg)
     relay_wake(ob); /* a previous run may have left entries pending */
     while (!atomic_load(&ob->stop)) {
         rd_kafka_poll(ob->rk, 100);
+        mark_acked(ob);
         int64_t now = timefmt_mono_ms();
         if (now >= next_relay) {
             if (now < atomic_load(&ob->relay_active_until) || now >= next_sweep) {
@@ -227,6 +251,7 @@ void outbox_free(outbox *ob, int timeout_ms)
     /* Delivery reports of the flush run here, on this thread, now that the
      * outbox thread is gone. */
     rd_kafka_flush(ob->rk, timeout_ms);
+    mark_acked(ob);
     int left = rd_kafka_outq_len(ob->rk);
     if (left > 0) {
         char n[16];
@@ -235,6 +260,7 @@ void outbox_free(outbox *ob, int timeout_ms)
                  NULL);
     }
     rd_kafka_destroy(ob->rk);
+    free(ob->acked);
     free(ob->topic);
     free(ob);
 }

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void outbox_from_bson(bson_iter_t *ob, appt *a)
@@ -58,17 +59,66 @@ static void appt_from_bson(const bson_t *doc, appt *a)
     }
 }
 
-int appt_store_init(mongo_db *db, bson_error_t *err)
+void appt_store_bucket_refs(const appt *a, bucket_ref refs[2])
 {
-    bson_t *idx =
-        BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}",
-                 "name", "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1),
-                 "_id", BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{",
-                 "status", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}",
-                 "3", "{", "key", "{", "outbox.state", BCON_INT32(1), "outbox.next_attempt_at",
-                 BCON_INT32(1), "}", "name", "outbox_due", "}");
+    char day[BUCKET_DAY_LEN], scope[BUCKET_SCOPE_LEN];
+    buckets_day_of_id(a->id, a->created_ms, day);
+    bucket_ref_set(&refs[0], "all", day);
+    snprintf(scope, sizeof scope, "physician/%s", a->physician_id);
+    bucket_ref_set(&refs[1], scope, day);
+}
+
+static size_t backfill_refs(const bson_t *doc, char day[BUCKET_DAY_LEN], bucket_ref *refs)
+{
+    appt a;
+    appt_from_bson(doc, &a);
+    appt_store_bucket_refs(&a, refs);
+    memcpy(day, refs[0].day, BUCKET_DAY_LEN);
+    return 2;
+}
+
+#define MIGRATION "appointments-buckets-v1"
+
+/* Documents written before this version have no bucket and keep their
+ * outbox state only in outbox.state: give them both, once. */
+static int migrate(mongo_db *db, buckets *bk, bson_error_t *err)
+{
+    int done = buckets_migrated(bk, db, MIGRATION, err);
+    if (done != 0)
+        return done < 0 ? -1 : 0;
+    bson_t *sel = BCON_NEW("outbox.state", BCON_UTF8("pending"), "outbox_pending", "{", "$exists",
+                           BCON_BOOL(false), "}");
+    bson_t *upd = BCON_NEW("$set", "{", "outbox_pending", BCON_BOOL(true), "}");
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    bool ok = mongoc_collection_update_many(coll, sel, upd, NULL, NULL, err);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(upd);
+    bson_destroy(sel);
+    if (!ok || buckets_backfill(bk, db, APPT_COLLECTION, backfill_refs, err) != 0)
+        return -1;
+    return buckets_mark_migrated(bk, db, MIGRATION, err);
+}
+
+int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
+{
+    /* physician_newest .. status_newest serve the lists on MongoDB; on
+     * FerretDB only their GIN twins' equality lookups help, hence
+     * bucket_newest (the day walk) and outbox_pending (the relay's claim). */
+    bson_t *idx = BCON_NEW(
+        "0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name",
+        "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1), "_id",
+        BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{", "status",
+        BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{", "key",
+        "{", BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}",
+        "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
     int rc = mongo_db_create_indexes(db, APPT_COLLECTION, idx, err);
     bson_destroy(idx);
+    if (rc == 0)
+        rc = buckets_init(bk, db, err);
+    if (rc == 0)
+        rc = migrate(db, bk, err);
     return rc;
 }
 
@@ -85,10 +135,15 @@ static void appt_to_bson(const appt *a, bson_t *doc)
     BSON_APPEND_DATE_TIME(doc, "created_at", a->created_ms);
 }
 
-int appt_store_insert(mongo_db *db, const appt *a, bson_error_t *err)
+int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *err)
 {
+    bucket_ref refs[2];
+    appt_store_bucket_refs(a, refs);
+    if (buckets_note(bk, db, refs, 2, err) != 0)
+        return -1;
     bson_t doc = BSON_INITIALIZER;
     appt_to_bson(a, &doc);
+    BSON_APPEND_UTF8(&doc, BUCKET_FIELD, refs[0].day);
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
     bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, err);
@@ -149,11 +204,16 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
 int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
                       bson_error_t *err)
 {
-    bson_t *query = BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"));
+    /* _id and status are equalities the database indexes; the start guard
+     * is checked on that one document. */
+    bson_t *query = BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date",
+                             "{", "$lte", BCON_DATE_TIME(a->end_ms), "}");
     bson_t update = BSON_INITIALIZER, set, outbox;
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
     BSON_APPEND_UTF8(&set, "status", "finished");
+    /* Top level, so that the relay's claim is an indexed equality. */
+    BSON_APPEND_BOOL(&set, "outbox_pending", true);
     BSON_APPEND_DOCUMENT_BEGIN(&set, "outbox", &outbox);
     BSON_APPEND_UTF8(&outbox, "state", "pending");
     BSON_APPEND_UTF8(&outbox, "event_id", a->event_id);
@@ -169,8 +229,13 @@ int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *ou
     return rc;
 }
 
-int appt_store_list(mongo_db *db, const appt_filter *f, appt *out, int *n, bool *more,
-                    bson_error_t *err)
+static void decode_appt(const bson_t *doc, void *item)
+{
+    appt_from_bson(doc, item);
+}
+
+int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n,
+                    bool *more, bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
     if (f->physician_id)
@@ -179,34 +244,22 @@ int appt_store_list(mongo_db *db, const appt_filter *f, appt *out, int *n, bool 
         BSON_APPEND_UTF8(&filter, "patient_id", f->patient_id);
     if (f->status >= 0)
         BSON_APPEND_UTF8(&filter, "status", f->status ? "finished" : "started");
-    if (f->before_id) {
-        bson_t lt;
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &lt);
-        BSON_APPEND_UTF8(&lt, "$lt", f->before_id);
-        bson_append_document_end(&filter, &lt);
+    mongo_page p = {
+        .items = out, .item_size = sizeof *out, .limit = f->limit, .decode = decode_appt};
+    int rc;
+    if (f->patient_id || f->status == 0) {
+        rc = mongo_page_fill(db, APPT_COLLECTION, &filter, f->before_id, &p, err);
+    } else {
+        char scope[BUCKET_SCOPE_LEN] = "all";
+        if (f->physician_id)
+            snprintf(scope, sizeof scope, "physician/%s", f->physician_id);
+        rc = buckets_page(bk, db, APPT_COLLECTION, scope, &filter, f->before_id, &p, err);
     }
-    bson_t *opts =
-        BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit", BCON_INT64(f->limit + 1));
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-    const bson_t *doc = NULL;
-    int count = 0;
-    *more = false;
-    while (mongoc_cursor_next(cur, &doc)) {
-        if (count == f->limit) {
-            *more = true;
-            break;
-        }
-        appt_from_bson(doc, &out[count++]);
-    }
-    int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
-    mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
-    bson_destroy(opts);
     bson_destroy(&filter);
-    *n = count;
+    if (rc == 0) {
+        *n = p.n;
+        *more = p.more;
+    }
     return rc;
 }
 
@@ -265,50 +318,57 @@ int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start
     return 0;
 }
 
-static int update_outbox(mongo_db *db, const char *id, const char *event_id, const bson_t *update,
-                         bson_error_t *err)
-{
-    /* The filter is {_id} alone: FerretDB (the local stack's MongoDB) runs an
-     * update whose filter has any other field as a scan of the whole
-     * collection (~0.15 ms per document), here once per event on the outbox
-     * thread: at 1,000 appointments it fell behind the finishes, entries stayed
-     * pending past their lease and the relay re-published acked events
-     * (tests/chaos, kill -9 scenario). Nothing is lost by dropping the other
-     * conditions: an appointment is finished once, so its event_id never
-     * changes, and no update ever sets a published entry back to pending. */
-    (void)event_id;
-    bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
-    bool ok = mongoc_collection_update_one(coll, sel, update, NULL, NULL, err);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
-    bson_destroy(sel);
-    return ok ? 0 : -1;
-}
-
-int appt_store_outbox_published(mongo_db *db, const char *id, const char *event_id,
+int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], size_t n,
                                 bson_error_t *err)
 {
-    bson_t *upd = BCON_NEW("$set", "{", "outbox.state", BCON_UTF8("published"), "}");
-    int rc = update_outbox(db, id, event_id, upd, err);
+    if (n == 0)
+        return 0;
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    /* Filtered on {_id} alone: no other condition is needed (an appointment
+     * is finished once, and nothing sets a published entry back to pending),
+     * and an equality on _id is what every backend serves from an index. */
+    bson_t *upd = BCON_NEW("$set", "{", "outbox.state", BCON_UTF8("published"), "}", "$unset", "{",
+                           "outbox_pending", BCON_UTF8(""), "}");
+    for (size_t i = 0; i < n; i++) {
+        bson_t *sel = BCON_NEW("_id", BCON_UTF8(ids[i]));
+        mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, NULL, NULL);
+        bson_destroy(sel);
+    }
+    bson_t reply;
+    bool ok = mongoc_bulk_operation_execute(bulk, &reply, err) != 0;
+    bson_destroy(&reply);
     bson_destroy(upd);
-    return rc;
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    return ok ? 0 : -1;
 }
 
 int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,
                                bson_error_t *err)
 {
+    (void)event_id; /* fixed once the entry is written: {_id} alone is enough */
+    bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *upd = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(at_ms), "}");
-    int rc = update_outbox(db, id, event_id, upd, err);
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    bool ok = mongoc_collection_update_one(coll, sel, upd, NULL, NULL, err);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
     bson_destroy(upd);
-    return rc;
+    bson_destroy(sel);
+    return ok ? 0 : -1;
 }
 
 int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,
                             bson_error_t *err)
 {
-    bson_t *query = BCON_NEW("outbox.state", BCON_UTF8("pending"), "outbox.next_attempt_at", "{",
+    bson_t *query = BCON_NEW("outbox_pending", BCON_BOOL(true), "outbox.next_attempt_at", "{",
                              "$lte", BCON_DATE_TIME(now_ms), "}");
     bson_t *update = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(lease_until_ms),
                               "}", "$inc", "{", "outbox.attempts", BCON_INT32(1), "}");
@@ -322,12 +382,8 @@ int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms
 
 int64_t appt_store_outbox_pending(mongo_db *db, bson_error_t *err)
 {
-    bson_t *filter = BCON_NEW("outbox.state", BCON_UTF8("pending"));
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
-    int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, err);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
+    bson_t *filter = BCON_NEW("outbox_pending", BCON_BOOL(true));
+    int64_t n = mongo_count(db, APPT_COLLECTION, filter, err);
     bson_destroy(filter);
     return n;
 }

@@ -9,12 +9,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buckets.h"
 #include "event.h"
 #include "mongo.h"
 #include "uuid.h"
 
 #define APPT_COLLECTION "appointments"
 #define APPT_IDEM_COLLECTION "idempotency_keys"
+#define APPT_BUCKETS_COLLECTION "appointment_buckets"
 #define APPT_TRACEPARENT_LEN 56
 
 typedef enum appt_outbox_state {
@@ -49,25 +51,37 @@ typedef struct appt_filter {
     int limit;
 } appt_filter;
 
-/* Creates the indexes (idempotent). */
-int appt_store_init(mongo_db *db, bson_error_t *err);
+/* Creates the indexes and gives documents written before day buckets and
+ * the top-level outbox flag existed their fields (once per database; a
+ * marker records it). Idempotent. */
+int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err);
 
-int appt_store_insert(mongo_db *db, const appt *a, bson_error_t *err);
+/* The buckets a lists walks to find a: "all" and "physician/<id>", on the
+ * day of its id. Pure. */
+void appt_store_bucket_refs(const appt *a, bucket_ref refs[2]);
+
+/* Notes a's buckets (see buckets_note), then inserts it. */
+int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *err);
 
 /* Returns 1 and fills *out, 0 if there is no such appointment, -1 on error. */
 int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err);
 
-/* Finishes appointment a->id if it is still started: sets end, status, and a
- * pending outbox entry (event id, time, traceparent, next attempt at
- * retry_at_ms) in one update. Returns 1 and fills *out with the new document;
- * 0 if it was not in the started state (caller re-reads); -1 on error. */
+/* Finishes appointment a->id if it is still started and a->end_ms is not
+ * before its start: sets end, status, and a pending outbox entry (event id,
+ * time, traceparent, next attempt at retry_at_ms) in one findAndModify whose
+ * filter holds those guards. Returns 1 and fills *out with the new document;
+ * 0 if no document passed the guards (the caller reads it to tell why); -1
+ * on error. */
 int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
                       bson_error_t *err);
 
 /* Lists newest first. Fills out[0..*n) with at most f->limit items and
- * reports whether more follow. */
-int appt_store_list(mongo_db *db, const appt_filter *f, appt *out, int *n, bool *more,
-                    bson_error_t *err);
+ * reports whether more follow. A patient's list, and the started ones, are
+ * read by their own equality (they stay small: one patient's visits, the
+ * consultations open now); every other list walks day buckets, so its cost
+ * is bounded by the page, not by the collection. */
+int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n,
+                    bool *more, bson_error_t *err);
 
 /* ---- idempotency keys ---- */
 
@@ -79,15 +93,19 @@ int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start
 
 /* ---- outbox ---- */
 
-/* Marks the entry published if it is still the pending entry event_id. */
-int appt_store_outbox_published(mongo_db *db, const char *id, const char *event_id,
+/* Marks the entries of appointments ids[0..n) published, in one unordered
+ * bulk write (a published entry is never set back to pending, so no other
+ * guard is needed). */
+int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], size_t n,
                                 bson_error_t *err);
 /* Pushes the entry's next attempt to at_ms (after a failed delivery). */
 int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,
                                bson_error_t *err);
 /* Claims one pending entry whose next attempt is due (<= now_ms) by moving its
  * next attempt to lease_until_ms and counting the attempt, so other relays
- * (other instances) skip it meanwhile. Returns 1 with *out, 0 if none is due. */
+ * (other instances) skip it meanwhile. Returns 1 with *out, 0 if none is due.
+ * The query is an equality on the top-level outbox_pending flag, so it reads
+ * the pending entries only. */
 int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,
                             bson_error_t *err);
 /* Counts pending entries (for /metrics). Returns the count or -1. */

@@ -1,5 +1,6 @@
 #include "mongo.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,16 @@
 struct mongo_db {
     mongoc_client_pool_t *pool;
     char *dbname;
+    atomic_uint_fast64_t commands;
 };
+
+/* Counts every command a pooled client starts: the round trips that the
+ * benchmark divides by consultations, and an operator's db_commands_total. */
+static void on_command_started(const mongoc_apm_command_started_t *event)
+{
+    mongo_db *db = mongoc_apm_command_started_get_context(event);
+    atomic_fetch_add_explicit(&db->commands, 1, memory_order_relaxed);
+}
 
 /* The driver's own lines (e.g. its server monitor's, twice a second while
  * the database is down) go to our JSON log instead of raw text on stderr. */
@@ -69,6 +79,10 @@ mongo_db *mongo_db_new(const char *uri_str, const char *appname, int max_pool, c
         return NULL;
     }
     mongoc_client_pool_set_error_api(db->pool, MONGOC_ERROR_API_VERSION_2);
+    mongoc_apm_callbacks_t *apm = mongoc_apm_callbacks_new();
+    mongoc_apm_set_command_started_cb(apm, on_command_started);
+    mongoc_client_pool_set_apm_callbacks(db->pool, apm, db);
+    mongoc_apm_callbacks_destroy(apm); /* the pool keeps a copy */
     if (appname)
         mongoc_client_pool_set_appname(db->pool, appname);
     return db;
@@ -124,6 +138,87 @@ int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t 
     mongoc_collection_destroy(handle);
     mongo_db_push(db, c);
     return rc;
+}
+
+uint64_t mongo_db_commands(const mongo_db *db)
+{
+    return atomic_load_explicit(&((mongo_db *)db)->commands, memory_order_relaxed);
+}
+
+int mongo_page_fill(mongo_db *db, const char *coll, const bson_t *filter, const char *before_id,
+                    mongo_page *p, bson_error_t *err)
+{
+    if (p->more)
+        return 0;
+    bson_t f = BSON_INITIALIZER;
+    bson_concat(&f, filter);
+    if (before_id) {
+        bson_t lt;
+        BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &lt);
+        BSON_APPEND_UTF8(&lt, "$lt", before_id);
+        bson_append_document_end(&f, &lt);
+    }
+    /* One more than the room left, to know whether another item follows. */
+    int want = p->limit - p->n + 1;
+    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit", BCON_INT64(want));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(handle, &f, opts, NULL);
+    const bson_t *doc = NULL;
+    while (mongoc_cursor_next(cur, &doc)) {
+        if (p->n == p->limit) {
+            p->more = true;
+            break;
+        }
+        p->decode(doc, (char *)p->items + (size_t)p->n * p->item_size);
+        p->n++;
+    }
+    int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(handle);
+    mongo_db_push(db, c);
+    bson_destroy(opts);
+    bson_destroy(&f);
+    return rc;
+}
+
+int mongo_find_each(mongo_db *db, const char *coll, const bson_t *filter, const bson_t *projection,
+                    int (*each)(const bson_t *doc, void *ctx), void *ctx, bson_error_t *err)
+{
+    bson_t opts = BSON_INITIALIZER;
+    if (projection)
+        BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(handle, filter, &opts, NULL);
+    const bson_t *doc = NULL;
+    int rc = 0;
+    while (rc == 0 && mongoc_cursor_next(cur, &doc))
+        rc = each(doc, ctx);
+    if (rc == 0 && mongoc_cursor_error(cur, err))
+        rc = -1;
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(handle);
+    mongo_db_push(db, c);
+    bson_destroy(&opts);
+    return rc;
+}
+
+int64_t mongo_count(mongo_db *db, const char *coll, const bson_t *filter, bson_error_t *err)
+{
+    bson_t cmd = BSON_INITIALIZER, reply;
+    BSON_APPEND_UTF8(&cmd, "count", coll);
+    BSON_APPEND_DOCUMENT(&cmd, "query", filter);
+    mongoc_client_t *c = mongo_db_pop(db);
+    int64_t n = -1;
+    if (mongoc_client_read_command_with_opts(c, db->dbname, &cmd, NULL, NULL, &reply, err)) {
+        bson_iter_t it;
+        n = bson_iter_init_find(&it, &reply, "n") ? mongo_iter_int(&it) : 0;
+    }
+    bson_destroy(&reply);
+    mongo_db_push(db, c);
+    bson_destroy(&cmd);
+    return n;
 }
 
 int mongo_db_ping(mongo_db *db, bson_error_t *err)
@@ -201,6 +296,29 @@ bool mongo_error_is_unavailable(const bson_error_t *err)
 bool mongo_error_is_duplicate(const bson_error_t *err)
 {
     return err->code == 11000 || err->code == 11001;
+}
+
+bool mongo_bulk_only_duplicates(const bson_t *reply)
+{
+    bson_iter_t it, errs;
+    if (bson_iter_init_find(&it, reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &errs) && bson_iter_next(&errs))
+        return false;
+    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &errs))
+        return false;
+    bool any = false;
+    while (bson_iter_next(&errs)) {
+        bson_iter_t e;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&errs) || !bson_iter_recurse(&errs, &e) ||
+            !bson_iter_find(&e, "code"))
+            return false;
+        int64_t code = mongo_iter_int(&e);
+        if (code != 11000 && code != 11001)
+            return false;
+        any = true;
+    }
+    return any;
 }
 
 void mongo_iter_str(const bson_iter_t *it, char *out, size_t outlen)

@@ -7,6 +7,7 @@
 
 #include <mongoc/mongoc.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct mongo_db mongo_db;
 
@@ -35,6 +36,41 @@ const char *mongo_db_name(const mongo_db *db);
 int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t *out,
                    bson_error_t *err);
 
+/* Commands this process sent to the database (every operation, ping and
+ * index creation included; not the driver's own heartbeats). Lock-free. */
+uint64_t mongo_db_commands(const mongo_db *db);
+
+/* One page of a keyset-paged list, newest _id first. The caller sets items
+ * (room for limit items of item_size bytes each), limit and decode; n and
+ * more start at 0/false and grow as mongo_page_fill is called. */
+typedef struct mongo_page {
+    void *items;
+    size_t item_size;
+    int limit;
+    void (*decode)(const bson_t *doc, void *item); /* fills one item; cannot fail */
+    int n;     /* items filled so far */
+    bool more; /* a further item exists after the last one */
+} mongo_page;
+
+/* Appends to p the documents of collection `coll` that match filter and have
+ * _id < before_id (NULL: any), newest _id first, until p holds p->limit
+ * items; sets p->more when one more matches. A no-op once p->more is set.
+ * Returns 0, or -1 with err (p may then hold part of the answer). */
+int mongo_page_fill(mongo_db *db, const char *coll, const bson_t *filter, const char *before_id,
+                    mongo_page *p, bson_error_t *err);
+
+/* Calls each(doc, ctx) for every document of `coll` matching filter, with
+ * the fields of projection (NULL: all). each returns 0 to go on, non-zero to
+ * stop and have mongo_find_each return that value. Returns 0, the callback's
+ * value, or -1 with err. */
+int mongo_find_each(mongo_db *db, const char *coll, const bson_t *filter, const bson_t *projection,
+                    int (*each)(const bson_t *doc, void *ctx), void *ctx, bson_error_t *err);
+
+/* Counts the documents of `coll` matching filter with the `count` command
+ * (which FerretDB serves from an index; countDocuments is an aggregation).
+ * Returns the count, or -1 with err. */
+int64_t mongo_count(mongo_db *db, const char *coll, const bson_t *filter, bson_error_t *err);
+
 /* Round-trips a ping. Returns 0, or -1 with err filled. */
 int mongo_db_ping(mongo_db *db, bson_error_t *err);
 
@@ -54,5 +90,9 @@ int64_t mongo_iter_int(const bson_iter_t *it);
 bool mongo_error_is_unavailable(const bson_error_t *err);
 /* True for a unique-index violation (E11000). */
 bool mongo_error_is_duplicate(const bson_error_t *err);
+/* True when a failed bulk write's reply holds write errors that are all
+ * unique-index violations and no write-concern error: every other write
+ * was applied, and each violation means "that document exists already". */
+bool mongo_bulk_only_duplicates(const bson_t *reply);
 
 #endif

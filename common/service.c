@@ -103,14 +103,14 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-void service_wait(mongo_db *db, int (*init_indexes)(mongo_db *db, bson_error_t *err))
+void service_wait(void *ctx, int (*init_store)(void *ctx, bson_error_t *err))
 {
     bool indexes_ok = false;
     int64_t next_index_try = 0;
     while (!stop_requested) {
         if (!indexes_ok && timefmt_mono_ms() >= next_index_try) {
             bson_error_t berr;
-            indexes_ok = init_indexes(db, &berr) == 0;
+            indexes_ok = init_store(ctx, &berr) == 0;
             if (!indexes_ok) {
                 log_warn("cannot create indexes yet; retrying", "error", berr.message, NULL);
                 next_index_try = timefmt_mono_ms() + 2000;

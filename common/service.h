@@ -64,9 +64,9 @@ void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars, const 
                       const char *openapi_start, const char *openapi_end,
                       void (*render_metrics)(void *app, buf *out));
 
-/* Blocks until SIGINT or SIGTERM. Meanwhile creates the indexes with
- * init_indexes as soon as the database answers, retrying every 2 s, so
- * start-up order does not matter. */
-void service_wait(mongo_db *db, int (*init_indexes)(mongo_db *db, bson_error_t *err));
+/* Blocks until SIGINT or SIGTERM. Meanwhile runs init_store(ctx) (indexes,
+ * one-time migrations) as soon as the database answers, retrying every 2 s,
+ * so start-up order does not matter. */
+void service_wait(void *ctx, int (*init_store)(void *ctx, bson_error_t *err));
 
 #endif

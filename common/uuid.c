@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 static void fill_random(unsigned char *p, size_t n)
@@ -113,5 +114,20 @@ int uuid_normalize(const char *s, size_t len, char *out)
     for (size_t i = 0; i < 36; i++)
         out[i] = (s[i] >= 'A' && s[i] <= 'F') ? (char)(s[i] - 'A' + 'a') : s[i];
     out[36] = '\0';
+    return 0;
+}
+
+int uuid_v7_unix_ms(const char *s, int64_t *ms)
+{
+    if (!s || !uuid_is_valid(s, strlen(s)) || s[14] != '7')
+        return -1;
+    /* unix_ts_ms is the first 48 bits: 8 hex digits, '-', 4 hex digits. */
+    int64_t v = 0;
+    for (size_t i = 0; i < 13; i++) {
+        if (i == 8)
+            continue;
+        v = v * 16 + hex_value(s[i]);
+    }
+    *ms = v;
     return 0;
 }

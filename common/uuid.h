@@ -26,5 +26,8 @@ bool uuid_is_valid(const char *s, size_t len);
 /* Validates s[0..len) and writes its lowercase form into out[UUID_STR_LEN].
  * Returns 0, or -1 (out untouched) if it is not a UUID. */
 int uuid_normalize(const char *s, size_t len, char *out);
+/* The unix_ms timestamp of a version 7 UUID string (canonical, either case).
+ * Returns 0 and writes *ms, or -1 (ms untouched) for anything else. Pure. */
+int uuid_v7_unix_ms(const char *s, int64_t *ms);
 
 #endif

@@ -98,7 +98,7 @@ static void handle_list(http_req *req)
     int n = 0;
     bool more = false;
     bson_error_t err;
-    if (billing_store_list(app->db, &f, items, &n, &more, &err) != 0) {
+    if (billing_store_list(app->db, app->bk, &f, items, &n, &more, &err) != 0) {
         http_reply_db_error(req, &err);
         return;
     }
@@ -150,7 +150,7 @@ static void handle_summary(http_req *req)
     billing_group *groups = NULL;
     size_t n = 0;
     bson_error_t err;
-    int rc = billing_store_summary(app->db, &q, &groups, &n, &err);
+    int rc = billing_store_summary(app->db, app->bk, &q, &groups, &n, &err);
     if (rc == -2) {
         char detail[sizeof err.message + 64];
         snprintf(detail, sizeof detail, "the summary is too large (%s); narrow from/to",
@@ -215,6 +215,12 @@ static void handle_readyz(http_req *req)
         {"consumer", consumer_state_name(s), consumer_ok},
     };
     ops_reply_ready(req, checks, 3);
+}
+
+int fin_init_store(void *app, bson_error_t *err)
+{
+    fin_app *a = app;
+    return billing_store_init(a->db, a->bk, err);
 }
 
 void fin_render_metrics(void *app, buf *out)

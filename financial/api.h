@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "buckets.h"
 #include "consumer.h"
 #include "event.h"
 #include "http.h"
@@ -16,9 +17,13 @@
 typedef struct fin_app {
     ops_ctx ops;                       /* first: the shared /healthz, /metrics, /docs ... */
     mongo_db *db;                      /* borrowed */
+    buckets *bk;                       /* borrowed: lists' and summaries' day buckets */
     consumer *consumer;                /* borrowed */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
 } fin_app;
+
+/* Creates the indexes and runs the one-time migrations (service_wait). */
+int fin_init_store(void *app, bson_error_t *err);
 
 /* Appends the consumer's metrics for /metrics. */
 void fin_render_metrics(void *app, buf *out);

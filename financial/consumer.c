@@ -20,6 +20,7 @@
 #include "timefmt.h"
 
 #define POLL_MS 100
+#define BATCH_MAX_DEFAULT 500
 #define RETRY_MIN_MS 100
 #define SEEK_TIMEOUT_MS 5000
 #define DLQ_MESSAGE_TIMEOUT_MS 10000 /* the DLQ producer's message.timeout.ms */
@@ -179,29 +180,6 @@ static void commit_stored(consumer *c, const char *when)
                  when, "error", rd_kafka_err2str(e), NULL);
 }
 
-static void store_offset(consumer *c, const rd_kafka_message_t *m)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, c->topic, m->partition)->offset = m->offset + 1;
-    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-        e = l->elems[0].err;
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        /* Revoked meanwhile: its next owner reads the event again, and the
-         * idempotent write makes that harmless. */
-        char part[16];
-        snprintf(part, sizeof part, "%" PRId32, m->partition);
-        log_warn("cannot store the offset", "partition", part, "error", rd_kafka_err2str(e), NULL);
-    } else {
-        pthread_mutex_lock(&c->mu);
-        part_info *p = part_find(c, m->partition);
-        if (p)
-            p->next = m->offset + 1;
-        pthread_mutex_unlock(&c->mu);
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
 /* ---- rebalances ---- */
 
 /* Runs on the thread that polls (the consumer thread, or the closing one). */
@@ -308,9 +286,17 @@ static void backoff_grow(consumer *c)
     c->next_try_ms = timefmt_mono_ms() + c->backoff_ms;
 }
 
-static void enter_pause(consumer *c, const rd_kafka_message_t *m, consumer_state reason)
+/* Pauses, and rewinds each partition of msgs[0..n) to its first message
+ * there (the batch holds each partition's messages in order). */
+static void enter_pause(consumer *c, rd_kafka_message_t **msgs, size_t n, consumer_state reason)
 {
-    rewind_to(c, m);
+    for (size_t i = 0; i < n; i++) {
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++)
+            first = msgs[j]->partition != msgs[i]->partition;
+        if (first)
+            rewind_to(c, msgs[i]);
+    }
     backoff_grow(c);
     c->paused = true;
     c->pause_reason = reason;
@@ -441,9 +427,8 @@ static int dead_letter(consumer *c, const rd_kafka_message_t *m, const char *rea
 /* ---- one message ---- */
 
 typedef enum outcome {
-    OUTCOME_DONE = 0, /* billed, duplicate, or dead-lettered: store the offset */
-    OUTCOME_DB_DOWN,  /* the database did not take the write */
-    OUTCOME_DLQ_DOWN, /* the dead-letter topic did not take the message */
+    OUTCOME_BILL = 0, /* a valid event: write its billing */
+    OUTCOME_POISON,   /* can never be processed: dead-letter it */
 } outcome;
 
 static void billing_of(const event_finished *ev, const billing_amount *amt,
@@ -468,14 +453,16 @@ static void billing_of(const event_finished *ev, const billing_amount *amt,
     b->created_ms = timefmt_now_ms();
 }
 
-static outcome handle_event(consumer *c, const rd_kafka_message_t *m)
+/* Decides what m is: a billing to write (OUTCOME_BILL, *b filled) or a
+ * message that can never be processed (OUTCOME_POISON, reason filled). Pure
+ * but for reading m. */
+static outcome classify(const rd_kafka_message_t *m, billing *b, char *reason, size_t reasonlen)
 {
     event_finished ev;
     billing_amount amt;
-    char reason[256];
     if (m->len == 0 || !m->payload) {
-        snprintf(reason, sizeof reason, "body: empty");
-        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+        snprintf(reason, reasonlen, "body: empty");
+        return OUTCOME_POISON;
     }
     /* A CloudEvents type we do not know is not ours to bill, even if its body
      * looks like one; no ce_type header at all is accepted (plain producers). */
@@ -483,52 +470,142 @@ static outcome handle_event(consumer *c, const rd_kafka_message_t *m)
     char type[128];
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         kafka_header_get(h, "ce_type", type, sizeof type) == 0 && strcmp(type, EVENT_TYPE) != 0) {
-        snprintf(reason, sizeof reason, "ce_type: expected %s", EVENT_TYPE);
-        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+        snprintf(reason, reasonlen, "ce_type: expected %s", EVENT_TYPE);
+        return OUTCOME_POISON;
     }
-    if (event_decode(m->payload, m->len, &ev, reason, sizeof reason) != 0)
-        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+    if (event_decode(m->payload, m->len, &ev, reason, reasonlen) != 0)
+        return OUTCOME_POISON;
     if (billing_compute(ev.start_ms, ev.end_ms, ev.hourly_price_cents, &amt) != 0) {
-        snprintf(reason, sizeof reason, "hourly_price_cents: the total does not fit in int64");
-        return dead_letter(c, m, reason) == 0 ? OUTCOME_DONE : OUTCOME_DLQ_DOWN;
+        snprintf(reason, reasonlen, "hourly_price_cents: the total does not fit in int64");
+        return OUTCOME_POISON;
     }
+    billing_of(&ev, &amt, m, b);
+    return OUTCOME_BILL;
+}
 
-    billing b;
-    billing_of(&ev, &amt, m, &b);
-    bson_error_t err;
-    int rc = billing_store_upsert(c->opts.db, &b, &err);
+/* Stores the offsets after msgs[from..to), all handled: per partition, the
+ * highest one. A partition revoked meanwhile refuses: its next owner reads
+ * those events again, and the idempotent write makes that harmless. */
+static void store_offsets(consumer *c, rd_kafka_message_t **msgs, size_t from, size_t to)
+{
+    if (from >= to)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(to - from));
+    for (size_t i = from; i < to; i++) {
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(l, c->topic, msgs[i]->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(l, c->topic, msgs[i]->partition);
+        if (msgs[i]->offset + 1 > tp->offset)
+            tp->offset = msgs[i]->offset + 1;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_resp_err_t pe = e ? e : l->elems[i].err;
+        if (pe != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            char part[16];
+            snprintf(part, sizeof part, "%" PRId32, l->elems[i].partition);
+            log_warn("cannot store the offset", "partition", part, "error", rd_kafka_err2str(pe),
+                     NULL);
+            continue;
+        }
+        part_info *p = part_find(c, l->elems[i].partition);
+        if (p)
+            p->next = l->elems[i].offset;
+    }
+    pthread_mutex_unlock(&c->mu);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void log_billing(const billing *b, const rd_kafka_message_t *m, bool created)
+{
     char part[16], off[24];
     snprintf(part, sizeof part, "%" PRId32, m->partition);
     snprintf(off, sizeof off, "%" PRId64, m->offset);
-    if (rc < 0) {
-        log_warn("cannot write the billing; pausing consumption", "appointment_id",
-                 b.appointment_id, "partition", part, "offset", off, "error", err.message, NULL);
-        return OUTCOME_DB_DOWN;
-    }
-    if (rc == 0) {
-        metrics_inc(&c->duplicates);
-        log_info("duplicate event ignored: already billed", "appointment_id", b.appointment_id,
-                 "event_id", b.event_id, "partition", part, "offset", off, NULL);
-    } else {
-        metrics_inc(&c->billed);
-        char total[MONEY_STR_LEN];
-        money_format(b.total_cents, total);
-        log_info("billing created", "appointment_id", b.appointment_id, "event_id", b.event_id,
-                 "total", total, "currency", b.currency, "partition", part, "offset", off, NULL);
-    }
-    return OUTCOME_DONE;
-}
-
-static void handle_message(consumer *c, const rd_kafka_message_t *m)
-{
-    outcome o = handle_event(c, m);
-    if (o == OUTCOME_DONE) {
-        metrics_inc(&c->consumed);
-        c->backoff_ms = 0;
-        store_offset(c, m);
+    if (!created) {
+        log_info("duplicate event ignored: already billed", "appointment_id", b->appointment_id,
+                 "event_id", b->event_id, "partition", part, "offset", off, NULL);
         return;
     }
-    enter_pause(c, m, o == OUTCOME_DB_DOWN ? CONSUMER_PAUSED_DB_DOWN : CONSUMER_PAUSED_DLQ_DOWN);
+    char total[MONEY_STR_LEN];
+    money_format(b->total_cents, total);
+    log_info("billing created", "appointment_id", b->appointment_id, "event_id", b->event_id,
+             "total", total, "currency", b->currency, "partition", part, "offset", off, NULL);
+}
+
+/* Writes the billings of msgs[from..to) (bills[k] came from msgs[at[k]]) in
+ * one bulk upsert. Returns 0 once they are durable, -1 if the database did
+ * not take them (nothing is stored then; a retry is harmless). */
+static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing *bills,
+                          const size_t *at, size_t nbills, bool *created)
+{
+    if (nbills == 0)
+        return 0;
+    bson_error_t err;
+    if (billing_store_upsert_many(c->opts.db, c->opts.bk, bills, nbills, created, &err) != 0) {
+        char count[24];
+        snprintf(count, sizeof count, "%zu", nbills);
+        log_warn("cannot write the billings; pausing consumption", "count", count,
+                 "first_appointment_id", bills[0].appointment_id, "error", err.message, NULL);
+        return -1;
+    }
+    for (size_t k = 0; k < nbills; k++) {
+        metrics_inc(created[k] ? &c->billed : &c->duplicates);
+        log_billing(&bills[k], msgs[at[k]], created[k]);
+    }
+    return 0;
+}
+
+/* Handles one polled batch in order. Billings accumulate and go to the
+ * database in one bulk write; a poison message first flushes what came
+ * before it, then goes to the dead-letter topic alone, so offsets are stored
+ * only ever after everything before them is durable. On a failure the
+ * partitions pause and rewind to the first message not handled. */
+static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
+{
+    billing *bills = xmalloc(n * sizeof *bills);
+    size_t *at = xmalloc(n * sizeof *at);
+    bool *created = xmalloc(n * sizeof *created);
+    size_t nbills = 0, done = 0; /* msgs[0..done) are handled and stored */
+    consumer_state failure = CONSUMER_RUNNING;
+    for (size_t i = 0; i < n && failure == CONSUMER_RUNNING; i++) {
+        char reason[256];
+        if (classify(msgs[i], &bills[nbills], reason, sizeof reason) == OUTCOME_BILL) {
+            at[nbills++] = i;
+            continue;
+        }
+        if (write_billings(c, msgs, bills, at, nbills, created) != 0) {
+            failure = CONSUMER_PAUSED_DB_DOWN;
+            break;
+        }
+        nbills = 0;
+        if (dead_letter(c, msgs[i], reason) != 0) {
+            store_offsets(c, msgs, done, i);
+            metrics_add(&c->consumed, i - done);
+            done = i;
+            failure = CONSUMER_PAUSED_DLQ_DOWN;
+            break;
+        }
+        store_offsets(c, msgs, done, i + 1);
+        metrics_add(&c->consumed, i + 1 - done);
+        done = i + 1;
+    }
+    if (failure == CONSUMER_RUNNING) {
+        if (write_billings(c, msgs, bills, at, nbills, created) == 0) {
+            store_offsets(c, msgs, done, n);
+            metrics_add(&c->consumed, n - done);
+            done = n;
+            c->backoff_ms = 0;
+        } else {
+            failure = CONSUMER_PAUSED_DB_DOWN;
+        }
+    }
+    if (failure != CONSUMER_RUNNING)
+        enter_pause(c, msgs + done, n - done, failure);
+    free(created);
+    free(at);
+    free(bills);
 }
 
 /* ---- lag ---- */
@@ -613,19 +690,30 @@ static void on_consume_error(const rd_kafka_message_t *m)
 static void *consumer_main(void *arg)
 {
     consumer *c = arg;
+    size_t max = c->opts.batch_max > 0 ? (size_t)c->opts.batch_max : BATCH_MAX_DEFAULT;
+    rd_kafka_message_t **batch = xmalloc(max * sizeof *batch);
     while (!atomic_load(&c->stop)) {
+        /* Wait for one message, then take what else is already fetched. */
+        size_t n = 0;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
-        if (m) {
-            if (m->err)
+        while (m) {
+            if (m->err) {
                 on_consume_error(m);
-            else if (c->paused)
+                rd_kafka_message_destroy(m);
+            } else if (c->paused) {
                 /* Fetched before the pause took effect: not handled now, so
                  * make sure it is fetched again. */
                 rewind_to(c, m);
-            else
-                handle_message(c, m);
-            rd_kafka_message_destroy(m);
+                rd_kafka_message_destroy(m);
+            } else {
+                batch[n++] = m;
+            }
+            m = n < max ? rd_kafka_consumer_poll(c->rk, 0) : NULL;
         }
+        if (n > 0)
+            handle_batch(c, batch, n);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_message_destroy(batch[i]);
         int64_t now = timefmt_mono_ms();
         if (c->paused && now >= c->next_try_ms)
             probe(c);
@@ -634,6 +722,7 @@ static void *consumer_main(void *arg)
             c->next_lag_ms = timefmt_mono_ms() + LAG_REFRESH_MS;
         }
     }
+    free(batch);
     return NULL;
 }
 

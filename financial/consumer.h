@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "buckets.h"
 #include "buf.h"
 #include "mongo.h"
 
@@ -28,6 +29,8 @@ typedef struct consumer_opts {
     int session_timeout_ms;
     int retry_max_ms; /* cap of the backoff while paused */
     mongo_db *db;     /* borrowed; outlives the consumer */
+    buckets *bk;      /* borrowed; outlives the consumer */
+    int batch_max;    /* most messages written in one bulk upsert (0: 500) */
 } consumer_opts;
 
 typedef enum consumer_state {

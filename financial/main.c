@@ -60,6 +60,7 @@ int main(int argc, char **argv)
         goto done;
     }
     app.db = db;
+    app.bk = buckets_new(BILLING_BUCKETS_COLLECTION);
     consumer_opts co = {
         .bootstrap = config_str(vars, NVARS, "KAFKA_BOOTSTRAP"),
         .topic = config_str(vars, NVARS, "KAFKA_TOPIC"),
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
         .session_timeout_ms = session_timeout,
         .retry_max_ms = retry_max,
         .db = db,
+        .bk = app.bk,
     };
     cons = consumer_new(&co, err, sizeof err);
     if (!cons) {
@@ -93,13 +95,14 @@ int main(int argc, char **argv)
     log_info("financial listening", "port", portstr, "topic", co.topic, "group_id", co.group_id,
              NULL);
 
-    service_wait(db, billing_store_init);
+    service_wait(&app, fin_init_store);
     log_info("shutting down", NULL);
     rc = 0;
 
 done:
     http_server_free(srv); /* stop accepting, finish requests in flight */
     consumer_free(cons);   /* stop consuming, commit stored offsets, leave the group */
+    buckets_free(app.bk);
     mongo_db_free(db);
     docs_free(app.ops.docs);
     mongo_global_cleanup();

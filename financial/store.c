@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,32 +40,71 @@ static void billing_from_bson(const bson_t *doc, billing *b)
     }
 }
 
-int billing_store_init(mongo_db *db, bson_error_t *err)
+void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REFS])
 {
-    bson_t *idx =
-        BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}",
-                 "name", "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1),
-                 "_id", BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{",
-                 "end_date", BCON_INT32(-1), "}", "name", "end_date", "}");
+    char day[BUCKET_DAY_LEN], end_day[BUCKET_DAY_LEN], scope[BUCKET_SCOPE_LEN];
+    buckets_day_of_id(b->appointment_id, b->created_ms, day);
+    timefmt_format_day(b->end_ms, end_day);
+    bucket_ref_set(&refs[0], "all", day);
+    snprintf(scope, sizeof scope, "physician/%s", b->physician_id);
+    bucket_ref_set(&refs[1], scope, day);
+    bucket_ref_set(&refs[2], "end", end_day);
+}
+
+static size_t backfill_refs(const bson_t *doc, char day[BUCKET_DAY_LEN], bucket_ref *refs)
+{
+    billing b;
+    billing_from_bson(doc, &b);
+    billing_store_bucket_refs(&b, refs);
+    memcpy(day, refs[0].day, BUCKET_DAY_LEN);
+    return BILLING_MAX_REFS;
+}
+
+#define MIGRATION "billings-buckets-v1"
+
+int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
+{
+    /* physician_newest .. end_date serve lists and summaries on MongoDB; on
+     * FerretDB only equality lookups use an index (their GIN twins), hence
+     * bucket_newest (the id-day walk) and end_day (summaries, ranges). */
+    bson_t *idx = BCON_NEW(
+        "0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name",
+        "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1), "_id",
+        BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{", "end_date",
+        BCON_INT32(-1), "}", "name", "end_date", "}", "3", "{", "key", "{", BUCKET_FIELD,
+        BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}", "4", "{", "key",
+        "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
     int rc = mongo_db_create_indexes(db, BILLING_COLLECTION, idx, err);
     bson_destroy(idx);
+    if (rc == 0)
+        rc = buckets_init(bk, db, err);
+    if (rc == 0) {
+        int done = buckets_migrated(bk, db, MIGRATION, err);
+        if (done < 0)
+            rc = -1;
+        else if (done == 0 &&
+                 (buckets_backfill(bk, db, BILLING_COLLECTION, backfill_refs, err) != 0 ||
+                  buckets_mark_migrated(bk, db, MIGRATION, err) != 0))
+            rc = -1;
+    }
     return rc;
 }
 
-int billing_store_upsert(mongo_db *db, const billing *b, bson_error_t *err)
+static void append_billing_update(bson_t *update, const billing *b, const char *bucket)
 {
     char day[BILLING_DAY_LEN];
     timefmt_format_day(b->end_ms, day);
-    bson_t *sel = BCON_NEW("_id", BCON_UTF8(b->appointment_id));
-    bson_t update = BSON_INITIALIZER, set;
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$setOnInsert", &set);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(update, "$setOnInsert", &set);
     BSON_APPEND_UTF8(&set, "appointment_id", b->appointment_id);
     BSON_APPEND_UTF8(&set, "physician_id", b->physician_id);
     BSON_APPEND_UTF8(&set, "patient_id", b->patient_id);
     BSON_APPEND_DATE_TIME(&set, "start_date", b->start_ms);
     BSON_APPEND_DATE_TIME(&set, "end_date", b->end_ms);
-    /* The UTC day, precomputed: FerretDB 1.24 has no $dateToString to group on. */
+    /* The UTC day, precomputed: FerretDB 1.24 has no $dateToString, and an
+     * equality on it is what summaries and ranges query. */
     BSON_APPEND_UTF8(&set, "end_day", day);
+    BSON_APPEND_UTF8(&set, BUCKET_FIELD, bucket);
     BSON_APPEND_INT64(&set, "billed_hours", b->billed_hours);
     BSON_APPEND_INT64(&set, "hourly_price_cents", b->hourly_price_cents);
     BSON_APPEND_INT64(&set, "total_cents", b->total_cents);
@@ -72,36 +112,82 @@ int billing_store_upsert(mongo_db *db, const billing *b, bson_error_t *err)
     if (b->event_id[0])
         BSON_APPEND_UTF8(&set, "event_id", b->event_id);
     BSON_APPEND_DATE_TIME(&set, "created_at", b->created_ms);
-    bson_append_document_end(&update, &set);
+    bson_append_document_end(update, &set);
+}
 
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "upsert", true);
+/* Sets created[i] from the reply's "upserted" array ({index, _id}). */
+static void mark_created(const bson_t *reply, bool *created, size_t n)
+{
+    memset(created, 0, n * sizeof *created);
+    bson_iter_t it, arr;
+    if (!bson_iter_init_find(&it, reply, "upserted") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &arr))
+        return;
+    while (bson_iter_next(&arr)) {
+        bson_iter_t e;
+        if (BSON_ITER_HOLDS_DOCUMENT(&arr) && bson_iter_recurse(&arr, &e) &&
+            bson_iter_find(&e, "index")) {
+            int64_t i = mongo_iter_int(&e);
+            if (i >= 0 && (size_t)i < n)
+                created[i] = true;
+        }
+    }
+}
+
+int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n,
+                              bool *created, bson_error_t *err)
+{
+    if (n == 0)
+        return 0;
+    bucket_ref *refs = xmalloc(n * BILLING_MAX_REFS * sizeof *refs);
+    for (size_t i = 0; i < n; i++)
+        billing_store_bucket_refs(&bs[i], refs + i * BILLING_MAX_REFS);
+    int rc = buckets_note(bk, db, refs, n * BILLING_MAX_REFS, err);
+    if (rc != 0) {
+        free(refs);
+        return -1;
+    }
+
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, BILLING_COLLECTION);
-    /* The offset is committed once this returns: in a replica set the billing
-     * must then survive a failover, so ask for a majority unless the URI
-     * chose a write concern itself. */
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    /* The offsets are committed once this returns: in a replica set the
+     * billings must then survive a failover, so ask for a majority unless
+     * the URI chose a write concern itself. */
     if (mongoc_write_concern_is_default(mongoc_collection_get_write_concern(coll))) {
         mongoc_write_concern_t *wc = mongoc_write_concern_new();
         mongoc_write_concern_set_wmajority(wc, 10000);
         mongoc_write_concern_append(wc, &opts);
         mongoc_write_concern_destroy(wc);
     }
-    bson_t reply;
-    int rc = -1;
-    if (mongoc_collection_update_one(coll, sel, &update, &opts, &reply, err)) {
-        bson_iter_t it;
-        rc = bson_iter_init_find(&it, &reply, "upsertedCount") && mongo_iter_int(&it) > 0 ? 1 : 0;
-    } else if (mongo_error_is_duplicate(err)) {
-        rc = 0; /* a concurrent upsert of the same id won the race */
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_t upsert = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&upsert, "upsert", true);
+    for (size_t i = 0; i < n; i++) {
+        bson_t *sel = BCON_NEW("_id", BCON_UTF8(bs[i].appointment_id));
+        bson_t update = BSON_INITIALIZER;
+        append_billing_update(&update, &bs[i], refs[i * BILLING_MAX_REFS].day);
+        mongoc_bulk_operation_update_one_with_opts(bulk, sel, &update, &upsert, NULL);
+        bson_destroy(&update);
+        bson_destroy(sel);
     }
+    bson_t reply;
+    bool ok = mongoc_bulk_operation_execute(bulk, &reply, err) != 0;
+    /* An E11000 is a concurrent upsert of the same id that won the race: that
+     * billing exists, which is all this call promises. */
+    if (!ok && mongo_bulk_only_duplicates(&reply))
+        ok = true;
+    if (ok)
+        mark_created(&reply, created, n);
     bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(&upsert);
+    bson_destroy(&opts);
     mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
-    bson_destroy(&opts);
-    bson_destroy(&update);
-    bson_destroy(sel);
-    return rc;
+    free(refs);
+    return ok ? 0 : -1;
 }
 
 int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err)
@@ -132,8 +218,75 @@ static void append_range(bson_t *filter, const char *field, bool has_from, int64
     bson_append_document_end(filter, &range);
 }
 
-int billing_store_list(mongo_db *db, const billing_filter *f, billing *out, int *n, bool *more,
-                       bson_error_t *err)
+static void decode_billing(const bson_t *doc, void *item)
+{
+    billing_from_bson(doc, item);
+}
+
+static int id_desc(const void *x, const void *y)
+{
+    return strcmp(((const billing *)y)->appointment_id, ((const billing *)x)->appointment_id);
+}
+
+/* The UTC days [first, last] that a from/to range (to exclusive) touches. */
+static void range_days(int64_t from_ms, int64_t to_ms, char first[BUCKET_DAY_LEN],
+                       char last[BUCKET_DAY_LEN])
+{
+    timefmt_format_day(from_ms, first);
+    timefmt_format_day(to_ms - 1, last);
+}
+
+/* The "end" days that may hold billings, newest first, within [first, last]
+ * (either NULL: unbounded on that side). */
+static int end_days(mongo_db *db, buckets *bk, const char *first, const char *last,
+                    char (**days)[BUCKET_DAY_LEN], size_t *n, bson_error_t *err)
+{
+    if (buckets_days(bk, db, "end", last, days, n, err) != 0)
+        return -1;
+    while (first && *n > 0 && strcmp((*days)[*n - 1], first) < 0)
+        (*n)--;
+    return 0;
+}
+
+/* A short from/to range: the top of each of its end days, merged. */
+static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter,
+                            const billing_filter *f, mongo_page *p, bson_error_t *err)
+{
+    char first[BUCKET_DAY_LEN], last[BUCKET_DAY_LEN];
+    range_days(f->from_ms, f->to_ms, first, last);
+    char(*days)[BUCKET_DAY_LEN] = NULL;
+    size_t ndays = 0;
+    if (end_days(db, bk, first, last, &days, &ndays, err) != 0)
+        return -1;
+    size_t room = (size_t)(f->limit + 1);
+    billing *all = xmalloc((ndays ? ndays : 1) * room * sizeof *all);
+    size_t nall = 0;
+    int rc = 0;
+    for (size_t i = 0; i < ndays && rc == 0; i++) {
+        bson_t day_filter = BSON_INITIALIZER;
+        bson_concat(&day_filter, filter);
+        BSON_APPEND_UTF8(&day_filter, "end_day", days[i]);
+        /* limit + 1 per day: enough for the page and to know whether more follow. */
+        mongo_page dp = {.items = all + nall, .item_size = sizeof *all, .limit = f->limit + 1,
+                         .decode = decode_billing};
+        rc = mongo_page_fill(db, BILLING_COLLECTION, &day_filter, f->before_id, &dp, err);
+        nall += (size_t)dp.n;
+        bson_destroy(&day_filter);
+    }
+    if (rc == 0) {
+        qsort(all, nall, sizeof *all, id_desc);
+        size_t take = nall < (size_t)f->limit ? nall : (size_t)f->limit;
+        memcpy(p->items, all, take * sizeof *all);
+        p->n = (int)take;
+        p->more = nall > take;
+    }
+    free(all);
+    free(days);
+    return rc;
+}
+
+int billing_store_list(mongo_db *db, buckets *bk, const billing_filter *f, billing *out, int *n,
+                       bool *more, bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
     if (f->physician_id)
@@ -141,138 +294,157 @@ int billing_store_list(mongo_db *db, const billing_filter *f, billing *out, int 
     if (f->patient_id)
         BSON_APPEND_UTF8(&filter, "patient_id", f->patient_id);
     append_range(&filter, "end_date", f->has_from, f->from_ms, f->has_to, f->to_ms);
-    if (f->before_id) {
-        bson_t lt;
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &lt);
-        BSON_APPEND_UTF8(&lt, "$lt", f->before_id);
-        bson_append_document_end(&filter, &lt);
+    mongo_page p = {
+        .items = out, .item_size = sizeof *out, .limit = f->limit, .decode = decode_billing};
+    int rc;
+    if (f->patient_id) {
+        rc = mongo_page_fill(db, BILLING_COLLECTION, &filter, f->before_id, &p, err);
+    } else if (f->has_from && f->has_to &&
+               (f->to_ms <= f->from_ms ||
+                f->to_ms - f->from_ms <= (int64_t)BILLING_RANGE_DAYS_MAX * 86400000)) {
+        rc = f->to_ms <= f->from_ms ? 0 : list_by_end_days(db, bk, &filter, f, &p, err);
+    } else {
+        char scope[BUCKET_SCOPE_LEN] = "all";
+        if (f->physician_id)
+            snprintf(scope, sizeof scope, "physician/%s", f->physician_id);
+        rc = buckets_page(bk, db, BILLING_COLLECTION, scope, &filter, f->before_id, &p, err);
     }
-    /* One more than asked, to know whether another page follows. */
-    bson_t *opts =
-        BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit", BCON_INT64(f->limit + 1));
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, BILLING_COLLECTION);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-    const bson_t *doc = NULL;
-    int count = 0;
-    bool extra = false;
-    while (mongoc_cursor_next(cur, &doc)) {
-        if (count == f->limit) {
-            extra = true;
-            break;
-        }
-        billing_from_bson(doc, &out[count++]);
-    }
-    int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
-    mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
-    bson_destroy(opts);
     bson_destroy(&filter);
     if (rc == 0) {
-        *n = count;
-        *more = extra;
+        *n = p.n;
+        *more = p.more;
     }
     return rc;
 }
 
-static const char *group_field(billing_group_by g)
+/* One billing's contribution to a summary. */
+typedef struct summary_row {
+    char key[UUID_STR_LEN];
+    int64_t total_cents;
+} summary_row;
+
+typedef struct summary_acc {
+    billing_group_by group_by;
+    summary_row *rows;
+    size_t n, cap;
+} summary_acc;
+
+static const char *group_key_field(billing_group_by g)
 {
     switch (g) {
     case BILLING_BY_PATIENT:
-        return "$patient_id";
+        return "patient_id";
     case BILLING_BY_DAY:
-        return "$end_day";
+        return "end_day";
     case BILLING_BY_PHYSICIAN:
     default:
-        return "$physician_id";
+        return "physician_id";
     }
 }
 
-/* Folds one result row {_id: {k, t}, n} into the groups, which arrive sorted
- * by k. Returns 0, or -2 with err set when the result is too large. */
-static int fold_row(const bson_t *row, billing_group **groups, size_t *ngroups, size_t *cap,
-                    size_t max_groups, bson_error_t *err)
+static int add_row(const bson_t *doc, void *ctx)
 {
-    bson_iter_t it, id;
-    char key[UUID_STR_LEN] = "";
-    int64_t t = 0, n = 0;
-    if (bson_iter_init_find(&it, row, "_id") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-        bson_iter_recurse(&it, &id)) {
-        while (bson_iter_next(&id)) {
-            if (strcmp(bson_iter_key(&id), "k") == 0)
-                mongo_iter_str(&id, key, sizeof key);
-            else if (strcmp(bson_iter_key(&id), "t") == 0)
-                t = mongo_iter_int(&id);
-        }
+    summary_acc *a = ctx;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 256;
+        a->rows = xrealloc(a->rows, a->cap * sizeof *a->rows);
     }
-    if (bson_iter_init_find(&it, row, "n"))
-        n = mongo_iter_int(&it);
-
-    billing_group *g = *ngroups ? &(*groups)[*ngroups - 1] : NULL;
-    if (!g || strcmp(g->key, key) != 0) {
-        if (*ngroups == max_groups) {
-            bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
-                           "more than %zu groups", max_groups);
-            return -2;
+    summary_row *r = &a->rows[a->n++];
+    memset(r, 0, sizeof *r);
+    bson_iter_t it;
+    if (bson_iter_init(&it, doc)) {
+        const char *kf = group_key_field(a->group_by);
+        while (bson_iter_next(&it)) {
+            const char *k = bson_iter_key(&it);
+            if (strcmp(k, kf) == 0)
+                mongo_iter_str(&it, r->key, sizeof r->key);
+            else if (strcmp(k, "total_cents") == 0)
+                r->total_cents = mongo_iter_int(&it);
         }
-        if (*ngroups == *cap) {
-            *cap = *cap ? *cap * 2 : 16;
-            *groups = xrealloc(*groups, *cap * sizeof **groups);
-        }
-        g = &(*groups)[(*ngroups)++];
-        memset(g, 0, sizeof *g);
-        memcpy(g->key, key, sizeof g->key);
-    }
-    int64_t sub;
-    if (__builtin_mul_overflow(t, n, &sub) ||
-        __builtin_add_overflow(g->total_cents, sub, &g->total_cents) ||
-        __builtin_add_overflow(g->count, n, &g->count)) {
-        bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
-                       "a total exceeds the largest amount");
-        return -2;
     }
     return 0;
 }
 
-int billing_store_summary(mongo_db *db, const billing_summary_query *q, billing_group **out,
-                          size_t *n, bson_error_t *err)
+static int row_key_cmp(const void *x, const void *y)
 {
-    /* FerretDB 1.24 fills only the first accumulator of a $group (the others
-     * come back 0), so one $sum cannot give both count and total. Grouping by
-     * (key, total_cents) and counting needs a single accumulator and still
-     * leaves the arithmetic to the server: a key has few distinct totals
-     * (whole hours times a price), and C folds them into one line per key. */
-    bson_t match = BSON_INITIALIZER;
-    append_range(&match, "end_date", q->has_from, q->from_ms, q->has_to, q->to_ms);
-    BSON_APPEND_UTF8(&match, "currency", q->currency);
-    bson_t *pipeline =
-        BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(&match), "}", "{", "$group", "{",
-                 "_id", "{", "k", BCON_UTF8(group_field(q->group_by)), "t",
-                 BCON_UTF8("$total_cents"), "}", "n", "{", "$sum", BCON_INT32(1), "}", "}", "}",
-                 "{", "$sort", "{", "_id.k", BCON_INT32(1), "_id.t", BCON_INT32(1), "}", "}", "]");
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, BILLING_COLLECTION);
-    mongoc_cursor_t *cur =
-        mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+    return strcmp(((const summary_row *)x)->key, ((const summary_row *)y)->key);
+}
+
+/* Folds rows sorted by key into one group per key. Returns 0, or -2 with err
+ * set when the result is too large. */
+static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **out, size_t *nout,
+                     bson_error_t *err)
+{
     billing_group *groups = NULL;
     size_t ngroups = 0, cap = 0;
-    const bson_t *row = NULL;
-    int rc = 0;
-    while (rc == 0 && mongoc_cursor_next(cur, &row))
-        rc = fold_row(row, &groups, &ngroups, &cap, q->max_groups, err);
-    if (rc == 0 && mongoc_cursor_error(cur, err))
-        rc = -1;
-    mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
-    bson_destroy(pipeline);
-    bson_destroy(&match);
-    if (rc != 0) {
-        free(groups);
-        return rc;
+    for (size_t i = 0; i < a->n; i++) {
+        const summary_row *r = &a->rows[i];
+        billing_group *g = ngroups ? &groups[ngroups - 1] : NULL;
+        if (!g || strcmp(g->key, r->key) != 0) {
+            if (ngroups == max_groups) {
+                free(groups);
+                bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
+                               "more than %zu groups", max_groups);
+                return -2;
+            }
+            if (ngroups == cap) {
+                cap = cap ? cap * 2 : 16;
+                groups = xrealloc(groups, cap * sizeof *groups);
+            }
+            g = &groups[ngroups++];
+            memset(g, 0, sizeof *g);
+            memcpy(g->key, r->key, sizeof g->key);
+        }
+        if (__builtin_add_overflow(g->total_cents, r->total_cents, &g->total_cents)) {
+            free(groups);
+            bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
+                           "a total exceeds the largest amount");
+            return -2;
+        }
+        g->count++;
     }
     *out = groups;
-    *n = ngroups;
+    *nout = ngroups;
     return 0;
+}
+
+int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
+                          billing_group **out, size_t *n, bson_error_t *err)
+{
+    /* One equality query per end day that holds billings (the "end"
+     * buckets), summed here: FerretDB serves each from an index, where an
+     * aggregation would read the whole collection. */
+    char first[BUCKET_DAY_LEN], last[BUCKET_DAY_LEN];
+    if (q->has_from)
+        timefmt_format_day(q->from_ms, first);
+    if (q->has_to)
+        timefmt_format_day(q->to_ms - 1, last);
+    char(*days)[BUCKET_DAY_LEN] = NULL;
+    size_t ndays = 0;
+    if (q->has_from && q->has_to && q->to_ms <= q->from_ms)
+        ndays = 0;
+    else if (end_days(db, bk, q->has_from ? first : NULL, q->has_to ? last : NULL, &days, &ndays,
+                      err) != 0)
+        return -1;
+
+    summary_acc acc = {.group_by = q->group_by};
+    bson_t *proj = BCON_NEW(group_key_field(q->group_by), BCON_INT32(1), "total_cents",
+                            BCON_INT32(1));
+    int rc = 0;
+    for (size_t i = 0; i < ndays && rc == 0; i++) {
+        bson_t filter = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&filter, "end_day", days[i]);
+        BSON_APPEND_UTF8(&filter, "currency", q->currency);
+        append_range(&filter, "end_date", q->has_from, q->from_ms, q->has_to, q->to_ms);
+        rc = mongo_find_each(db, BILLING_COLLECTION, &filter, proj, add_row, &acc, err);
+        bson_destroy(&filter);
+    }
+    bson_destroy(proj);
+    free(days);
+    if (rc == 0) {
+        qsort(acc.rows, acc.n, sizeof *acc.rows, row_key_cmp);
+        rc = fold_rows(&acc, q->max_groups, out, n, err);
+    }
+    free(acc.rows);
+    return rc;
 }

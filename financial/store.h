@@ -10,11 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buckets.h"
 #include "event.h"
 #include "mongo.h"
 #include "uuid.h"
 
 #define BILLING_COLLECTION "billings"
+#define BILLING_BUCKETS_COLLECTION "billing_buckets"
+/* A from/to range of at most this many days is listed through its end-day
+ * buckets; a longer one walks the id buckets. */
+#define BILLING_RANGE_DAYS_MAX 31
 #define BILLING_DAY_LEN 11 /* "YYYY-MM-DD" + NUL */
 
 typedef struct billing {
@@ -65,28 +70,42 @@ typedef struct billing_summary_query {
     size_t max_groups;    /* more groups than this is an error (see below) */
 } billing_summary_query;
 
-/* Creates the list indexes (idempotent; _id is the unique key). */
-int billing_store_init(mongo_db *db, bson_error_t *err);
+/* Creates the list indexes (idempotent; _id is the unique key) and gives
+ * billings written before day buckets existed their bucket (once). */
+int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err);
 
-/* Writes b unless a billing for b->appointment_id exists already, in which
- * case nothing changes (update_one + $setOnInsert + upsert). Returns 1 if
- * this call created it, 0 if it existed (a duplicate event, including a
- * concurrent insert that lost the E11000 race), -1 on error. */
-int billing_store_upsert(mongo_db *db, const billing *b, bson_error_t *err);
+#define BILLING_MAX_REFS 3
+/* The buckets that lists and summaries walk to find b: "all" and
+ * "physician/<id>" on the day of its appointment id, "end" on the day of its
+ * end. Pure. */
+void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REFS]);
+
+/* Writes each of bs[0..n) unless a billing for its appointment exists
+ * already, in which case that one is left as it is ($setOnInsert upserts in
+ * one unordered bulk write, after the buckets are noted), with a majority
+ * write concern unless the URI sets one. On success returns 0 and sets
+ * created[i] to 1 for the billings this call wrote, 0 for those that existed
+ * (a duplicate event, or a concurrent writer that won the race); on error
+ * returns -1 and nothing is known (a retry is harmless). */
+int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n,
+                              bool *created, bson_error_t *err);
 
 /* Returns 1 and fills *out, 0 if the appointment is not billed, -1 on error. */
 int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err);
 
 /* Lists newest first (appointment id descending). Fills out[0..*n) with at
- * most f->limit items and says whether more follow. */
-int billing_store_list(mongo_db *db, const billing_filter *f, billing *out, int *n, bool *more,
-                       bson_error_t *err);
+ * most f->limit items and says whether more follow. A patient's billings are
+ * read by their own equality; a from/to range of at most
+ * BILLING_RANGE_DAYS_MAX days through its end days; anything else walks the
+ * id buckets newest first. */
+int billing_store_list(mongo_db *db, buckets *bk, const billing_filter *f, billing *out, int *n,
+                       bool *more, bson_error_t *err);
 
 /* Counts and totals billings per physician, patient or day, sorted by key.
  * Returns 0 with *out an array of *n groups the caller free()s (NULL when
  * empty); -1 on a database error; -2 (err says why) when the answer is too
  * large: more than q->max_groups groups, or a total beyond int64. */
-int billing_store_summary(mongo_db *db, const billing_summary_query *q, billing_group **out,
-                          size_t *n, bson_error_t *err);
+int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
+                          billing_group **out, size_t *n, bson_error_t *err);
 
 #endif

@@ -1,0 +1,363 @@
+#include "buckets.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "timefmt.h"
+#include "uuid.h"
+
+/* Records this process wrote (or found) already: "<scope>/<day>" keys in an
+ * open-addressing set. Almost every note is for today, so the set stays
+ * small; when it fills up it is simply emptied, which costs one redundant
+ * upsert per key afterwards, never a missing record. */
+#define SEEN_SLOTS 8192 /* a power of two */
+#define SEEN_MAX (SEEN_SLOTS / 4 * 3)
+#define KEY_LEN (BUCKET_SCOPE_LEN + BUCKET_DAY_LEN + 1)
+
+struct buckets {
+    char *records;
+    pthread_mutex_t mu;
+    size_t nseen;
+    char (*seen)[KEY_LEN]; /* "" = empty slot */
+};
+
+buckets *buckets_new(const char *records)
+{
+    buckets *b = xcalloc(1, sizeof *b);
+    b->records = xstrdup(records);
+    b->seen = xcalloc(SEEN_SLOTS, sizeof *b->seen);
+    pthread_mutex_init(&b->mu, NULL);
+    return b;
+}
+
+void buckets_free(buckets *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_destroy(&b->mu);
+    free(b->seen);
+    free(b->records);
+    free(b);
+}
+
+int buckets_init(buckets *b, mongo_db *db, bson_error_t *err)
+{
+    bson_t *idx = BCON_NEW("0", "{", "key", "{", "scope", BCON_INT32(1), "}", "name",
+                           BCON_UTF8("scope"), "}");
+    int rc = mongo_db_create_indexes(db, b->records, idx, err);
+    bson_destroy(idx);
+    return rc;
+}
+
+void buckets_day_of_id(const char *id, int64_t fallback_ms, char day[BUCKET_DAY_LEN])
+{
+    int64_t ms;
+    timefmt_format_day(uuid_v7_unix_ms(id, &ms) == 0 ? ms : fallback_ms, day);
+}
+
+void bucket_ref_set(bucket_ref *ref, const char *scope, const char *day)
+{
+    size_t n = strlen(scope);
+    if (n >= sizeof ref->scope)
+        n = sizeof ref->scope - 1;
+    memcpy(ref->scope, scope, n);
+    ref->scope[n] = '\0';
+    memcpy(ref->day, day, BUCKET_DAY_LEN - 1);
+    ref->day[BUCKET_DAY_LEN - 1] = '\0';
+}
+
+static void key_of(const bucket_ref *ref, char key[KEY_LEN])
+{
+    size_t n = strlen(ref->scope);
+    memcpy(key, ref->scope, n);
+    key[n] = '/';
+    memcpy(key + n + 1, ref->day, BUCKET_DAY_LEN);
+}
+
+/* FNV-1a. */
+static size_t slot_of(const char *key)
+{
+    uint64_t h = 1469598103934665603u;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)(h & (SEEN_SLOTS - 1));
+}
+
+/* Returns the slot holding key, or the empty slot where it would go. Caller
+ * holds mu. */
+static size_t seen_find(const buckets *b, const char *key)
+{
+    size_t i = slot_of(key);
+    while (b->seen[i][0] && strcmp(b->seen[i], key) != 0)
+        i = (i + 1) & (SEEN_SLOTS - 1);
+    return i;
+}
+
+static bool seen_has(buckets *b, const char *key)
+{
+    pthread_mutex_lock(&b->mu);
+    bool has = b->seen[seen_find(b, key)][0] != '\0';
+    pthread_mutex_unlock(&b->mu);
+    return has;
+}
+
+static void seen_add(buckets *b, const char *key)
+{
+    pthread_mutex_lock(&b->mu);
+    if (b->nseen >= SEEN_MAX) {
+        memset(b->seen, 0, SEEN_SLOTS * sizeof *b->seen);
+        b->nseen = 0;
+    }
+    size_t i = seen_find(b, key);
+    if (!b->seen[i][0]) {
+        memcpy(b->seen[i], key, KEY_LEN);
+        b->nseen++;
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bson_error_t *err)
+{
+    char (*keys)[KEY_LEN] = NULL; /* the new keys, each once */
+    size_t *which = NULL;          /* and the ref each came from */
+    size_t nkeys = 0;
+    for (size_t i = 0; i < n; i++) {
+        char key[KEY_LEN];
+        key_of(&refs[i], key);
+        if (seen_has(b, key))
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < nkeys && !dup; k++)
+            dup = strcmp(keys[k], key) == 0;
+        if (dup)
+            continue;
+        if (!keys) {
+            keys = xmalloc(n * sizeof *keys);
+            which = xmalloc(n * sizeof *which);
+        }
+        memcpy(keys[nkeys], key, KEY_LEN);
+        which[nkeys++] = i;
+    }
+    if (nkeys == 0)
+        return 0;
+
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, b->records);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_t upsert = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&upsert, "upsert", true);
+    for (size_t k = 0; k < nkeys; k++) {
+        const bucket_ref *r = &refs[which[k]];
+        bson_t *sel = BCON_NEW("_id", BCON_UTF8(keys[k]));
+        bson_t *upd = BCON_NEW("$setOnInsert", "{", "scope", BCON_UTF8(r->scope), "day",
+                               BCON_UTF8(r->day), "}");
+        mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, &upsert, NULL);
+        bson_destroy(upd);
+        bson_destroy(sel);
+    }
+    bson_t reply;
+    bool ok = mongoc_bulk_operation_execute(bulk, &reply, err) != 0;
+    /* Two writers racing on one new record: the loser's E11000 means it exists. */
+    if (!ok && mongo_bulk_only_duplicates(&reply))
+        ok = true;
+    bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(&upsert);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    if (ok)
+        for (size_t k = 0; k < nkeys; k++)
+            seen_add(b, keys[k]);
+    free(which);
+    free(keys);
+    return ok ? 0 : -1;
+}
+
+typedef struct days_acc {
+    const char *max_day;
+    char (*days)[BUCKET_DAY_LEN];
+    size_t n, cap;
+} days_acc;
+
+static int add_day(const bson_t *doc, void *ctx)
+{
+    days_acc *a = ctx;
+    bson_iter_t it;
+    char day[BUCKET_DAY_LEN];
+    if (!bson_iter_init_find(&it, doc, "day"))
+        return 0;
+    mongo_iter_str(&it, day, sizeof day);
+    if (strlen(day) != BUCKET_DAY_LEN - 1 || (a->max_day && strcmp(day, a->max_day) > 0))
+        return 0;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->days = xrealloc(a->days, a->cap * sizeof *a->days);
+    }
+    memcpy(a->days[a->n++], day, BUCKET_DAY_LEN);
+    return 0;
+}
+
+static int day_desc(const void *x, const void *y)
+{
+    return strcmp(y, x);
+}
+
+int buckets_days(buckets *b, mongo_db *db, const char *scope, const char *max_day,
+                 char (**days)[BUCKET_DAY_LEN], size_t *n, bson_error_t *err)
+{
+    bson_t *filter = BCON_NEW("scope", BCON_UTF8(scope));
+    bson_t *proj = BCON_NEW("day", BCON_INT32(1));
+    days_acc a = {.max_day = max_day};
+    int rc = mongo_find_each(db, b->records, filter, proj, add_day, &a, err);
+    bson_destroy(proj);
+    bson_destroy(filter);
+    if (rc != 0) {
+        free(a.days);
+        return -1;
+    }
+    if (a.n > 1)
+        qsort(a.days, a.n, sizeof *a.days, day_desc);
+    *days = a.days;
+    *n = a.n;
+    return 0;
+}
+
+int buckets_page(buckets *b, mongo_db *db, const char *coll, const char *scope,
+                 const bson_t *filter, const char *before_id, mongo_page *p, bson_error_t *err)
+{
+    char max_day[BUCKET_DAY_LEN];
+    int64_t ms;
+    /* A cursor from a v7 id bounds the walk by its day; another id (a foreign
+     * event's billing, in its creation-day bucket) bounds nothing. */
+    bool bounded = before_id && uuid_v7_unix_ms(before_id, &ms) == 0;
+    if (bounded)
+        timefmt_format_day(ms, max_day);
+    char(*days)[BUCKET_DAY_LEN] = NULL;
+    size_t ndays = 0;
+    if (buckets_days(b, db, scope, bounded ? max_day : NULL, &days, &ndays, err) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < ndays && !p->more && rc == 0; i++) {
+        bson_t f = BSON_INITIALIZER;
+        bson_concat(&f, filter);
+        BSON_APPEND_UTF8(&f, BUCKET_FIELD, days[i]);
+        rc = mongo_page_fill(db, coll, &f, before_id, p, err);
+        bson_destroy(&f);
+    }
+    free(days);
+    return rc;
+}
+
+static void migration_id(const char *name, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "migration/%s", name);
+}
+
+int buckets_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err)
+{
+    char id[128];
+    migration_id(name, id, sizeof id);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    bson_t doc;
+    int rc = mongo_find_one(db, b->records, filter, &doc, err);
+    if (rc == 1)
+        bson_destroy(&doc);
+    bson_destroy(filter);
+    return rc;
+}
+
+int buckets_mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err)
+{
+    char id[128];
+    migration_id(name, id, sizeof id);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "scope", BCON_UTF8("migration"), "at",
+                           BCON_DATE_TIME(timefmt_now_ms()));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, b->records);
+    bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, err) ||
+              mongo_error_is_duplicate(err);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(doc);
+    return ok ? 0 : -1;
+}
+
+#define BACKFILL_BATCH 500
+
+typedef struct backfill_batch {
+    buckets_refs_fn refs_of;
+    mongoc_bulk_operation_t *bulk;
+    bucket_ref *refs; /* BACKFILL_BATCH * BUCKETS_MAX_REFS */
+    size_t nrefs;
+    size_t ndocs;
+} backfill_batch;
+
+static int backfill_one(const bson_t *doc, void *ctx)
+{
+    backfill_batch *bb = ctx;
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "_id"))
+        return 0;
+    char day[BUCKET_DAY_LEN];
+    bb->nrefs += bb->refs_of(doc, day, bb->refs + bb->nrefs);
+    bson_t sel = BSON_INITIALIZER;
+    bson_append_iter(&sel, "_id", 3, &it);
+    bson_t *upd = BCON_NEW("$set", "{", BUCKET_FIELD, BCON_UTF8(day), "}");
+    mongoc_bulk_operation_update_one_with_opts(bb->bulk, &sel, upd, NULL, NULL);
+    bson_destroy(upd);
+    bson_destroy(&sel);
+    bb->ndocs++;
+    return 0;
+}
+
+int buckets_backfill(buckets *b, mongo_db *db, const char *coll, buckets_refs_fn refs_of,
+                     bson_error_t *err)
+{
+    bucket_ref *refs = xmalloc(BACKFILL_BATCH * BUCKETS_MAX_REFS * sizeof *refs);
+    bson_t *filter = BCON_NEW(BUCKET_FIELD, "{", "$exists", BCON_BOOL(false), "}");
+    int rc = 0;
+    for (;;) {
+        mongoc_client_t *c = mongo_db_pop(db);
+        mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
+        bson_t opts = BSON_INITIALIZER;
+        BSON_APPEND_BOOL(&opts, "ordered", false);
+        backfill_batch bb = {
+            .refs_of = refs_of,
+            .bulk = mongoc_collection_create_bulk_operation_with_opts(handle, &opts),
+            .refs = refs,
+        };
+        bson_t *find_opts = BCON_NEW("limit", BCON_INT64(BACKFILL_BATCH));
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(handle, filter, find_opts, NULL);
+        const bson_t *doc = NULL;
+        while (mongoc_cursor_next(cur, &doc))
+            backfill_one(doc, &bb);
+        if (mongoc_cursor_error(cur, err))
+            rc = -1;
+        mongoc_cursor_destroy(cur);
+        bson_destroy(find_opts);
+        /* Records first: a document must never sit in a bucket no record names. */
+        if (rc == 0 && bb.ndocs > 0)
+            rc = buckets_note(b, db, refs, bb.nrefs, err);
+        if (rc == 0 && bb.ndocs > 0) {
+            bson_t reply;
+            if (!mongoc_bulk_operation_execute(bb.bulk, &reply, err))
+                rc = -1;
+            bson_destroy(&reply);
+        }
+        mongoc_bulk_operation_destroy(bb.bulk);
+        bson_destroy(&opts);
+        mongoc_collection_destroy(handle);
+        mongo_db_push(db, c);
+        if (rc != 0 || bb.ndocs < BACKFILL_BATCH)
+            break;
+    }
+    bson_destroy(filter);
+    free(refs);
+    return rc;
+}

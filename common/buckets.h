@@ -1,0 +1,91 @@
+/* buckets: day buckets that keep lists and summaries bounded on a database
+ * whose only usable index is top-level equality (FerretDB 1.24 on PostgreSQL,
+ * with the GIN twins of deploy/postgres/gin-twins.sql).
+ *
+ * A listed document carries `bucket`, the UTC day "YYYY-MM-DD" of its UUIDv7
+ * _id: the documents of one bucket are exactly those whose ids fall in that
+ * day, so walking buckets newest day first and each bucket newest _id first
+ * yields the whole list in _id order. A small records collection remembers
+ * which (scope, day) buckets may hold documents: scope "all", or a narrower
+ * one such as "physician/<uuid>". A record is written before the first
+ * document of its bucket and may outlive its documents (then the walk makes
+ * one empty query), so a list never misses a document.
+ *
+ * All functions are thread-safe; those that touch the database return 0, or
+ * -1 with err filled (mongo_error_is_unavailable tells an outage apart). */
+#ifndef COMMON_BUCKETS_H
+#define COMMON_BUCKETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mongo.h"
+
+#define BUCKET_DAY_LEN 11    /* "YYYY-MM-DD" + NUL */
+#define BUCKET_SCOPE_LEN 64  /* "physician/<uuid>" + NUL fits */
+#define BUCKET_FIELD "bucket" /* the documents' bucket field */
+
+typedef struct buckets buckets;
+
+/* One (scope, day) bucket. */
+typedef struct bucket_ref {
+    char scope[BUCKET_SCOPE_LEN];
+    char day[BUCKET_DAY_LEN];
+} bucket_ref;
+
+/* The records of buckets live in collection `records` (copied). Cannot fail.
+ * buckets_free(NULL) does nothing. */
+buckets *buckets_new(const char *records);
+void buckets_free(buckets *b);
+
+/* Creates the records' index on their scope (idempotent). */
+int buckets_init(buckets *b, mongo_db *db, bson_error_t *err);
+
+/* The bucket of id: the UTC day of its UUIDv7 time, or of fallback_ms when
+ * id is not a version 7 UUID. Pure. */
+void buckets_day_of_id(const char *id, int64_t fallback_ms, char day[BUCKET_DAY_LEN]);
+
+/* Fills *ref with scope (truncated to fit) and day. Cannot fail. */
+void bucket_ref_set(bucket_ref *ref, const char *scope, const char *day);
+
+/* Makes sure a record exists for each of refs[0..n): those this process has
+ * not written yet go in one bulk upsert (no round trip at all when every one
+ * is known). Returns 0 or -1. */
+int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bson_error_t *err);
+
+/* The days of scope that may hold documents, newest first, none after
+ * max_day (NULL: no bound). Returns 0 with *days (free() it; NULL when none)
+ * and *n, or -1. */
+int buckets_days(buckets *b, mongo_db *db, const char *scope, const char *max_day,
+                 char (**days)[BUCKET_DAY_LEN], size_t *n, bson_error_t *err);
+
+/* Fills p from collection `coll`: the documents that match filter (which must
+ * not use the bucket field) and have _id < before_id (NULL: from the
+ * newest), walking the buckets of scope newest first with one equality query
+ * per bucket, until the page is full and one more item is known to exist, or
+ * the buckets run out. Returns 0 or -1. */
+int buckets_page(buckets *b, mongo_db *db, const char *coll, const char *scope,
+                 const bson_t *filter, const char *before_id, mongo_page *p, bson_error_t *err);
+
+/* ---- one-time migration of documents written before buckets existed ---- */
+
+#define BUCKETS_MAX_REFS 4
+
+/* Reads one document: writes its bucket day and its refs (at most
+ * BUCKETS_MAX_REFS), returns how many refs. */
+typedef size_t (*buckets_refs_fn)(const bson_t *doc, char day[BUCKET_DAY_LEN], bucket_ref *refs);
+
+/* Whether the one-time migration `name` ran on this database: 1 yes, 0 no,
+ * -1 error. One _id lookup in the records collection. */
+int buckets_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err);
+/* Records that migration `name` ran. */
+int buckets_mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err);
+
+/* Gives every document of coll that has no bucket field its bucket and notes
+ * its refs, in batches of a few hundred. Idempotent; a scan of the
+ * collection, so run it once (see buckets_migrated). */
+int buckets_backfill(buckets *b, mongo_db *db, const char *coll, buckets_refs_fn refs_of,
+                     bson_error_t *err);
+
+#endif
