@@ -333,7 +333,9 @@ int appt_init_store(void *app, bson_error_t *err)
 
 void appt_render_metrics(void *app, buf *out)
 {
-    outbox_render_metrics(((appt_app *)app)->ob, out);
+    appt_app *a = app;
+    outbox_render_metrics(a->ob, out);
+    mongo_render_metrics(a->db, out);
 }
 
 const http_route appt_routes[] = {

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "metrics.h"
 
 struct mongo_db {
     mongoc_client_pool_t *pool;
@@ -143,6 +144,13 @@ int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t 
 uint64_t mongo_db_commands(const mongo_db *db)
 {
     return atomic_load_explicit(&((mongo_db *)db)->commands, memory_order_relaxed);
+}
+
+void mongo_render_metrics(const mongo_db *db, buf *out)
+{
+    metrics_family(out, "db_commands_total", "counter",
+                   "Commands sent to the database (round trips), heartbeats excluded.");
+    metrics_sample(out, "db_commands_total", NULL, mongo_db_commands(db));
 }
 
 int mongo_page_fill(mongo_db *db, const char *coll, const bson_t *filter, const char *before_id,

@@ -225,7 +225,9 @@ int fin_init_store(void *app, bson_error_t *err)
 
 void fin_render_metrics(void *app, buf *out)
 {
-    consumer_render_metrics(((fin_app *)app)->consumer, out);
+    fin_app *a = app;
+    consumer_render_metrics(a->consumer, out);
+    mongo_render_metrics(a->db, out);
 }
 
 /* First match wins: /billings/summary before /billings/{appointment_id}. The

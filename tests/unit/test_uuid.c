@@ -241,6 +241,33 @@ START_TEST(test_normalize_rejects_invalid_and_leaves_out_untouched)
 }
 END_TEST
 
+START_TEST(test_v7_unix_ms_reads_back_the_timestamp_it_was_made_with)
+{
+    char id[UUID_STR_LEN];
+    int64_t ms = 0;
+    uuid_v7(id, 1732924800123); /* 2024-11-30T00:00:00.123Z */
+    ck_assert_int_eq(uuid_v7_unix_ms(id, &ms), 0);
+    ck_assert_int_ge(ms, 1732924800123);
+    ck_assert_int_le(ms, 1732924800123 + 1); /* a counter overflow may carry one ms */
+    ck_assert_int_eq(uuid_v7_unix_ms("0191D2F4-8E3B-7C1A-9F00-1234567890AB", &ms), 0);
+    ck_assert_int_eq(ms, 0x0191d2f48e3b);
+}
+END_TEST
+
+START_TEST(test_v7_unix_ms_rejects_other_versions_and_non_uuids)
+{
+    int64_t ms = 42;
+    char v4[UUID_STR_LEN];
+    uuid_v4(v4);
+    ck_assert_int_eq(uuid_v7_unix_ms(v4, &ms), -1);
+    ck_assert_int_eq(uuid_v7_unix_ms("0191d2f4-8e3b-7c1a-9f00-1234567890a", &ms), -1);
+    ck_assert_int_eq(uuid_v7_unix_ms("0191d2f48e3b-7c1a-9f00-1234567890abc", &ms), -1);
+    ck_assert_int_eq(uuid_v7_unix_ms("", &ms), -1);
+    ck_assert_int_eq(uuid_v7_unix_ms(NULL, &ms), -1);
+    ck_assert_int_eq(ms, 42);
+}
+END_TEST
+
 static Suite *uuid_suite(void)
 {
     Suite *s = suite_create("uuid");
@@ -263,6 +290,8 @@ static Suite *uuid_suite(void)
     tcase_add_test(tc, test_normalize_lowercases_uppercase_uuid);
     tcase_add_test(tc, test_normalize_keeps_lowercase_uuid);
     tcase_add_test(tc, test_normalize_rejects_invalid_and_leaves_out_untouched);
+    tcase_add_test(tc, test_v7_unix_ms_reads_back_the_timestamp_it_was_made_with);
+    tcase_add_test(tc, test_v7_unix_ms_rejects_other_versions_and_non_uuids);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,119 @@
+/* Check suite for the pure parts of day buckets: which bucket an id falls
+ * in, and which (scope, day) records a document needs. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buckets.h"
+#include "../../appointment/store.h"
+#include "../../financial/store.h"
+#include "uuid.h"
+
+START_TEST(test_day_of_a_v7_id_is_the_utc_day_of_its_timestamp)
+{
+    char id[UUID_STR_LEN], day[BUCKET_DAY_LEN];
+    uuid_v7(id, 1709251199999); /* 2024-02-29T23:59:59.999Z */
+    buckets_day_of_id(id, 0, day);
+    ck_assert_str_eq(day, "2024-02-29");
+    uuid_v7(id, 1709251200000 + 5); /* 2024-03-01T00:00:00.005Z */
+    buckets_day_of_id(id, 0, day);
+    ck_assert_str_eq(day, "2024-03-01");
+}
+END_TEST
+
+START_TEST(test_day_of_another_id_is_the_fallback_day)
+{
+    char id[UUID_STR_LEN], day[BUCKET_DAY_LEN];
+    uuid_v4(id);
+    buckets_day_of_id(id, 1732924800000, day); /* 2024-11-30 */
+    ck_assert_str_eq(day, "2024-11-30");
+    buckets_day_of_id("not a uuid", 0, day);
+    ck_assert_str_eq(day, "1970-01-01");
+}
+END_TEST
+
+START_TEST(test_days_sort_like_the_ids_in_them)
+{
+    /* The walk relies on it: a later day's ids all sort after an earlier
+     * day's, as strings, like the days themselves. */
+    char a[UUID_STR_LEN], b[UUID_STR_LEN], da[BUCKET_DAY_LEN], db[BUCKET_DAY_LEN];
+    uuid_v7(a, 1709251199999);
+    uuid_v7(b, 1709251200000);
+    buckets_day_of_id(a, 0, da);
+    buckets_day_of_id(b, 0, db);
+    ck_assert_int_lt(strcmp(a, b), 0);
+    ck_assert_int_lt(strcmp(da, db), 0);
+}
+END_TEST
+
+START_TEST(test_ref_set_truncates_a_long_scope_and_keeps_the_day)
+{
+    bucket_ref r;
+    char scope[200];
+    memset(scope, 'x', sizeof scope - 1);
+    scope[sizeof scope - 1] = '\0';
+    bucket_ref_set(&r, scope, "2024-11-30");
+    ck_assert_uint_eq(strlen(r.scope), BUCKET_SCOPE_LEN - 1);
+    ck_assert_str_eq(r.day, "2024-11-30");
+}
+END_TEST
+
+START_TEST(test_appointment_needs_the_all_and_physician_buckets_of_its_id_day)
+{
+    appt a;
+    memset(&a, 0, sizeof a);
+    uuid_v7(a.id, 1732924800000);
+    strcpy(a.physician_id, "0191d2f4-8e3b-7c1a-9f00-1234567890ab");
+    a.created_ms = 0;
+    bucket_ref refs[2];
+    appt_store_bucket_refs(&a, refs);
+    ck_assert_str_eq(refs[0].scope, "all");
+    ck_assert_str_eq(refs[0].day, "2024-11-30");
+    ck_assert_str_eq(refs[1].scope, "physician/0191d2f4-8e3b-7c1a-9f00-1234567890ab");
+    ck_assert_str_eq(refs[1].day, "2024-11-30");
+}
+END_TEST
+
+START_TEST(test_billing_needs_its_id_day_buckets_and_its_end_day_bucket)
+{
+    billing b;
+    memset(&b, 0, sizeof b);
+    uuid_v7(b.appointment_id, 1732924800000); /* made 2024-11-30 */
+    strcpy(b.physician_id, "0191d2f4-8e3b-7c1a-9f00-1234567890ab");
+    b.end_ms = 1733011199000; /* ended 2024-11-30T23:59:59Z */
+    bucket_ref refs[BILLING_MAX_REFS];
+    billing_store_bucket_refs(&b, refs);
+    ck_assert_str_eq(refs[0].scope, "all");
+    ck_assert_str_eq(refs[0].day, "2024-11-30");
+    ck_assert_str_eq(refs[1].scope, "physician/0191d2f4-8e3b-7c1a-9f00-1234567890ab");
+    ck_assert_str_eq(refs[2].scope, "end");
+    ck_assert_str_eq(refs[2].day, "2024-11-30");
+    b.end_ms = 1733011200000; /* a second later: the next day */
+    billing_store_bucket_refs(&b, refs);
+    ck_assert_str_eq(refs[0].day, "2024-11-30");
+    ck_assert_str_eq(refs[2].day, "2024-12-01");
+}
+END_TEST
+
+static Suite *buckets_suite(void)
+{
+    Suite *s = suite_create("buckets");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_day_of_a_v7_id_is_the_utc_day_of_its_timestamp);
+    tcase_add_test(tc, test_day_of_another_id_is_the_fallback_day);
+    tcase_add_test(tc, test_days_sort_like_the_ids_in_them);
+    tcase_add_test(tc, test_ref_set_truncates_a_long_scope_and_keeps_the_day);
+    tcase_add_test(tc, test_appointment_needs_the_all_and_physician_buckets_of_its_id_day);
+    tcase_add_test(tc, test_billing_needs_its_id_day_buckets_and_its_end_day_bucket);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(buckets_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
