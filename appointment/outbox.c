@@ -19,12 +19,6 @@ struct outbox {
     pthread_t thread;
     bool started;
     atomic_bool stop;
-    /* Monotonic ms until which the relay scans at every interval: something
-     * may be pending (a failed delivery, a restart). Otherwise it sweeps only
-     * every RELAY_SWEEP_MS, for entries another instance left behind: each
-     * scan is a query over the outbox, which costs a database without usable
-     * indexes (FerretDB) a full collection scan. */
-    _Atomic int64_t relay_active_until;
     metrics_counter published;
     metrics_counter failed;
     metrics_counter relayed;
@@ -35,7 +29,6 @@ struct outbox {
     size_t nacked, capacked;
 };
 
-#define RELAY_SWEEP_MS 30000
 
 /* What a delivery report needs to find its outbox entry. */
 typedef struct outbox_msg {
@@ -50,15 +43,6 @@ static int64_t backoff_ms(const outbox *ob, int32_t attempts)
     for (int32_t i = 0; i < attempts && d < ob->opts.retry_max_ms; i++)
         d *= 2;
     return d < ob->opts.retry_max_ms ? d : ob->opts.retry_max_ms;
-}
-
-/* Something may be left pending: scan at every relay interval for as long as
- * its retry can take (the longest backoff plus a lease). Thread-safe. */
-static void relay_wake(outbox *ob)
-{
-    int64_t until = outbox_lease_until(ob, timefmt_mono_ms()) + ob->opts.retry_max_ms +
-                    ob->opts.relay_interval_ms;
-    atomic_store(&ob->relay_active_until, until);
 }
 
 /* Runs on the outbox thread, once per message. */
@@ -77,7 +61,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         memcpy(ob->acked[ob->nacked++], om->id, UUID_STR_LEN);
     } else {
         metrics_inc(&ob->failed);
-        relay_wake(ob);
         int64_t at = timefmt_now_ms() + backoff_ms(ob, om->attempts);
         log_warn("event delivery failed; the relay will retry", "appointment_id", om->id, "error",
                  rd_kafka_err2str(m->err), NULL);
@@ -103,7 +86,6 @@ static void mark_acked(outbox *ob)
         snprintf(count, sizeof count, "%zu", ob->nacked);
         log_warn("events delivered but not marked published; the relay will resend them", "count",
                  count, "error", err.message, NULL);
-        relay_wake(ob);
     }
     ob->nacked = 0;
 }
@@ -113,7 +95,6 @@ outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
     outbox *ob = xcalloc(1, sizeof *ob);
     ob->opts = *opts;
     ob->topic = xstrdup(opts->topic);
-    atomic_init(&ob->relay_active_until, 0);
     kafka_producer_opts po = {
         .bootstrap = opts->bootstrap,
         .client_id = "appointment",
@@ -184,7 +165,6 @@ void outbox_publish(outbox *ob, const appt *a)
         rd_kafka_headers_destroy(h);
         free(om);
         metrics_inc(&ob->failed);
-        relay_wake(ob);
         log_warn("cannot enqueue event; left for the relay", "appointment_id", a->id, "error",
                  rd_kafka_err2str(e), NULL);
     }
@@ -200,7 +180,6 @@ static void relay_due(outbox *ob)
         int rc = appt_store_outbox_claim(ob->opts.db, now, outbox_lease_until(ob, now), &a, &err);
         if (rc < 0) {
             log_debug("relay cannot read the outbox", "error", err.message, NULL);
-            relay_wake(ob);
             return;
         }
         if (rc == 0)
@@ -216,17 +195,15 @@ static void relay_due(outbox *ob)
 static void *outbox_main(void *arg)
 {
     outbox *ob = arg;
-    int64_t next_relay = 0, next_sweep = 0;
-    relay_wake(ob); /* a previous run may have left entries pending */
+    /* Each relay round is one indexed equality query on the outbox_pending
+     * flag, cheap on every backend, so the relay simply looks every interval:
+     * that also picks up what a crashed instance left pending. */
+    int64_t next_relay = 0;
     while (!atomic_load(&ob->stop)) {
         rd_kafka_poll(ob->rk, 100);
         mark_acked(ob);
-        int64_t now = timefmt_mono_ms();
-        if (now >= next_relay) {
-            if (now < atomic_load(&ob->relay_active_until) || now >= next_sweep) {
-                relay_due(ob);
-                next_sweep = timefmt_mono_ms() + RELAY_SWEEP_MS;
-            }
+        if (timefmt_mono_ms() >= next_relay) {
+            relay_due(ob);
             next_relay = timefmt_mono_ms() + ob->opts.relay_interval_ms;
         }
     }
