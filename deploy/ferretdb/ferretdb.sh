@@ -84,13 +84,24 @@ wait_ready() {
 # FerretDB starts without PostgreSQL and fails each command later; refuse to
 # start instead. Then install the GIN twins (before FerretDB creates an index).
 check_postgres() {
-    local bindir out
+    local bindir out url="${PG_URL%%\?*}" query param params=()
     bindir="$(pg_bindir)" || die "PostgreSQL client binaries not found: run 'make deps'"
-    if ! out="$(PGCONNECT_TIMEOUT=5 "$bindir/psql" -X -qAt -d "$PG_URL" -c 'SELECT 1' 2>&1)"; then
+    # FerretDB's pool settings (pool_max_conns=...) are not libpq's: psql
+    # would refuse the URL with them.
+    if [[ "$PG_URL" == *\?* ]]; then
+        query="${PG_URL#*\?}"
+        IFS='&' read -ra params <<<"$query"
+        query=""
+        for param in "${params[@]}"; do
+            [[ "$param" == pool_* ]] || query+="${query:+&}$param"
+        done
+        url+="${query:+?$query}"
+    fi
+    if ! out="$(PGCONNECT_TIMEOUT=5 "$bindir/psql" -X -qAt -d "$url" -c 'SELECT 1' 2>&1)"; then
         die "PostgreSQL is not reachable at $PG_URL: $out
   start it first: bash deploy/postgres/postgres.sh start (POSTGRES_PORT=${POSTGRES_PORT:-5433})"
     fi
-    if ! out="$("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$PG_URL" \
+    if ! out="$("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$url" \
         -f "$ROOT/deploy/postgres/gin-twins.sql" 2>&1 >/dev/null)"; then
         die "installing deploy/postgres/gin-twins.sql into $PG_URL failed: $out"
     fi

@@ -606,6 +606,30 @@ class Postgres:
             raise RuntimeError(f"psql failed (rc {proc.returncode}): {proc.stderr}")
         return proc.stdout
 
+    def pid(self) -> int | None:
+        """The postmaster's pid while running, else None."""
+        try:
+            pid = int((self.home / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if " -D " in cmd else None
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (backends, one per FerretDB
+        connection, and background workers): where PostgreSQL's CPU goes."""
+        master = self.pid()
+        if master is None:
+            return []
+        out = [master]
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+
     def log_path(self) -> Path:
         return self.home / "pg" / "postgres.log"
 

@@ -143,8 +143,9 @@ def test_postgres_script_keeps_data_across_stop_and_kill(own_postgres):
 
     pg.psql("INSERT INTO t VALUES (2)")
     assert len(cluster_pids(pg)) > 1  # postmaster + its processes
+    assert sorted(pg.pids()) == cluster_pids(pg) and pg.pid() in pg.pids()
     pg.kill()
-    assert pg_sh(pg, "status").returncode == 3
+    assert pg_sh(pg, "status").returncode == 3 and pg.pid() is None and pg.pids() == []
     assert not port_open(pg.port) and cluster_pids(pg) == [], "processes of the cluster survive kill"
     pg.start()  # crash recovery
     assert pg.psql("SELECT x FROM t ORDER BY x").split() == ["1", "2"]
