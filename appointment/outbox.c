@@ -249,17 +249,15 @@ int outbox_ready(outbox *ob, int timeout_ms)
 
 void outbox_render_metrics(outbox *ob, buf *out)
 {
-    metrics_family(out, "events_published_total", "counter", "Events acknowledged by the broker.");
-    metrics_sample(out, "events_published_total", NULL, metrics_get(&ob->published));
-    metrics_family(out, "events_publish_failed_total", "counter",
-                   "Events the broker did not acknowledge in time (retried by the relay).");
-    metrics_sample(out, "events_publish_failed_total", NULL, metrics_get(&ob->failed));
-    metrics_family(out, "events_relayed_total", "counter",
-                   "Pending outbox entries re-published by the relay.");
-    metrics_sample(out, "events_relayed_total", NULL, metrics_get(&ob->relayed));
+    metrics_single(out, "clinic_events_published_total", "counter",
+                   "Events acknowledged by the broker.", metrics_get(&ob->published));
+    metrics_single(out, "clinic_events_publish_failed_total", "counter",
+                   "Events the broker did not acknowledge in time (retried by the relay).",
+                   metrics_get(&ob->failed));
+    metrics_single(out, "clinic_events_relayed_total", "counter",
+                   "Pending outbox entries re-published by the relay.", metrics_get(&ob->relayed));
     bson_error_t err;
-    int64_t pending = appt_store_outbox_pending(ob->opts.db, &err);
-    metrics_family(out, "outbox_pending", "gauge",
-                   "Finished appointments whose event is not yet acknowledged (-1: unknown).");
-    metrics_sample_i(out, "outbox_pending", NULL, pending);
+    metrics_single_i(out, "clinic_outbox_pending", "gauge",
+                     "Finished appointments whose event is not yet acknowledged (-1: unknown).",
+                     appt_store_outbox_pending(ob->opts.db, &err));
 }

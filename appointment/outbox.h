@@ -45,7 +45,7 @@ void outbox_publish(outbox *ob, const appt *a);
 /* Whether a broker answers and the topic exists (timeout_ms at most). */
 int outbox_ready(outbox *ob, int timeout_ms);
 
-/* Appends events_published_total, ..., outbox_pending to out. */
+/* Appends clinic_events_published_total, ..., clinic_outbox_pending to out. */
 void outbox_render_metrics(outbox *ob, buf *out);
 
 /* Builds the event of a finished appointment (pure). */

@@ -797,7 +797,9 @@ bool http_server_auth_on(const http_server *srv)
 
 void http_server_render_metrics(http_server *srv, buf *out)
 {
-    metrics_family(out, "http_requests_total", "counter", "HTTP requests by route and status.");
+    static const char requests[] = "clinic_http_requests_total";
+    static const char duration[] = "clinic_http_request_duration_seconds";
+    metrics_family(out, requests, "counter", "HTTP requests by route and status.");
     char labels[192];
     for (size_t i = 0; i <= srv->opts.nroutes; i++) {
         const http_route *r = i < srv->opts.nroutes ? &srv->opts.routes[i] : NULL;
@@ -807,18 +809,16 @@ void http_server_render_metrics(http_server *srv, buf *out)
                 continue;
             snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"",
                      r ? r->method : "", r ? r->pattern : "unmatched", s);
-            metrics_sample(out, "http_requests_total", labels, v);
+            metrics_sample(out, requests, labels, v);
         }
     }
-    metrics_family(out, "http_request_duration_seconds", "histogram",
-                   "HTTP request latency by route.");
+    metrics_family(out, duration, "histogram", "HTTP request latency by route.");
     for (size_t i = 0; i <= srv->opts.nroutes; i++) {
         const http_route *r = i < srv->opts.nroutes ? &srv->opts.routes[i] : NULL;
         if (!atomic_load(&srv->stats[i].latency.count))
             continue;
         snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", r ? r->method : "",
                  r ? r->pattern : "unmatched");
-        metrics_histogram_render(out, "http_request_duration_seconds", labels,
-                                 &srv->stats[i].latency);
+        metrics_histogram_render(out, duration, labels, &srv->stats[i].latency);
     }
 }

@@ -38,6 +38,33 @@ void metrics_sample_i(buf *out, const char *name, const char *labels, int64_t va
         buf_printf(out, "%s %" PRId64 "\n", name, value);
 }
 
+void metrics_sample_f(buf *out, const char *name, const char *labels, double value)
+{
+    /* %.17g round-trips a double; Prometheus reads any Go float syntax. */
+    if (labels && labels[0])
+        buf_printf(out, "%s{%s} %.17g\n", name, labels, value);
+    else
+        buf_printf(out, "%s %.17g\n", name, value);
+}
+
+void metrics_single(buf *out, const char *name, const char *type, const char *help, uint64_t value)
+{
+    metrics_family(out, name, type, help);
+    metrics_sample(out, name, NULL, value);
+}
+
+void metrics_single_i(buf *out, const char *name, const char *type, const char *help, int64_t value)
+{
+    metrics_family(out, name, type, help);
+    metrics_sample_i(out, name, NULL, value);
+}
+
+void metrics_single_f(buf *out, const char *name, const char *type, const char *help, double value)
+{
+    metrics_family(out, name, type, help);
+    metrics_sample_f(out, name, NULL, value);
+}
+
 void metrics_histogram_render(buf *out, const char *name, const char *labels, metrics_histogram *h)
 {
     const char *sep = labels && labels[0] ? "," : "";

@@ -38,11 +38,21 @@ static inline uint64_t metrics_get(metrics_counter *c)
 
 void metrics_observe_us(metrics_histogram *h, uint64_t us);
 
-/* Writes "# HELP name help\n# TYPE name type\n". */
+/* Writes "# HELP name help\n# TYPE name type\n". A family's samples follow
+ * it, each with the same name: keep the name in one variable so it is written
+ * once in the code. */
 void metrics_family(buf *out, const char *name, const char *type, const char *help);
 /* Writes "name{labels} value\n" (labels may be NULL or ""). */
 void metrics_sample(buf *out, const char *name, const char *labels, uint64_t value);
 void metrics_sample_i(buf *out, const char *name, const char *labels, int64_t value);
+void metrics_sample_f(buf *out, const char *name, const char *labels, double value);
+
+/* A whole family of one unlabelled sample: HELP, TYPE and "name value". type
+ * is "counter" or "gauge". */
+void metrics_single(buf *out, const char *name, const char *type, const char *help, uint64_t value);
+void metrics_single_i(buf *out, const char *name, const char *type, const char *help,
+                      int64_t value);
+void metrics_single_f(buf *out, const char *name, const char *type, const char *help, double value);
 /* Writes the _bucket/_sum/_count lines of one histogram series. */
 void metrics_histogram_render(buf *out, const char *name, const char *labels, metrics_histogram *h);
 

@@ -16,7 +16,7 @@ struct mongo_db {
 };
 
 /* Counts every command a pooled client starts: the round trips that the
- * benchmark divides by consultations, and an operator's db_commands_total. */
+ * benchmark divides by consultations, and an operator's clinic_db_commands_total. */
 static void on_command_started(const mongoc_apm_command_started_t *event)
 {
     mongo_db *db = mongoc_apm_command_started_get_context(event);
@@ -156,9 +156,9 @@ uint64_t mongo_db_commands(const mongo_db *db)
 
 void mongo_render_metrics(const mongo_db *db, buf *out)
 {
-    metrics_family(out, "db_commands_total", "counter",
-                   "Commands sent to the database (round trips), heartbeats excluded.");
-    metrics_sample(out, "db_commands_total", NULL, mongo_db_commands(db));
+    metrics_single(out, "clinic_db_commands_total", "counter",
+                   "Commands sent to the database (round trips), heartbeats excluded.",
+                   mongo_db_commands(db));
 }
 
 int mongo_page_fill(mongo_db *db, const char *coll, const bson_t *filter, const char *before_id,

@@ -43,7 +43,7 @@ int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t 
 /* Commands this process sent to the database (every operation, ping and
  * index creation included; not the driver's own heartbeats). Lock-free. */
 uint64_t mongo_db_commands(const mongo_db *db);
-/* Appends db_commands_total (the count above) in Prometheus text. */
+/* Appends clinic_db_commands_total (the count above) in Prometheus text. */
 void mongo_render_metrics(const mongo_db *db, buf *out);
 
 /* One page of a keyset-paged list, newest _id first. The caller sets items

@@ -896,32 +896,26 @@ int consumer_kafka_ready(consumer *c, int timeout_ms)
                : -1;
 }
 
-void consumer_render_metrics(consumer *c, buf *out)
+/* The consumer's state as a state set: one sample per state, 1 for the
+ * current one, so a dashboard can graph each state without parsing /readyz. */
+static void render_state(consumer_state s, buf *out)
 {
-    metrics_family(out, "events_consumed_total", "counter",
-                   "Events handled to the end: billed, duplicate, or dead-lettered.");
-    metrics_sample(out, "events_consumed_total", NULL, metrics_get(&c->consumed));
-    metrics_family(out, "billings_created_total", "counter", "Billings written.");
-    metrics_sample(out, "billings_created_total", NULL, metrics_get(&c->billed));
-    metrics_family(out, "duplicates_ignored_total", "counter",
-                   "Events for an appointment already billed (redeliveries).");
-    metrics_sample(out, "duplicates_ignored_total", NULL, metrics_get(&c->duplicates));
-    metrics_family(out, "events_dead_lettered_total", "counter",
-                   "Messages that can never be processed, copied to the dead-letter topic.");
-    metrics_sample(out, "events_dead_lettered_total", NULL, metrics_get(&c->dead_lettered));
-    metrics_family(out, "db_retries_total", "counter",
-                   "Database probes while consumption was paused for an outage.");
-    metrics_sample(out, "db_retries_total", NULL, metrics_get(&c->db_retries));
-    metrics_family(out, "dlq_retries_total", "counter",
-                   "Dead-letter topic probes while consumption was paused for it.");
-    metrics_sample(out, "dlq_retries_total", NULL, metrics_get(&c->dlq_retries));
+    static const char name[] = "clinic_consumer_state";
+    static const consumer_state all[] = {CONSUMER_STARTING, CONSUMER_RUNNING, CONSUMER_NOT_ASSIGNED,
+                                         CONSUMER_PAUSED_DB_DOWN, CONSUMER_PAUSED_DLQ_DOWN};
+    metrics_family(out, name, "gauge", "1 for the consumer's current state, 0 for the others.");
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "state=\"%s\"", consumer_state_name(all[i]));
+        metrics_sample(out, name, labels, all[i] == s ? 1 : 0);
+    }
+}
 
-    consumer_state s = consumer_get_state(c);
-    metrics_family(out, "consumer_paused", "gauge",
-                   "1 while consumption is paused until a dependency is back.");
-    bool paused = s == CONSUMER_PAUSED_DB_DOWN || s == CONSUMER_PAUSED_DLQ_DOWN;
-    metrics_sample(out, "consumer_paused", NULL, paused ? 1 : 0);
-
+/* clinic_consumer_assigned_partitions, clinic_consumer_lag and one
+ * clinic_consumer_partition_lag sample per partition whose lag is known. */
+static void render_lag(consumer *c, buf *out)
+{
+    static const char per_partition[] = "clinic_consumer_partition_lag";
     buf parts;
     buf_init(&parts);
     int64_t sum = 0;
@@ -939,15 +933,40 @@ void consumer_render_metrics(consumer *c, buf *out)
         sum += p->lag;
     }
     pthread_mutex_unlock(&c->mu);
-    metrics_family(out, "consumer_assigned_partitions", "gauge",
-                   "Partitions of the topic assigned to this consumer.");
-    metrics_sample(out, "consumer_assigned_partitions", NULL, n);
-    metrics_family(out, "consumer_lag", "gauge",
-                   "Events on the assigned partitions not yet handled (sum of known lags).");
-    metrics_sample_i(out, "consumer_lag", NULL, sum);
-    metrics_family(out, "consumer_partition_lag", "gauge",
-                   "Events not yet handled, per assigned partition.");
+    metrics_single(out, "clinic_consumer_assigned_partitions", "gauge",
+                   "Partitions of the topic assigned to this consumer.", n);
+    metrics_single_i(out, "clinic_consumer_lag", "gauge",
+                     "Events on the assigned partitions not yet handled (sum of known lags).", sum);
+    metrics_family(out, per_partition, "gauge", "Events not yet handled, per assigned partition.");
     if (parts.len)
         buf_append(out, parts.ptr, parts.len);
     buf_free(&parts);
+}
+
+void consumer_render_metrics(consumer *c, buf *out)
+{
+    metrics_single(out, "clinic_events_consumed_total", "counter",
+                   "Events handled to the end: billed, duplicate, or dead-lettered.",
+                   metrics_get(&c->consumed));
+    metrics_single(out, "clinic_billings_created_total", "counter", "Billings written.",
+                   metrics_get(&c->billed));
+    metrics_single(out, "clinic_duplicates_ignored_total", "counter",
+                   "Events for an appointment already billed (redeliveries).",
+                   metrics_get(&c->duplicates));
+    metrics_single(out, "clinic_events_dead_lettered_total", "counter",
+                   "Messages that can never be processed, copied to the dead-letter topic.",
+                   metrics_get(&c->dead_lettered));
+    metrics_single(out, "clinic_db_retries_total", "counter",
+                   "Database probes while consumption was paused for an outage.",
+                   metrics_get(&c->db_retries));
+    metrics_single(out, "clinic_dlq_retries_total", "counter",
+                   "Dead-letter topic probes while consumption was paused for it.",
+                   metrics_get(&c->dlq_retries));
+
+    consumer_state s = consumer_get_state(c);
+    bool paused = s == CONSUMER_PAUSED_DB_DOWN || s == CONSUMER_PAUSED_DLQ_DOWN;
+    metrics_single(out, "clinic_consumer_paused", "gauge",
+                   "1 while consumption is paused until a dependency is back.", paused ? 1 : 0);
+    render_state(s, out);
+    render_lag(c, out);
 }

@@ -61,8 +61,9 @@ const char *consumer_state_name(consumer_state s);
 /* Whether a broker answers and both topics exist (each check waits at most
  * timeout_ms). Thread-safe. Returns 0 or -1. */
 int consumer_kafka_ready(consumer *c, int timeout_ms);
-/* Appends events_consumed_total, ..., consumer_lag, consumer_paused in
- * Prometheus text. Thread-safe. */
+/* Appends clinic_events_consumed_total, ..., clinic_consumer_lag,
+ * clinic_consumer_paused and clinic_consumer_state in Prometheus text.
+ * Thread-safe. */
 void consumer_render_metrics(consumer *c, buf *out);
 
 #endif
