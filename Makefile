@@ -27,8 +27,13 @@ CFLAGS_BASE += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-CFLAGS  := $(CFLAGS_BASE) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS  := $(CFLAGS_BASE) -I$(BUILD)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  := $(PKG_LIBS)
+
+# The version clinic_build_info reports: `git describe`, else the first line of
+# a VERSION file, else "dev" (a copy without .git, such as the Docker build).
+# `make VERSION=1.2.3` overrides it.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || head -n 1 VERSION 2>/dev/null)
 
 COMMON_SRC := $(wildcard common/*.c)
 APPT_SRC   := $(filter-out appointment/main.c,$(wildcard appointment/*.c))
@@ -40,13 +45,22 @@ APPT_OBJ   := $(APPT_SRC:%.c=$(BUILD)/obj/%.o)
 FIN_OBJ    := $(FIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-integration topic bench chaos fuzz soak reconcile clean format
+.PHONY: FORCE all deps run test test-unit test-integration topic bench chaos fuzz soak reconcile clean format
 all: $(BUILD)/appointment $(BUILD)/financial $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Rewritten only when the version changes, so that only ops.o is rebuilt then.
+# Characters that could break the C string are dropped.
+$(BUILD)/gen/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@v=$$(printf '%s' '$(VERSION)' | tr -cd 'A-Za-z0-9._+-'); \
+	  printf '#define CLINIC_VERSION "%s"\n' "$${v:-dev}" > $@.tmp; \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/common/ops.o: $(BUILD)/gen/version.h
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

@@ -24,6 +24,12 @@ typedef struct appt_app {
 /* Creates the indexes and runs the one-time migrations (service_wait). */
 int appt_init_store(void *app, bson_error_t *err);
 
+/* Broker metadata requests of a readiness probe wait at most this long. */
+#define KAFKA_PROBE_TIMEOUT_MS 500
+
+/* The readiness checks (ops_probe_fn): mongodb (needed) and kafka. */
+size_t appt_probe(void *app, ops_check *checks);
+
 /* Appends the service's own metrics (outbox counters) for /metrics. */
 void appt_render_metrics(void *app, buf *out);
 

@@ -27,6 +27,15 @@ static const config_var vars[] = {
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 
+static const service_ops_spec ops_spec = {
+    .service = "appointment",
+    .title = "clinic-events appointment API",
+    .openapi_start = _binary_proto_appointment_openapi_json_start,
+    .openapi_end = _binary_proto_appointment_openapi_json_end,
+    .render_metrics = appt_render_metrics,
+    .probe = appt_probe,
+};
+
 int main(int argc, char **argv)
 {
     int rc = 1;
@@ -55,9 +64,7 @@ int main(int argc, char **argv)
                   "HOURLY_PRICE must look like 200.00 (at most 1000000000.00)", NULL);
         return 2;
     }
-    service_ops_init(&app.ops, vars, NVARS, "clinic-events appointment API",
-                     _binary_proto_appointment_openapi_json_start,
-                     _binary_proto_appointment_openapi_json_end, appt_render_metrics);
+    service_ops_init(&app.ops, vars, NVARS, &ops_spec);
 
     char err[512];
     http_server *srv = NULL;
@@ -101,7 +108,6 @@ int main(int argc, char **argv)
 
     /* The API answers 503 while the database is down. */
     service_wait(&app, appt_init_store);
-    log_info("shutting down", NULL);
     rc = 0;
 
 done:
@@ -109,7 +115,7 @@ done:
     outbox_free(ob, flush);
     buckets_free(app.bk);
     mongo_db_free(db);
-    docs_free(app.ops.docs);
+    ops_destroy(&app.ops); /* after the server: /readyz reads it */
     mongo_global_cleanup();
     log_info("stopped", NULL);
     return rc;

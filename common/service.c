@@ -87,14 +87,23 @@ mongo_db *service_open_db(const config_var *vars, size_t nvars, const char *appn
     return mongo_db_new(config_str(vars, nvars, "MONGODB_URI"), appname, pool, err, errlen);
 }
 
-void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars, const char *title,
-                      const char *openapi_start, const char *openapi_end,
-                      void (*render_metrics)(void *app, buf *out))
+void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars,
+                      const service_ops_spec *spec)
 {
-    ops->docs = docs_new(config_str(vars, nvars, "DOCS_DIR"), title);
-    ops->render_metrics = render_metrics;
-    ops->openapi = openapi_start;
-    ops->openapi_len = (size_t)(openapi_end - openapi_start);
+    ops->docs = docs_new(config_str(vars, nvars, "DOCS_DIR"), spec->title);
+    ops->service = spec->service;
+    ops->render_metrics = spec->render_metrics;
+    ops->probe = spec->probe;
+    ops->openapi = spec->openapi_start;
+    ops->openapi_len = (size_t)(spec->openapi_end - spec->openapi_start);
+    ops->ready = ops_ready_new();
+}
+
+ops_check service_check_db(mongo_db *db)
+{
+    bson_error_t err;
+    bool ok = mongo_db_ping(db, &err) == 0;
+    return (ops_check){.name = "mongodb", .state = ok ? "ok" : "down", .ok = ok, .needed = true};
 }
 
 static void sleep_ms(long ms)
@@ -103,14 +112,17 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-void service_wait(void *ctx, int (*init_store)(void *ctx, bson_error_t *err))
+void service_wait(void *app, int (*init_store)(void *app, bson_error_t *err))
 {
+    ops_ctx *ops = app; /* an app struct's first member is its ops_ctx */
+    if (ops_probe_start(ops, app) != 0)
+        log_error("cannot start the readiness probe thread: /readyz stays 503", NULL);
     bool indexes_ok = false;
     int64_t next_index_try = 0;
     while (!stop_requested) {
         if (!indexes_ok && timefmt_mono_ms() >= next_index_try) {
             bson_error_t berr;
-            indexes_ok = init_store(ctx, &berr) == 0;
+            indexes_ok = init_store(app, &berr) == 0;
             if (!indexes_ok) {
                 log_warn("cannot create indexes yet; retrying", "error", berr.message, NULL);
                 next_index_try = timefmt_mono_ms() + 2000;
@@ -118,4 +130,6 @@ void service_wait(void *ctx, int (*init_store)(void *ctx, bson_error_t *err))
         }
         sleep_ms(100);
     }
+    log_info("shutting down", NULL);
+    ops_probe_stop(ops);
 }

@@ -58,15 +58,30 @@ int service_http_opts(const config_var *vars, size_t nvars, http_server_opts *op
 mongo_db *service_open_db(const config_var *vars, size_t nvars, const char *appname, char *err,
                           size_t errlen);
 
-/* The ops routes' context: docs from DOCS_DIR, the OpenAPI document linked
- * into the binary between start and end, the service's metrics renderer. */
-void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars, const char *title,
-                      const char *openapi_start, const char *openapi_end,
-                      void (*render_metrics)(void *app, buf *out));
+/* What a service's ops routes need besides the configuration. */
+typedef struct service_ops_spec {
+    const char *service;                     /* "appointment" or "financial" */
+    const char *title;                       /* of the Swagger UI page */
+    const char *openapi_start, *openapi_end; /* the document linked into the binary */
+    void (*render_metrics)(void *app, buf *out);
+    ops_probe_fn probe; /* the readiness checks */
+} service_ops_spec;
 
-/* Blocks until SIGINT or SIGTERM. Meanwhile runs init_store(ctx) (indexes,
+/* The ops routes' context: docs from DOCS_DIR, the spec's fields, and the
+ * readiness state ("starting" until service_wait's first probe ends). Call
+ * before the HTTP server starts; free with ops_destroy. Cannot fail. */
+void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars,
+                      const service_ops_spec *spec);
+
+/* The MongoDB row of a probe: needed, "ok" when a ping answers. Blocks up
+ * to serverSelectionTimeoutMS while the database is down. */
+ops_check service_check_db(mongo_db *db);
+
+/* Blocks until SIGINT or SIGTERM. Meanwhile runs the readiness probe
+ * thread (app starts with its ops_ctx) and init_store(app) (indexes,
  * one-time migrations) as soon as the database answers, retrying every 2 s,
- * so start-up order does not matter. */
-void service_wait(void *ctx, int (*init_store)(void *ctx, bson_error_t *err));
+ * so start-up order does not matter. Returns once the probe thread is
+ * stopped, so what the probe uses may be freed. */
+void service_wait(void *app, int (*init_store)(void *app, bson_error_t *err));
 
 #endif

@@ -25,6 +25,13 @@ typedef struct fin_app {
 /* Creates the indexes and runs the one-time migrations (service_wait). */
 int fin_init_store(void *app, bson_error_t *err);
 
+/* Broker metadata requests of a readiness probe wait at most this long. */
+#define KAFKA_PROBE_TIMEOUT_MS 500
+
+/* The readiness checks (ops_probe_fn): mongodb (needed), kafka and the
+ * consumer's state. */
+size_t fin_probe(void *app, ops_check *checks);
+
 /* Appends the consumer's metrics for /metrics. */
 void fin_render_metrics(void *app, buf *out);
 

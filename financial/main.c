@@ -27,6 +27,15 @@ static const config_var vars[] = {
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 
+static const service_ops_spec ops_spec = {
+    .service = "financial",
+    .title = "clinic-events financial API",
+    .openapi_start = _binary_proto_financial_openapi_json_start,
+    .openapi_end = _binary_proto_financial_openapi_json_end,
+    .render_metrics = fin_render_metrics,
+    .probe = fin_probe,
+};
+
 int main(int argc, char **argv)
 {
     int rc = 1;
@@ -46,9 +55,7 @@ int main(int argc, char **argv)
         service_int(vars, NVARS, "CONSUMER_RETRY_MAX_MS", 100, 3600000, &retry_max) ||
         service_currency(vars, NVARS, app.currency))
         return 2;
-    service_ops_init(&app.ops, vars, NVARS, "clinic-events financial API",
-                     _binary_proto_financial_openapi_json_start,
-                     _binary_proto_financial_openapi_json_end, fin_render_metrics);
+    service_ops_init(&app.ops, vars, NVARS, &ops_spec);
 
     char err[512];
     http_server *srv = NULL;
@@ -96,7 +103,6 @@ int main(int argc, char **argv)
              NULL);
 
     service_wait(&app, fin_init_store);
-    log_info("shutting down", NULL);
     rc = 0;
 
 done:
@@ -104,7 +110,7 @@ done:
     consumer_free(cons);   /* stop consuming, commit stored offsets, leave the group */
     buckets_free(app.bk);
     mongo_db_free(db);
-    docs_free(app.ops.docs);
+    ops_destroy(&app.ops); /* after the server: /readyz reads it */
     mongo_global_cleanup();
     log_info("stopped", NULL);
     return rc;
