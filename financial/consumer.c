@@ -187,6 +187,65 @@ static void commit_stored(consumer *c, const char *when)
 
 /* ---- rebalances ---- */
 
+/* The eager calls return a code, the cooperative ones an error object: one
+ * shape for both (NULL: no error). */
+static rd_kafka_error_t *error_of(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR ? NULL
+                                           : rd_kafka_error_new(e, "%s", rd_kafka_err2str(e));
+}
+
+/* Takes the partitions the group handed us. */
+static rd_kafka_error_t *take_assignment(consumer *c, rd_kafka_t *rk, bool coop,
+                                         rd_kafka_topic_partition_list_t *parts, const char *desc)
+{
+    log_info("partitions assigned", "partitions", desc, "protocol", coop ? "cooperative" : "eager",
+             NULL);
+    rd_kafka_error_t *error =
+        coop ? rd_kafka_incremental_assign(rk, parts) : error_of(rd_kafka_assign(rk, parts));
+    parts_add(c, parts);
+    c->joined = true;
+    /* While the database is down, new partitions wait too. */
+    if (c->paused && parts->cnt > 0)
+        rd_kafka_pause_partitions(rk, parts);
+    return error;
+}
+
+/* An assignment that arrives once shutdown began (SIGTERM came before the
+ * first join completed, or during a rebalance) is not taken: nothing would
+ * consume it. Taking it logged "partitions assigned" after "shutting down"
+ * for a member on its way out (so one partition set showed up assigned
+ * twice in a row across a restart), started fetchers, and kept the
+ * partitions from the next owner until the close revoked them. An empty assignment is what
+ * librdkafka itself answers when a close has no rebalance callback to serve
+ * it; the cooperative protocol wants the increment acknowledged, and the
+ * close revokes it right after. */
+static rd_kafka_error_t *decline_assignment(rd_kafka_t *rk, bool coop,
+                                            rd_kafka_topic_partition_list_t *parts,
+                                            const char *desc)
+{
+    log_debug("assignment declined: leaving the group", "partitions", desc, NULL);
+    return coop ? rd_kafka_incremental_assign(rk, parts) : error_of(rd_kafka_assign(rk, NULL));
+}
+
+/* Gives back revoked (or lost) partitions. */
+static rd_kafka_error_t *give_back(consumer *c, rd_kafka_t *rk, bool coop,
+                                   rd_kafka_topic_partition_list_t *parts, const char *desc)
+{
+    bool lost = rd_kafka_assignment_lost(rk);
+    log_info("partitions revoked", "partitions", desc, "lost", lost ? "true" : "false", NULL);
+    /* Hand over exactly what is billed: the stored offsets. Lost partitions
+     * belong to someone else already; a commit would fail. While closing,
+     * the close commits them itself, within its deadline (a synchronous
+     * commit here would wait for an absent broker). */
+    if (!lost && !c->closing)
+        commit_stored(c, "revoke");
+    rd_kafka_error_t *error =
+        coop ? rd_kafka_incremental_unassign(rk, parts) : error_of(rd_kafka_assign(rk, NULL));
+    parts_remove(c, coop ? parts : NULL);
+    return error;
+}
+
 /* Runs on the thread that polls (the consumer thread, or the closing one). */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -195,52 +254,21 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     char desc[256];
     describe(parts, desc, sizeof desc);
-    rd_kafka_error_t *error = NULL;
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-
-    switch (err) {
-    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        log_info("partitions assigned", "partitions", desc, "protocol",
-                 coop ? "cooperative" : "eager", NULL);
-        if (coop)
-            error = rd_kafka_incremental_assign(rk, parts);
-        else
-            e = rd_kafka_assign(rk, parts);
-        parts_add(c, parts);
-        c->joined = true;
-        /* While the database is down, new partitions wait too. */
-        if (c->paused && parts->cnt > 0)
-            rd_kafka_pause_partitions(rk, parts);
-        break;
-
-    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
-        bool lost = rd_kafka_assignment_lost(rk);
-        log_info("partitions revoked", "partitions", desc, "lost", lost ? "true" : "false", NULL);
-        /* Hand over exactly what is billed: the stored offsets. Lost
-         * partitions belong to someone else already; a commit would fail.
-         * While closing, the close commits them itself, within its deadline
-         * (a synchronous commit here would wait for an absent broker). */
-        if (!lost && !c->closing)
-            commit_stored(c, "revoke");
-        if (coop)
-            error = rd_kafka_incremental_unassign(rk, parts);
-        else
-            e = rd_kafka_assign(rk, NULL);
-        parts_remove(c, coop ? parts : NULL);
-        break;
-    }
-
-    default:
+    rd_kafka_error_t *error;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && (c->closing || atomic_load(&c->stop))) {
+        error = decline_assignment(rk, coop, parts, desc);
+    } else if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        error = take_assignment(c, rk, coop, parts, desc);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        error = give_back(c, rk, coop, parts, desc);
+    } else {
         log_error("rebalance failed", "error", rd_kafka_err2str(err), NULL);
-        e = rd_kafka_assign(rk, NULL);
+        error = error_of(rd_kafka_assign(rk, NULL));
         parts_remove(c, NULL);
-        break;
     }
     if (error) {
         log_error("cannot apply the assignment", "error", rd_kafka_error_string(error), NULL);
         rd_kafka_error_destroy(error);
-    } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        log_error("cannot apply the assignment", "error", rd_kafka_err2str(e), NULL);
     }
     update_state(c);
 }
@@ -856,6 +884,12 @@ int consumer_start(consumer *c)
     return 0;
 }
 
+void consumer_stop(consumer *c)
+{
+    if (c)
+        atomic_store(&c->stop, true);
+}
+
 void consumer_free(consumer *c)
 {
     if (!c)
@@ -870,6 +904,7 @@ void consumer_free(consumer *c)
      * longer would only delay the exit, and what was not committed is billed
      * already, so the next owner's re-reads are absorbed as duplicates. */
     c->closing = true;
+    log_info("leaving the consumer group", "group_id", c->group_id, NULL);
     close_group(c);
     rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     /* Each dead letter was awaited before moving on, so anything still queued
@@ -929,7 +964,7 @@ static void render_lag(consumer *c, buf *out)
         char labels[192];
         snprintf(labels, sizeof labels, "topic=\"%s\",partition=\"%" PRId32 "\"", c->topic,
                  p->partition);
-        metrics_sample_i(&parts, "consumer_partition_lag", labels, p->lag);
+        metrics_sample_i(&parts, per_partition, labels, p->lag);
         sum += p->lag;
     }
     pthread_mutex_unlock(&c->mu);

@@ -48,6 +48,11 @@ typedef struct consumer consumer;
 consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen);
 /* Starts the consumer thread. Returns 0 or -1. */
 int consumer_start(consumer *c);
+/* Asks the consumer thread to stop at shutdown: it finishes the batch in
+ * hand, takes no new messages and declines any assignment from now on (a
+ * member on its way out must not start on partitions). Returns at once;
+ * consumer_free does the rest. NULL is a no-op. Thread-safe. */
+void consumer_stop(consumer *c);
 /* Stops the thread, commits the stored offsets, leaves the group
  * (rd_kafka_consumer_close), flushes the dead-letter producer and frees.
  * NULL is a no-op. Call from the thread that created it, after the HTTP

@@ -103,6 +103,9 @@ int main(int argc, char **argv)
              NULL);
 
     service_wait(&app, fin_init_store);
+    /* Stop taking messages and partitions now, not after the HTTP server
+     * has finished its requests. */
+    consumer_stop(cons);
     rc = 0;
 
 done:
