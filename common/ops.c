@@ -57,6 +57,12 @@ static bool all_needed_ok(const ops_check *checks, size_t n)
     return true;
 }
 
+/* What /readyz and clinic_ready say about a result age_ms old (-1: none). */
+static bool ready_now(const ops_check *checks, size_t n, long age_ms)
+{
+    return n > 0 && age_ms >= 0 && age_ms <= OPS_PROBE_STALE_MS && all_needed_ok(checks, n);
+}
+
 /* Logs each check whose state changed, so an outage and its end show up in
  * the log once, not on every probe. */
 static void log_changes(const ops_check *before, size_t nbefore, const ops_check *now, size_t n)
@@ -65,11 +71,11 @@ static void log_changes(const ops_check *before, size_t nbefore, const ops_check
         bool same = i < nbefore && strcmp(before[i].state, now[i].state) == 0;
         if (same)
             continue;
-        if (now[i].ok)
-            log_info("readiness check", "check", now[i].name, "state", now[i].state, NULL);
-        else
-            log_warn("readiness check", "check", now[i].name, "state", now[i].state, "needed",
-                     now[i].needed ? "true" : "false", NULL);
+        /* A dependency going down is a warning; a state word such as the
+         * consumer's "starting" is news. */
+        bool bad = !now[i].ok && (now[i].needed || strcmp(now[i].state, "down") == 0);
+        log_kv(bad ? LOG_WARN : LOG_INFO, "readiness check", "check", now[i].name, "state",
+               now[i].state, "needed", now[i].needed ? "true" : "false", NULL);
     }
 }
 
@@ -114,6 +120,8 @@ static void *probe_main(void *arg)
 int ops_probe_start(ops_ctx *ops, void *app)
 {
     ops_ready *r = ops->ready;
+    if (!r || !ops->probe)
+        return -1;
     r->probe = ops->probe;
     r->app = app;
     if (pthread_create(&r->thread, NULL, probe_main, r) != 0)
@@ -208,7 +216,7 @@ static void render_ops_metrics(ops_ctx *ops, buf *out)
     ops_check checks[OPS_MAX_CHECKS];
     long age_ms;
     size_t n = last_result(ops->ready, checks, &age_ms);
-    bool ready = n > 0 && age_ms <= OPS_PROBE_STALE_MS && all_needed_ok(checks, n);
+    bool ready = ready_now(checks, n, age_ms);
     metrics_single(out, "clinic_ready", "gauge", "1 while /readyz answers 200.", ready ? 1 : 0);
     metrics_family(out, check_up, "gauge",
                    "1 when the last readiness check found it ok (see /readyz for its state).");
