@@ -257,15 +257,15 @@ class Bench:
         ids_file = self.dir / f"ids-{label}.tsv"
         pids = {"appointment": self.appt.pid, "financial": self.fin.pid, **self.infra_pids()}
         cpu = Cpu(pids)
-        pub0 = metric(self.appt, "events_published_total")
+        pub0 = metric(self.appt, "clinic_events_published_total")
         # Billed = financial's counter: polling FerretDB instead (count, $in)
         # made it decode every billing ten times a second, which showed up as
         # the database's CPU per pair.
-        created0 = metric(self.fin, "billings_created_total")
+        created0 = metric(self.fin, "clinic_billings_created_total")
         t0 = time.monotonic()
         lg = tool("loadgen", "127.0.0.1", self.appt.port, n, rate, LOADGEN_CONNS, PAIR_SECONDS,
                   ids_file, timeout=900)
-        st.wait_until(lambda: metric(self.fin, "billings_created_total") - created0 >= lg["ok"],
+        st.wait_until(lambda: metric(self.fin, "clinic_billings_created_total") - created0 >= lg["ok"],
                       300, 0.1, message=f"{label}: all billed")
         wall_billed = time.monotonic() - t0
         used = cpu.used()
@@ -277,7 +277,7 @@ class Bench:
                   self.fin_db.billings.find({"_id": {"$in": ids}}, {"created_at": 1})}
         lat = [billed[i] - ce_time[i] for i in ids if i in billed and i in ce_time]
         rec = reconcile(self.appt_db, self.fin_db, ids=set(ids))
-        published = metric(self.appt, "events_published_total") - pub0
+        published = metric(self.appt, "clinic_events_published_total") - pub0
         ok = max(1, lg["ok"])
         res = {
             **lg, "offered_per_s": rate or None, "wall_to_all_billed_s": wall_billed,
@@ -324,7 +324,7 @@ class Bench:
                            KAFKA_DLQ_TOPIC="bench.raw.dlq", KAFKA_GROUP_ID="bench-consume")
         db = self.mongo("bench_consume")
         cpu = Cpu({"financial": fin.pid})
-        st.wait_until(lambda: metric(fin, "billings_created_total") >= n, 300, 0.1,
+        st.wait_until(lambda: metric(fin, "clinic_billings_created_total") >= n, 300, 0.1,
                       message="consumer path: all billed")
         used = cpu.used()["financial"]
         first = db.billings.find_one({}, sort=[("created_at", 1)])["created_at"]
@@ -344,7 +344,7 @@ class Bench:
         cpu = Cpu({"appointment": appt.pid})
         # Polled once a second (appointment's /metrics counts the outbox, a
         # scan on FerretDB); the rate comes from the messages' own timestamps.
-        st.wait_until(lambda: metric(appt, "events_published_total") >= n,
+        st.wait_until(lambda: metric(appt, "clinic_events_published_total") >= n,
                       300, 1.0, message="relay: all acknowledged")
         on_topic = time.monotonic() - t0
         ts = [m.timestamp_ms for m in st.consume(self.kafka.bootstrap, "bench.relay", timeout=60)
@@ -421,7 +421,7 @@ class Bench:
              {"find": "appointments", "filter": {"outbox.state": "pending",
                                                  "outbox.next_attempt_at": {"$lte": now}},
               "sort": {"outbox.next_attempt_at": 1}, "limit": 1}),
-            ("appointment /metrics outbox_pending (count)", a, "appointments",
+            ("appointment /metrics clinic_outbox_pending (count)", a, "appointments",
              {"count": "appointments", "query": {"outbox.state": "pending"}}),
             ("financial get / upsert (by _id)", b, "billings",
              {"find": "billings", "filter": {"_id": aid}, "limit": 1}),

@@ -119,7 +119,7 @@ def test_kill9_appointment_during_1000_finishes(start_service, topic, stack):
     assert ev["second_payloads"] == 0, ev
     assert sum(pending_counts) > 0, ("no kill hit the window between the database write and "
                                      f"the broker's ack: {pending_counts}")
-    wait_until(lambda: metric(appt, "outbox_pending") == 0, 60, message="outbox drained")
+    wait_until(lambda: metric(appt, "clinic_outbox_pending") == 0, 60, message="outbox drained")
     assert appt.stop() == 0
     assert fin.stop() == 0
 
@@ -183,7 +183,7 @@ def test_kill9_financial_during_consumption(start_service, topic, stack):
     ev = topic_events(boot, topic, ids)
     row = record("kill9-financial", len(ids), r, fin_db, ids, began, seed=seed,
                  kills=len(kill_points), billed_at_kill=kill_points,
-                 duplicates_ignored_after_last_restart=metric(fin, "duplicates_ignored_total"),
+                 duplicates_ignored_after_last_restart=metric(fin, "clinic_duplicates_ignored_total"),
                  events=ev["events"], second_payloads=ev["second_payloads"])
     assert_exact(row)
     wait_ready(fin)

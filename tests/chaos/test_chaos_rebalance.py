@@ -30,11 +30,11 @@ def test_rebalance_stop_and_kill9_of_financial_instances(start_service, kafka_cl
     appt = start_service("appointment", **appointment_env(topic), KAFKA_BOOTSTRAP=boot)
     for s in (fa, fb, appt):
         wait_ready(s, 60)
-    wait_until(lambda: metric(fa, "consumer_assigned_partitions")
-               + metric(fb, "consumer_assigned_partitions") == 6, 60,
+    wait_until(lambda: metric(fa, "clinic_consumer_assigned_partitions")
+               + metric(fb, "clinic_consumer_assigned_partitions") == 6, 60,
                message="6 partitions shared by the two instances")
-    split_before = (metric(fa, "consumer_assigned_partitions"),
-                    metric(fb, "consumer_assigned_partitions"))
+    split_before = (metric(fa, "clinic_consumer_assigned_partitions"),
+                    metric(fb, "clinic_consumer_assigned_partitions"))
     appt_db, fin_db = databases(appt, fa)
     n = 600
     ends = start_many(appt, n)
@@ -55,7 +55,7 @@ def test_rebalance_stop_and_kill9_of_financial_instances(start_service, kafka_cl
             code = fb.stop()
             log.append(f"B SIGTERM at {progress[0]} (exit {code})")
             assert code == 0, f"financial B exited {code} on SIGTERM"
-            wait_until(lambda: metric(fa, "consumer_assigned_partitions") == 6, 60,
+            wait_until(lambda: metric(fa, "clinic_consumer_assigned_partitions") == 6, 60,
                        message="A took every partition")
             log.append(f"A owns 6 at {progress[0]}")
             at(250)
@@ -64,7 +64,7 @@ def test_rebalance_stop_and_kill9_of_financial_instances(start_service, kafka_cl
             at(350)
             fa.kill()
             log.append(f"A kill -9 at {progress[0]}")
-            wait_until(lambda: metric(fb, "consumer_assigned_partitions") == 6, 60,
+            wait_until(lambda: metric(fb, "clinic_consumer_assigned_partitions") == 6, 60,
                        message="B took every partition after A's session expired")
             log.append(f"B owns 6 at {progress[0]}")
             at(430)
@@ -95,14 +95,14 @@ def test_rebalance_stop_and_kill9_of_financial_instances(start_service, kafka_cl
             s.start(timeout=60)
 
     r = settle(appt_db, fin_db, ids, timeout=150)
-    wait_until(lambda: metric(fa, "consumer_assigned_partitions")
-               + metric(fb, "consumer_assigned_partitions") == 6, 60,
+    wait_until(lambda: metric(fa, "clinic_consumer_assigned_partitions")
+               + metric(fb, "clinic_consumer_assigned_partitions") == 6, 60,
                message="6 partitions shared again")
     ev = topic_events(boot, topic, ids)
     row = record("rebalance", n, r, fin_db, ids, began, brokers=3, partitions=6,
                  split_before=split_before, steps=log,
-                 split_after=(metric(fa, "consumer_assigned_partitions"),
-                              metric(fb, "consumer_assigned_partitions")),
+                 split_after=(metric(fa, "clinic_consumer_assigned_partitions"),
+                              metric(fb, "clinic_consumer_assigned_partitions")),
                  events=ev["events"], second_payloads=ev["second_payloads"])
     assert_exact(row)
     for s in (appt, fa, fb):

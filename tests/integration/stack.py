@@ -441,16 +441,29 @@ def iso(dt: Any) -> str:
 
 
 def metric(svc: "Service", name: str) -> float:
-    """The value of an unlabelled sample of the service's /metrics."""
+    """The value of a sample of the service's /metrics: `name` is its name,
+    with its labels as printed if it has any ('clinic_check_up{check="kafka"}')."""
     for line in http("GET", svc.url("/metrics")).body.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
 
 
-def wait_ready(svc: "Service", timeout: float = 30.0) -> None:
-    wait_until(lambda: http("GET", svc.url("/readyz")).status == 200, timeout,
-               message=f"{svc.name} /readyz 200")
+UP_STATES = ("ok", "running", "not-assigned")  # /readyz check states that mean "working"
+
+
+def wait_ready(svc: "Service", timeout: float = 30.0, everything: bool = True) -> Any:
+    """Wait until /readyz answers 200 (the service can serve: MongoDB is up)
+    and, unless everything=False, every check in its body is up too (Kafka
+    reachable, the consumer in the group): what a test that goes on to
+    produce or consume needs. Returns the last /readyz response."""
+    def up() -> Any:
+        r = http("GET", svc.url("/readyz"))
+        ok = r.status == 200 and (not everything
+                                  or all(v in UP_STATES for v in r.body["checks"].values()))
+        return ok and r
+    return wait_until(up, timeout, message=f"{svc.name} /readyz 200"
+                      + (" with every check up" if everything else ""))
 
 
 def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import consume, end_offsets, http, iso, mongo_client, wait_until
+from stack import consume, end_offsets, free_port, http, iso, metric, mongo_client, wait_ready, wait_until
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
@@ -267,13 +267,15 @@ def test_auth_scopes(start_service, topic):
 
 def test_health_ready_metrics_openapi(appt):
     assert http("GET", appt.url("/healthz")).body == {"status": "ok"}
-    r = http("GET", appt.url("/readyz"))
-    assert r.status == 200 and r.body["checks"] == {"mongodb": "ok", "kafka": "ok"}
+    r = wait_ready(appt)
+    assert r.status == 200 and r.body == {"status": "ready", "checks": {"mongodb": "ok", "kafka": "ok"}}
     start(appt)
     m = http("GET", appt.url("/metrics"))
     assert m.status == 200 and m.headers["content-type"].startswith("text/plain")
-    assert 'http_requests_total{method="POST",route="/appointments",status="201"} 1' in m.body
-    assert "http_request_duration_seconds_bucket" in m.body and "outbox_pending 0" in m.body
+    assert 'clinic_http_requests_total{method="POST",route="/appointments",status="201"} 1' in m.body
+    assert "clinic_http_request_duration_seconds_bucket" in m.body
+    assert "\nclinic_outbox_pending 0\n" in m.body
+    assert 'clinic_check_up{check="kafka"} 1' in m.body and "\nclinic_ready 1\n" in m.body
     o = http("GET", appt.url("/openapi.json"))
     assert o.status == 200 and o.body["openapi"].startswith("3.1")
 
@@ -290,7 +292,13 @@ def test_broker_down_finish_still_answers_and_publishes_when_back(appt, stack):
     try:
         f = http("POST", appt.url(f"/appointments/{s['id']}/finish"), json={})
         assert f.status == 200
-        wait_until(lambda: http("GET", appt.url("/readyz")).status == 503, 10)
+        # Still ready: finishing works (the outbox keeps the event); the body
+        # and the metrics say the broker is down.
+        r = wait_until(lambda: (x := http("GET", appt.url("/readyz"))).body["checks"]["kafka"]
+                       == "down" and x, 10, message="/readyz reports kafka down")
+        assert r.status == 200 and r.body == {"status": "ready",
+                                              "checks": {"mongodb": "ok", "kafka": "down"}}
+        assert metric(appt, 'clinic_check_up{check="kafka"}') == 0 and metric(appt, "clinic_ready") == 1
         time.sleep(4)  # longer than KAFKA_MESSAGE_TIMEOUT_MS: the relay owns it now
     finally:
         stack.kafka.start()
@@ -298,7 +306,7 @@ def test_broker_down_finish_still_answers_and_publishes_when_back(appt, stack):
                                if m.key == s["id"]], 60, message="event published after the outage")
     assert msgs[0].json()["end_date"] == f.body["end_date"]
     assert len({m.headers["ce_id"] for m in msgs}) == 1
-    wait_until(lambda: http("GET", appt.url("/readyz")).status == 200, 30)
+    assert wait_ready(appt, 30).body["checks"]["kafka"] == "ok"
 
 
 @pytest.mark.parametrize("down", ["ferretdb", "postgres"])
@@ -311,8 +319,48 @@ def test_database_down_is_503_with_retry_after_then_recovers(appt, stack, down):
         r = start(appt)
         assert_problem(r, 503)
         assert r.headers["retry-after"]
-        assert http("GET", appt.url("/readyz")).status == 503
+        # MongoDB is what answering needs: not ready, until the probe sees it back.
+        r = wait_until(lambda: (x := http("GET", appt.url("/readyz"))).status == 503 and x, 10,
+                       message="/readyz 503 with the database down")
+        assert r.body["status"] == "unavailable" and r.body["checks"]["mongodb"] == "down"
+        assert r.headers["retry-after"]
         assert appt.running()
     finally:
         db.start()
     wait_until(lambda: start(appt).status == 201, 30, message="start after the database is back")
+    wait_ready(appt, 10)
+
+
+def test_readyz_is_starting_until_the_first_probe_then_never_pings_per_request(start_service, topic):
+    """/readyz answers from the probe thread's last result: 503 "starting"
+    before the first probe ends (a ping of a MongoDB that does not answer
+    takes serverSelectionTimeoutMS, 2 s), then 503 "unavailable"; each answer
+    at once, however many requests come."""
+    svc = start_service("appointment", KAFKA_TOPIC=topic,
+                        MONGODB_URI=f"mongodb://127.0.0.1:{free_port()}/nothing_listens")
+    r = http("GET", svc.url("/readyz"))
+    assert r.status == 503 and r.body == {"status": "starting", "checks": {}}, r.body
+    assert r.headers["retry-after"]
+    r = wait_until(lambda: (x := http("GET", svc.url("/readyz"))).body["status"] != "starting" and x,
+                   10, message="the first probe ends")
+    assert r.status == 503 and r.body == {"status": "unavailable",
+                                          "checks": {"mongodb": "down", "kafka": "ok"}}
+    t0 = time.monotonic()
+    for _ in range(20):
+        assert http("GET", svc.url("/readyz")).status == 503
+    assert time.monotonic() - t0 < 1.0, "a /readyz waited on the database"
+    assert metric(svc, "clinic_ready") == 0
+    assert metric(svc, 'clinic_check_up{check="mongodb"}') == 0
+    assert svc.stop() == 0
+
+
+def test_readyz_pings_the_database_once_a_second_not_per_request(appt):
+    """clinic_db_commands_total counts every command, pings included: 100
+    /readyz requests in a row add about one ping a second (plus the relay's
+    and the scrape's own commands), not one each."""
+    wait_ready(appt)
+    before, t0 = metric(appt, "clinic_db_commands_total"), time.monotonic()
+    for _ in range(100):
+        assert http("GET", appt.url("/readyz")).status == 200
+    added = metric(appt, "clinic_db_commands_total") - before
+    assert added < 50, f"{added} database commands for 100 /readyz in {time.monotonic() - t0:.1f} s"

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from stack import consume, end_offsets, http, iso, mongo_client, produce, wait_until
+from stack import wait_ready as wait_all_up
 
 PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
 PAT = "8c6d4b2a-1e3f-4a5b-9c7d-6e8f0a1b2c3d"
@@ -158,8 +159,7 @@ def start_financial(start_service, topic, stack):
                             CONSUMER_RETRY_MAX_MS=500, **env)
         svc.topic, svc.group, svc.bootstrap = topic, group, stack.kafka.bootstrap
         if wait_ready:
-            wait_until(lambda: http("GET", svc.url("/readyz")).status == 200, 30,
-                       message="financial /readyz 200")
+            wait_all_up(svc, 30)  # ready, the broker reachable, the consumer in the group
         return svc
     return _start
 
@@ -231,25 +231,25 @@ def test_redelivered_and_conflicting_events_change_nothing(fin):
     assert first["total_price"] == 400.00
     c, d = db(fin)
     doc_before = d["billings"].find_one({"_id": ev["appointment_id"]})
-    dup_before = metric(fin, "duplicates_ignored_total")
+    dup_before = metric(fin, "clinic_duplicates_ignored_total")
 
     publish(fin, ev, ce_id=ce_id)  # the same event again (a re-publish keeps ce_id)
     other = dict(ev, end_date=iso(parse_time(ev["start_date"]) + timedelta(hours=5)),
                  hourly_price_cents=99900)
     publish(fin, other)  # another event for the same appointment
 
-    wait_until(lambda: metric(fin, "duplicates_ignored_total") == dup_before + 2, 20,
+    wait_until(lambda: metric(fin, "clinic_duplicates_ignored_total") == dup_before + 2, 20,
                message="both re-deliveries seen as duplicates")
     assert_committed_up_to_end(fin)
     docs = list(d["billings"].find({}))
     c.close()
     assert docs == [doc_before]
     assert get_billing(fin, ev["appointment_id"]).body == first
-    assert metric(fin, "billings_created_total") == 1
+    assert metric(fin, "clinic_billings_created_total") == 1
     # one consultation, three events (the original, a re-publish, a conflicting one)
     line = summary_line(sent=1, billed=len(docs), duplicates=len(docs) - 1, lost=1 - len(docs))
-    print("  (3 events for 1 appointment; duplicates_ignored_total="
-          f"{metric(fin, 'duplicates_ignored_total'):.0f})")
+    print("  (3 events for 1 appointment; clinic_duplicates_ignored_total="
+          f"{metric(fin, 'clinic_duplicates_ignored_total'):.0f})")
     assert len(docs) == 1, line
     assert fin.stop() == 0
 
@@ -295,7 +295,7 @@ def test_poison_messages_go_to_the_dlq_and_consumption_moves_on(fin):
         assert (int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) == where[key]
         # original headers kept
         assert h["ce_type"] == (ce_type or "clinic.appointment.finished.v1")
-    assert metric(fin, "events_dead_lettered_total") == len(poison)
+    assert metric(fin, "clinic_events_dead_lettered_total") == len(poison)
     assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
     assert_committed_up_to_end(fin)
     # nothing more lands in the DLQ (each poison message dead-lettered once)
@@ -314,7 +314,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
     wait_billed(fin, warm["appointment_id"])
     assert_committed_up_to_end(fin)  # a stable baseline: the warm-up event is committed
     base = committed(fin)
-    billed_before = metric(fin, "billings_created_total")
+    billed_before = metric(fin, "clinic_billings_created_total")
 
     evs = [event(duration=timedelta(minutes=30 * (i + 1))) for i in range(8)]
     getattr(stack, down).stop()
@@ -335,9 +335,9 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
         assert_problem(g, 503)
         assert g.headers["retry-after"]
         time.sleep(3)  # several retries (CONSUMER_RETRY_MAX_MS=500)
-        assert metric(fin, "consumer_paused") == 1
-        assert metric(fin, "billings_created_total") == billed_before
-        assert metric(fin, "db_retries_total") >= 2
+        assert metric(fin, "clinic_consumer_paused") == 1
+        assert metric(fin, "clinic_billings_created_total") == billed_before
+        assert metric(fin, "clinic_db_retries_total") >= 2
         assert committed(fin) == base, "offsets committed while nothing was written"
         assert fin.running()
     finally:
@@ -359,12 +359,40 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
     line = summary_line(sent=len(outage), billed=billed, duplicates=len(ids) - len(set(ids)),
                         lost=len(outage) - billed)
     print(f"  ({sent} events for {len(outage)} appointments during the outage; "
-          f"duplicates_ignored_total={metric(fin, 'duplicates_ignored_total'):.0f}, "
-          f"db_retries_total={metric(fin, 'db_retries_total'):.0f})")
+          f"clinic_duplicates_ignored_total={metric(fin, 'clinic_duplicates_ignored_total'):.0f}, "
+          f"clinic_db_retries_total={metric(fin, 'clinic_db_retries_total'):.0f})")
     assert sorted(ids) == sorted(outage | {warm["appointment_id"]}), line
-    assert metric(fin, "billings_created_total") == len(evs) + 1, line
-    assert metric(fin, "duplicates_ignored_total") >= 1
-    assert metric(fin, "consumer_paused") == 0
+    assert metric(fin, "clinic_billings_created_total") == len(evs) + 1, line
+    assert metric(fin, "clinic_duplicates_ignored_total") >= 1
+    assert metric(fin, "clinic_consumer_paused") == 0
+    assert fin.stop() == 0
+
+
+# ---------------------------------------------------------------- the broker goes down
+
+def test_broker_down_keeps_financial_ready_and_serving(fin, stack):
+    """Readiness follows what answering needs, MongoDB: with the broker down
+    billings are still served, so /readyz stays 200; its body and /metrics
+    say Kafka is down. Events published meanwhile wait in the topic."""
+    ev = event()
+    publish(fin, ev)
+    wait_billed(fin, ev["appointment_id"])
+    stack.kafka.stop()
+    try:
+        r = wait_until(lambda: (x := http("GET", fin.url("/readyz"))).body["checks"]["kafka"]
+                       == "down" and x, 15, message="/readyz reports kafka down")
+        assert r.status == 200 and r.body["status"] == "ready", r.body
+        assert r.body["checks"]["mongodb"] == "ok"
+        assert get_billing(fin, ev["appointment_id"]).status == 200
+        assert metric(fin, 'clinic_check_up{check="kafka"}') == 0
+        assert metric(fin, 'clinic_check_up{check="mongodb"}') == 1
+        assert metric(fin, "clinic_ready") == 1
+    finally:
+        stack.kafka.start()
+    assert wait_all_up(fin, 60).body["checks"]["kafka"] == "ok"
+    later = event()
+    publish(fin, later)
+    wait_billed(fin, later["appointment_id"], timeout=90)
     assert fin.stop() == 0
 
 
@@ -550,6 +578,52 @@ def test_sigterm_exits_0_and_commits_what_is_billed(start_financial):
     second = event()
     publish(again, second)
     wait_billed(again, second["appointment_id"])
-    assert metric(again, "duplicates_ignored_total") == 0
-    assert metric(again, "billings_created_total") == 1
+    assert metric(again, "clinic_duplicates_ignored_total") == 0
+    assert metric(again, "clinic_billings_created_total") == 1
     assert again.stop() == 0
+
+
+def assignment_log(svc) -> list[tuple[str, str | None]]:
+    """The consumer group lines of a financial log, in order."""
+    keep = ("partitions assigned", "partitions revoked", "shutting down", "leaving the consumer group")
+    return [(r["msg"], r.get("partitions")) for r in svc.log_records() if r.get("msg") in keep]
+
+
+def assert_one_line_per_assignment(svc) -> None:
+    """Each assignment taken is logged once and revoked once before the next
+    one; none is taken once shutdown began."""
+    held = None
+    stopping = False
+    for msg, parts in assignment_log(svc):
+        if msg == "partitions assigned":
+            assert not stopping, f"assignment taken while shutting down: {assignment_log(svc)}"
+            assert held is None, f"assigned twice without a revoke: {assignment_log(svc)}"
+            held = parts
+        elif msg == "partitions revoked":
+            assert held == parts, f"revoked {parts}, held {held}: {assignment_log(svc)}"
+            held = None
+        else:
+            stopping = True
+    assert held is None, f"exited holding {held}: {assignment_log(svc)}"
+
+
+def test_one_partitions_assigned_line_per_assignment(start_financial):
+    """A member stopped before its first assignment arrives declines it (it
+    used to take it after "shutting down", start fetching and hand it back a
+    second later, so across a restart the same partitions were logged
+    assigned twice); a member that stays logs one line for its one
+    assignment and one for its revoke."""
+    early = start_financial(wait_ready=False)  # SIGTERM at once: the join is still under way
+    t0 = time.monotonic()
+    assert early.stop() == 0
+    assert time.monotonic() - t0 < 5, "SIGTERM to exit"
+    fin = start_financial()
+    ev = event()
+    publish(fin, ev)
+    wait_billed(fin, ev["appointment_id"])
+    assert fin.stop() == 0
+    for svc in (early, fin):
+        assert_one_line_per_assignment(svc)
+    all_six = "0,1,2,3,4,5"
+    assert [m for m in assignment_log(fin) if m[0].startswith("partitions")] == [
+        ("partitions assigned", all_six), ("partitions revoked", all_six)]
