@@ -111,7 +111,8 @@ int main(int argc, char **argv)
     rc = 0;
 
 done:
-    http_server_free(srv); /* stop accepting, finish requests in flight */
+    http_server_free(srv);    /* stop accepting, finish requests in flight */
+    ops_probe_stop(&app.ops); /* the probe uses what follows */
     outbox_free(ob, flush);
     buckets_free(app.bk);
     mongo_db_free(db);

@@ -130,15 +130,23 @@ int ops_probe_start(ops_ctx *ops, void *app)
     return 0;
 }
 
-void ops_probe_stop(ops_ctx *ops)
+void ops_probe_request_stop(ops_ctx *ops)
 {
     ops_ready *r = ops->ready;
-    if (!r || !r->started)
+    if (!r)
         return;
     pthread_mutex_lock(&r->mu);
     r->stop = true;
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->mu);
+}
+
+void ops_probe_stop(ops_ctx *ops)
+{
+    ops_ready *r = ops->ready;
+    if (!r || !r->started)
+        return;
+    ops_probe_request_stop(ops);
     pthread_join(r->thread, NULL);
     r->started = false;
 }

@@ -61,8 +61,12 @@ ops_ready *ops_ready_new(void);
 /* Starts the probe thread: ops->probe(app, ...) now, then every
  * OPS_PROBE_INTERVAL_MS. Returns 0, or -1 if the thread cannot start. */
 int ops_probe_start(ops_ctx *ops, void *app);
-/* Stops the probe thread: waits for the probe in flight, so what it uses
- * may be freed after this returns. /readyz keeps answering the last
+/* Asks the probe thread to stop after the probe in flight, if any; returns
+ * at once, so shutdown goes on meanwhile. Thread-safe. */
+void ops_probe_request_stop(ops_ctx *ops);
+/* Stops the probe thread and waits for it (the probe in flight ends first:
+ * up to serverSelectionTimeoutMS while MongoDB is down), so what the probe
+ * uses may be freed after this returns. /readyz keeps answering the last
  * result. A no-op when not started. Call from the thread that started it. */
 void ops_probe_stop(ops_ctx *ops);
 

@@ -131,5 +131,7 @@ void service_wait(void *app, int (*init_store)(void *app, bson_error_t *err))
         sleep_ms(100);
     }
     log_info("shutting down", NULL);
-    ops_probe_stop(ops);
+    /* The last probe (a ping waits up to 2 s with the database down) ends
+     * while the HTTP server drains; main joins it with ops_probe_stop. */
+    ops_probe_request_stop(ops);
 }

@@ -80,8 +80,8 @@ ops_check service_check_db(mongo_db *db);
 /* Blocks until SIGINT or SIGTERM. Meanwhile runs the readiness probe
  * thread (app starts with its ops_ctx) and init_store(app) (indexes,
  * one-time migrations) as soon as the database answers, retrying every 2 s,
- * so start-up order does not matter. Returns once the probe thread is
- * stopped, so what the probe uses may be freed. */
+ * so start-up order does not matter. On return the probe thread is asked
+ * to stop: call ops_probe_stop before freeing what the probe uses. */
 void service_wait(void *app, int (*init_store)(void *app, bson_error_t *err));
 
 #endif

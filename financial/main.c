@@ -109,8 +109,9 @@ int main(int argc, char **argv)
     rc = 0;
 
 done:
-    http_server_free(srv); /* stop accepting, finish requests in flight */
-    consumer_free(cons);   /* stop consuming, commit stored offsets, leave the group */
+    http_server_free(srv);    /* stop accepting, finish requests in flight */
+    ops_probe_stop(&app.ops); /* the probe uses what follows */
+    consumer_free(cons);      /* stop consuming, commit stored offsets, leave the group */
     buckets_free(app.bk);
     mongo_db_free(db);
     ops_destroy(&app.ops); /* after the server: /readyz reads it */
