@@ -13,7 +13,7 @@
 CC      ?= cc
 Q       := $(if $(V),,@)
 BUILD   ?= build
-PKGS    := libmongoc-1.0 libbson-1.0 rdkafka
+PKGS    := libmongoc-1.0 libbson-1.0 rdkafka jansson
 
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
                -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
