@@ -80,8 +80,7 @@ void json_append_time(buf *b, int64_t ms)
 
 /* ---- reading ---- */
 
-/* The documented bound on nesting (the object itself is level 1): jansson's
- * own bound, JSON_PARSER_MAX_DEPTH, is 2048. */
+/* The documented bound on nesting (the object itself is level 1). */
 #define MAX_NESTING 32
 
 static bool is_ws(char c)
@@ -99,24 +98,33 @@ static void use_xmalloc(void)
     json_set_alloc_funcs(xmalloc, free);
 }
 
-/* True if v holds containers deeper than `levels` (v itself counting as one).
- * Recursion stops at the bound, so its depth is at most MAX_NESTING
- * whatever jansson accepted. */
-static bool nested_deeper_than(json_t *v, int levels)
+/* True if data[0..len) opens more than `max` arrays or objects at once
+ * (brackets inside strings do not count). jansson recurses once per level up
+ * to its own bound of 2048, far too deep for a civetweb worker's stack (a
+ * body 1,000 levels deep crashed the service), so depth is checked on the
+ * bytes before parsing. On any valid prefix of the input the count is the
+ * parser's depth exactly, and the parser stops at the first invalid byte, so
+ * when this says no the parser never recurses deeper than max. */
+static bool nested_deeper_than(const char *data, size_t len, int max)
 {
-    if (!json_is_object(v) && !json_is_array(v))
-        return false;
-    if (levels == 0)
-        return true;
-    if (json_is_array(v)) {
-        for (size_t i = 0; i < json_array_size(v); i++)
-            if (nested_deeper_than(json_array_get(v, i), levels - 1))
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (in_str) {
+            if (c == '\\')
+                i++; /* the escaped byte cannot end the string */
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max)
                 return true;
-        return false;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
     }
-    for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it))
-        if (nested_deeper_than(json_object_iter_value(it), levels - 1))
-            return true;
     return false;
 }
 
@@ -215,17 +223,16 @@ json_t *json_parse_object(const char *data, size_t len, json_parse_error *err)
         snprintf(err->msg, sizeof err->msg, "the body contains a NUL byte");
         return NULL;
     }
+    if (nested_deeper_than(data + i, len - i, MAX_NESTING)) {
+        snprintf(err->msg, sizeof err->msg, "the body is nested too deeply");
+        return NULL;
+    }
     /* No JSON_DECODE_ANY (an object or array only; arrays never get here), no
      * JSON_DISABLE_EOF_CHECK (trailing data refused), no JSON_ALLOW_NUL. */
     json_error_t jerr;
     json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
         describe_error(data, len, &jerr, err);
-        return NULL;
-    }
-    if (nested_deeper_than(doc, MAX_NESTING)) {
-        json_decref(doc);
-        snprintf(err->msg, sizeof err->msg, "the body is nested too deeply");
         return NULL;
     }
     return doc;
