@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "json.h"
 #include "log.h"
 #include "request.h"
@@ -102,8 +103,7 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
         memcpy(a.id, first->id, UUID_STR_LEN);
         a.start_ms = first->start_ms;
         a.created_ms = first->created_ms;
-        if (appt_store_insert(app->db, app->bk, &a, &err) != 0 &&
-            !mongo_error_is_duplicate(&err)) {
+        if (appt_store_insert(app->db, app->bk, &a, &err) != 0 && !mongo_error_is_duplicate(&err)) {
             http_reply_db_error(req, &err);
             return;
         }
@@ -205,7 +205,7 @@ static void handle_finish(http_req *req)
     uuid_v4(a.event_id);
     a.event_time_ms = now;
     memcpy(a.traceparent, req->traceparent, sizeof a.traceparent);
-    a.traceparent[sizeof a.traceparent - 1] = '\0';
+    memcpy(a.tracestate, req->tracestate, sizeof a.tracestate);
 
     /* One findAndModify whose filter holds the guards; only a miss reads the
      * document, to tell the client why. */
@@ -251,7 +251,8 @@ static void handle_finish(http_req *req)
     }
     outbox_publish(app->ob, &done);
     log_info("appointment finished", "appointment_id", done.id, "event_id", done.event_id,
-             "request_id", req->request_id, NULL);
+             "request_id", req->request_id, "trace_id", req->trace.trace_id, "span_id",
+             req->trace.span_id, NULL);
     reply_appt(req, 200, &done);
 }
 
@@ -289,12 +290,15 @@ static void handle_list(http_req *req)
         .limit = lr.limit,
     };
 
-    appt items[APPT_LIST_MAX];
+    /* On the heap: a page of appointments (with their trace state) is too
+     * big for a civetweb worker's stack. */
+    appt *items = xcalloc(APPT_LIST_MAX, sizeof *items);
     int n = 0;
     bool more = false;
     bson_error_t err;
     if (appt_store_list(app->db, app->bk, &f, items, &n, &more, &err) != 0) {
         http_reply_db_error(req, &err);
+        free(items);
         return;
     }
     buf b;
@@ -310,6 +314,7 @@ static void handle_list(http_req *req)
     buf_putc(&b, '}');
     http_reply_json(req, 200, &b, NULL);
     buf_free(&b);
+    free(items);
 }
 
 static void handle_readyz(http_req *req)

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "metrics.h"
+#include "trace.h"
 #include "uuid.h"
 
 #define HTTP_MAX_PARAMS 2
@@ -52,8 +53,11 @@ struct http_req {
     char *body; /* NUL-terminated; NULL when the route takes none or it is empty */
     size_t body_len;
     char request_id[UUID_STR_LEN + 28];
-    char traceparent[64]; /* validated W3C traceparent, or "" */
-    int status;           /* status sent, 0 until a reply */
+    /* W3C trace context: the request's valid traceparent, or a new trace's */
+    char traceparent[TRACEPARENT_LEN];
+    trace_ids trace;                 /* its trace id and parent span id, for logs */
+    char tracestate[TRACESTATE_MAX]; /* the request's valid tracestate, or "" */
+    int status;                      /* status sent, 0 until a reply */
     /* private */
     char *path_copy;
     bool body_read; /* the declared body was read to its end */
