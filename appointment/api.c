@@ -53,12 +53,6 @@ static void reply_appt(http_req *req, int status, const appt *a)
     buf_free(&b);
 }
 
-/* Answers a problem found by the pure validators (appointment/request.c). */
-static void reply_problem(http_req *req, const problem *p)
-{
-    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
-}
-
 /* Idempotency-Key: 1..200 visible ASCII characters. Returns 1 with *key when
  * present, 0 when absent, -1 after replying 400. */
 static int idem_key_or_reply(http_req *req, const char **key)
@@ -131,7 +125,7 @@ static void handle_start(http_req *req)
     int vrc = appt_request_start(doc, now, &sr, &p);
     json_decref(doc);
     if (vrc != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     if (idem_key_or_reply(req, &key) < 0)
@@ -194,7 +188,7 @@ static void handle_finish(http_req *req)
     int prc = appt_request_finish(doc, now, &fr, &p);
     json_decref(doc);
     if (prc != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     bool end_given = fr.has_end;
@@ -279,7 +273,7 @@ static void handle_list(http_req *req)
     appt_list_req lr;
     problem p;
     if (appt_request_list(req->query, &lr, &p) != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     appt_filter f = {

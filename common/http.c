@@ -230,6 +230,11 @@ void http_reply_problem(http_req *req, int status, const char *slug, const char 
     reply_problem_h(req, status, slug, field, detail, NULL);
 }
 
+void http_reply_problem_of(http_req *req, const problem *p)
+{
+    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
+}
+
 void http_reply_unavailable(http_req *req, const char *what)
 {
     static const char *const hdr[] = {"Retry-After", "2", NULL};

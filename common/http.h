@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "metrics.h"
+#include "problem.h"
 #include "trace.h"
 #include "uuid.h"
 
@@ -94,6 +95,8 @@ void http_server_render_metrics(http_server *srv, buf *out);
 void http_reply(http_req *req, int status, const char *content_type, const char *body, size_t len,
                 const char *const *headers);
 void http_reply_json(http_req *req, int status, const buf *body, const char *const *headers);
+/* Answers a problem a pure validator found (common/problem.h). */
+void http_reply_problem_of(http_req *req, const problem *p);
 /* application/problem+json with type "/problems/<slug>", the status's title,
  * detail, and "field" when field is not NULL. */
 void http_reply_problem(http_req *req, int status, const char *slug, const char *field,
