@@ -1,6 +1,8 @@
 #include "metrics.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 const double metrics_bucket_bounds[METRICS_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -38,13 +40,23 @@ void metrics_sample_i(buf *out, const char *name, const char *labels, int64_t va
         buf_printf(out, "%s %" PRId64 "\n", name, value);
 }
 
+/* The shortest of %.15g and %.17g that reads back as the same double:
+ * 0.03, not 0.029999999999999999. */
+static void format_double(double value, char out[32])
+{
+    snprintf(out, 32, "%.15g", value);
+    if (strtod(out, NULL) != value)
+        snprintf(out, 32, "%.17g", value);
+}
+
 void metrics_sample_f(buf *out, const char *name, const char *labels, double value)
 {
-    /* %.17g round-trips a double; Prometheus reads any Go float syntax. */
+    char v[32];
+    format_double(value, v);
     if (labels && labels[0])
-        buf_printf(out, "%s{%s} %.17g\n", name, labels, value);
+        buf_printf(out, "%s{%s} %s\n", name, labels, v);
     else
-        buf_printf(out, "%s %.17g\n", name, value);
+        buf_printf(out, "%s %s\n", name, v);
 }
 
 void metrics_single(buf *out, const char *name, const char *type, const char *help, uint64_t value)
