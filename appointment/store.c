@@ -22,6 +22,8 @@ static void outbox_from_bson(bson_iter_t *ob, appt *a)
             mongo_iter_str(ob, a->tracestate, sizeof a->tracestate);
         else if (strcmp(k, "attempts") == 0)
             a->attempts = (int32_t)mongo_iter_int(ob);
+        else if (strcmp(k, "next_attempt_at") == 0)
+            a->next_attempt_ms = mongo_iter_int(ob);
     }
 }
 
@@ -342,16 +344,38 @@ int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_i
     return rc;
 }
 
-int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,
+int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int *n,
+                          bson_error_t *err)
+{
+    bson_t *filter = BCON_NEW("outbox_pending", BCON_BOOL(true), "outbox.next_attempt_at", "{",
+                              "$lte", BCON_DATE_TIME(now_ms), "}");
+    bson_t *opts = BCON_NEW("sort", "{", "outbox.next_attempt_at", BCON_INT32(1), "}", "limit",
+                            BCON_INT64(max));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc = NULL;
+    int count = 0;
+    while (count < max && mongoc_cursor_next(cur, &doc))
+        appt_from_bson(doc, &out[count++]);
+    int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    *n = count;
+    return rc;
+}
+
+int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
                             bson_error_t *err)
 {
-    bson_t *query = BCON_NEW("outbox_pending", BCON_BOOL(true), "outbox.next_attempt_at", "{",
-                             "$lte", BCON_DATE_TIME(now_ms), "}");
+    bson_t *query = BCON_NEW("_id", BCON_UTF8(seen->id), "outbox_pending", BCON_BOOL(true),
+                             "outbox.next_attempt_at", BCON_DATE_TIME(seen->next_attempt_ms));
     bson_t *update = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(lease_until_ms),
                               "}", "$inc", "{", "outbox.attempts", BCON_INT32(1), "}");
-    bson_t *sort = BCON_NEW("outbox.next_attempt_at", BCON_INT32(1));
-    int rc = find_and_modify(db, query, update, sort, out, err);
-    bson_destroy(sort);
+    int rc = find_and_modify(db, query, update, NULL, out, err);
     bson_destroy(update);
     bson_destroy(query);
     return rc;
