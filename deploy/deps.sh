@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build, the local stack and the tests need, skipping what is
-# already there: apt packages, the Kafka jars, the FerretDB binary and the
-# Python test venv. Safe to run again and again (`make deps`); the second run
+# already there: apt packages (PostgreSQL among them), the Kafka jars, the
+# FerretDB binary and the Python test venv. Safe to run again and again (`make deps`); the second run
 # only checks markers and takes well under a second.
 set -euo pipefail
 
@@ -26,9 +26,11 @@ mkdir -p "$DEPS"
 apt_install() {
     local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev
         libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl
-        clang libclang-rt-14-dev valgrind chromium jq)
+        clang libclang-rt-14-dev valgrind chromium jq postgresql)
     # clang + its runtime: libFuzzer targets (make fuzz); valgrind: leak checks;
-    # chromium: the headless /docs test; wrk: make bench; jq: README's examples.
+    # chromium: the headless /docs test; wrk: make bench; jq: README's examples;
+    # postgresql: FerretDB's backend (deploy/postgres/postgres.sh runs a
+    # cluster of its own; its binaries are under /usr/lib/postgresql/*/bin).
     have java || want+=(openjdk-17-jre-headless)
     have mvn || want+=(maven)
     have npm || want+=(npm)
@@ -45,6 +47,15 @@ apt_install() {
     if [[ $(id -u) -ne 0 ]]; then
         have sudo || die "apt packages missing (${missing[*]}) and not root"
         sudo=(sudo)
+    fi
+    # Debian's postgresql would create and start a "main" cluster on 5432 that
+    # nothing here uses: say no before it is installed (pg_createcluster can
+    # still make one by hand).
+    if [[ " ${missing[*]} " == *" postgresql "* && ! -e /etc/postgresql-common/createcluster.d/clinic-events.conf ]] &&
+        ! dpkg-query -W -f='${db:Status-Abbrev}' postgresql-common 2>/dev/null | grep -q '^ii'; then
+        "${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
+        printf '# clinic-events: its own clusters only (deploy/postgres/postgres.sh)\ncreate_main_cluster = false\n' |
+            "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/clinic-events.conf >/dev/null
     fi
     log "installing apt packages: ${missing[*]}"
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
@@ -181,6 +192,9 @@ swagger_ui() {
 }
 
 apt_install
+# shellcheck source=deploy/postgres/pgbin.sh
+source "$ROOT/deploy/postgres/pgbin.sh"
+pg_bindir >/dev/null || die "PostgreSQL server binaries (initdb) not found after installing postgresql"
 kafka_jars
 ferretdb
 venv

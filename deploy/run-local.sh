@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
-# `make run`: the whole local system in the foreground. Starts FerretDB and a
-# 1-node Kafka (state under var/), then build/appointment and build/financial
-# if they are built, their JSON logs on the terminal (prefixed) and in
-# var/log/<service>.log. Ctrl-C or SIGTERM stops what this script started:
-# services first, then Kafka, then FerretDB.
+# `make run`: the whole local system in the foreground. Starts PostgreSQL,
+# FerretDB on it and a 1-node Kafka (state under var/), then build/appointment
+# and build/financial if they are built, their JSON logs on the terminal
+# (prefixed) and in var/log/<service>.log. Ctrl-C or SIGTERM stops what this
+# script started, in reverse order: services, Kafka, FerretDB, PostgreSQL; the
+# exit status is 0 when everything stopped cleanly, 1 when something did not.
 #
-# Environment: BUILD (build), APPOINTMENT_PORT (8080), FINANCIAL_PORT (8081);
-# anything else (LOG_LEVEL, auth tokens, ...) is passed on to the services.
+# Environment: BUILD (build), APPOINTMENT_PORT (8080), FINANCIAL_PORT (8081),
+# POSTGRES_PORT (5433); anything else (LOG_LEVEL, auth tokens, ...) is passed
+# on to the services.
 set -euo pipefail
+
+# Under make, a Ctrl-C on the terminal also reaches make, which then ends with
+# "Interrupt" and status 130 whatever this script does. So on a terminal the
+# script runs itself again as a job of its own (bash job control: its own
+# process group, given the terminal): Ctrl-C reaches only that job, which
+# stops everything and exits 0, and so does make. If this outer shell is
+# killed (make got SIGTERM), the job sees it and stops the same way.
+if [[ -z "${RUN_LOCAL_JOB:-}" && -t 0 && -t 2 ]]; then
+    set -m
+    rc=0
+    RUN_LOCAL_JOB=$$ bash "${BASH_SOURCE[0]}" "$@" || rc=$?
+    exit "$rc"
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD:-build}"
@@ -15,22 +30,28 @@ BUILD_DIR="${BUILD:-build}"
 VAR="$ROOT/var"
 KAFKA="$ROOT/deploy/kafka/kafka.sh"
 FERRETDB="$ROOT/deploy/ferretdb/ferretdb.sh"
+POSTGRES="$ROOT/deploy/postgres/postgres.sh"
 APPOINTMENT_PORT="${APPOINTMENT_PORT:-8080}"
 FINANCIAL_PORT="${FINANCIAL_PORT:-8081}"
 
 export KAFKA_HOME_DIR="$VAR/kafka" KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 KAFKA_NODES=1
+export POSTGRES_HOME_DIR="$VAR/postgres" POSTGRES_PORT="${POSTGRES_PORT:-5433}" POSTGRES_DB=ferretdb
 export FERRETDB_HOME_DIR="$VAR/ferretdb" FERRETDB_PORT=27017
+export FERRETDB_POSTGRES_URL="postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb"
 MONGODB_URI="mongodb://127.0.0.1:27017/clinic"
 KAFKA_BOOTSTRAP="127.0.0.1:9092"
 
 say() { printf 'run: %s\n' "$*" >&2; }
 
-started_kafka=0 started_ferretdb=0
-declare -A svc_pid=()
+started_kafka=0 started_ferretdb=0 started_postgres=0
+declare -A svc_pid=() reported=()
 
-cleanup() {
-    trap '' INT TERM
-    local name pid deadline
+# Stops what this script started, in reverse order; returns how many did not
+# stop cleanly (a service that needed SIGKILL or exited non-zero, a script
+# that failed).
+stop_all() {
+    local name pid deadline rc failed=0
+    local -A killed=()
     for name in "${!svc_pid[@]}"; do
         pid="${svc_pid[$name]}"
         kill -0 "$pid" 2>/dev/null && { say "stopping $name (pid $pid)"; kill -TERM "$pid" 2>/dev/null || true; }
@@ -39,22 +60,46 @@ cleanup() {
     for name in "${!svc_pid[@]}"; do
         pid="${svc_pid[$name]}"
         while kill -0 "$pid" 2>/dev/null; do
-            if (( SECONDS >= deadline )); then
+            if (( SECONDS >= deadline )) && [[ -z "${killed[$name]:-}" ]]; then
                 say "$name did not exit in 20s; SIGKILL"
                 kill -KILL "$pid" 2>/dev/null || true
+                killed[$name]=1
             fi
             sleep 0.1
         done
-        wait "$pid" 2>/dev/null || true
+        rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        if [[ -n "${killed[$name]:-}" ]]; then
+            failed=$((failed + 1))
+        elif [[ -z "${reported[$name]:-}" && $rc -ne 0 ]]; then
+            say "$name exited with status $rc on SIGTERM (log: var/log/$name.log)"
+            failed=$((failed + 1))
+        fi
     done
     # Let the log prefixers drain the services' last lines.
     sleep 0.2
-    if (( started_kafka )); then say "stopping Kafka"; "$KAFKA" stop || true; fi
-    if (( started_ferretdb )); then say "stopping FerretDB"; "$FERRETDB" stop || true; fi
+    if (( started_kafka )); then say "stopping Kafka"; "$KAFKA" stop || failed=$((failed + 1)); fi
+    if (( started_ferretdb )); then say "stopping FerretDB"; "$FERRETDB" stop || failed=$((failed + 1)); fi
+    if (( started_postgres )); then say "stopping PostgreSQL"; "$POSTGRES" stop || failed=$((failed + 1)); fi
+    return "$failed"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+
+# On every way out: an error while starting, Ctrl-C, SIGTERM. Exit 0 only when
+# asked to stop (or nothing was left to run) and everything stopped cleanly.
+stopping=0
+finish() {
+    local rc=$? failed=0
+    trap '' INT TERM HUP
+    stop_all || failed=$?
+    if (( stopping && failed == 0 )); then
+        say "stopped cleanly"
+        exit 0
+    fi
+    (( failed == 0 )) || say "$failed part(s) did not stop cleanly"
+    exit $(( rc != 0 ? rc : 1 ))
+}
+trap finish EXIT
+trap 'stopping=1; exit 0' INT TERM HUP
 
 # The services find repo-relative defaults (e.g. .deps/swagger-ui) from here.
 cd "$ROOT"
@@ -62,6 +107,12 @@ mkdir -p "$VAR/log"
 
 # A stack left running (another `make run`, a manual start) is reused and
 # left running on exit.
+if "$POSTGRES" status >/dev/null 2>&1; then
+    say "PostgreSQL already running; reusing it"
+else
+    started_postgres=1
+    "$POSTGRES" start
+fi
 if "$FERRETDB" status >/dev/null 2>&1; then
     say "FerretDB already running; reusing it"
 else
@@ -91,7 +142,7 @@ start_service() {
     # which then stops the services in order; the prefixer ignores SIGINT so
     # it still shows the services' last lines.
     HTTP_PORT="$port" MONGODB_URI="$MONGODB_URI" KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" \
-        setsid "$bin" </dev/null > >(trap '' INT; tee -a "$logf" | sed -u "s/^/$prefix/" >&2) 2>&1 &
+        setsid "$bin" </dev/null > >(trap '' INT HUP; tee -a "$logf" | sed -u "s/^/$prefix/" >&2) 2>&1 &
     svc_pid[$name]=$!
 }
 
@@ -104,14 +155,16 @@ cat >&2 <<EOF
   financial     http://127.0.0.1:$FINANCIAL_PORT   (docs: /docs, metrics: /metrics)
   Kafka         $KAFKA_BOOTSTRAP   (topic appointment.finished; see it with: make topic)
   MongoDB       $MONGODB_URI   (FerretDB)
-  logs          var/log/appointment.log var/log/financial.log, var/kafka/node1/logs, var/ferretdb/ferretdb.log
+  PostgreSQL    $FERRETDB_POSTGRES_URL   (under FerretDB; psql: bash deploy/postgres/postgres.sh psql)
+  logs          var/log/appointment.log var/log/financial.log, var/kafka/node1/logs,
+                var/ferretdb/ferretdb.log, var/postgres/pg/postgres.log
 
-  Ctrl-C stops everything.
+  Ctrl-C (or kill -TERM $$) stops everything.
 
 EOF
 
-# Foreground until a signal; report a service that dies on its own.
-declare -A reported=()
+# Foreground until a signal; report a service that dies on its own. Under the
+# terminal wrapper above, its shell going away (make was stopped) is a stop too.
 while :; do
     for name in "${!svc_pid[@]}"; do
         if [[ -z "${reported[$name]:-}" ]] && ! kill -0 "${svc_pid[$name]}" 2>/dev/null; then
@@ -121,6 +174,11 @@ while :; do
             reported[$name]=1
         fi
     done
+    if [[ -n "${RUN_LOCAL_JOB:-}" ]] && ! kill -0 "$RUN_LOCAL_JOB" 2>/dev/null; then
+        say "the calling shell is gone; stopping"
+        stopping=1
+        exit 0
+    fi
     sleep 1 &
     wait $! || true
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Local FerretDB (MongoDB wire protocol) on its SQLite backend, from .deps/bin.
+# Local FerretDB (MongoDB wire protocol) from .deps/bin, on its PostgreSQL
+# handler: the PostgreSQL of deploy/postgres/postgres.sh must be running.
 #
-#   ferretdb.sh start    start in the background, wait until it accepts connections
+#   ferretdb.sh start    check PostgreSQL answers, install the GIN twins in its
+#                        database (deploy/postgres/gin-twins.sql), start in the
+#                        background, wait until it accepts connections
 #   ferretdb.sh stop     SIGTERM and wait
 #   ferretdb.sh kill     SIGKILL: a crash, data stays on disk
 #   ferretdb.sh status   exit 0 if running, 3 if not
@@ -9,9 +12,11 @@
 #   ferretdb.sh uri [DB] print the MongoDB URI
 #
 # Environment (defaults):
-#   FERRETDB_HOME_DIR       state dir (var/ferretdb under the repo): data/ (SQLite
-#                           files, kept across restarts), state/, ferretdb.log
+#   FERRETDB_HOME_DIR       state dir (var/ferretdb under the repo): state/, ferretdb.log
+#                           (the data are in PostgreSQL: one schema per MongoDB database)
 #   FERRETDB_PORT           27017, on 127.0.0.1 only
+#   FERRETDB_POSTGRES_URL   postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb
+#   POSTGRES_PORT           5433 (see deploy/postgres/postgres.sh)
 #   FERRETDB_LOG_LEVEL      warn (debug, info, warn, error)
 #   FERRETDB_START_TIMEOUT  seconds (30)
 #   FERRETDB_STOP_TIMEOUT   seconds before SIGKILL (30)
@@ -19,6 +24,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="$ROOT/.deps/bin/ferretdb"
+# shellcheck source=deploy/postgres/pgbin.sh
+source "$ROOT/deploy/postgres/pgbin.sh"
 
 HOME_DIR="${FERRETDB_HOME_DIR:-$ROOT/var/ferretdb}"
 mkdir -p "$HOME_DIR"
@@ -27,6 +34,7 @@ PORT="${FERRETDB_PORT:-27017}"
 LEVEL="${FERRETDB_LOG_LEVEL:-warn}"
 START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
 STOP_TIMEOUT="${FERRETDB_STOP_TIMEOUT:-30}"
+PG_URL="${FERRETDB_POSTGRES_URL:-postgres://postgres@127.0.0.1:${POSTGRES_PORT:-5433}/ferretdb}"
 PIDFILE="$HOME_DIR/ferretdb.pid"
 LOGFILE="$HOME_DIR/ferretdb.log"
 
@@ -62,6 +70,21 @@ wait_ready() {
     done
 }
 
+# FerretDB starts without PostgreSQL and fails each command later; refuse to
+# start instead. Then install the GIN twins (before FerretDB creates an index).
+check_postgres() {
+    local bindir out
+    bindir="$(pg_bindir)" || die "PostgreSQL client binaries not found: run 'make deps'"
+    if ! out="$(PGCONNECT_TIMEOUT=5 "$bindir/psql" -X -qAt -d "$PG_URL" -c 'SELECT 1' 2>&1)"; then
+        die "PostgreSQL is not reachable at $PG_URL: $out
+  start it first: bash deploy/postgres/postgres.sh start (POSTGRES_PORT=${POSTGRES_PORT:-5433})"
+    fi
+    if ! out="$("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$PG_URL" \
+        -f "$ROOT/deploy/postgres/gin-twins.sql" 2>&1 >/dev/null)"; then
+        die "installing deploy/postgres/gin-twins.sql into $PG_URL failed: $out"
+    fi
+}
+
 cmd_start() {
     local t0="$EPOCHREALTIME"
     [[ -x "$BIN" ]] || die "$BIN missing: run 'make deps'"
@@ -71,14 +94,15 @@ cmd_start() {
         return 0
     fi
     port_open && die "port $PORT is already in use (another FerretDB? try: FERRETDB_HOME_DIR=... $0 stop)"
-    mkdir -p "$HOME_DIR/data" "$HOME_DIR/state"
+    check_postgres
+    mkdir -p "$HOME_DIR/state"
     # --telemetry=disable: otherwise it reports to a public beacon.
     # --debug-addr=-: otherwise it takes 127.0.0.1:8088, which collides when
     # several run at once (tests).
     # setsid: a Ctrl-C meant for the caller must not hit the database; the
     # caller stops it last.
-    setsid "$BIN" --handler=sqlite \
-        --sqlite-url="file:$HOME_DIR/data/" \
+    setsid "$BIN" --handler=postgresql \
+        --postgresql-url="$PG_URL" \
         --state-dir="$HOME_DIR/state" \
         --listen-addr="127.0.0.1:$PORT" \
         --debug-addr=- \
@@ -87,7 +111,7 @@ cmd_start() {
         </dev/null >>"$LOGFILE" 2>&1 &
     printf '%s\n' "$!" >"$PIDFILE"
     wait_ready
-    log "ready at mongodb://127.0.0.1:$PORT in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}')s (state in $HOME_DIR)"
+    log "ready at mongodb://127.0.0.1:$PORT in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}')s (on $PG_URL, state in $HOME_DIR)"
 }
 
 cmd_stop() {
@@ -113,7 +137,7 @@ cmd_stop() {
 cmd_status() {
     local pid
     if pid="$(pid_of)"; then
-        echo "ferretdb: running (pid $pid, mongodb://127.0.0.1:$PORT)"
+        echo "ferretdb: running (pid $pid, mongodb://127.0.0.1:$PORT, on $PG_URL)"
     else
         echo "ferretdb: stopped"
         return 3
