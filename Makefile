@@ -1,5 +1,5 @@
 # clinic-events: two C11 services (appointment, financial) over Kafka + MongoDB.
-#   make deps   install what is missing (apt, Kafka jars, FerretDB, test venv)
+#   make deps   install what is missing (apt incl. PostgreSQL, Kafka jars, FerretDB, test venv)
 #   make        build both services into build/
 #   make run    build and start the whole local system in the foreground
 #   make test   build and run every test (unit, integration, e2e)

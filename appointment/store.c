@@ -318,35 +318,24 @@ int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start
     return 0;
 }
 
-int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], size_t n,
-                                bson_error_t *err)
+static void add_published(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
 {
-    if (n == 0)
-        return 0;
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", false);
-    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    const char(*ids)[UUID_STR_LEN] = ctx;
     /* Filtered on {_id} alone: no other condition is needed (an appointment
      * is finished once, and nothing sets a published entry back to pending),
      * and an equality on _id is what every backend serves from an index. */
+    bson_t *sel = BCON_NEW("_id", BCON_UTF8(ids[i]));
     bson_t *upd = BCON_NEW("$set", "{", "outbox.state", BCON_UTF8("published"), "}", "$unset", "{",
                            "outbox_pending", BCON_UTF8(""), "}");
-    for (size_t i = 0; i < n; i++) {
-        bson_t *sel = BCON_NEW("_id", BCON_UTF8(ids[i]));
-        mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, NULL, NULL);
-        bson_destroy(sel);
-    }
-    bson_t reply;
-    bool ok = mongoc_bulk_operation_execute(bulk, &reply, err) != 0;
-    bson_destroy(&reply);
+    mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, NULL, NULL);
     bson_destroy(upd);
-    mongoc_bulk_operation_destroy(bulk);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
-    return ok ? 0 : -1;
+    bson_destroy(sel);
+}
+
+int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], size_t n,
+                                bson_error_t *err)
+{
+    return mongo_bulk_write(db, APPT_COLLECTION, NULL, n, add_published, NULL, (void *)ids, err);
 }
 
 int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,

@@ -119,6 +119,28 @@ static void seen_add(buckets *b, const char *key)
     pthread_mutex_unlock(&b->mu);
 }
 
+typedef struct note_ctx {
+    const bucket_ref *refs;
+    char (*keys)[KEY_LEN];
+    const size_t *which;
+} note_ctx;
+
+static void add_record(mongoc_bulk_operation_t *bulk, size_t k, void *ctx)
+{
+    const note_ctx *nc = ctx;
+    const bucket_ref *r = &nc->refs[nc->which[k]];
+    bson_t *sel = BCON_NEW("_id", BCON_UTF8(nc->keys[k]));
+    bson_t *upd = BCON_NEW("$setOnInsert", "{", "scope", BCON_UTF8(r->scope), "day",
+                           BCON_UTF8(r->day), "}");
+    bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+    /* Two writers racing on one new record: the loser's E11000 means it
+     * exists, which mongo_bulk_write counts as applied. */
+    mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, opts, NULL);
+    bson_destroy(opts);
+    bson_destroy(upd);
+    bson_destroy(sel);
+}
+
 int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bson_error_t *err)
 {
     char (*keys)[KEY_LEN] = NULL; /* the new keys, each once */
@@ -144,33 +166,8 @@ int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bso
     if (nkeys == 0)
         return 0;
 
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, b->records);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", false);
-    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-    bson_t upsert = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&upsert, "upsert", true);
-    for (size_t k = 0; k < nkeys; k++) {
-        const bucket_ref *r = &refs[which[k]];
-        bson_t *sel = BCON_NEW("_id", BCON_UTF8(keys[k]));
-        bson_t *upd = BCON_NEW("$setOnInsert", "{", "scope", BCON_UTF8(r->scope), "day",
-                               BCON_UTF8(r->day), "}");
-        mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, &upsert, NULL);
-        bson_destroy(upd);
-        bson_destroy(sel);
-    }
-    bson_t reply;
-    bool ok = mongoc_bulk_operation_execute(bulk, &reply, err) != 0;
-    /* Two writers racing on one new record: the loser's E11000 means it exists. */
-    if (!ok && mongo_bulk_only_duplicates(&reply))
-        ok = true;
-    bson_destroy(&reply);
-    mongoc_bulk_operation_destroy(bulk);
-    bson_destroy(&upsert);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
+    note_ctx nc = {.refs = refs, .keys = keys, .which = which};
+    bool ok = mongo_bulk_write(db, b->records, NULL, nkeys, add_record, NULL, &nc, err) == 0;
     if (ok)
         for (size_t k = 0; k < nkeys; k++)
             seen_add(b, keys[k]);
@@ -292,72 +289,60 @@ int buckets_mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error
 
 typedef struct backfill_batch {
     buckets_refs_fn refs_of;
-    mongoc_bulk_operation_t *bulk;
+    bson_t *ids[BACKFILL_BATCH]; /* {_id: ...} of each document */
+    char days[BACKFILL_BATCH][BUCKET_DAY_LEN];
     bucket_ref *refs; /* BACKFILL_BATCH * BUCKETS_MAX_REFS */
     size_t nrefs;
     size_t ndocs;
 } backfill_batch;
 
-static int backfill_one(const bson_t *doc, void *ctx)
+static int backfill_read(const bson_t *doc, void *ctx)
 {
     backfill_batch *bb = ctx;
     bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, "_id"))
+    if (bb->ndocs == BACKFILL_BATCH || !bson_iter_init_find(&it, doc, "_id"))
         return 0;
-    char day[BUCKET_DAY_LEN];
-    bb->nrefs += bb->refs_of(doc, day, bb->refs + bb->nrefs);
-    bson_t sel = BSON_INITIALIZER;
-    bson_append_iter(&sel, "_id", 3, &it);
-    bson_t *upd = BCON_NEW("$set", "{", BUCKET_FIELD, BCON_UTF8(day), "}");
-    mongoc_bulk_operation_update_one_with_opts(bb->bulk, &sel, upd, NULL, NULL);
+    bb->nrefs += bb->refs_of(doc, bb->days[bb->ndocs], bb->refs + bb->nrefs);
+    bson_t *sel = bson_new();
+    bson_append_iter(sel, "_id", 3, &it);
+    bb->ids[bb->ndocs++] = sel;
+    return bb->ndocs == BACKFILL_BATCH ? 1 : 0; /* 1: a batch is full, stop reading */
+}
+
+static void add_bucket_set(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
+{
+    backfill_batch *bb = ctx;
+    bson_t *upd = BCON_NEW("$set", "{", BUCKET_FIELD, BCON_UTF8(bb->days[i]), "}");
+    mongoc_bulk_operation_update_one_with_opts(bulk, bb->ids[i], upd, NULL, NULL);
     bson_destroy(upd);
-    bson_destroy(&sel);
-    bb->ndocs++;
-    return 0;
 }
 
 int buckets_backfill(buckets *b, mongo_db *db, const char *coll, buckets_refs_fn refs_of,
                      bson_error_t *err)
 {
-    bucket_ref *refs = xmalloc(BACKFILL_BATCH * BUCKETS_MAX_REFS * sizeof *refs);
+    backfill_batch *bb = xcalloc(1, sizeof *bb);
+    bb->refs_of = refs_of;
+    bb->refs = xmalloc(BACKFILL_BATCH * BUCKETS_MAX_REFS * sizeof *bb->refs);
     bson_t *filter = BCON_NEW(BUCKET_FIELD, "{", "$exists", BCON_BOOL(false), "}");
     int rc = 0;
     for (;;) {
-        mongoc_client_t *c = mongo_db_pop(db);
-        mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
-        bson_t opts = BSON_INITIALIZER;
-        BSON_APPEND_BOOL(&opts, "ordered", false);
-        backfill_batch bb = {
-            .refs_of = refs_of,
-            .bulk = mongoc_collection_create_bulk_operation_with_opts(handle, &opts),
-            .refs = refs,
-        };
-        bson_t *find_opts = BCON_NEW("limit", BCON_INT64(BACKFILL_BATCH));
-        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(handle, filter, find_opts, NULL);
-        const bson_t *doc = NULL;
-        while (mongoc_cursor_next(cur, &doc))
-            backfill_one(doc, &bb);
-        if (mongoc_cursor_error(cur, err))
-            rc = -1;
-        mongoc_cursor_destroy(cur);
-        bson_destroy(find_opts);
+        bb->ndocs = bb->nrefs = 0;
+        rc = mongo_find_each(db, coll, filter, NULL, backfill_read, bb, err);
+        if (rc == 1)
+            rc = 0;
         /* Records first: a document must never sit in a bucket no record names. */
-        if (rc == 0 && bb.ndocs > 0)
-            rc = buckets_note(b, db, refs, bb.nrefs, err);
-        if (rc == 0 && bb.ndocs > 0) {
-            bson_t reply;
-            if (!mongoc_bulk_operation_execute(bb.bulk, &reply, err))
-                rc = -1;
-            bson_destroy(&reply);
-        }
-        mongoc_bulk_operation_destroy(bb.bulk);
-        bson_destroy(&opts);
-        mongoc_collection_destroy(handle);
-        mongo_db_push(db, c);
-        if (rc != 0 || bb.ndocs < BACKFILL_BATCH)
+        if (rc == 0 && bb->ndocs > 0)
+            rc = buckets_note(b, db, bb->refs, bb->nrefs, err);
+        if (rc == 0 && bb->ndocs > 0)
+            rc = mongo_bulk_write(db, coll, NULL, bb->ndocs, add_bucket_set, NULL, bb, err);
+        size_t got = bb->ndocs;
+        for (size_t i = 0; i < bb->ndocs; i++)
+            bson_destroy(bb->ids[i]);
+        if (rc != 0 || got < BACKFILL_BATCH)
             break;
     }
     bson_destroy(filter);
-    free(refs);
+    free(bb->refs);
+    free(bb);
     return rc;
 }

@@ -113,6 +113,14 @@ mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client, 
     return mongoc_client_get_collection(client, db->dbname, name);
 }
 
+bool mongo_db_default_write_concern(mongo_db *db)
+{
+    mongoc_client_t *c = mongo_db_pop(db);
+    bool is_default = mongoc_write_concern_is_default(mongoc_client_get_write_concern(c));
+    mongo_db_push(db, c);
+    return is_default;
+}
+
 const char *mongo_db_name(const mongo_db *db)
 {
     return db->dbname;
@@ -212,6 +220,37 @@ int mongo_find_each(mongo_db *db, const char *coll, const bson_t *filter, const 
     return rc;
 }
 
+int mongo_bulk_write(mongo_db *db, const char *coll, const bson_t *opts, size_t n,
+                     mongo_bulk_add_fn add, mongo_bulk_reply_fn on_reply, void *ctx,
+                     bson_error_t *err)
+{
+    bson_t o = BSON_INITIALIZER;
+    if (opts)
+        bson_concat(&o, opts);
+    BSON_APPEND_BOOL(&o, "ordered", false);
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
+    int rc = 0;
+    for (size_t first = 0; first < n && rc == 0; first += MONGO_BULK_CHUNK) {
+        size_t count = n - first < MONGO_BULK_CHUNK ? n - first : MONGO_BULK_CHUNK;
+        mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(handle, &o);
+        for (size_t i = first; i < first + count; i++)
+            add(bulk, i, ctx);
+        bson_t reply;
+        bool ok = mongoc_bulk_operation_execute(bulk, &reply, err) != 0 ||
+                  mongo_bulk_only_duplicates(&reply);
+        if (ok && on_reply)
+            on_reply(&reply, first, count, ctx);
+        rc = ok ? 0 : -1;
+        bson_destroy(&reply);
+        mongoc_bulk_operation_destroy(bulk);
+    }
+    mongoc_collection_destroy(handle);
+    mongo_db_push(db, c);
+    bson_destroy(&o);
+    return rc;
+}
+
 int64_t mongo_count(mongo_db *db, const char *coll, const bson_t *filter, bson_error_t *err)
 {
     bson_t cmd = BSON_INITIALIZER, reply;
@@ -282,6 +321,22 @@ bool mongo_error_is_unavailable(const bson_error_t *err)
         return true;
     if (err->domain == MONGOC_ERROR_CLIENT && err->code == MONGOC_ERROR_CLIENT_AUTHENTICATE)
         return false;
+    /* FerretDB answers InternalError (1) when its PostgreSQL is down or
+     * restarting, with PostgreSQL's or the driver's words in the message. */
+    if (err->domain == MONGOC_ERROR_SERVER && err->code == 1) {
+        static const char *const pg_down[] = {
+            "SQLSTATE 57P0", /* admin shutdown, crash shutdown, cannot connect now */
+            "SQLSTATE 08",   /* connection exceptions */
+            "failed to connect",
+            "connection refused",
+            "conn closed",
+            "unexpected EOF",
+            "broken pipe",
+        };
+        for (size_t i = 0; i < sizeof pg_down / sizeof pg_down[0]; i++)
+            if (strstr(err->message, pg_down[i]))
+                return true;
+    }
     /* Server-side "not primary"/shutdown codes mean another node or a restart
      * will take the write: as good as unreachable for the caller. */
     switch (err->code) {

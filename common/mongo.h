@@ -32,6 +32,8 @@ void mongo_db_push(mongo_db *db, mongoc_client_t *client);
  * before pushing the client back. */
 mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client, const char *name);
 const char *mongo_db_name(const mongo_db *db);
+/* True when MONGODB_URI sets no write concern (w, journal) of its own. */
+bool mongo_db_default_write_concern(mongo_db *db);
 
 /* Finds the first document of collection `coll` matching filter. Returns 1
  * and a copy in *out (bson_destroy it), 0 when there is none, -1 with err. */
@@ -69,6 +71,27 @@ int mongo_page_fill(mongo_db *db, const char *coll, const bson_t *filter, const 
  * value, or -1 with err. */
 int mongo_find_each(mongo_db *db, const char *coll, const bson_t *filter, const bson_t *projection,
                     int (*each)(const bson_t *doc, void *ctx), void *ctx, bson_error_t *err);
+
+/* Statements per bulk write command. FerretDB 1.24 keeps each statement's
+ * PostgreSQL connection until the whole command ends (msg_update.go defers
+ * every iterator's Close to the function's return), so a command of more
+ * statements than its pool has connections (50 by default) waits for ever. */
+#define MONGO_BULK_CHUNK 32
+
+/* Adds statement i of a bulk write. */
+typedef void (*mongo_bulk_add_fn)(mongoc_bulk_operation_t *bulk, size_t i, void *ctx);
+/* Reads the reply of the chunk holding statements first..first+count-1. */
+typedef void (*mongo_bulk_reply_fn)(const bson_t *reply, size_t first, size_t count, void *ctx);
+
+/* Runs n statements (add(bulk, i, ctx) adds statement i) against `coll` as
+ * unordered bulk writes of at most MONGO_BULK_CHUNK statements, with opts
+ * (e.g. a write concern; may be NULL). A chunk whose only write errors are
+ * duplicate keys counts as applied. on_reply (may be NULL) sees each applied
+ * chunk's reply. Returns 0, or -1 with err at the first chunk that failed
+ * (later chunks are not sent; earlier ones stay applied). */
+int mongo_bulk_write(mongo_db *db, const char *coll, const bson_t *opts, size_t n,
+                     mongo_bulk_add_fn add, mongo_bulk_reply_fn on_reply, void *ctx,
+                     bson_error_t *err);
 
 /* Counts the documents of `coll` matching filter with the `count` command
  * (which FerretDB serves from an index; countDocuments is an aggregation).

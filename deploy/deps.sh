@@ -153,6 +153,29 @@ ferretdb() {
     printf '%s' "$want" >"$marker"
 }
 
+# ---------------------------------------------------------------- compose-check
+# tests/compose: Docker Compose's own loader (compose-go) for make test's check
+# of docker-compose.yml. go.mod/go.sum pin every module, so the build fetches
+# only their zips from the module proxy, with the Go FerretDB is built with.
+compose_check() {
+    local src="$ROOT/tests/compose" bin="$DEPS/bin/compose-check"
+    local marker="$DEPS/bin/.compose-check.installed" want
+    want="$(hash_of "$src/go.mod" "$src/go.sum" "$src/main.go")"
+    marker_ok "$marker" "$want" && [[ -x "$bin" ]] && return 0
+
+    ensure_go
+    log "building compose-check into .deps/bin/compose-check"
+    mkdir -p "$DEPS/bin"
+    (
+        cd "$src"
+        export GOTOOLCHAIN=auto GOFLAGS="-buildvcs=false -mod=readonly" CGO_ENABLED=0
+        "$GO" build -trimpath -o "$bin.tmp" .
+    )
+    mv -f "$bin.tmp" "$bin"
+    "$bin" -version >/dev/null || die "the built compose-check does not run"
+    printf '%s' "$want" >"$marker"
+}
+
 # ---------------------------------------------------------------- Python venv
 venv() {
     local req="$ROOT/tests/requirements.txt" dir="$DEPS/venv"
@@ -197,5 +220,6 @@ source "$ROOT/deploy/postgres/pgbin.sh"
 pg_bindir >/dev/null || die "PostgreSQL server binaries (initdb) not found after installing postgresql"
 kafka_jars
 ferretdb
+compose_check
 venv
 swagger_ui

@@ -21,6 +21,10 @@
 
 #define POLL_MS 100
 #define BATCH_MAX_DEFAULT 500
+/* How long a shutdown waits to leave the group (SIGTERM to exit: under 5 s
+ * even with the broker down). */
+#define CLOSE_TIMEOUT_MS 3000
+#define CLOSE_TIMEOUT_MS_STR "3000"
 #define RETRY_MIN_MS 100
 #define SEEK_TIMEOUT_MS 5000
 #define DLQ_MESSAGE_TIMEOUT_MS 10000 /* the DLQ producer's message.timeout.ms */
@@ -60,6 +64,7 @@ struct consumer {
 
     /* Consumer thread only (and the closing thread once it has joined it). */
     bool joined;                 /* a first assignment arrived */
+    bool closing;                /* consumer_free is leaving the group */
     bool paused;                 /* partitions paused after a failure */
     consumer_state pause_reason; /* CONSUMER_PAUSED_* while paused */
     int64_t backoff_ms;          /* 0 after a success */
@@ -212,8 +217,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         bool lost = rd_kafka_assignment_lost(rk);
         log_info("partitions revoked", "partitions", desc, "lost", lost ? "true" : "false", NULL);
         /* Hand over exactly what is billed: the stored offsets. Lost
-         * partitions belong to someone else already; a commit would fail. */
-        if (!lost)
+         * partitions belong to someone else already; a commit would fail.
+         * While closing, the close commits them itself, within its deadline
+         * (a synchronous commit here would wait for an absent broker). */
+        if (!lost && !c->closing)
             commit_stored(c, "revoke");
         if (coop)
             error = rd_kafka_incremental_unassign(rk, parts);
@@ -764,6 +771,36 @@ static rd_kafka_t *group_consumer_new(consumer *c, char *err, size_t errlen)
     return rk;
 }
 
+static void close_group(consumer *c)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(c->rk, q);
+    if (error) {
+        log_warn("cannot leave the consumer group cleanly", "error", rd_kafka_error_string(error),
+                 NULL);
+        rd_kafka_error_destroy(error);
+    } else {
+        int64_t deadline = timefmt_mono_ms() + CLOSE_TIMEOUT_MS;
+        while (!rd_kafka_consumer_closed(c->rk) && timefmt_mono_ms() < deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, POLL_MS);
+            if (!ev)
+                continue;
+            /* The revoke arrives here as an event: apply it through the
+             * rebalance callback's logic. */
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+                rd_kafka_topic_partition_list_t *parts =
+                    rd_kafka_event_topic_partition_list(ev);
+                on_rebalance(c->rk, rd_kafka_event_error(ev), parts, c);
+            }
+            rd_kafka_event_destroy(ev);
+        }
+        if (!rd_kafka_consumer_closed(c->rk))
+            log_warn("left the consumer group without the broker's answer (timed out)",
+                     "timeout_ms", CLOSE_TIMEOUT_MS_STR, NULL);
+    }
+    rd_kafka_queue_destroy(q);
+}
+
 consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
 {
     consumer *c = xcalloc(1, sizeof *c);
@@ -826,14 +863,15 @@ void consumer_free(consumer *c)
     atomic_store(&c->stop, true);
     if (c->started)
         pthread_join(c->thread, NULL);
-    /* From here on this thread is the consumer thread. Commit what is
-     * billed, then leave the group (its revoke callback commits again, a
-     * no-op by then). */
-    commit_stored(c, "shutdown");
-    rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_warn("cannot leave the consumer group cleanly", "error", rd_kafka_err2str(e), NULL);
-    rd_kafka_destroy(c->rk);
+    /* From here on this thread is the consumer thread. Leave the group in
+     * the background and serve its callbacks here for at most
+     * CLOSE_TIMEOUT_MS: the close commits the stored offsets (each follows a
+     * durable billing) when the broker answers; when it does not, waiting
+     * longer would only delay the exit, and what was not committed is billed
+     * already, so the next owner's re-reads are absorbed as duplicates. */
+    c->closing = true;
+    close_group(c);
+    rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     /* Each dead letter was awaited before moving on, so anything still queued
      * was given up on (its offset is not stored): drop it. */
     rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

@@ -115,21 +115,47 @@ static void append_billing_update(bson_t *update, const billing *b, const char *
     bson_append_document_end(update, &set);
 }
 
-/* Sets created[i] from the reply's "upserted" array ({index, _id}). */
-static void mark_created(const bson_t *reply, bool *created, size_t n)
+typedef struct upsert_ctx {
+    const billing *bs;
+    const bucket_ref *refs;
+    bool *created;
+} upsert_ctx;
+
+static void add_upsert(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
 {
-    memset(created, 0, n * sizeof *created);
+    const upsert_ctx *u = ctx;
+    bson_t *sel = BCON_NEW("_id", BCON_UTF8(u->bs[i].appointment_id));
+    bson_t update = BSON_INITIALIZER;
+    append_billing_update(&update, &u->bs[i], u->refs[i * BILLING_MAX_REFS].day);
+    bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+    mongoc_bulk_operation_update_one_with_opts(bulk, sel, &update, opts, NULL);
+    bson_destroy(opts);
+    bson_destroy(&update);
+    bson_destroy(sel);
+}
+
+/* Sets created[] for the billings a chunk's reply lists under "upserted",
+ * found by _id: FerretDB 1.24 numbers its "index" by upsert, not by
+ * statement. A second event for one appointment in the same chunk matched
+ * the first one's insert, so only the first statement with that id counts. */
+static void mark_created(const bson_t *reply, size_t first, size_t count, void *ctx)
+{
+    upsert_ctx *u = ctx;
     bson_iter_t it, arr;
     if (!bson_iter_init_find(&it, reply, "upserted") || !BSON_ITER_HOLDS_ARRAY(&it) ||
         !bson_iter_recurse(&it, &arr))
         return;
     while (bson_iter_next(&arr)) {
         bson_iter_t e;
+        char id[UUID_STR_LEN] = "";
         if (BSON_ITER_HOLDS_DOCUMENT(&arr) && bson_iter_recurse(&arr, &e) &&
-            bson_iter_find(&e, "index")) {
-            int64_t i = mongo_iter_int(&e);
-            if (i >= 0 && (size_t)i < n)
-                created[i] = true;
+            bson_iter_find(&e, "_id"))
+            mongo_iter_str(&e, id, sizeof id);
+        for (size_t i = first; i < first + count; i++) {
+            if (strcmp(u->bs[i].appointment_id, id) == 0) {
+                u->created[i] = true;
+                break;
+            }
         }
     }
 }
@@ -139,55 +165,28 @@ int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size
 {
     if (n == 0)
         return 0;
+    memset(created, 0, n * sizeof *created);
     bucket_ref *refs = xmalloc(n * BILLING_MAX_REFS * sizeof *refs);
     for (size_t i = 0; i < n; i++)
         billing_store_bucket_refs(&bs[i], refs + i * BILLING_MAX_REFS);
     int rc = buckets_note(bk, db, refs, n * BILLING_MAX_REFS, err);
-    if (rc != 0) {
-        free(refs);
-        return -1;
+    if (rc == 0) {
+        /* The offsets are committed once this returns: in a replica set the
+         * billings must then survive a failover, so ask for a majority unless
+         * the URI chose a write concern itself. */
+        bson_t opts = BSON_INITIALIZER;
+        if (mongo_db_default_write_concern(db)) {
+            mongoc_write_concern_t *wc = mongoc_write_concern_new();
+            mongoc_write_concern_set_wmajority(wc, 10000);
+            mongoc_write_concern_append(wc, &opts);
+            mongoc_write_concern_destroy(wc);
+        }
+        upsert_ctx u = {.bs = bs, .refs = refs, .created = created};
+        rc = mongo_bulk_write(db, BILLING_COLLECTION, &opts, n, add_upsert, mark_created, &u, err);
+        bson_destroy(&opts);
     }
-
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, BILLING_COLLECTION);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", false);
-    /* The offsets are committed once this returns: in a replica set the
-     * billings must then survive a failover, so ask for a majority unless
-     * the URI chose a write concern itself. */
-    if (mongoc_write_concern_is_default(mongoc_collection_get_write_concern(coll))) {
-        mongoc_write_concern_t *wc = mongoc_write_concern_new();
-        mongoc_write_concern_set_wmajority(wc, 10000);
-        mongoc_write_concern_append(wc, &opts);
-        mongoc_write_concern_destroy(wc);
-    }
-    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-    bson_t upsert = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&upsert, "upsert", true);
-    for (size_t i = 0; i < n; i++) {
-        bson_t *sel = BCON_NEW("_id", BCON_UTF8(bs[i].appointment_id));
-        bson_t update = BSON_INITIALIZER;
-        append_billing_update(&update, &bs[i], refs[i * BILLING_MAX_REFS].day);
-        mongoc_bulk_operation_update_one_with_opts(bulk, sel, &update, &upsert, NULL);
-        bson_destroy(&update);
-        bson_destroy(sel);
-    }
-    bson_t reply;
-    bool ok = mongoc_bulk_operation_execute(bulk, &reply, err) != 0;
-    /* An E11000 is a concurrent upsert of the same id that won the race: that
-     * billing exists, which is all this call promises. */
-    if (!ok && mongo_bulk_only_duplicates(&reply))
-        ok = true;
-    if (ok)
-        mark_created(&reply, created, n);
-    bson_destroy(&reply);
-    mongoc_bulk_operation_destroy(bulk);
-    bson_destroy(&upsert);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
     free(refs);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err)

@@ -58,7 +58,7 @@ if [ "$what" = all ] || [ "$what" = integration ] || [ "$what" = chaos ]; then
     echo "== chaos: faults, kill -9, rebalance, abuse (pytest, real processes)"
     suites=(tests/chaos)
   else
-    echo "== integration and end-to-end tests (pytest, real broker + FerretDB + services)"
+    echo "== integration and end-to-end tests (pytest, real broker + FerretDB on PostgreSQL + services)"
     suites=(tests/integration tests/e2e)
   fi
   xml=var/test-results/pytest-$what.xml

@@ -35,6 +35,17 @@ LEVEL="${FERRETDB_LOG_LEVEL:-warn}"
 START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
 STOP_TIMEOUT="${FERRETDB_STOP_TIMEOUT:-30}"
 PG_URL="${FERRETDB_POSTGRES_URL:-postgres://postgres@127.0.0.1:${POSTGRES_PORT:-5433}/ferretdb}"
+# FerretDB 1.24 holds one PostgreSQL connection per statement of a multi-
+# statement update until the whole command ends (msg_update.go defers each
+# iterator's Close), so its default pool of 50 can run dry under concurrent
+# bulk writes and every command then waits for ever. The services send at
+# most 32 statements per command (MONGO_BULK_CHUNK); 150 connections leave
+# room for a few such commands plus every HTTP worker. PostgreSQL allows 200.
+# (psql refuses the pool_* parameters: only FerretDB's URL gets it.)
+FDB_PG_URL="$PG_URL"
+if [[ "$FDB_PG_URL" != *pool_max_conns=* ]]; then
+    FDB_PG_URL+="$([[ "$FDB_PG_URL" == *\?* ]] && echo '&' || echo '?')pool_max_conns=150"
+fi
 PIDFILE="$HOME_DIR/ferretdb.pid"
 LOGFILE="$HOME_DIR/ferretdb.log"
 
@@ -73,13 +84,24 @@ wait_ready() {
 # FerretDB starts without PostgreSQL and fails each command later; refuse to
 # start instead. Then install the GIN twins (before FerretDB creates an index).
 check_postgres() {
-    local bindir out
+    local bindir out url="${PG_URL%%\?*}" query param params=()
     bindir="$(pg_bindir)" || die "PostgreSQL client binaries not found: run 'make deps'"
-    if ! out="$(PGCONNECT_TIMEOUT=5 "$bindir/psql" -X -qAt -d "$PG_URL" -c 'SELECT 1' 2>&1)"; then
+    # FerretDB's pool settings (pool_max_conns=...) are not libpq's: psql
+    # would refuse the URL with them.
+    if [[ "$PG_URL" == *\?* ]]; then
+        query="${PG_URL#*\?}"
+        IFS='&' read -ra params <<<"$query"
+        query=""
+        for param in "${params[@]}"; do
+            [[ "$param" == pool_* ]] || query+="${query:+&}$param"
+        done
+        url+="${query:+?$query}"
+    fi
+    if ! out="$(PGCONNECT_TIMEOUT=5 "$bindir/psql" -X -qAt -d "$url" -c 'SELECT 1' 2>&1)"; then
         die "PostgreSQL is not reachable at $PG_URL: $out
   start it first: bash deploy/postgres/postgres.sh start (POSTGRES_PORT=${POSTGRES_PORT:-5433})"
     fi
-    if ! out="$("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$PG_URL" \
+    if ! out="$("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$url" \
         -f "$ROOT/deploy/postgres/gin-twins.sql" 2>&1 >/dev/null)"; then
         die "installing deploy/postgres/gin-twins.sql into $PG_URL failed: $out"
     fi
@@ -102,7 +124,7 @@ cmd_start() {
     # setsid: a Ctrl-C meant for the caller must not hit the database; the
     # caller stops it last.
     setsid "$BIN" --handler=postgresql \
-        --postgresql-url="$PG_URL" \
+        --postgresql-url="$FDB_PG_URL" \
         --state-dir="$HOME_DIR/state" \
         --listen-addr="127.0.0.1:$PORT" \
         --debug-addr=- \

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Soak: `make soak`. SOAK_SECONDS (default 1800) of mixed load against both
-services on a local stack of its own (Kafka + FerretDB started through
+services on a local stack of its own (Kafka + PostgreSQL + FerretDB started through
 tests/integration/stack.py under var/test/<run>/, removed when it passes).
 
 Load (SOAK_THREADS client threads, SOAK_RATE requests per second in all):

@@ -1,5 +1,6 @@
-"""Chaos: the broker or the database goes away for real while consultations
-finish, and comes back. Nothing is lost, nothing is billed twice.
+"""Chaos: the broker or the database (FerretDB, or PostgreSQL under a FerretDB
+that stays up) goes away for real while consultations finish, and comes
+back. Nothing is lost, nothing is billed twice.
 
 Each scenario prints "scenario=... sent=N billed=N lost=N doubled=N ..." and
 appends it to var/chaos/results.jsonl (see chaoslib.py).
@@ -11,9 +12,10 @@ import threading
 import time
 import uuid
 
+import pytest
 from chaoslib import (appointment_env, assert_exact, databases, financial_env, finish_many,
                       record, settle, start_many, topic_events)
-from stack import FerretDB, committed, end_offsets, http, metric, wait_ready, wait_until
+from stack import FerretDB, Postgres, committed, end_offsets, http, metric, wait_ready, wait_until
 
 
 def test_broker_down_while_200_finish(start_service, topic, stack):
@@ -70,8 +72,11 @@ def _assert_503(r, what: str) -> None:
     assert r.headers.get("content-type", "").startswith("application/problem+json"), (what, r.headers)
 
 
-def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbname):
-    """Two outages of MongoDB (FerretDB stopped for real):
+@pytest.mark.parametrize("down", ["ferretdb", "postgres"])
+def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbname, down):
+    """Two outages of MongoDB: FerretDB stopped for real ("database-down"),
+    or PostgreSQL stopped under a FerretDB that stays up and answers every
+    command with an error ("postgres-down"):
 
     A. financial's database down while 100 consultations finish: the consumer
        pauses and commits no offset meanwhile; it resumes by itself.
@@ -80,7 +85,14 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
        consultations finished once the database is back, without a restart.
     """
     began = time.monotonic()
-    fdb = FerretDB(stack.dir / f"ferretdb-fin-{uuid.uuid4().hex[:6]}", script_log=stack.script_log)
+    # financial's database on a PostgreSQL + FerretDB of its own, so A takes
+    # down only financial's.
+    tag = uuid.uuid4().hex[:6]
+    fin_pg = Postgres(stack.dir / f"postgres-fin-{tag}", script_log=stack.script_log)
+    fdb = FerretDB(stack.dir / f"ferretdb-fin-{tag}", fin_pg, script_log=stack.script_log)
+    fin_down = fdb if down == "ferretdb" else fin_pg
+    appt_down = stack.ferretdb if down == "ferretdb" else stack.postgres
+    fin_pg.start()
     fdb.start()
     try:
         fin = start_service("financial", MONGODB_URI=fdb.uri(dbname), **financial_env(topic))
@@ -103,7 +115,7 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         before = committed(boot, group, topic)
 
         # A: financial's database down.
-        fdb.stop()
+        fin_down.stop()
         a_down = time.monotonic()
         finish_many(appt, during_a, ends)  # appointment is unaffected
         wait_until(lambda: sum(end_offsets(boot, topic).values()) >= 120, 30,
@@ -115,14 +127,14 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         time.sleep(6)  # longer than an auto-commit interval: nothing may be committed
         assert committed(boot, group, topic) == before, "offsets committed while the database was down"
         assert fin.running()
-        fdb.start()
+        fin_down.start()
         a_outage = time.monotonic() - a_down
         r = settle(appt_db, fin_db, set(warm + during_a), 120)
         assert r["billed"] == 120, r
         wait_until(lambda: metric(fin, "consumer_paused") == 0, 30, message="financial resumed")
 
-        # B: appointment's database down (the session's FerretDB).
-        stack.ferretdb.stop()
+        # B: appointment's database down (the session's FerretDB or PostgreSQL).
+        appt_down.stop()
         b_down = time.monotonic()
         try:
             some = during_b[0]
@@ -149,7 +161,7 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
             assert appt.running(), "appointment died while its database was down"
             assert fin.running()
         finally:
-            stack.ferretdb.start()
+            appt_down.start()
         b_outage = time.monotonic() - b_down
         t.join(180)
         assert not t.is_alive() and not errors, errors
@@ -160,7 +172,8 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         ids = set(order)
         r = settle(appt_db, fin_db, ids, 150)
         ev = topic_events(boot, topic, ids)
-        row = record("database-down", len(ids), r, fin_db, ids, began,
+        row = record("database-down" if down == "ferretdb" else "postgres-down", len(ids), r, fin_db,
+                     ids, began,
                      financial_db_outage_s=round(a_outage, 1),
                      appointment_db_outage_s=round(b_outage, 1),
                      db_retries=metric(fin, "db_retries_total"), events=ev["events"],
@@ -172,7 +185,8 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         assert appt.stop() == 0
         assert fin.stop() == 0
     finally:
-        try:
-            fdb.stop()
-        except Exception:  # noqa: BLE001
-            fdb.kill()
+        for server in (fdb, fin_pg):
+            try:
+                server.stop()
+            except Exception:  # noqa: BLE001
+                server.kill()

@@ -1,6 +1,6 @@
 """pytest wiring for tests/integration: every fixture and hook lives in stack.py.
 
-Fixtures: stack (session: Kafka + FerretDB), dbname, service_env,
+Fixtures: stack (session: Kafka + PostgreSQL + FerretDB), dbname, service_env,
 start_service, topic, kafka_cluster (3 brokers, per module). See stack.py.
 
 Another test folder gets the same harness (and the same session stack) with a

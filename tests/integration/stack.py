@@ -1,18 +1,21 @@
 """Test harness for the integration and end-to-end suites.
 
-Real processes, nothing mocked: Kafka and FerretDB are started through the
-same scripts `make run` uses (deploy/kafka/kafka.sh, deploy/ferretdb/ferretdb.sh),
-the services are the built binaries (build/<name>, or $BUILD/<name>).
+Real processes, nothing mocked: Kafka, PostgreSQL and FerretDB on it are
+started through the same scripts `make run` uses (deploy/kafka/kafka.sh,
+deploy/postgres/postgres.sh, deploy/ferretdb/ferretdb.sh), the services are
+the built binaries (build/<name>, or $BUILD/<name>).
 
 Helpers:     free_port, http, consume, produce, create_topic, end_offsets,
              wait_until, mongo_client, iso
-Processes:   Kafka, FerretDB, Service, Stack
+Processes:   Kafka, Postgres, FerretDB, Service, Stack
 Fixtures:    stack (session), dbname, service_env, start_service, topic,
              kafka_cluster (module, 3 brokers)  -- defined here and re-exported
              by conftest.py, so another test folder (tests/e2e) gets them all
              with a conftest.py of two lines (see conftest.py).
 
-State of a test session goes to var/test/<run-id>/: kafka/, ferretdb/,
+State of a test session goes to var/test/<run-id>/: kafka/, postgres/ (its
+pg/ holds the cluster and postgres.log; a symlink to /var/tmp/clinic-events-pg/…
+when the postgres user cannot reach var/), ferretdb/,
 logs/<test>/<service>-<n>.log, stack.log (output of the start/stop scripts).
 It is removed when every test passed, unless KEEP_TEST_STATE=1.
 """
@@ -47,7 +50,7 @@ __all__ = [
     "Message", "consume", "produce", "create_topic", "end_offsets", "mongo_client",
     "iso", "metric", "wait_ready", "committed",
     # processes
-    "Kafka", "FerretDB", "Service", "Stack", "get_stack", "shutdown_stack",
+    "Kafka", "Postgres", "FerretDB", "Service", "Stack", "get_stack", "shutdown_stack",
     # pytest fixtures and hooks (for `from stack import *` in a conftest.py)
     "stack", "_stack_guard", "dbname", "service_env", "start_service", "topic", "kafka_cluster",
     "pytest_runtest_makereport", "pytest_sessionfinish",
@@ -56,6 +59,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 FERRETDB_SH = ROOT / "deploy" / "ferretdb" / "ferretdb.sh"
+POSTGRES_SH = ROOT / "deploy" / "postgres" / "postgres.sh"
 TEST_VAR = ROOT / "var" / "test"
 DEFAULT_TOPICS = "appointment.finished:6,appointment.finished.dlq:1"
 
@@ -411,12 +415,19 @@ def insert_billing(uri: str, physician_id: str, patient_id: str, hours: int = 1)
     from datetime import datetime, timedelta, timezone
     bid = str(uuid.uuid4())
     now = datetime.now(timezone.utc).replace(microsecond=0)
+    day = now.strftime("%Y-%m-%d")
     with mongo_client(uri) as c:
-        c.get_default_database().billings.insert_one({
+        db = c.get_default_database()
+        # The bucket records first, as the store notes them (common/buckets.c):
+        # a uuid4 id falls in the bucket of its creation day.
+        for scope, d in (("all", day), (f"physician/{physician_id}", day), ("end", day)):
+            db.billing_buckets.update_one({"_id": f"{scope}/{d}"},
+                                          {"$setOnInsert": {"scope": scope, "day": d}}, upsert=True)
+        db.billings.insert_one({
             "_id": bid, "appointment_id": bid, "physician_id": physician_id, "patient_id": patient_id,
-            "start_date": now - timedelta(hours=hours), "end_date": now, "end_day": now.strftime("%Y-%m-%d"),
-            "billed_hours": hours, "hourly_price_cents": 20000, "total_cents": 20000 * hours,
-            "currency": "BRL", "created_at": now})
+            "start_date": now - timedelta(hours=hours), "end_date": now, "end_day": day,
+            "bucket": day, "billed_hours": hours, "hourly_price_cents": 20000,
+            "total_cents": 20000 * hours, "currency": "BRL", "created_at": now})
     return bid
 
 
@@ -540,9 +551,11 @@ class Kafka:
         return _tail(self.home / f"node{node}" / "logs" / "server.log", lines)
 
 
-class FerretDB:
-    """A local FerretDB (SQLite backend), driven by deploy/ferretdb/ferretdb.sh.
-    Data survive stop()/kill()."""
+class Postgres:
+    """A local PostgreSQL cluster (FerretDB's backend), driven by
+    deploy/postgres/postgres.sh, on a free port. Data survive stop()/kill():
+    start() again is a restart of the same cluster, so "PostgreSQL is down"
+    is a real outage (FerretDB stays up and answers errors meanwhile)."""
 
     def __init__(self, home: Path | str, port: int | None = None, script_log: Path | None = None):
         self.home = Path(home)
@@ -551,7 +564,104 @@ class FerretDB:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"FERRETDB_HOME_DIR": str(self.home), "FERRETDB_PORT": str(self.port)}
+        return {"POSTGRES_HOME_DIR": str(self.home), "POSTGRES_PORT": str(self.port)}
+
+    def _sh(self, *args: str, timeout: float = 90) -> str:
+        return _run_script(POSTGRES_SH, list(args), self.env, self.script_log, timeout)
+
+    def url(self, dbname: str = "ferretdb") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def start(self) -> None:
+        """initdb the first time, start, wait until it accepts connections,
+        create the database and install the GIN twins."""
+        self._sh("start")
+
+    def stop(self) -> None:
+        """Fast shutdown (clients disconnected, checkpoint), and wait."""
+        self._sh("stop")
+
+    def kill(self) -> None:
+        """SIGKILL of the postmaster and its processes: a crash; the data stays."""
+        self._sh("kill")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        """Stop and delete the cluster, wherever it lives (also a private
+        directory outside the run dir)."""
+        self._sh("remove")
+
+    def running(self) -> bool:
+        return "running" in _run_script(POSTGRES_SH, ["status"], self.env, None, 30)
+
+    def psql(self, sql: str, dbname: str = "ferretdb") -> str:
+        """Runs SQL through psql (unaligned, tuples only); returns its output."""
+        proc = subprocess.run([str(_pg_bin("psql")), "-X", "-qAt", "-v", "ON_ERROR_STOP=1",
+                               "-d", self.url(dbname), "-c", sql],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"psql failed (rc {proc.returncode}): {proc.stderr}")
+        return proc.stdout
+
+    def pid(self) -> int | None:
+        """The postmaster's pid while running, else None."""
+        try:
+            pid = int((self.home / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if " -D " in cmd else None
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (backends, one per FerretDB
+        connection, and background workers): where PostgreSQL's CPU goes."""
+        master = self.pid()
+        if master is None:
+            return []
+        out = [master]
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+
+    def log_path(self) -> Path:
+        return self.home / "pg" / "postgres.log"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log_path(), lines)
+
+
+def _pg_bin(name: str) -> Path:
+    """A PostgreSQL binary by full path (Debian's are not on PATH)."""
+    out = subprocess.run(["bash", "-c", f'source "{ROOT}/deploy/postgres/pgbin.sh" && pg_bindir'],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise FileNotFoundError("PostgreSQL binaries not found (run `make deps`)")
+    return Path(out.stdout.strip()) / name
+
+
+class FerretDB:
+    """A local FerretDB on its PostgreSQL handler, driven by
+    deploy/ferretdb/ferretdb.sh; its data live in `postgres` (a Postgres), so
+    they survive stop()/kill() of either."""
+
+    def __init__(self, home: Path | str, postgres: Postgres, port: int | None = None,
+                 script_log: Path | None = None):
+        self.home = Path(home)
+        self.postgres = postgres
+        self.port = port if port is not None else free_port()
+        self.script_log = script_log
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"FERRETDB_HOME_DIR": str(self.home), "FERRETDB_PORT": str(self.port),
+                "FERRETDB_POSTGRES_URL": self.postgres.url()}
 
     def _sh(self, *args: str, timeout: float = 60) -> str:
         return _run_script(FERRETDB_SH, list(args), self.env, self.script_log, timeout)
@@ -740,21 +850,26 @@ _CURRENT_TEST = "session"
 
 
 class Stack:
-    """One Kafka (1 node) + one FerretDB for the whole test session, on free ports."""
+    """One Kafka (1 node) + one PostgreSQL + one FerretDB on it for the whole
+    test session, on free ports."""
 
     def __init__(self, run_dir: Path):
         self.dir = run_dir
         self.script_log = run_dir / "stack.log"
         self.kafka = Kafka(run_dir / "kafka", script_log=self.script_log)
-        self.ferretdb = FerretDB(run_dir / "ferretdb", script_log=self.script_log)
+        self.postgres = Postgres(run_dir / "postgres", script_log=self.script_log)
+        self.ferretdb = FerretDB(run_dir / "ferretdb", self.postgres, script_log=self.script_log)
         self.extra: list[Kafka] = []  # other clusters started by fixtures, torn down with this
 
     def start(self) -> None:
+        self.postgres.start()
         self.ferretdb.start()
         self.kafka.start()
 
     def ensure_running(self) -> None:
         """Bring back whatever a test left stopped, so the next test finds a working stack."""
+        if not self.postgres.running():
+            self.postgres.start()
         if not self.ferretdb.running():
             self.ferretdb.start()
         for k in (self.kafka, *self.extra):
@@ -773,13 +888,14 @@ class Stack:
                     k.kill()
                 except Exception:  # noqa: BLE001
                     pass
-        try:
-            self.ferretdb.stop()
-        except Exception:  # noqa: BLE001
+        for db in (self.ferretdb, self.postgres):
             try:
-                self.ferretdb.kill()
-            except Exception:  # noqa: BLE001
-                pass
+                db.stop()
+            except Exception:  # noqa: BLE001 - fall back to SIGKILL, keep tearing down
+                try:
+                    db.kill()
+                except Exception:  # noqa: BLE001
+                    pass
 
 
 _STACK: Stack | None = None
@@ -806,7 +922,8 @@ def _reap_abandoned_runs() -> None:
             pass  # no such process: abandoned
         for script, sub, var in ((KAFKA_SH, "kafka", "KAFKA_HOME_DIR"),
                                  (KAFKA_SH, "kafka3", "KAFKA_HOME_DIR"),
-                                 (FERRETDB_SH, "ferretdb", "FERRETDB_HOME_DIR")):
+                                 (FERRETDB_SH, "ferretdb", "FERRETDB_HOME_DIR"),
+                                 (POSTGRES_SH, "postgres", "POSTGRES_HOME_DIR")):
             for home in d.glob(f"{sub}*"):
                 if home.is_dir():
                     subprocess.run(["bash", str(script), "kill"], env={**os.environ, var: str(home)},
@@ -822,7 +939,18 @@ def _reap_abandoned_runs() -> None:
         owner.unlink(missing_ok=True)
         dead.append(d)
     for d in sorted(dead, key=lambda p: p.stat().st_mtime)[:-3]:
-        shutil.rmtree(d, ignore_errors=True)
+        _remove_run_dir(d)
+
+
+def _remove_run_dir(d: Path) -> None:
+    """rm -rf of a run dir, and of the clusters it links outside (a
+    PostgreSQL whose data could not live under var/, see postgres.sh)."""
+    for home in d.glob("postgres*/pg"):
+        if home.is_symlink():
+            subprocess.run(["bash", str(POSTGRES_SH), "remove"],
+                           env={**os.environ, "POSTGRES_HOME_DIR": str(home.parent)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -866,7 +994,7 @@ def shutdown_stack(keep: bool | None = None) -> None:
         keep = os.environ.get("KEEP_TEST_STATE") == "1"
     (st.dir / "owner.pid").unlink(missing_ok=True)
     if not keep:
-        shutil.rmtree(st.dir, ignore_errors=True)
+        _remove_run_dir(st.dir)
     else:
         print(f"\ntest stack state kept in {st.dir}", file=sys.stderr)
 
@@ -880,7 +1008,7 @@ def _slug(text: str, limit: int = 60) -> str:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """One Kafka + one FerretDB for the session (var/test/<run-id>/)."""
+    """One Kafka + one PostgreSQL + one FerretDB for the session (var/test/<run-id>/)."""
     yield get_stack()
 
 

@@ -301,8 +301,12 @@ def test_broker_down_finish_still_answers_and_publishes_when_back(appt, stack):
     wait_until(lambda: http("GET", appt.url("/readyz")).status == 200, 30)
 
 
-def test_database_down_is_503_with_retry_after_then_recovers(appt, stack):
-    stack.ferretdb.stop()
+@pytest.mark.parametrize("down", ["ferretdb", "postgres"])
+def test_database_down_is_503_with_retry_after_then_recovers(appt, stack, down):
+    """FerretDB stopped, or PostgreSQL stopped under a FerretDB that stays up
+    and answers every command with an error."""
+    db = getattr(stack, down)
+    db.stop()
     try:
         r = start(appt)
         assert_problem(r, 503)
@@ -310,5 +314,5 @@ def test_database_down_is_503_with_retry_after_then_recovers(appt, stack):
         assert http("GET", appt.url("/readyz")).status == 503
         assert appt.running()
     finally:
-        stack.ferretdb.start()
+        db.start()
     wait_until(lambda: start(appt).status == 201, 30, message="start after the database is back")

@@ -6,7 +6,13 @@ variable the services read (their `--help`) set or deliberately defaulted and
 nothing they do not read, ports and healthchecks matching the services, start
 order by conditions, and a multi-stage, non-root Dockerfile. Needs neither
 Kafka nor MongoDB/FerretDB, only the built binaries.
+
+Beside this reading, .deps/bin/compose-check (tests/compose, built by
+deploy/deps.sh) loads the file with compose-go, the loader `docker compose`
+itself uses: the Compose Specification's schema, interpolation and the
+consistency checks. Its resolved project must agree with what is read here.
 """
+import json
 import os
 import re
 import subprocess
@@ -301,6 +307,116 @@ def test_stop_grace_covers_shutdown_flush(compose, service):
     if "SHUTDOWN_FLUSH_MS" in reads:
         flush_ms = int(resolve(env_of(svc).get("SHUTDOWN_FLUSH_MS", reads["SHUTDOWN_FLUSH_MS"])))
         assert grace_ms > flush_ms, f"{service}: SIGKILL ({grace}) would cut the shutdown flush short"
+
+
+# ---------------------------------------------------------------- Compose's own loader
+
+COMPOSE_CHECK = ROOT / ".deps" / "bin" / "compose-check"
+
+
+def compose_check(directory, extra_env=None, *args):
+    """compose-check on directory/docker-compose.yml, with none of the
+    caller's variables (nor a developer's .env) in play unless given."""
+    if not COMPOSE_CHECK.exists():
+        pytest.fail(f"{COMPOSE_CHECK} is not built (run `make deps`)")
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR") if k in os.environ}
+    env.update(extra_env or {})
+    return subprocess.run([str(COMPOSE_CHECK), "-C", str(directory),
+                           "-f", str(Path(directory) / "docker-compose.yml"), *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    """The project as compose-go resolved it (its JSON)."""
+    r = compose_check(ROOT, {"COMPOSE_DISABLE_ENV_FILE": "1"})
+    assert r.returncode == 0, f"Compose's loader rejects docker-compose.yml:\n{r.stderr}"
+    assert "warning" not in r.stderr, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_compose_loader_accepts_the_file(loaded, compose):
+    assert loaded["name"] == compose["name"] == "clinic-events"
+    assert set(loaded["services"]) == set(compose["services"])
+    assert set(loaded.get("volumes") or {}) == set(compose.get("volumes") or {})
+
+
+def test_compose_loader_agrees_with_the_parse(loaded, compose):
+    """The environment resolve() computes, the ports, images, start order and
+    healthchecks read above are the ones Compose itself resolves."""
+    for name, svc in compose["services"].items():
+        got = loaded["services"][name]
+        want_env = {k: resolve(v) for k, v in env_of(svc).items()}
+        assert (got.get("environment") or {}) == want_env, f"{name}: environment differs"
+        assert got.get("image") == svc.get("image"), name
+        ports = {(str(p.get("published", "")), str(p["target"])) for p in got.get("ports") or []}
+        assert ports == set(published_ports(svc)), f"{name}: ports {got.get('ports')}"
+        deps = {d: (s or {}).get("condition") for d, s in (svc.get("depends_on") or {}).items()}
+        assert {d: s["condition"] for d, s in (got.get("depends_on") or {}).items()} == deps, name
+        if "healthcheck" in svc:
+            assert got["healthcheck"]["test"] == svc["healthcheck"]["test"], name
+    for name in SERVICES:
+        assert loaded["services"][name]["command"] == [name]
+    # `$$` is Compose's escape for a literal `$`: the shell gets $topics.
+    script = "\n".join(loaded["services"]["kafka-init"]["command"])
+    assert "$topics --bootstrap-server" in script and "$$" not in script
+    assert "--if-not-exists" in script
+
+
+def test_compose_loader_interpolates_from_env_and_dotenv(tmp_path):
+    """The process environment wins over the project's .env, as with `docker compose`."""
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE.read_text())
+    (tmp_path / ".env").write_text("APPOINTMENT_TOKENS=dotenv-token-0123456789=appointments:read\n"
+                                   "FINANCIAL_TOKENS=dotenv-token-0123456789=billings:read\n")
+    r = compose_check(tmp_path, {"APPOINTMENT_TOKENS": "osenv-token-0123456789=metrics:read"})
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    assert services["appointment"]["environment"]["AUTH_TOKENS"] == "osenv-token-0123456789=metrics:read"
+    assert services["financial"]["environment"]["AUTH_TOKENS"] == "dotenv-token-0123456789=billings:read"
+
+
+# (name, what to replace or append, with what, what the loader must say)
+_DEP = "      kafka-init:\n        condition: service_completed_successfully\n"
+_DEFECTS = [
+    ("unknown-top-level-key", None, "\nbogus_top_level: true\n",
+     ["additional properties 'bogus_top_level' not allowed"]),
+    ("invalid-port", '- "8080:8080"', '- "8080:80x80"',
+     ["Invalid containerPort: 80x80"]),
+    ("unknown-depends-on", _DEP, _DEP.replace("kafka-init", "kafka-setup"),
+     ['service "appointment" depends on undefined service "kafka-setup"']),
+    ("unset-required-variable", 'LOG_LEVEL: "info"', 'LOG_LEVEL: "${CLINIC_LOG_LEVEL:?set it}"',
+     ["services.appointment.environment.LOG_LEVEL",
+      "required variable CLINIC_LOG_LEVEL is missing a value"]),
+    ("unset-variable", 'LOG_LEVEL: "info"', 'LOG_LEVEL: "${CLINIC_LOG_LEVEL}"',
+     ['The "CLINIC_LOG_LEVEL" variable is not set']),
+]
+
+
+def _defective_copy(tmp_path, old, new):
+    text = COMPOSE.read_text()
+    if old is None:
+        text += new
+    else:
+        assert old in text, f"docker-compose.yml no longer contains {old!r}: update the defect"
+        text = text.replace(old, new, 1)
+    (tmp_path / "docker-compose.yml").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name,old,new,messages", _DEFECTS, ids=[d[0] for d in _DEFECTS])
+def test_compose_loader_rejects_defects(tmp_path, name, old, new, messages):
+    r = compose_check(_defective_copy(tmp_path, old, new))
+    assert r.returncode == 1, f"{name}: compose-check accepted it\n{r.stderr}"
+    assert r.stdout == ""
+    for m in messages:
+        assert m in r.stderr, f"{name}: {m!r} not in\n{r.stderr}"
+
+
+def test_compose_loader_required_variable_once_set(tmp_path):
+    d = _defective_copy(tmp_path, 'LOG_LEVEL: "info"', 'LOG_LEVEL: "${CLINIC_LOG_LEVEL:?set it}"')
+    r = compose_check(d, {"CLINIC_LOG_LEVEL": "debug"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["services"]["appointment"]["environment"]["LOG_LEVEL"] == "debug"
 
 
 # ---------------------------------------------------------------- Dockerfile

@@ -305,7 +305,10 @@ def test_poison_messages_go_to_the_dlq_and_consumption_moves_on(fin):
 
 # ---------------------------------------------------------------- the database goes down
 
-def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack):
+@pytest.mark.parametrize("down", ["ferretdb", "postgres"])
+def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack, down):
+    """FerretDB stopped, or PostgreSQL stopped under a FerretDB that stays up
+    and answers every command with an error."""
     warm = event()
     publish(fin, warm)
     wait_billed(fin, warm["appointment_id"])
@@ -314,7 +317,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
     billed_before = metric(fin, "billings_created_total")
 
     evs = [event(duration=timedelta(minutes=30 * (i + 1))) for i in range(8)]
-    stack.ferretdb.stop()
+    getattr(stack, down).stop()
     try:
         wait_until(lambda: http("GET", fin.url("/readyz")).status == 503, 15,
                    message="/readyz 503 with the database down")
@@ -338,7 +341,10 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
         assert committed(fin) == base, "offsets committed while nothing was written"
         assert fin.running()
     finally:
-        start_ferretdb(stack)
+        if down == "ferretdb":
+            start_ferretdb(stack)
+        else:
+            stack.postgres.start()
 
     for ev in evs:
         b = wait_billed(fin, ev["appointment_id"], timeout=40).body

@@ -1,13 +1,20 @@
-"""Smoke test of the harness and the local stack itself: the broker and the
-database the other suites rely on start, keep their data across a stop, and
-the helpers work."""
+"""Smoke test of the harness and the local stack itself: the broker, the
+database (FerretDB on PostgreSQL) and the scripts the other suites rely on
+start, keep their data across a stop and a crash, and the helpers work."""
 
+import json
+import os
+import re
 import socket
+import stat
+import subprocess
+import time
 import uuid
+from pathlib import Path
 
 import pytest
-from stack import (Service, consume, end_offsets, http, mongo_client, port_open, produce,
-                   wait_until)
+from stack import (POSTGRES_SH, ROOT, FerretDB, Postgres, Service, consume, end_offsets, http,
+                   mongo_client, port_open, produce, wait_until)
 
 
 def test_kafka_message_survives_broker_restart(stack):
@@ -69,6 +76,232 @@ def test_ferretdb_keeps_documents_across_restart(stack, dbname):
         with pytest.raises(pymongo.errors.DuplicateKeyError) as e:
             c[dbname].things.insert_one({"_id": "b", "n": 1})
         assert e.value.code == 11000
+
+
+# ---------------------------------------------------------------- PostgreSQL under FerretDB
+
+def pg_sh(pg: Postgres, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """deploy/postgres/postgres.sh run as the harness does, its exit code kept."""
+    return subprocess.run(["bash", str(POSTGRES_SH), *args], env={**os.environ, **pg.env, **env},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+def cluster_pids(pg: Postgres) -> list[int]:
+    """The postmaster (its command line names this cluster's data directory)
+    and its children (checkpointer, walwriter, backends...)."""
+    data = pg_sh(pg, "datadir").stdout.strip()
+    procs: dict[int, tuple[int, str]] = {}
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit():
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                procs[int(d.name)] = (ppid, (d / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            pass
+    masters = {p for p, (_, cmd) in procs.items() if f"-D {data}" in cmd}
+    return sorted(masters | {p for p, (pp, _) in procs.items() if pp in masters})
+
+
+@pytest.fixture
+def own_postgres(stack):
+    """A PostgreSQL of its own (not the session's), removed afterwards."""
+    pg = Postgres(stack.dir / f"postgres-{uuid.uuid4().hex[:6]}", script_log=stack.script_log)
+    yield pg
+    pg.remove()
+
+
+def test_postgres_script_keeps_data_across_stop_and_kill(own_postgres):
+    pg = own_postgres
+    r = pg_sh(pg, "status")
+    assert (r.returncode, r.stdout.strip()) == (3, "postgres: stopped")
+    assert pg_sh(pg, "kill").returncode == 0 and pg_sh(pg, "stop").returncode == 0  # nothing to do
+
+    pg.start()
+    r = pg_sh(pg, "status")
+    assert r.returncode == 0 and "running" in r.stdout and pg.url() in r.stdout, r.stdout
+    assert pg_sh(pg, "url").stdout.strip() == pg.url()
+    assert pg_sh(pg, "url", "other").stdout.strip() == pg.url("other")
+    # Loopback only, a socket directory of its own, never the packaged cluster's.
+    assert pg.psql("SHOW listen_addresses").strip() == "127.0.0.1"
+    assert pg.psql("SHOW port").strip() == str(pg.port)
+    sock = pg.psql("SHOW unix_socket_directories").strip()
+    assert "clinic-events-pg" in sock or sock.startswith(str(pg.home)), sock
+    assert pg.psql("SHOW plan_cache_mode").strip() == "force_custom_plan"  # see gin-twins.sql
+    data = Path(pg_sh(pg, "datadir").stdout.strip())
+    if os.geteuid() == 0:  # run as the postgres user, which owns the data
+        st = data.stat()
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (pg_uid(), 0o700)
+        assert all(Path(f"/proc/{p}").stat().st_uid == pg_uid() for p in cluster_pids(pg))
+
+    pg.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+    pg.start()  # already running: no-op
+    pg.stop()
+    assert pg_sh(pg, "status").returncode == 3
+    assert not port_open(pg.port) and cluster_pids(pg) == []
+    pg.start()
+    assert pg.psql("SELECT x FROM t").split() == ["1"]
+
+    pg.psql("INSERT INTO t VALUES (2)")
+    assert len(cluster_pids(pg)) > 1  # postmaster + its processes
+    assert sorted(pg.pids()) == cluster_pids(pg) and pg.pid() in pg.pids()
+    pg.kill()
+    assert pg_sh(pg, "status").returncode == 3 and pg.pid() is None and pg.pids() == []
+    assert not port_open(pg.port) and cluster_pids(pg) == [], "processes of the cluster survive kill"
+    pg.start()  # crash recovery
+    assert pg.psql("SELECT x FROM t ORDER BY x").split() == ["1", "2"]
+    assert "automatic recovery in progress" in pg.log_tail(200)
+
+
+def pg_uid() -> int:
+    import pwd
+    return pwd.getpwnam("postgres").pw_uid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the private directory is for root's runs (runuser)")
+def test_postgres_moves_to_a_private_dir_when_the_postgres_user_cannot_reach_it(stack):
+    closed = stack.dir / f"closed-{uuid.uuid4().hex[:6]}"
+    closed.mkdir(mode=0o700)  # like a CI clone under /tmp/tmp.XXXX
+    pg = Postgres(closed / "postgres", script_log=stack.script_log)
+    try:
+        r = pg_sh(pg, "start")
+        assert r.returncode == 0, r.stderr
+        assert "cannot reach" in r.stderr, r.stderr
+        link = pg.home / "pg"
+        target = Path(os.readlink(link))
+        assert link.is_symlink() and target.parent == Path("/var/tmp/clinic-events-pg"), target
+        assert str(target) in r.stderr
+        st = target.stat()
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (pg_uid(), 0o700)
+        assert (target / "origin").read_text().strip() == str(pg.home)
+        pg.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
+        pg.stop()
+        pg.start()  # the same private dir again, its data kept
+        assert pg.psql("SELECT x FROM t").split() == ["7"]
+        assert Path(os.readlink(link)) == target
+        pg.stop()
+        # A private dir whose state dir is gone is collected by the next start
+        # of any cluster (once idle for a minute).
+        subprocess.run(["rm", "-rf", str(pg.home)], check=True)
+        subprocess.run(["touch", "-d", "-5 min", str(target)], check=True)
+        other = Postgres(closed / "postgres2", script_log=stack.script_log)
+        r = pg_sh(other, "init")
+        assert r.returncode == 0, r.stderr
+        assert not target.exists(), r.stderr
+        assert "orphaned" in r.stderr
+        other.remove()
+        assert not (closed / "postgres2" / "pg").exists()
+    finally:
+        pg_sh(pg, "remove")
+        subprocess.run(["rm", "-rf", str(closed)])
+
+
+def test_ferretdb_refuses_to_start_without_postgres(stack):
+    down = Postgres(stack.dir / f"postgres-down-{uuid.uuid4().hex[:6]}")  # never started
+    fdb = FerretDB(stack.dir / f"ferretdb-nopg-{uuid.uuid4().hex[:6]}", down, script_log=stack.script_log)
+    with pytest.raises(RuntimeError, match="PostgreSQL is not reachable at " + down.url()):
+        fdb.start()
+    assert not fdb.running() and not port_open(fdb.port)
+
+
+def test_gin_twins_for_every_key_of_ferretdb_indexes(stack, dbname):
+    """Each btree index FerretDB creates (the _id index of a collection,
+    single, compound, unique) gets a GIN twin per key, once per key, so the
+    equality filters it pushes down (_jsonb->'f' @> v) use an index."""
+    import pymongo.errors
+    pg = stack.postgres
+    with mongo_client(stack.ferretdb.uri(dbname)) as c:
+        things = c[dbname].things
+        things.create_index("a")
+        things.create_index([("b", 1), ("_id", -1)])
+        things.create_index("u", unique=True)
+        things.create_index([("a", 1), ("c", -1)])
+        things.insert_many([{"_id": f"id{i}", "a": i % 50, "b": f"b{i % 300}", "c": i, "u": i}
+                            for i in range(3000)])
+        with pytest.raises(pymongo.errors.DuplicateKeyError):  # the btree still enforces it
+            things.insert_one({"_id": "dup", "u": 5})
+        table = pg.psql(f"SELECT _jsonb->>'table' FROM \"{dbname}\"._ferretdb_database_metadata "
+                        "WHERE _jsonb->>'_id' = 'things'").strip()
+        assert table.startswith("things_")
+
+        def indexes() -> dict[str, str]:
+            rows = pg.psql(f"SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = '{dbname}' "
+                           f"AND tablename = '{table}'")
+            return dict(line.split("|", 1) for line in rows.splitlines())
+
+        gins = {n: d for n, d in indexes().items() if "USING gin" in d}
+        keys = sorted(d.split("'")[1] for d in gins.values())
+        assert keys == ["_id", "a", "b", "c", "u"], gins
+        for name, d in gins.items():
+            assert "jsonb_path_ops" in d and "fastupdate=off" in d, d
+            assert len(name) <= 63 and name.endswith("_gin"), name
+        # FerretDB's metadata table is left alone.
+        assert "USING gin" not in pg.psql(f"SELECT string_agg(indexdef, ' ') FROM pg_indexes "
+                                          f"WHERE schemaname = '{dbname}' AND tablename LIKE '\\_ferretdb%'")
+
+        pg.psql(f'ANALYZE "{dbname}"."{table}"')
+        out = subprocess.run(["bash", str(ROOT / "deploy" / "postgres" / "explain.sh"), "--json", "--analyze",
+                              dbname, "things", "_id", '"id42"', "things", "a", "7", "things", "b", '"b3"',
+                              "things", "u", "9"],
+                             env={**os.environ, "POSTGRES_URL": pg.url()}, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        plans = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [(p["field"], p["scan"]) for p in plans] == [("_id", False), ("a", False), ("b", False),
+                                                             ("u", False)], plans
+        assert all(p["index"] and p["index"][0] in gins for p in plans), plans
+        # And what FerretDB itself runs for {_id: ...}: its own explain.
+        plan = json.dumps(c[dbname].command("explain", {"find": "things", "filter": {"_id": "id42"}}))
+        assert "Bitmap Index Scan" in plan and any(n in plan for n in gins), plan
+
+        # dropIndexes: a twin goes once no btree of the table has its key.
+        things.drop_index("b_1__id_-1")
+        things.drop_index("a_1")
+        keys = sorted(d.split("'")[1] for d in indexes().values() if "USING gin" in d)
+        assert keys == ["_id", "a", "c", "u"], indexes()  # a: still in {a: 1, c: -1}
+        things.drop_index("a_1_c_-1")
+        keys = sorted(d.split("'")[1] for d in indexes().values() if "USING gin" in d)
+        assert keys == ["_id", "u"], indexes()
+
+
+# What FerretDB 1.24 answers while PostgreSQL is down: MongoDB error code 1
+# (InternalError; libmongoc: domain MONGOC_ERROR_SERVER) with pgx's message
+# in errmsg, one of these. A query on a pooled connection PostgreSQL just
+# closed gets the SQLSTATE 57P01 / EOF kind; later ones (and every new
+# connection) "failed to connect to ..." (connection refused, or SQLSTATE
+# 57P03 while it starts or shuts down). common/mongo.c's
+# mongo_error_is_unavailable must take all of them for "unavailable".
+PG_DOWN_MESSAGE = re.compile(r"failed to connect to|SQLSTATE 57P0[123]|SQLSTATE 08|unexpected EOF"
+                             r"|conn closed|connection reset by peer|broken pipe")
+
+
+def test_postgres_outage_under_ferretdb_then_back(stack, dbname):
+    """PostgreSQL stopped, then killed, under a running FerretDB: FerretDB
+    stays up and answers each command with an error (the one the services
+    must take for "database unavailable"), then serves the same data again."""
+    import pymongo.errors
+    uri = stack.ferretdb.uri(dbname)
+    with mongo_client(uri) as c:
+        c[dbname].things.insert_one({"_id": "a", "n": 1})
+    for outage in (stack.postgres.stop, stack.postgres.kill):
+        with mongo_client(uri) as c:
+            assert c[dbname].things.find_one({"_id": "a"})  # a pooled connection in use
+            outage()
+            try:
+                assert stack.ferretdb.running() and port_open(stack.ferretdb.port)
+                for attempt in range(3):
+                    with pytest.raises(pymongo.errors.OperationFailure) as e:
+                        c[dbname].things.find_one({"_id": "a"})
+                    assert e.value.code == 1 and e.value.details["codeName"] == "InternalError"
+                    assert PG_DOWN_MESSAGE.search(str(e.value)), e.value
+                    time.sleep(1.1)  # FerretDB's pool pings connections idle for over 1 s
+                # Then every command gets the connect error, ping included.
+                assert "failed to connect to `user=postgres database=ferretdb`" in str(e.value), e.value
+                with pytest.raises(pymongo.errors.OperationFailure) as e:
+                    c[dbname].command("ping")
+                assert e.value.code == 1 and PG_DOWN_MESSAGE.search(str(e.value)), e.value
+            finally:
+                stack.postgres.start()
+            assert wait_until(lambda: c[dbname].things.find_one({"_id": "a"}), 20) == {"_id": "a", "n": 1}
 
 
 def test_each_test_gets_its_own_database(stack, dbname):
