@@ -121,15 +121,15 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
 static void handle_start(http_req *req)
 {
     appt_app *app = app_of(req);
-    bson_t doc;
+    json_t *doc;
     if (http_body_json_or_reply(req, &doc) != 0)
         return;
     int64_t now = timefmt_now_ms();
     appt_start_req sr;
     problem p;
     const char *key = NULL;
-    int vrc = appt_request_start(&doc, now, &sr, &p);
-    bson_destroy(&doc);
+    int vrc = appt_request_start(doc, now, &sr, &p);
+    json_decref(doc);
     if (vrc != 0) {
         reply_problem(req, &p);
         return;
@@ -185,14 +185,14 @@ static void handle_finish(http_req *req)
     char id[UUID_STR_LEN];
     if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
         return;
-    bson_t doc;
+    json_t *doc;
     if (http_body_json_or_reply(req, &doc) != 0)
         return;
     int64_t now = timefmt_now_ms();
     appt_finish_req fr;
     problem p;
-    int prc = appt_request_finish(&doc, now, &fr, &p);
-    bson_destroy(&doc);
+    int prc = appt_request_finish(doc, now, &fr, &p);
+    json_decref(doc);
     if (prc != 0) {
         reply_problem(req, &p);
         return;

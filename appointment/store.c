@@ -89,11 +89,7 @@ static int migrate(mongo_db *db, buckets *bk, bson_error_t *err)
     bson_t *sel = BCON_NEW("outbox.state", BCON_UTF8("pending"), "outbox_pending", "{", "$exists",
                            BCON_BOOL(false), "}");
     bson_t *upd = BCON_NEW("$set", "{", "outbox_pending", BCON_BOOL(true), "}");
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
-    bool ok = mongoc_collection_update_many(coll, sel, upd, NULL, NULL, err);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
+    bool ok = mongo_update(db, APPT_COLLECTION, sel, upd, true, err) == 0;
     bson_destroy(upd);
     bson_destroy(sel);
     if (!ok || buckets_backfill(bk, db, APPT_COLLECTION, backfill_refs, err) != 0)
@@ -144,13 +140,9 @@ int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *er
     bson_t doc = BSON_INITIALIZER;
     appt_to_bson(a, &doc);
     BSON_APPEND_UTF8(&doc, BUCKET_FIELD, refs[0].day);
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
-    bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, err);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
+    int rc = mongo_insert(db, APPT_COLLECTION, &doc, err);
     bson_destroy(&doc);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err)
@@ -274,20 +266,16 @@ int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start
     BSON_APPEND_BOOL(&doc, "start_given", start_given);
     BSON_APPEND_DATE_TIME(&doc, "start_date", a->start_ms);
     BSON_APPEND_DATE_TIME(&doc, "created_at", a->created_ms);
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_IDEM_COLLECTION);
-    bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, err);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
+    int rc = mongo_insert(db, APPT_IDEM_COLLECTION, &doc, err);
     bson_destroy(&doc);
-    if (ok)
+    if (rc == 0)
         return 1;
     if (!mongo_error_is_duplicate(err))
         return -1;
 
     bson_t filter = BSON_INITIALIZER, found;
     BSON_APPEND_UTF8(&filter, "_id", key);
-    int rc = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
+    rc = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
     bson_destroy(&filter);
     if (rc != 1) {
         if (rc == 0) /* the key vanished between insert and read: report as a conflict */
@@ -344,14 +332,10 @@ int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_i
     (void)event_id; /* fixed once the entry is written: {_id} alone is enough */
     bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *upd = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(at_ms), "}");
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
-    bool ok = mongoc_collection_update_one(coll, sel, upd, NULL, NULL, err);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
+    int rc = mongo_update(db, APPT_COLLECTION, sel, upd, false, err);
     bson_destroy(upd);
     bson_destroy(sel);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,

@@ -275,12 +275,7 @@ int buckets_mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error
     migration_id(name, id, sizeof id);
     bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "scope", BCON_UTF8("migration"), "at",
                            BCON_DATE_TIME(timefmt_now_ms()));
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, b->records);
-    bool ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, err) ||
-              mongo_error_is_duplicate(err);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
+    bool ok = mongo_insert(db, b->records, doc, err) == 0 || mongo_error_is_duplicate(err);
     bson_destroy(doc);
     return ok ? 0 : -1;
 }

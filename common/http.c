@@ -266,13 +266,16 @@ int http_param_uuid_or_reply(http_req *req, int i, const char *field, char *out)
     return 0;
 }
 
-int http_body_json_or_reply(http_req *req, bson_t *doc)
+int http_body_json_or_reply(http_req *req, json_t **doc)
 {
-    char err[192];
-    if (json_parse_object(req->body ? req->body : "", req->body_len, doc, err, sizeof err) != 0) {
-        http_reply_problem(req, 400, "malformed-body", "body", err);
+    json_parse_error err;
+    json_t *d = json_parse_object(req->body ? req->body : "", req->body_len, &err);
+    if (!d) {
+        http_reply_problem(req, 400, "malformed-body", err.duplicate_key ? err.key : "body",
+                           err.msg);
         return -1;
     }
+    *doc = d;
     return 0;
 }
 

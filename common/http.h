@@ -10,6 +10,7 @@
 #define COMMON_HTTP_H
 
 #include <bson/bson.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,8 +105,10 @@ void http_reply_db_error(http_req *req, const bson_error_t *err);
 const char *http_header(http_req *req, const char *name);
 /* Validates path capture i as a UUID into out (lowercase); 400 naming field. */
 int http_param_uuid_or_reply(http_req *req, int i, const char *field, char *out);
-/* Parses the body as a JSON object into *doc (bson_destroy it on 0); 400. */
-int http_body_json_or_reply(http_req *req, bson_t *doc);
+/* Parses the body as a JSON object (json_parse_object). On 0, *doc is a new
+ * reference the caller json_decref()s. Else replies 400 malformed-body naming
+ * the duplicated key, or "body" for anything else. */
+int http_body_json_or_reply(http_req *req, json_t **doc);
 /* Copies query parameter `name` (URL-decoded) into out[outlen]. Returns 1 if
  * present, 0 if absent; replies 400 (-1) if too long or invalid UTF-8. */
 int http_query_or_reply(http_req *req, const char *name, char *out, size_t outlen);

@@ -268,6 +268,28 @@ int64_t mongo_count(mongo_db *db, const char *coll, const bson_t *filter, bson_e
     return n;
 }
 
+int mongo_insert(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t *err)
+{
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
+    bool ok = mongoc_collection_insert_one(handle, doc, NULL, NULL, err);
+    mongoc_collection_destroy(handle);
+    mongo_db_push(db, c);
+    return ok ? 0 : -1;
+}
+
+int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const bson_t *update,
+                 bool many, bson_error_t *err)
+{
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
+    bool ok = many ? mongoc_collection_update_many(handle, selector, update, NULL, NULL, err)
+                   : mongoc_collection_update_one(handle, selector, update, NULL, NULL, err);
+    mongoc_collection_destroy(handle);
+    mongo_db_push(db, c);
+    return ok ? 0 : -1;
+}
+
 int mongo_db_ping(mongo_db *db, bson_error_t *err)
 {
     mongoc_client_t *c = mongo_db_pop(db);

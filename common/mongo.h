@@ -98,6 +98,14 @@ int mongo_bulk_write(mongo_db *db, const char *coll, const bson_t *opts, size_t 
  * Returns the count, or -1 with err. */
 int64_t mongo_count(mongo_db *db, const char *coll, const bson_t *filter, bson_error_t *err);
 
+/* Inserts doc into `coll`. Returns 0, or -1 with err (a duplicate _id is
+ * mongo_error_is_duplicate(err)). */
+int mongo_insert(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t *err);
+/* Applies update to the first (many: every) document of `coll` matching
+ * selector. Returns 0, or -1 with err. */
+int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const bson_t *update,
+                 bool many, bson_error_t *err);
+
 /* Round-trips a ping. Returns 0, or -1 with err filled. */
 int mongo_db_ping(mongo_db *db, bson_error_t *err);
 

@@ -24,7 +24,7 @@ mkdir -p "$DEPS"
 
 # ---------------------------------------------------------------- apt
 apt_install() {
-    local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev
+    local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev libjansson-dev
         libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl
         clang libclang-rt-14-dev valgrind chromium jq postgresql)
     # clang + its runtime: libFuzzer targets (make fuzz); valgrind: leak checks;

@@ -66,19 +66,28 @@ def walk(svc, path: str, limit: int) -> list[str]:
     raise AssertionError("the list did not end")
 
 
+def seed_then_start(start_service, service_env, topic, service: str, docs: list[dict]):
+    """Writes docs as the previous version left them, starts the service and
+    waits for its one-time migration."""
+    coll, records, marker = {
+        "appointment": ("appointments", "appointment_buckets", "appointments-buckets-v1"),
+        "financial": ("billings", "billing_buckets", "billings-buckets-v1")}[service]
+    with mongo_client(service_env["MONGODB_URI"]) as c:
+        c.get_default_database()[coll].insert_many(docs)
+    svc = start_service(service, KAFKA_TOPIC=topic)
+    with mongo_client(service_env["MONGODB_URI"]) as c:
+        recs = c.get_default_database()[records]
+        wait_until(lambda: recs.find_one({"_id": f"migration/{marker}"}), 20,
+                   message="bucket migration")
+    return svc, docs
+
+
 @pytest.fixture
 def seeded_appt(start_service, service_env, topic):
     seed = random.randrange(1 << 30)
     print(f"seed={seed}")
-    docs = legacy_appointments(60, seed)
-    with mongo_client(service_env["MONGODB_URI"]) as c:
-        c.get_default_database().appointments.insert_many(docs)
-    svc = start_service("appointment", KAFKA_TOPIC=topic)
-    with mongo_client(service_env["MONGODB_URI"]) as c:
-        recs = c.get_default_database().appointment_buckets
-        wait_until(lambda: recs.find_one({"_id": "migration/appointments-buckets-v1"}), 20,
-                   message="bucket migration")
-    return svc, docs
+    return seed_then_start(start_service, service_env, topic, "appointment",
+                           legacy_appointments(60, seed))
 
 
 def test_migrated_appointments_list_in_id_order_across_days_and_pages(seeded_appt):
@@ -152,14 +161,7 @@ def seeded_fin(start_service, service_env, topic):
                      "end_day": end.strftime("%Y-%m-%d"), "billed_hours": hours,
                      "hourly_price_cents": 20000, "total_cents": 20000 * hours,
                      "currency": "BRL", "created_at": end})
-    with mongo_client(service_env["MONGODB_URI"]) as c:
-        c.get_default_database().billings.insert_many(docs)
-    svc = start_service("financial", KAFKA_TOPIC=topic)
-    with mongo_client(service_env["MONGODB_URI"]) as c:
-        recs = c.get_default_database().billing_buckets
-        wait_until(lambda: recs.find_one({"_id": "migration/billings-buckets-v1"}), 20,
-                   message="bucket migration")
-    return svc, docs
+    return seed_then_start(start_service, service_env, topic, "financial", docs)
 
 
 def test_migrated_billings_list_in_id_order_with_filters(seeded_fin):
