@@ -24,6 +24,9 @@ Steps:
             financial consumer on the same messages
   db        the store's operations alone (mongo_raw rw)
 
+BENCH_STEPS (all of them) runs some steps only, in this order; such a partial
+run writes var/bench/<timestamp>-partial.json and leaves latest.json alone.
+
 CPU figures are utime+stime from /proc/PID/stat (10 ms ticks), so other load
 on the machine does not count; PostgreSQL's is its postmaster's (with the
 cutime/cstime of the backends it has reaped) plus each live child's. Rates
@@ -66,6 +69,8 @@ LIST_SECONDS = float(os.environ.get("BENCH_LIST_SECONDS", "10"))
 KAFKA_N = int(os.environ.get("BENCH_KAFKA_N", "2000"))
 RELAY_N = int(os.environ.get("BENCH_RELAY_N", "500"))
 DB_N = int(os.environ.get("BENCH_DB_N", "1000"))
+ALL_STEPS = ("ceiling", "start", "pairs", "grown", "kafka", "db")
+STEPS = [x for x in os.environ.get("BENCH_STEPS", ",".join(ALL_STEPS)).split(",") if x]
 CONNS = (16, 64)
 LOADGEN_CONNS = 16  # = HTTP_THREADS: civetweb holds a worker per keep-alive connection
 TOOLS = Path(os.environ.get("BENCH_TOOLS") or st.build_dir() / "bench")
@@ -228,7 +233,7 @@ class Bench:
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                   capture_output=True, text=True).stdout.strip(),
-            "config": {"seconds": SECONDS, "pairs": PAIRS, "pair_seconds": PAIR_SECONDS,
+            "config": {"steps": STEPS, "seconds": SECONDS, "pairs": PAIRS, "pair_seconds": PAIR_SECONDS,
                        "rates": RATES, "preload": PRELOAD, "seed_threads": SEED_THREADS,
                        "list_n": LIST_N, "list_seconds": LIST_SECONDS, "kafka_n": KAFKA_N, "relay_n": RELAY_N, "db_n": DB_N,
                        "loadgen_conns": LOADGEN_CONNS, "cores": os.cpu_count(),
@@ -340,16 +345,26 @@ class Bench:
             # rows does not run (and count) during the next steps.
             st.mongo_client(self.fdb.uri("bench_start"), timeout_ms=60000).drop_database(
                 "bench_start")
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """A CHECKPOINT now, so that the dirty pages of the step before are
+        not written (and counted) during the next one."""
+        self.psql("CHECKPOINT")
+
+    def psql(self, sql: str) -> None:
+        pg = self.stack.postgres
+        subprocess.run([str(st._pg_bin("psql")), "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-d",
+                        pg.url(), "-c", sql], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=900, check=True)
 
     def vacuum(self) -> None:
         """VACUUM ANALYZE of FerretDB's database after a seed: what autovacuum
         does in a clinic whose collections grew over a year, done before the
         measurement instead of during it (and fresh statistics for the plans)."""
         t0 = time.monotonic()
-        pg = self.stack.postgres
-        subprocess.run([str(st._pg_bin("psql")), "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-d",
-                        pg.url(), "-c", "VACUUM ANALYZE"], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=900, check=True)
+        self.psql("VACUUM ANALYZE")
+        self.psql("CHECKPOINT")
         self.r.setdefault("vacuum_seconds", []).append(round(time.monotonic() - t0, 1))
 
     # ---- steps: pairs
@@ -753,8 +768,9 @@ class Bench:
         log(f"consumer path: {self.r['consumer_path']['per_s']:.0f} billings/s")
 
         # The outbox relay: N pending entries (due), published by the relay thread alone.
-        n = RELAY_N
-        tool("mongo_raw", "seed", self.fdb.uri("bench_relay"), "-", n, 4, "pending", 1)
+        seeded = tool("mongo_raw", "seed", self.fdb.uri("bench_relay"), "-", RELAY_N, 4,
+                      "pending", 1)
+        n = seeded["finished"]  # each a pending entry, due
         t0 = time.monotonic()
         appt = self.service("appointment", "bench_relay", KAFKA_TOPIC="bench.relay",
                             OUTBOX_RELAY_INTERVAL_MS=10)
@@ -1068,15 +1084,20 @@ class Bench:
         row = lines.append
         best = r.get("pairs_max", {})
         row(f"{'Kafka paths (N events)':46} {'events/s':>9} {'CPU µs/event':>13}")
-        row(f"{f'raw librdkafka produce, outbox settings ({KAFKA_N})':46} "
-            f"{r['kafka_raw_produce']['per_s']:9.0f}")
-        row(f"{f'outbox relay: claim+produce+mark ({RELAY_N})':46} {r['relay_path']['per_s']:9.0f} "
-            f"{r['relay_path']['cpu_us_per_event']:13.0f}")
-        if best:
-            row(f"{'outbox inline (HTTP finish, flat out)':46} {best['finishes_per_s']:9.0f}")
-        row(f"{f'raw librdkafka consume ({KAFKA_N})':46} {r['kafka_raw_consume']['per_s']:9.0f}")
-        row(f"{f'financial consumer + billing write ({KAFKA_N})':46} "
-            f"{r['consumer_path']['per_s']:9.0f} {r['consumer_path']['cpu_us_per_event']:13.0f}")
+        rows = [
+            (f"raw librdkafka produce, outbox settings ({KAFKA_N})", "kafka_raw_produce", False),
+            (f"outbox relay: claim+produce+mark ({RELAY_N})", "relay_path", True),
+            ("outbox inline (HTTP finish, flat out)", "pairs_max", False),
+            (f"raw librdkafka consume ({KAFKA_N})", "kafka_raw_consume", False),
+            (f"financial consumer + billing write ({KAFKA_N})", "consumer_path", True),
+        ]
+        for name, key, has_cpu in rows:
+            x = best if key == "pairs_max" else r.get(key)
+            if not x:
+                row(f"{name:46} {'not measured':>9}")
+                continue
+            rate = x["finishes_per_s"] if key == "pairs_max" else x["per_s"]
+            row(f"{name:46} {rate:9.0f}" + (f" {x['cpu_us_per_event']:13.0f}" if has_cpu else ""))
 
     def table_db(self, lines: list[str]) -> None:
         d = self.r["db_raw"]
@@ -1098,14 +1119,17 @@ class Bench:
         try:
             log(f"stack under {self.dir}")
             self.stack.start()
-            self.step("ceiling", self.ceiling)
-            self.step("start", self.start_only)
-            self.step("pairs", self.pairs_empty)
-            self.step("grown", self.grown)
-            for svc in list(self.services):
-                self.stop(svc)
-            self.step("kafka", self.kafka_paths)
-            self.step("db", self.db_raw)
+            unknown = set(STEPS) - set(ALL_STEPS)
+            if unknown:
+                raise ValueError(f"BENCH_STEPS: unknown {sorted(unknown)}; steps: {ALL_STEPS}")
+            for name, fn in (("ceiling", self.ceiling), ("start", self.start_only),
+                             ("pairs", self.pairs_empty), ("grown", self.grown),
+                             ("kafka", self.kafka_paths), ("db", self.db_raw)):
+                if name in STEPS:
+                    self.step(name, fn)
+                if name == "grown":
+                    for svc in list(self.services):
+                        self.stop(svc)
             self.r["config"]["loadavg_at_end"] = os.getloadavg()[0]
             self.summarize()
             text = self.table()
@@ -1121,11 +1145,15 @@ class Bench:
                 log(f"state kept in {self.dir}")
         print(text)
         self.r["table"] = text
-        path = OUT / f"{self.stamp}.json"
+        # Only a run of every step is the latest: a partial one is kept apart.
+        partial = set(STEPS) != set(ALL_STEPS)
+        path = OUT / f"{self.stamp}{'-partial' if partial else ''}.json"
         path.write_text(json.dumps(self.r, indent=1, default=str) + "\n")
-        shutil.copyfile(path, OUT / "latest.json")
+        if not partial:
+            shutil.copyfile(path, OUT / "latest.json")
         print(f"\nsummary: {json.dumps(self.r.get('summary', {}))}")
-        print(f"written to {path.relative_to(ROOT)} and var/bench/latest.json")
+        print(f"written to {path.relative_to(ROOT)}"
+              + ("" if partial else " and var/bench/latest.json"))
         return 0
 
 

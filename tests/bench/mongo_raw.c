@@ -20,7 +20,7 @@
  *       ids, and the start dates) at random over the DAYS (365) before
  *       today (UTC), SEED_PHYSICIANS physicians and SEED_PATIENTS patients
  *       (the ids loadgen uses too), 1-3 h consultations, 0.5 % still
- *       started. Phase 1, on THREADS threads: appt_store_insert (buckets
+ *       started (none with "pending"). Phase 1, on THREADS threads: appt_store_insert (buckets
  *       noted) and, unless still started, appt_store_finish, one by one;
  *       meanwhile (with "published" and a FIN_URI other than "-") the
  *       billings the financial service would have written, through
@@ -434,8 +434,8 @@ static int seed(long n, int days)
     for (long i = 0; i < n; i++) {
         appt *a = &appts[i];
         fill(a, when[i], (long)(rnd(&s) % SEED_PHYSICIANS), (long)(rnd(&s) % SEED_PATIENTS));
-        if (rnd(&s) % 1000 < SEED_STARTED_PERMILLE)
-            continue; /* still started */
+        if (seed_published && rnd(&s) % 1000 < SEED_STARTED_PERMILLE)
+            continue; /* still started (none when seeding the relay's work) */
         a->finished = true;
         a->end_ms = a->start_ms + HOUR_MS + (int64_t)(rnd(&s) % (uint64_t)(2 * HOUR_MS));
         uuid_v4(a->event_id);
