@@ -268,7 +268,8 @@ static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter,
         bson_destroy(&day_filter);
     }
     if (rc == 0) {
-        qsort(all, nall, sizeof *all, id_desc);
+        if (nall > 1)
+            qsort(all, nall, sizeof *all, id_desc);
         size_t take = nall < (size_t)f->limit ? nall : (size_t)f->limit;
         memcpy(p->items, all, take * sizeof *all);
         p->n = (int)take;
@@ -436,7 +437,8 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
     bson_destroy(proj);
     free(days);
     if (rc == 0) {
-        qsort(acc.rows, acc.n, sizeof *acc.rows, row_key_cmp);
+        if (acc.n > 1)
+            qsort(acc.rows, acc.n, sizeof *acc.rows, row_key_cmp);
         rc = fold_rows(&acc, q->max_groups, out, n, err);
     }
     free(acc.rows);
