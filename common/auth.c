@@ -175,15 +175,16 @@ static bool depth_ok(const unsigned char *s, size_t n, int max)
     return true;
 }
 
-/* Decodes one segment and parses it as a JSON object; NULL if it is not one. */
-static json_t *segment_object(const char *s, size_t n, const char **why, const char *what_b64,
-                              const char *what_json)
+/* Decodes one segment and parses it as a JSON object; NULL if it is not one.
+ * The phrases name the segment: [0] not base64url, [1] not a JSON object,
+ * [2] a repeated key. */
+static json_t *segment_object(const char *s, size_t n, const char **why, const char *const what[3])
 {
     unsigned char *raw = xmalloc(n * 3 / 4 + 1);
     long len = b64url_decode(s, n, raw);
     json_t *obj = NULL;
     if (len < 0) {
-        *why = what_b64;
+        *why = what[0];
     } else if (!depth_ok(raw, (size_t)len, AUTH_JWT_MAX_DEPTH)) {
         *why = "the token's JSON is nested too deeply";
     } else {
@@ -196,7 +197,7 @@ static json_t *segment_object(const char *s, size_t n, const char **why, const c
             obj = NULL;
         }
         if (!obj)
-            *why = what_json;
+            *why = json_error_code(&jerr) == json_error_duplicate_key ? what[2] : what[1];
     }
     free(raw);
     return obj;
@@ -432,16 +433,20 @@ int auth_jwt_inspect(const char *tok, size_t len, const auth_jwt_policy *p, int6
 
     int rc = -1;
     json_t *claims = NULL;
-    json_t *header = segment_object(tok, hlen, why, "the token's header is not base64url",
-                                    "the token's header is not a JSON object");
+    static const char *const header_why[] = {"the token's header is not base64url",
+                                             "the token's header is not a JSON object",
+                                             "the token's header repeats a key"};
+    static const char *const claims_why[] = {"the token's claims are not base64url",
+                                             "the token's claims are not a JSON object",
+                                             "the token's claims repeat a key"};
+    json_t *header = segment_object(tok, hlen, why, header_why);
     if (!header || check_header(header, p->alg, why) != 0)
         goto done;
     if (!signature_size_ok(p->alg, sig_len)) {
         *why = "the token's signature has the wrong size";
         goto done;
     }
-    claims = segment_object(dot1 + 1, clen, why, "the token's claims are not base64url",
-                            "the token's claims are not a JSON object");
+    claims = segment_object(dot1 + 1, clen, why, claims_why);
     if (!claims)
         goto done;
     auth_jwt_claims c;

@@ -24,7 +24,7 @@ mkdir -p "$DEPS"
 
 # ---------------------------------------------------------------- apt
 apt_install() {
-    local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev
+    local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev libjansson-dev
         libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl
         clang libclang-rt-14-dev valgrind chromium jq postgresql)
     # clang + its runtime: libFuzzer targets (make fuzz); valgrind: leak checks;
@@ -34,6 +34,9 @@ apt_install() {
     have java || want+=(openjdk-17-jre-headless)
     have mvn || want+=(maven)
     have npm || want+=(npm)
+    # JWT bearer tokens (common/auth.c): libjwt verifies, libssl-dev's
+    # libcrypto checks the key at start.
+    want+=(libjwt-dev libssl-dev)
     # No Debian golang: its 1.19 cannot build FerretDB (see ensure_go).
 
     local missing=() pkg status
