@@ -14,7 +14,9 @@
  * or "anonymous". Tokens themselves are never stored, logged or echoed.
  *
  * auth_new and auth_free run at start-up and shutdown; auth_check may run on
- * many threads at once. The JWT reading that libjwt does not do is the pure
+ * many threads at once. A verified JWT is remembered (by its SHA-256, at most
+ * 1024 of them) until it expires, so its signature is checked once, not at
+ * every request. The JWT reading that libjwt does not do is the pure
  * auth_jwt_inspect, unit-tested and fuzzed on its own (tests/fuzz/fuzz_jwt.c). */
 #ifndef COMMON_AUTH_H
 #define COMMON_AUTH_H
@@ -87,8 +89,8 @@ typedef struct auth_result {
 /* Checks the Authorization header value (NULL when absent) for `scope` at
  * now_s (Unix seconds). With auth off every request is AUTH_OK as
  * "anonymous". A static token is tried first, then, if configured, a JWT.
- * Cannot fail otherwise; thread-safe. */
-auth_status auth_check(const auth *a, const char *authorization, const char *scope, int64_t now_s,
+ * Cannot fail otherwise; thread-safe (a's JWT cache is behind a mutex). */
+auth_status auth_check(auth *a, const char *authorization, const char *scope, int64_t now_s,
                        auth_result *res);
 
 /* ---- pure JWT reading (no signature check, no I/O) ---- */
@@ -103,6 +105,7 @@ typedef struct auth_jwt_policy {
 typedef struct auth_jwt_claims {
     unsigned scopes;              /* AUTH_SCOPE_* bits the token grants */
     char client[AUTH_CLIENT_LEN]; /* "j:" + hex SHA-256 of (iss, sub) */
+    int64_t exp, nbf, iat;        /* seconds; nbf and iat INT64_MIN when absent */
 } auth_jwt_claims;
 
 /* Reads a compact JWS tok[0..len) as far as it can be read without the key:

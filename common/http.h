@@ -70,7 +70,7 @@ typedef struct http_server_opts {
     int threads;
     size_t max_body;        /* bytes; larger bodies get 413 */
     int request_timeout_ms; /* bounds slow clients */
-    const auth *auth;       /* borrowed, outlives the server; NULL or no tokens: auth off */
+    auth *auth;             /* borrowed, outlives the server; NULL or no tokens: auth off */
     const http_route *routes;
     size_t nroutes;
     void *app;

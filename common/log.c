@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "json.h"
@@ -19,7 +20,7 @@ int log_init(const char *service, const char *level)
     if (!level)
         return 0;
     for (int i = 0; i < 4; i++)
-        if (strcmp(level, level_names[i]) == 0) {
+        if (strcasecmp(level, level_names[i]) == 0) {
             log_min = (log_level)i;
             return 0;
         }

@@ -9,7 +9,7 @@
 typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 /* Sets the service name and minimum level ("debug", "info", "warn",
- * "error"; NULL is "info"). Returns 0, or -1 for any other level (then "info"
+ * "error", in any case; NULL is "info"). Returns 0, or -1 for any other level (then "info"
  * is set, so the caller can still log why it stops). Call once at start-up
  * before any thread logs. */
 int log_init(const char *service, const char *level);

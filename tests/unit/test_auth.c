@@ -656,6 +656,8 @@ START_TEST(test_check_static_tokens_and_scopes)
     ck_assert_int_eq(auth_check(a, NULL, "metrics:read", NOW, &r), AUTH_NO_TOKEN);
     ck_assert_int_eq(auth_check(a, "Basic dXNlcjpwYXNz", "metrics:read", NOW, &r), AUTH_NO_TOKEN);
     ck_assert_int_eq(auth_check(a, "Bearer ", "metrics:read", NOW, &r), AUTH_NO_TOKEN);
+    ck_assert_int_eq(auth_check(a, "Bearer  token-m-0123456789", "metrics:read", NOW, &r),
+                     AUTH_INVALID); /* exactly one space, as before */
     ck_assert_int_eq(auth_check(a, "Bearer token-m-012345678", "metrics:read", NOW, &r),
                      AUTH_INVALID);
     ck_assert_int_eq(auth_check(a, "Bearer token-m-01234567890", "metrics:read", NOW, &r),
@@ -713,11 +715,15 @@ START_TEST(test_check_jwt_signed_by_libjwt_for_each_algorithm)
                       algs[i].alg, r.why);
         ck_assert(strncmp(r.client, "j:", 2) == 0);
         ck_assert_int_eq(auth_check(a, h, "billings:read", NOW, &r), AUTH_NO_SCOPE);
+        /* remembered now, but its times are checked again at each use */
         ck_assert_int_eq(auth_check(a, h, "appointments:write", NOW + 400, &r), AUTH_INVALID);
         ck_assert_str_eq(r.why, "the token has expired");
-        /* the static token keeps working beside JWTs */
+        /* the static token keeps working beside JWTs; a mistyped one is "not known" */
         ck_assert_int_eq(auth_check(a, "Bearer static-token-0123456789", "metrics:read", NOW, &r),
                          AUTH_OK);
+        ck_assert_int_eq(auth_check(a, "Bearer static-token-012345678", "metrics:read", NOW, &r),
+                         AUTH_INVALID);
+        ck_assert_str_eq(r.why, "the token is not known");
         /* a tampered signature: flip a bit of its first character */
         char *sig = strrchr(h, '.') + 1;
         sig[0] = sig[0] == 'A' ? 'Q' : 'A';
