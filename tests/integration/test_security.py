@@ -292,7 +292,7 @@ _MISTAKES = [
     ("no-scope", {"AUTH_TOKENS": f"{ALL}="}, "AUTH_TOKENS: entry 1 has no scope"),
     ("unknown-log-level", {"LOG_LEVEL": "verbose"},
      "LOG_LEVEL must be debug, info, warn or error, got 'verbose'"),
-    ("log-level-case", {"LOG_LEVEL": "INFO"}, "LOG_LEVEL must be debug, info, warn or error"),
+    ("log-level-warning", {"LOG_LEVEL": "warning"}, "LOG_LEVEL must be debug, info, warn or error"),
     ("alg-without-key", {"AUTH_JWT_ALG": "RS256"}, "AUTH_JWT_ALG is RS256 but AUTH_JWT_KEY_FILE is not set"),
     ("key-without-alg", {"AUTH_JWT_KEY_FILE": "{rsa_pub}"}, "AUTH_JWT_KEY_FILE is set but AUTH_JWT_ALG is not"),
     ("issuer-without-alg", {"AUTH_JWT_ISSUER": "https://idp"}, "AUTH_JWT_ISSUER is set but AUTH_JWT_ALG is not"),
