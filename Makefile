@@ -4,6 +4,7 @@
 #   make run    build and start the whole local system in the foreground
 #   make test   build and run every test (unit, integration, e2e)
 #   make bench  benchmarks next to their ceilings (table + var/bench/*.json)
+#   make bench-json  the JSON step's CPU alone (parse + validate), no stack
 #   make chaos  long fault, kill -9, rebalance and abuse scenarios
 #   make fuzz   libFuzzer targets, each for FUZZ_SECONDS
 #   make soak   SOAK_SECONDS (default 1800) of mixed load: RSS and reconciliation
@@ -43,7 +44,7 @@ APPT_OBJ   := $(APPT_SRC:%.c=$(BUILD)/obj/%.o)
 FIN_OBJ    := $(FIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-integration topic bench chaos fuzz soak reconcile clean format
+.PHONY: all deps run test test-unit test-integration topic bench bench-json chaos fuzz soak reconcile clean format
 all: $(BUILD)/appointment $(BUILD)/financial $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -106,6 +107,16 @@ test-integration: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+# The JSON step alone (tests/bench/json_parse.c): ns per parse of a start body
+# and an event, on the services' own code; no Kafka, no database.
+$(BUILD)/bench/json_parse: tests/bench/json_parse.c $(BUILD)/libappointment.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -Iappointment $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-json: $(BUILD)/bench/json_parse
+	@$(BUILD)/bench/json_parse $(BENCH_JSON_RUNS)
 
 chaos: deps
 	@$(MAKE) --no-print-directory all

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "json.h"
 #include "log.h"
 #include "request.h"
@@ -52,12 +53,6 @@ static void reply_appt(http_req *req, int status, const appt *a)
     buf_free(&b);
 }
 
-/* Answers a problem found by the pure validators (appointment/request.c). */
-static void reply_problem(http_req *req, const problem *p)
-{
-    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
-}
-
 /* Idempotency-Key: 1..200 visible ASCII characters. Returns 1 with *key when
  * present, 0 when absent, -1 after replying 400. */
 static int idem_key_or_reply(http_req *req, const char **key)
@@ -102,8 +97,7 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
         memcpy(a.id, first->id, UUID_STR_LEN);
         a.start_ms = first->start_ms;
         a.created_ms = first->created_ms;
-        if (appt_store_insert(app->db, app->bk, &a, &err) != 0 &&
-            !mongo_error_is_duplicate(&err)) {
+        if (appt_store_insert(app->db, app->bk, &a, &err) != 0 && !mongo_error_is_duplicate(&err)) {
             http_reply_db_error(req, &err);
             return;
         }
@@ -121,17 +115,17 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
 static void handle_start(http_req *req)
 {
     appt_app *app = app_of(req);
-    bson_t doc;
+    json_t *doc;
     if (http_body_json_or_reply(req, &doc) != 0)
         return;
     int64_t now = timefmt_now_ms();
     appt_start_req sr;
     problem p;
     const char *key = NULL;
-    int vrc = appt_request_start(&doc, now, &sr, &p);
-    bson_destroy(&doc);
+    int vrc = appt_request_start(doc, now, &sr, &p);
+    json_decref(doc);
     if (vrc != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     if (idem_key_or_reply(req, &key) < 0)
@@ -186,16 +180,16 @@ static void handle_finish(http_req *req)
     char id[UUID_STR_LEN];
     if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
         return;
-    bson_t doc;
+    json_t *doc;
     if (http_body_json_or_reply(req, &doc) != 0)
         return;
     int64_t now = timefmt_now_ms();
     appt_finish_req fr;
     problem p;
-    int prc = appt_request_finish(&doc, now, &fr, &p);
-    bson_destroy(&doc);
+    int prc = appt_request_finish(doc, now, &fr, &p);
+    json_decref(doc);
     if (prc != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     bool end_given = fr.has_end;
@@ -206,7 +200,7 @@ static void handle_finish(http_req *req)
     uuid_v4(a.event_id);
     a.event_time_ms = now;
     memcpy(a.traceparent, req->traceparent, sizeof a.traceparent);
-    a.traceparent[sizeof a.traceparent - 1] = '\0';
+    memcpy(a.tracestate, req->tracestate, sizeof a.tracestate);
 
     /* One findAndModify whose filter holds the guards; only a miss reads the
      * document, to tell the client why. */
@@ -252,7 +246,8 @@ static void handle_finish(http_req *req)
     }
     outbox_publish(app->ob, &done);
     log_info("appointment finished", "appointment_id", done.id, "event_id", done.event_id,
-             "request_id", req->request_id, NULL);
+             "request_id", req->request_id, "trace_id", req->trace.trace_id, "span_id",
+             req->trace.span_id, NULL);
     reply_appt(req, 200, &done);
 }
 
@@ -279,7 +274,7 @@ static void handle_list(http_req *req)
     appt_list_req lr;
     problem p;
     if (appt_request_list(req->query, &lr, &p) != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     appt_filter f = {
@@ -290,12 +285,15 @@ static void handle_list(http_req *req)
         .limit = lr.limit,
     };
 
-    appt items[APPT_LIST_MAX];
+    /* On the heap: a page of appointments (with their trace state) is too
+     * big for a civetweb worker's stack. */
+    appt *items = xcalloc(APPT_LIST_MAX, sizeof *items);
     int n = 0;
     bool more = false;
     bson_error_t err;
     if (appt_store_list(app->db, app->bk, &f, items, &n, &more, &err) != 0) {
         http_reply_db_error(req, &err);
+        free(items);
         return;
     }
     buf b;
@@ -311,6 +309,7 @@ static void handle_list(http_req *req)
     buf_putc(&b, '}');
     http_reply_json(req, 200, &b, NULL);
     buf_free(&b);
+    free(items);
 }
 
 static void handle_readyz(http_req *req)

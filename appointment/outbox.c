@@ -29,7 +29,6 @@ struct outbox {
     size_t nacked, capacked;
 };
 
-
 /* What a delivery report needs to find its outbox entry. */
 typedef struct outbox_msg {
     char id[UUID_STR_LEN];
@@ -80,8 +79,8 @@ static void mark_acked(outbox *ob)
     if (ob->nacked == 0)
         return;
     bson_error_t err;
-    if (appt_store_outbox_published(ob->opts.db, (const char(*)[UUID_STR_LEN])ob->acked,
-                                    ob->nacked, &err) != 0) {
+    if (appt_store_outbox_published(ob->opts.db, (const char(*)[UUID_STR_LEN])ob->acked, ob->nacked,
+                                    &err) != 0) {
         char count[24];
         snprintf(count, sizeof count, "%zu", ob->nacked);
         log_warn("events delivered but not marked published; the relay will resend them", "count",
@@ -141,7 +140,7 @@ void outbox_publish(outbox *ob, const appt *a)
     char ce_time[TIMEFMT_LEN];
     timefmt_format(a->event_time_ms, ce_time);
 
-    rd_kafka_headers_t *h = rd_kafka_headers_new(7);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
     rd_kafka_header_add(h, "ce_specversion", -1, EVENT_SPECVERSION, -1);
     rd_kafka_header_add(h, "ce_id", -1, a->event_id, -1);
     rd_kafka_header_add(h, "ce_source", -1, EVENT_SOURCE, -1);
@@ -150,6 +149,8 @@ void outbox_publish(outbox *ob, const appt *a)
     rd_kafka_header_add(h, "content-type", -1, EVENT_CONTENT_TYPE, -1);
     if (a->traceparent[0])
         rd_kafka_header_add(h, "traceparent", -1, a->traceparent, -1);
+    if (a->tracestate[0])
+        rd_kafka_header_add(h, "tracestate", -1, a->tracestate, -1);
 
     outbox_msg *om = xmalloc(sizeof *om);
     memcpy(om->id, a->id, UUID_STR_LEN);
@@ -185,7 +186,10 @@ static void relay_due(outbox *ob)
         if (rc == 0)
             return;
         metrics_inc(&ob->relayed);
-        log_info("relaying pending event", "appointment_id", a.id, "event_id", a.event_id, NULL);
+        trace_ids t = {"", ""};
+        trace_parse(a.traceparent, strlen(a.traceparent), &t);
+        log_info("relaying pending event", "appointment_id", a.id, "event_id", a.event_id,
+                 "trace_id", t.trace_id, NULL);
         outbox_publish(ob, &a);
         rd_kafka_poll(ob->rk, 0);
         mark_acked(ob);

@@ -7,7 +7,7 @@
 #include "timefmt.h"
 
 /* Reads a required UUID field of the body into out. */
-static int body_uuid(const bson_t *doc, const char *field, char *out, problem *p)
+static int body_uuid(const json_t *doc, const char *field, char *out, problem *p)
 {
     const char *s = NULL;
     size_t n = 0;
@@ -21,7 +21,7 @@ static int body_uuid(const bson_t *doc, const char *field, char *out, problem *p
 
 /* Reads an optional date-time field, not in the future. Returns 1 when
  * present (*out set), 0 when absent, -1 with *p. */
-static int body_time(const bson_t *doc, const char *field, int64_t now, int64_t *out, problem *p)
+static int body_time(const json_t *doc, const char *field, int64_t now, int64_t *out, problem *p)
 {
     const char *s = NULL;
     size_t n = 0;
@@ -39,7 +39,7 @@ static int body_time(const bson_t *doc, const char *field, int64_t now, int64_t 
     return 1;
 }
 
-int appt_request_start(const bson_t *doc, int64_t now_ms, appt_start_req *out, problem *p)
+int appt_request_start(const json_t *doc, int64_t now_ms, appt_start_req *out, problem *p)
 {
     appt_start_req r;
     memset(&r, 0, sizeof r);
@@ -53,7 +53,7 @@ int appt_request_start(const bson_t *doc, int64_t now_ms, appt_start_req *out, p
     return 0;
 }
 
-int appt_request_finish(const bson_t *doc, int64_t now_ms, appt_finish_req *out, problem *p)
+int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p)
 {
     appt_finish_req r = {false, 0};
     int has_end = body_time(doc, "end_date", now_ms, &r.end_ms, p);

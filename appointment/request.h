@@ -6,7 +6,7 @@
 #ifndef APPOINTMENT_REQUEST_H
 #define APPOINTMENT_REQUEST_H
 
-#include <bson/bson.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,10 +42,10 @@ typedef struct appt_list_req {
 /* POST /appointments: physician_id and patient_id (UUIDs, required),
  * start_date (optional date-time, not after now + the tolerance). doc is the
  * parsed body (json_parse_object). */
-int appt_request_start(const bson_t *doc, int64_t now_ms, appt_start_req *out, problem *p);
+int appt_request_start(const json_t *doc, int64_t now_ms, appt_start_req *out, problem *p);
 
 /* POST /appointments/{id}/finish: end_date (optional, as start_date). */
-int appt_request_finish(const bson_t *doc, int64_t now_ms, appt_finish_req *out, problem *p);
+int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p);
 
 /* GET /appointments: physician_id, patient_id, cursor (UUIDs), status
  * (started | finished), limit (1..100, default 20). query may be NULL. */

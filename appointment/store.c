@@ -18,6 +18,8 @@ static void outbox_from_bson(bson_iter_t *ob, appt *a)
             a->event_time_ms = mongo_iter_int(ob);
         else if (strcmp(k, "traceparent") == 0)
             mongo_iter_str(ob, a->traceparent, sizeof a->traceparent);
+        else if (strcmp(k, "tracestate") == 0)
+            mongo_iter_str(ob, a->tracestate, sizeof a->tracestate);
         else if (strcmp(k, "attempts") == 0)
             a->attempts = (int32_t)mongo_iter_int(ob);
     }
@@ -211,6 +213,8 @@ int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *ou
     BSON_APPEND_UTF8(&outbox, "event_id", a->event_id);
     BSON_APPEND_DATE_TIME(&outbox, "time", a->event_time_ms);
     BSON_APPEND_UTF8(&outbox, "traceparent", a->traceparent);
+    if (a->tracestate[0])
+        BSON_APPEND_UTF8(&outbox, "tracestate", a->tracestate);
     BSON_APPEND_INT32(&outbox, "attempts", 0);
     BSON_APPEND_DATE_TIME(&outbox, "next_attempt_at", retry_at_ms);
     bson_append_document_end(&set, &outbox);
@@ -226,8 +230,8 @@ static void decode_appt(const bson_t *doc, void *item)
     appt_from_bson(doc, item);
 }
 
-int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n,
-                    bool *more, bson_error_t *err)
+int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n, bool *more,
+                    bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
     if (f->physician_id)

@@ -12,12 +12,13 @@
 #include "buckets.h"
 #include "event.h"
 #include "mongo.h"
+#include "trace.h"
 #include "uuid.h"
 
 #define APPT_COLLECTION "appointments"
 #define APPT_IDEM_COLLECTION "idempotency_keys"
 #define APPT_BUCKETS_COLLECTION "appointment_buckets"
-#define APPT_TRACEPARENT_LEN 56
+#define APPT_TRACEPARENT_LEN TRACEPARENT_LEN
 
 typedef enum appt_outbox_state {
     APPT_OUTBOX_NONE = 0, /* not finished */
@@ -40,6 +41,7 @@ typedef struct appt {
     char event_id[UUID_STR_LEN]; /* ce_id, fixed when the entry is written */
     int64_t event_time_ms;       /* ce_time */
     char traceparent[APPT_TRACEPARENT_LEN];
+    char tracestate[TRACESTATE_MAX]; /* "" when the request had none */
     int32_t attempts;
 } appt;
 
@@ -80,8 +82,8 @@ int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *ou
  * read by their own equality (they stay small: one patient's visits, the
  * consultations open now); every other list walks day buckets, so its cost
  * is bounded by the page, not by the collection. */
-int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n,
-                    bool *more, bson_error_t *err);
+int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n, bool *more,
+                    bson_error_t *err);
 
 /* ---- idempotency keys ---- */
 

@@ -130,8 +130,8 @@ static void add_record(mongoc_bulk_operation_t *bulk, size_t k, void *ctx)
     const note_ctx *nc = ctx;
     const bucket_ref *r = &nc->refs[nc->which[k]];
     bson_t *sel = BCON_NEW("_id", BCON_UTF8(nc->keys[k]));
-    bson_t *upd = BCON_NEW("$setOnInsert", "{", "scope", BCON_UTF8(r->scope), "day",
-                           BCON_UTF8(r->day), "}");
+    bson_t *upd =
+        BCON_NEW("$setOnInsert", "{", "scope", BCON_UTF8(r->scope), "day", BCON_UTF8(r->day), "}");
     bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
     /* Two writers racing on one new record: the loser's E11000 means it
      * exists, which mongo_bulk_write counts as applied. */
@@ -143,8 +143,8 @@ static void add_record(mongoc_bulk_operation_t *bulk, size_t k, void *ctx)
 
 int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bson_error_t *err)
 {
-    char (*keys)[KEY_LEN] = NULL; /* the new keys, each once */
-    size_t *which = NULL;          /* and the ref each came from */
+    char(*keys)[KEY_LEN] = NULL; /* the new keys, each once */
+    size_t *which = NULL;        /* and the ref each came from */
     size_t nkeys = 0;
     for (size_t i = 0; i < n; i++) {
         char key[KEY_LEN];

@@ -22,8 +22,8 @@
 
 #include "mongo.h"
 
-#define BUCKET_DAY_LEN 11    /* "YYYY-MM-DD" + NUL */
-#define BUCKET_SCOPE_LEN 64  /* "physician/<uuid>" + NUL fits */
+#define BUCKET_DAY_LEN 11     /* "YYYY-MM-DD" + NUL */
+#define BUCKET_SCOPE_LEN 64   /* "physician/<uuid>" + NUL fits */
 #define BUCKET_FIELD "bucket" /* the documents' bucket field */
 
 typedef struct buckets buckets;

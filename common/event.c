@@ -56,7 +56,7 @@ static int fail(char *reason, size_t reason_len, const char *fmt, ...)
 
 /* Fetches a required string field, or writes "<field>: missing" /
  * "<field>: not a string". */
-static int get_str(const bson_t *doc, const char *field, const char **s, size_t *len, char *reason,
+static int get_str(const json_t *doc, const char *field, const char **s, size_t *len, char *reason,
                    size_t reason_len)
 {
     switch (json_get_str(doc, field, s, len)) {
@@ -69,7 +69,7 @@ static int get_str(const bson_t *doc, const char *field, const char **s, size_t 
     }
 }
 
-static int get_uuid(const bson_t *doc, const char *field, char *out, char *reason,
+static int get_uuid(const json_t *doc, const char *field, char *out, char *reason,
                     size_t reason_len)
 {
     const char *s;
@@ -83,7 +83,7 @@ static int get_uuid(const bson_t *doc, const char *field, char *out, char *reaso
 
 /* The event carries RFC 3339 only: timefmt_parse also takes the Python
  * service's space-separated form, which the schema does not allow. */
-static int get_time(const bson_t *doc, const char *field, int64_t *out, char *reason,
+static int get_time(const json_t *doc, const char *field, int64_t *out, char *reason,
                     size_t reason_len)
 {
     const char *s;
@@ -97,10 +97,13 @@ static int get_time(const bson_t *doc, const char *field, int64_t *out, char *re
 
 int event_decode(const char *data, size_t len, event_finished *ev, char *reason, size_t reason_len)
 {
-    char err[256];
-    bson_t doc;
-    if (json_parse_object(data, len, &doc, err, sizeof err) != 0)
-        return fail(reason, reason_len, "body: %s", err);
+    json_parse_error err;
+    json_t *doc = json_parse_object(data, len, &err);
+    if (!doc) {
+        if (err.duplicate_key)
+            return fail(reason, reason_len, "%s: duplicate key", err.key[0] ? err.key : "\"\"");
+        return fail(reason, reason_len, "body: %s", err.msg);
+    }
 
     /* Filled here and copied out only when every field is valid. */
     event_finished e;
@@ -108,17 +111,17 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
     int rc = -1;
     const char *s;
     size_t n;
-    if (get_uuid(&doc, "appointment_id", e.appointment_id, reason, reason_len) != 0 ||
-        get_uuid(&doc, "physician_id", e.physician_id, reason, reason_len) != 0 ||
-        get_uuid(&doc, "patient_id", e.patient_id, reason, reason_len) != 0 ||
-        get_time(&doc, "start_date", &e.start_ms, reason, reason_len) != 0 ||
-        get_time(&doc, "end_date", &e.end_ms, reason, reason_len) != 0)
+    if (get_uuid(doc, "appointment_id", e.appointment_id, reason, reason_len) != 0 ||
+        get_uuid(doc, "physician_id", e.physician_id, reason, reason_len) != 0 ||
+        get_uuid(doc, "patient_id", e.patient_id, reason, reason_len) != 0 ||
+        get_time(doc, "start_date", &e.start_ms, reason, reason_len) != 0 ||
+        get_time(doc, "end_date", &e.end_ms, reason, reason_len) != 0)
         goto cleanup;
     if (e.end_ms < e.start_ms) {
         fail(reason, reason_len, "end_date: before start_date");
         goto cleanup;
     }
-    switch (json_get_int(&doc, "hourly_price_cents", &e.hourly_price_cents)) {
+    switch (json_get_int(doc, "hourly_price_cents", &e.hourly_price_cents)) {
     case JSON_OK:
         break;
     case JSON_MISSING:
@@ -136,7 +139,7 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
         fail(reason, reason_len, "hourly_price_cents: above the maximum");
         goto cleanup;
     }
-    if (get_str(&doc, "currency", &s, &n, reason, reason_len) != 0)
+    if (get_str(doc, "currency", &s, &n, reason, reason_len) != 0)
         goto cleanup;
     if (!money_currency_valid(s, n)) {
         fail(reason, reason_len, "currency: not a three-letter uppercase ISO 4217 code");
@@ -148,6 +151,6 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
     *ev = e;
     rc = 0;
 cleanup:
-    bson_destroy(&doc);
+    json_decref(doc);
     return rc;
 }

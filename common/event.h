@@ -38,7 +38,9 @@ void event_encode(const event_finished *ev, buf *out);
  * dates, end >= start, price an integer >= 0, currency three uppercase letters.
  * Unknown fields are ignored (forward compatibility). Returns 0 and fills *ev,
  * or -1 with a one-line reason naming the field in reason[reason_len]
- * (e.g. "end_date: before start_date"): such a message can never be processed. */
+ * (e.g. "end_date: before start_date", "patient_id: duplicate key" for a key
+ * given twice, "body: ..." when it is not a JSON object at all): such a
+ * message can never be processed. */
 int event_decode(const char *data, size_t len, event_finished *ev, char *reason, size_t reason_len);
 
 #endif

@@ -141,6 +141,11 @@ void http_reply_problem(http_req *req, int status, const char *slug, const char 
     reply_problem_h(req, status, slug, field, detail, NULL);
 }
 
+void http_reply_problem_of(http_req *req, const problem *p)
+{
+    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
+}
+
 void http_reply_unavailable(http_req *req, const char *what)
 {
     static const char *const hdr[] = {"Retry-After", "2", NULL};
@@ -155,7 +160,8 @@ void http_reply_db_error(http_req *req, const bson_error_t *err)
         http_reply_unavailable(req, "the database");
         return;
     }
-    log_error("database error", "error", err->message, "request_id", req->request_id, NULL);
+    log_error("database error", "error", err->message, "request_id", req->request_id, "trace_id",
+              req->trace.trace_id, "span_id", req->trace.span_id, NULL);
     http_reply_problem(req, 500, "internal", NULL, "the database rejected the operation");
 }
 
@@ -177,13 +183,16 @@ int http_param_uuid_or_reply(http_req *req, int i, const char *field, char *out)
     return 0;
 }
 
-int http_body_json_or_reply(http_req *req, bson_t *doc)
+int http_body_json_or_reply(http_req *req, json_t **doc)
 {
-    char err[192];
-    if (json_parse_object(req->body ? req->body : "", req->body_len, doc, err, sizeof err) != 0) {
-        http_reply_problem(req, 400, "malformed-body", "body", err);
+    json_parse_error err;
+    json_t *d = json_parse_object(req->body ? req->body : "", req->body_len, &err);
+    if (!d) {
+        http_reply_problem(req, 400, "malformed-body", err.duplicate_key ? err.key : "body",
+                           err.msg);
         return -1;
     }
+    *doc = d;
     return 0;
 }
 
@@ -287,23 +296,22 @@ static void set_request_id(http_req *req)
         uuid_v4(req->request_id);
 }
 
-/* W3C trace context: 00-<32 hex>-<16 hex>-<2 hex>, ids not all zero. */
-static void set_traceparent(http_req *req)
+/* W3C trace context: continue the caller's trace, or start one, so that
+ * every request's log lines and event carry a trace id. A tracestate travels
+ * only with the traceparent it belongs to. */
+static void set_trace(http_req *req)
 {
     const char *tp = mg_get_header(req->conn, "traceparent");
-    req->traceparent[0] = '\0';
-    if (!tp || strlen(tp) != 55)
-        return;
-    for (int i = 0; i < 55; i++) {
-        bool dash = i == 2 || i == 35 || i == 52;
-        if (dash ? tp[i] != '-'
-                 : !(isdigit((unsigned char)tp[i]) || (tp[i] >= 'a' && tp[i] <= 'f')))
-            return;
+    const char *ts = mg_get_header(req->conn, "tracestate");
+    req->tracestate[0] = '\0';
+    if (tp && trace_parse(tp, strlen(tp), &req->trace) == 0) {
+        memcpy(req->traceparent, tp, TRACEPARENT_LEN);
+        if (ts && trace_state_valid(ts, strlen(ts)))
+            memcpy(req->tracestate, ts, strlen(ts) + 1);
+    } else {
+        trace_new(req->traceparent);
+        trace_parse(req->traceparent, TRACEPARENT_LEN - 1, &req->trace);
     }
-    if (strncmp(tp, "ff", 2) == 0 || strncmp(tp + 3, "00000000000000000000000000000000", 32) == 0 ||
-        strncmp(tp + 36, "0000000000000000", 16) == 0)
-        return;
-    memcpy(req->traceparent, tp, 56);
 }
 
 /* Answers 401 or 403 as RFC 6750 3 says, with a problem+json body. The
@@ -334,7 +342,8 @@ static bool check_auth_or_reply(http_server *srv, http_req *req)
                  "error_description=\"%s\"",
                  res.why);
         const char *const hdr[] = {"WWW-Authenticate", challenge, NULL};
-        log_debug("bearer token refused", "reason", res.why, "request_id", req->request_id, NULL);
+        log_debug("bearer token refused", "reason", res.why, "request_id", req->request_id,
+                  "trace_id", req->trace.trace_id, "span_id", req->trace.span_id, NULL);
         reply_problem_h(req, 401, "unauthorized", NULL, detail, hdr);
         return false;
     }
@@ -594,7 +603,7 @@ static int begin_request(struct mg_connection *conn)
     req.query = ri->query_string;
     memcpy(req.client, AUTH_ANONYMOUS, sizeof AUTH_ANONYMOUS);
     set_request_id(&req);
-    set_traceparent(&req);
+    set_trace(&req);
     dispatch(srv, &req, ri);
 
     size_t idx = req.route ? (size_t)(req.route - srv->opts.routes) : srv->opts.nroutes;
@@ -608,7 +617,8 @@ static int begin_request(struct mg_connection *conn)
         snprintf(s, sizeof s, "%d", req.status);
         log_warn("request failed", "method", req.method, "route",
                  req.route ? req.route->pattern : "unmatched", "status", s, "request_id",
-                 req.request_id, NULL);
+                 req.request_id, "trace_id", req.trace.trace_id, "span_id", req.trace.span_id,
+                 NULL);
     }
     free(req.body);
     free(req.path_copy);

@@ -10,6 +10,7 @@
 #define COMMON_HTTP_H
 
 #include <bson/bson.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,8 @@
 #include "auth.h"
 #include "buf.h"
 #include "metrics.h"
+#include "problem.h"
+#include "trace.h"
 #include "uuid.h"
 
 #define HTTP_MAX_PARAMS 2
@@ -52,8 +55,11 @@ struct http_req {
     char *body; /* NUL-terminated; NULL when the route takes none or it is empty */
     size_t body_len;
     char request_id[UUID_STR_LEN + 28];
-    char traceparent[64]; /* validated W3C traceparent, or "" */
-    int status;           /* status sent, 0 until a reply */
+    /* W3C trace context: the request's valid traceparent, or a new trace's */
+    char traceparent[TRACEPARENT_LEN];
+    trace_ids trace;                 /* its trace id and parent span id, for logs */
+    char tracestate[TRACESTATE_MAX]; /* the request's valid tracestate, or "" */
+    int status;                      /* status sent, 0 until a reply */
     /* Who is calling (auth.h): "t:…" or "j:…" on a route that needs a scope
      * while auth is on, else "anonymous". What a client stores under a name
      * of its choosing (an Idempotency-Key) is scoped by it. */
@@ -94,6 +100,8 @@ void http_server_render_metrics(http_server *srv, buf *out);
 void http_reply(http_req *req, int status, const char *content_type, const char *body, size_t len,
                 const char *const *headers);
 void http_reply_json(http_req *req, int status, const buf *body, const char *const *headers);
+/* Answers a problem a pure validator found (common/problem.h). */
+void http_reply_problem_of(http_req *req, const problem *p);
 /* application/problem+json with type "/problems/<slug>", the status's title,
  * detail, and "field" when field is not NULL. */
 void http_reply_problem(http_req *req, int status, const char *slug, const char *field,
@@ -109,8 +117,10 @@ void http_reply_db_error(http_req *req, const bson_error_t *err);
 const char *http_header(http_req *req, const char *name);
 /* Validates path capture i as a UUID into out (lowercase); 400 naming field. */
 int http_param_uuid_or_reply(http_req *req, int i, const char *field, char *out);
-/* Parses the body as a JSON object into *doc (bson_destroy it on 0); 400. */
-int http_body_json_or_reply(http_req *req, bson_t *doc);
+/* Parses the body as a JSON object (json_parse_object). On 0, *doc is a new
+ * reference the caller json_decref()s. Else replies 400 malformed-body naming
+ * the duplicated key, or "body" for anything else. */
+int http_body_json_or_reply(http_req *req, json_t **doc);
 /* Copies query parameter `name` (URL-decoded) into out[outlen]. Returns 1 if
  * present, 0 if absent; replies 400 (-1) if too long or invalid UTF-8. */
 int http_query_or_reply(http_req *req, const char *name, char *out, size_t outlen);

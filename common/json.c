@@ -1,9 +1,12 @@
 #include "json.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "money.h"
 #include "timefmt.h"
 
@@ -75,183 +78,204 @@ void json_append_time(buf *b, int64_t ms)
     buf_putc(b, '"');
 }
 
+/* ---- reading ---- */
+
+/* The documented bound on nesting (the object itself is level 1). */
+#define MAX_NESTING 32
+
 static bool is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* True if the integer literal t[0..n) (optional '-', then digits) is outside
- * int64: libbson wraps some of those around silently (99999999999999999999
- * parses as 7766279631452241919) instead of rejecting them. */
-static bool int_out_of_range(const char *t, size_t n)
+/* jansson allocates with xmalloc, so out-of-memory aborts as everywhere else
+ * instead of passing for a malformed body (a 400). Set once, before the first
+ * parse: jansson's allocator is process-wide. */
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+
+static void use_xmalloc(void)
 {
-    bool neg = n > 0 && t[0] == '-';
-    if (neg) {
-        t++;
-        n--;
-    }
-    while (n > 1 && t[0] == '0') { /* not valid JSON anyway; libbson says so */
-        t++;
-        n--;
-    }
-    const char *limit = neg ? "9223372036854775808" : "9223372036854775807";
-    return n > 19 || (n == 19 && memcmp(t, limit, 19) > 0);
+    json_set_alloc_funcs(xmalloc, free);
 }
 
-/* True when the string s[n] just closed is an object key (a ':' follows)
- * that libbson would read as an extended-JSON number wrapper: it turns
- * {"$numberLong":"20000"} into a plain int64, so a field that must be a JSON
- * integer would accept an object. A key that begins with an escaped '$' is
- * refused too, since the unescaped name could be the same wrapper. */
-static bool is_number_wrapper_key(const char *s, size_t n, const char *rest, size_t rest_len)
-{
-    size_t j = 0;
-    while (j < rest_len && is_ws(rest[j]))
-        j++;
-    if (j == rest_len || rest[j] != ':')
-        return false;
-    return (n >= 7 && memcmp(s, "$number", 7) == 0) || (n >= 6 && memcmp(s, "\\u0024", 6) == 0);
-}
-
-/* Checks what libbson's parser does not, on the bytes from the opening '{':
- * nesting deeper than max_depth (it recurses without a bound we control, so a
- * deep body must be a 400 and not a stack risk), integers outside int64, and
- * bytes after the top-level object (it stops at the first object and ignores
- * the rest, so '{"a":1}{"b":2}' would pass). Only a valid prefix is tracked
- * exactly; malformed input that gets past this is left to libbson. */
-static const char *check_structure(const char *data, size_t len, int max_depth)
+/* True if data[0..len) opens more than `max` arrays or objects at once
+ * (brackets inside strings do not count). jansson recurses once per level up
+ * to its own bound of 2048, far too deep for a civetweb worker's stack (a
+ * body 1,000 levels deep crashed the service), so depth is checked on the
+ * bytes before parsing. On any valid prefix of the input the count is the
+ * parser's depth exactly, and the parser stops at the first invalid byte, so
+ * when this says no the parser never recurses deeper than max. */
+static bool nested_deeper_than(const char *data, size_t len, int max)
 {
     int depth = 0;
     bool in_str = false;
-    size_t str_start = 0;
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
         if (in_str) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
+            if (c == '\\')
+                i++; /* the escaped byte cannot end the string */
+            else if (c == '"')
                 in_str = false;
-                if (is_number_wrapper_key(data + str_start, i - str_start, data + i + 1,
-                                          len - i - 1))
-                    return "malformed JSON: MongoDB extended JSON ($number...) is not accepted";
-            }
-            continue;
-        }
-        if (c == '"') {
+        } else if (c == '"') {
             in_str = true;
-            str_start = i + 1;
         } else if (c == '{' || c == '[') {
-            if (++depth > max_depth)
-                return "the body is nested too deeply";
+            if (++depth > max)
+                return true;
         } else if (c == '}' || c == ']') {
-            if (--depth == 0) {
-                for (size_t j = i + 1; j < len; j++)
-                    if (!is_ws(data[j]))
-                        return "malformed JSON: data after the object";
-                return NULL;
-            }
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t start = i;
-            bool integer = true;
-            while (i + 1 < len && (data[i + 1] == '-' || data[i + 1] == '+' || data[i + 1] == '.' ||
-                                   data[i + 1] == 'e' || data[i + 1] == 'E' ||
-                                   (data[i + 1] >= '0' && data[i + 1] <= '9'))) {
-                i++;
-                if (data[i] == '.' || data[i] == 'e' || data[i] == 'E')
-                    integer = false;
-            }
-            if (integer && int_out_of_range(data + start, i + 1 - start))
-                return "malformed JSON: integer out of range";
+            depth--;
         }
     }
-    return NULL;
+    return false;
 }
 
-int json_parse_object(const char *data, size_t len, bson_t *out, char *err, size_t errlen)
+/* Copies the NUL-terminated UTF-8 string s into out[outlen], cut on a
+ * character boundary when it does not fit. */
+static void copy_utf8(char *out, size_t outlen, const char *s)
 {
+    size_t n = strlen(s);
+    if (n >= outlen) {
+        n = outlen - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) /* s[n] continues a character */
+            n--;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+/* jansson refuses a duplicate key without naming it, but its error position
+ * is the byte just after the key's closing quote. Walks back to the opening
+ * quote (the first one not escaped by an odd run of backslashes: inside a
+ * JSON string every quote is escaped) and decodes the key into out. Returns
+ * false if the position does not point at a key after all. */
+static bool duplicate_key_at(const char *data, size_t len, int pos, char *out, size_t outlen)
+{
+    if (pos < 2 || (size_t)pos > len || data[pos - 1] != '"')
+        return false;
+    for (size_t i = (size_t)pos - 1; i-- > 0;) {
+        if (data[i] != '"')
+            continue;
+        size_t backslashes = 0;
+        while (backslashes < i && data[i - 1 - backslashes] == '\\')
+            backslashes++;
+        if (backslashes % 2 == 1)
+            continue;
+        json_error_t jerr;
+        json_t *key = json_loadb(data + i, (size_t)pos - i, JSON_DECODE_ANY, &jerr);
+        bool ok = json_is_string(key);
+        if (ok)
+            copy_utf8(out, outlen, json_string_value(key));
+        json_decref(key);
+        return ok;
+    }
+    return false;
+}
+
+/* Turns jansson's refusal of data[0..len) into *err. */
+static void describe_error(const char *data, size_t len, const json_error_t *jerr,
+                           json_parse_error *err)
+{
+    switch (json_error_code(jerr)) {
+    case json_error_invalid_utf8:
+        snprintf(err->msg, sizeof err->msg, "the body is not valid UTF-8");
+        return;
+    case json_error_stack_overflow:
+        snprintf(err->msg, sizeof err->msg, "the body is nested too deeply");
+        return;
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        snprintf(err->msg, sizeof err->msg, "the body contains a NUL character (\\u0000)");
+        return;
+    case json_error_duplicate_key:
+        if (duplicate_key_at(data, len, jerr->position, err->key, sizeof err->key)) {
+            err->duplicate_key = true;
+            if (err->key[0])
+                snprintf(err->msg, sizeof err->msg, "%s appears more than once", err->key);
+            else
+                snprintf(err->msg, sizeof err->msg, "the empty key \"\" appears more than once");
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    snprintf(err->msg, sizeof err->msg, "malformed JSON: %s (at byte %d)", jerr->text,
+             jerr->position);
+}
+
+json_t *json_parse_object(const char *data, size_t len, json_parse_error *err)
+{
+    err->msg[0] = '\0';
+    err->duplicate_key = false;
+    err->key[0] = '\0';
+    pthread_once(&alloc_once, use_xmalloc);
     size_t i = 0;
     while (i < len && is_ws(data[i]))
         i++;
-    if (i == len) {
-        bson_init(out);
-        return 0;
-    }
+    if (i == len)
+        return json_object();
+    /* jansson would say "'[' or '{' expected" for a scalar and take an array. */
     if (data[i] != '{') {
-        snprintf(err, errlen, "the body must be a JSON object");
-        return -1;
+        snprintf(err->msg, sizeof err->msg, "the body must be a JSON object");
+        return NULL;
     }
+    /* jansson reads a raw NUL as an odd token or control character; say what it is. */
     if (memchr(data, '\0', len)) {
-        snprintf(err, errlen, "the body contains a NUL byte");
-        return -1;
+        snprintf(err->msg, sizeof err->msg, "the body contains a NUL byte");
+        return NULL;
     }
-    if (!bson_utf8_validate(data, len, false)) {
-        snprintf(err, errlen, "the body is not valid UTF-8");
-        return -1;
+    if (nested_deeper_than(data + i, len - i, MAX_NESTING)) {
+        snprintf(err->msg, sizeof err->msg, "the body is nested too deeply");
+        return NULL;
     }
-    const char *bad = check_structure(data + i, len - i, 32);
-    if (bad) {
-        snprintf(err, errlen, "%s", bad);
-        return -1;
+    /* No JSON_DECODE_ANY (an object or array only; arrays never get here), no
+     * JSON_DISABLE_EOF_CHECK (trailing data refused), no JSON_ALLOW_NUL. */
+    json_error_t jerr;
+    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        describe_error(data, len, &jerr, err);
+        return NULL;
     }
-    bson_error_t berr;
-    if (!bson_init_from_json(out, data, (ssize_t)len, &berr)) {
-        snprintf(err, errlen, "malformed JSON: %s", berr.message);
-        return -1;
-    }
-    return 0;
+    return doc;
 }
 
-json_status json_get_str(const bson_t *doc, const char *field, const char **out, size_t *out_len)
+json_status json_get_str(const json_t *doc, const char *field, const char **out, size_t *out_len)
 {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, field))
+    const json_t *v = json_object_get(doc, field);
+    if (!v || json_is_null(v))
         return JSON_MISSING;
-    if (BSON_ITER_HOLDS_NULL(&it))
-        return JSON_MISSING;
-    if (!BSON_ITER_HOLDS_UTF8(&it))
+    if (!json_is_string(v))
         return JSON_WRONG_TYPE;
-    uint32_t n = 0;
-    const char *s = bson_iter_utf8(&it, &n);
-    if (memchr(s, '\0', n))
-        return JSON_WRONG_TYPE;
-    *out = s;
-    *out_len = n;
+    *out = json_string_value(v);
+    *out_len = json_string_length(v);
     return JSON_OK;
 }
 
-json_status json_get_int(const bson_t *doc, const char *field, int64_t *out)
+json_status json_get_int(const json_t *doc, const char *field, int64_t *out)
 {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, field))
+    const json_t *v = json_object_get(doc, field);
+    if (!v || json_is_null(v))
         return JSON_MISSING;
-    switch (bson_iter_type(&it)) {
-    case BSON_TYPE_INT32:
-        *out = bson_iter_int32(&it);
-        return JSON_OK;
-    case BSON_TYPE_INT64:
-        *out = bson_iter_int64(&it);
-        return JSON_OK;
-    case BSON_TYPE_DOUBLE: {
-        double d = bson_iter_double(&it);
-        if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
-            return JSON_WRONG_TYPE;
-        *out = (int64_t)d;
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
         return JSON_OK;
     }
-    case BSON_TYPE_NULL:
-        return JSON_MISSING;
-    default:
+    if (!json_is_real(v))
         return JSON_WRONG_TYPE;
-    }
+    /* 20000.0 and 2e4 are integers written another way; beyond 2^53 a double
+     * no longer holds every integer, so the value may not be the one sent. */
+    double d = json_real_value(v);
+    if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
+        return JSON_WRONG_TYPE;
+    *out = (int64_t)d;
+    return JSON_OK;
 }
 
-bool json_has_unknown_key(const bson_t *doc, const char *const *allowed, const char **unknown)
+bool json_has_unknown_key(const json_t *doc, const char *const *allowed, const char **unknown)
 {
-    bson_iter_t it;
-    if (!bson_iter_init(&it, doc))
-        return false;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
+    /* jansson's iterator takes a non-const object but only reads it. */
+    json_t *obj = (json_t *)doc;
+    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
+        const char *k = json_object_iter_key(it);
         bool ok = false;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(*a, k) == 0) {

@@ -233,7 +233,8 @@ int mongo_bulk_write(mongo_db *db, const char *coll, const bson_t *opts, size_t 
     int rc = 0;
     for (size_t first = 0; first < n && rc == 0; first += MONGO_BULK_CHUNK) {
         size_t count = n - first < MONGO_BULK_CHUNK ? n - first : MONGO_BULK_CHUNK;
-        mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(handle, &o);
+        mongoc_bulk_operation_t *bulk =
+            mongoc_collection_create_bulk_operation_with_opts(handle, &o);
         for (size_t i = first; i < first + count; i++)
             add(bulk, i, ctx);
         bson_t reply;
@@ -349,11 +350,8 @@ bool mongo_error_is_unavailable(const bson_error_t *err)
         static const char *const pg_down[] = {
             "SQLSTATE 57P0", /* admin shutdown, crash shutdown, cannot connect now */
             "SQLSTATE 08",   /* connection exceptions */
-            "failed to connect",
-            "connection refused",
-            "conn closed",
-            "unexpected EOF",
-            "broken pipe",
+            "failed to connect", "connection refused", "conn closed",
+            "unexpected EOF",    "broken pipe",
         };
         for (size_t i = 0; i < sizeof pg_down / sizeof pg_down[0]; i++)
             if (strstr(err->message, pg_down[i]))

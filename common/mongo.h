@@ -54,8 +54,8 @@ typedef struct mongo_page {
     size_t item_size;
     int limit;
     void (*decode)(const bson_t *doc, void *item); /* fills one item; cannot fail */
-    int n;     /* items filled so far */
-    bool more; /* a further item exists after the last one */
+    int n;                                         /* items filled so far */
+    bool more;                                     /* a further item exists after the last one */
 } mongo_page;
 
 /* Appends to p the documents of collection `coll` that match filter and have

@@ -43,12 +43,6 @@ static void append_billing(buf *b, const billing *x)
     buf_putc(b, '}');
 }
 
-/* Answers a problem found by the pure validators (financial/request.c). */
-static void reply_problem(http_req *req, const problem *p)
-{
-    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
-}
-
 static void handle_get(http_req *req)
 {
     fin_app *app = app_of(req);
@@ -80,7 +74,7 @@ static void handle_list(http_req *req)
     fin_list_req lr;
     problem p;
     if (fin_request_list(req->query, &lr, &p) != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     billing_filter f = {
@@ -133,7 +127,7 @@ static void handle_summary(http_req *req)
     fin_summary_req sr;
     problem p;
     if (fin_request_summary(req->query, app->currency, &sr, &p) != 0) {
-        reply_problem(req, &p);
+        http_reply_problem_of(req, &p);
         return;
     }
     const char *currency = sr.currency;

@@ -18,6 +18,7 @@
 #include "money.h"
 #include "store.h"
 #include "timefmt.h"
+#include "trace.h"
 
 #define POLL_MS 100
 #define BATCH_MAX_DEFAULT 500
@@ -354,6 +355,17 @@ static void probe(consumer *c)
 
 /* ---- dead letters ---- */
 
+/* The trace ids of m's traceparent header ("" when it has none). */
+static void trace_of(const rd_kafka_message_t *m, trace_ids *t)
+{
+    rd_kafka_headers_t *h = NULL;
+    char tp[TRACEPARENT_LEN + 1];
+    t->trace_id[0] = t->span_id[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        kafka_header_get(h, "traceparent", tp, sizeof tp) == 0)
+        trace_parse(tp, strlen(tp), t);
+}
+
 /* Runs on the thread that flushes the DLQ producer, once per dead letter. */
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -426,8 +438,10 @@ static int dead_letter(consumer *c, const rd_kafka_message_t *m, const char *rea
         return -1;
     }
     metrics_inc(&c->dead_lettered);
+    trace_ids t;
+    trace_of(m, &t);
     log_warn("message dead-lettered", "reason", reason, "partition", part, "offset", off,
-             "dlq_topic", c->dlq_topic, NULL);
+             "dlq_topic", c->dlq_topic, "trace_id", t.trace_id, NULL);
     return 0;
 }
 
@@ -530,15 +544,19 @@ static void log_billing(const billing *b, const rd_kafka_message_t *m, bool crea
     char part[16], off[24];
     snprintf(part, sizeof part, "%" PRId32, m->partition);
     snprintf(off, sizeof off, "%" PRId64, m->offset);
+    trace_ids t;
+    trace_of(m, &t);
     if (!created) {
         log_info("duplicate event ignored: already billed", "appointment_id", b->appointment_id,
-                 "event_id", b->event_id, "partition", part, "offset", off, NULL);
+                 "event_id", b->event_id, "partition", part, "offset", off, "trace_id", t.trace_id,
+                 "span_id", t.span_id, NULL);
         return;
     }
     char total[MONEY_STR_LEN];
     money_format(b->total_cents, total);
     log_info("billing created", "appointment_id", b->appointment_id, "event_id", b->event_id,
-             "total", total, "currency", b->currency, "partition", part, "offset", off, NULL);
+             "total", total, "currency", b->currency, "partition", part, "offset", off, "trace_id",
+             t.trace_id, "span_id", t.span_id, NULL);
 }
 
 /* Writes the billings of msgs[from..to) (bills[k] came from msgs[at[k]]) in
@@ -788,8 +806,7 @@ static void close_group(consumer *c)
             /* The revoke arrives here as an event: apply it through the
              * rebalance callback's logic. */
             if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
-                rd_kafka_topic_partition_list_t *parts =
-                    rd_kafka_event_topic_partition_list(ev);
+                rd_kafka_topic_partition_list_t *parts = rd_kafka_event_topic_partition_list(ev);
                 on_rebalance(c->rk, rd_kafka_event_error(ev), parts, c);
             }
             rd_kafka_event_destroy(ev);

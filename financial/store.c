@@ -67,13 +67,13 @@ int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
     /* physician_newest .. end_date serve lists and summaries on MongoDB; on
      * FerretDB only equality lookups use an index (their GIN twins), hence
      * bucket_newest (the id-day walk) and end_day (summaries, ranges). */
-    bson_t *idx = BCON_NEW(
-        "0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name",
-        "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1), "_id",
-        BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{", "end_date",
-        BCON_INT32(-1), "}", "name", "end_date", "}", "3", "{", "key", "{", BUCKET_FIELD,
-        BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}", "4", "{", "key",
-        "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
+    bson_t *idx =
+        BCON_NEW("0", "{", "key", "{", "physician_id", BCON_INT32(1), "_id", BCON_INT32(-1), "}",
+                 "name", "physician_newest", "}", "1", "{", "key", "{", "patient_id", BCON_INT32(1),
+                 "_id", BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{",
+                 "end_date", BCON_INT32(-1), "}", "name", "end_date", "}", "3", "{", "key", "{",
+                 BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest",
+                 "}", "4", "{", "key", "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
     int rc = mongo_db_create_indexes(db, BILLING_COLLECTION, idx, err);
     bson_destroy(idx);
     if (rc == 0)
@@ -160,8 +160,8 @@ static void mark_created(const bson_t *reply, size_t first, size_t count, void *
     }
 }
 
-int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n,
-                              bool *created, bson_error_t *err)
+int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
+                              bson_error_t *err)
 {
     if (n == 0)
         return 0;
@@ -266,7 +266,9 @@ static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter,
         bson_concat(&day_filter, filter);
         BSON_APPEND_UTF8(&day_filter, "end_day", days[i]);
         /* limit + 1 per day: enough for the page and to know whether more follow. */
-        mongo_page dp = {.items = all + nall, .item_size = sizeof *all, .limit = f->limit + 1,
+        mongo_page dp = {.items = all + nall,
+                         .item_size = sizeof *all,
+                         .limit = f->limit + 1,
                          .decode = decode_billing};
         rc = mongo_page_fill(db, BILLING_COLLECTION, &day_filter, f->before_id, &dp, err);
         nall += (size_t)dp.n;
@@ -427,8 +429,8 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
         return -1;
 
     summary_acc acc = {.group_by = q->group_by};
-    bson_t *proj = BCON_NEW(group_key_field(q->group_by), BCON_INT32(1), "total_cents",
-                            BCON_INT32(1));
+    bson_t *proj =
+        BCON_NEW(group_key_field(q->group_by), BCON_INT32(1), "total_cents", BCON_INT32(1));
     int rc = 0;
     for (size_t i = 0; i < ndays && rc == 0; i++) {
         bson_t filter = BSON_INITIALIZER;

@@ -231,3 +231,38 @@ def test_broker_down_while_20_finish_then_each_billed_once(pair, stack):
     wait_ready(fin)
     assert appt.stop() == 0
     assert fin.stop() == 0
+
+
+def _log_lines(svc, msg: str, appointment_id: str) -> list[dict]:
+    return [r for r in svc.log_records()
+            if r.get("msg") == msg and r.get("appointment_id") == appointment_id]
+
+
+def test_one_trace_id_follows_a_consultation_through_both_services(pair, stack):
+    appt, fin = pair
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced = start(appt, now() - timedelta(hours=1))["id"]
+    f = http("POST", appt.url(f"/appointments/{traced}/finish"), json={},
+             headers={"traceparent": tp, "tracestate": "clinic=t61rcWkgMzE"})
+    assert f.status == 200, f.body
+    untraced = start(appt, now() - timedelta(hours=1))["id"]
+    assert finish(appt, untraced).status == 200
+    wait_until(lambda: _log_lines(fin, "billing created", traced)
+               and _log_lines(fin, "billing created", untraced), 30, message="both billed")
+
+    # The caller's trace, end to end: the finish's line, the event, the billing's line.
+    done = _log_lines(appt, "appointment finished", traced)[0]
+    billed = _log_lines(fin, "billing created", traced)[0]
+    assert (done["trace_id"], done["span_id"]) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+    assert (billed["trace_id"], billed["span_id"]) == (done["trace_id"], done["span_id"])
+    msgs = {m.key: m for m in consume(stack.kafka.bootstrap, fin.topic, timeout=15, max_messages=2)}
+    assert msgs[traced].headers["traceparent"] == tp
+    assert msgs[traced].headers["tracestate"] == "clinic=t61rcWkgMzE"
+
+    # No traceparent: the finish starts a trace, and financial logs the same one.
+    done = _log_lines(appt, "appointment finished", untraced)[0]
+    billed = _log_lines(fin, "billing created", untraced)[0]
+    assert len(done["trace_id"]) == 32 and done["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert billed["trace_id"] == done["trace_id"]
+    assert msgs[untraced].headers["traceparent"].split("-")[1] == done["trace_id"]
+    assert "tracestate" not in msgs[untraced].headers

@@ -4,8 +4,8 @@
  * raw query string (lists, summary). Properties: an accepted request has
  * canonical lowercase UUIDs, dates in range, limits within bounds; a rejected
  * one carries a complete 400 problem naming a field. */
-#include <bson/bson.h>
 #include <ctype.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,15 +54,15 @@ static void check_range(const fin_range *r)
 
 static void body(int which, const char *s, size_t n)
 {
-    bson_t doc;
-    char err[256];
-    if (json_parse_object(s, n, &doc, err, sizeof err) != 0)
+    json_parse_error err;
+    json_t *doc = json_parse_object(s, n, &err);
+    if (!doc)
         return;
     problem p;
     memset(&p, 0, sizeof p);
     if (which == 0) {
         appt_start_req r;
-        if (appt_request_start(&doc, NOW_MS, &r, &p) == 0) {
+        if (appt_request_start(doc, NOW_MS, &r, &p) == 0) {
             check_uuid(r.physician_id);
             check_uuid(r.patient_id);
             if (r.has_start) {
@@ -75,7 +75,7 @@ static void body(int which, const char *s, size_t n)
         }
     } else {
         appt_finish_req r;
-        if (appt_request_finish(&doc, NOW_MS, &r, &p) == 0) {
+        if (appt_request_finish(doc, NOW_MS, &r, &p) == 0) {
             if (r.has_end) {
                 check_time(r.end_ms);
                 if (r.end_ms > NOW_MS + APPT_FUTURE_TOLERANCE_MS)
@@ -85,7 +85,7 @@ static void body(int which, const char *s, size_t n)
             check_problem(&p);
         }
     }
-    bson_destroy(&doc);
+    json_decref(doc);
 }
 
 static void query(int which, const char *q)

@@ -13,9 +13,10 @@ their own, so anything can be sent: broken framing, huge headers, bytes that
 are not UTF-8, pipelined requests, a 100 MB body streamed, a body dribbled.
 
 Categories (the report counts requests per category):
-  bad_json, deep_nesting, huge_headers, big_body, invalid_utf8, slow,
-  injection, bad_uuid, bad_cursor, overflow, bad_date, wrong_method,
-  content_type, chunked, pipelining, path, headers, auth, jwt
+  bad_json, duplicate_key, extended_json, deep_nesting, huge_headers,
+  big_body, invalid_utf8, slow, injection, bad_uuid, bad_cursor, overflow,
+  bad_date, wrong_method, content_type, chunked, pipelining, path, headers,
+  auth, jwt
 """
 
 from __future__ import annotations
@@ -502,6 +503,18 @@ OPERATORS = [
     {"$exists": True}, {"$in": [PHYS]}, {"$expr": {"$eq": [1, 1]}}, {"$function": {"body": "x"}},
     {"$oid": "0" * 24}, {"$date": 0}, {"$numberLong": "1"}, {"$binary": {"base64": "", "subType": "00"}},
 ]
+# MongoDB Extended JSON (canonical and relaxed): plain objects to a plain JSON
+# parser, so a field holding one is that field's wrong type (400 naming it).
+EXTENDED_JSON = [
+    {"$numberLong": "1"}, {"$numberLong": "20000"}, {"$numberInt": "5"}, {"$numberDouble": "1.5"},
+    {"$numberDouble": "NaN"}, {"$numberDecimal": "1"}, {"$oid": "65b9f1d2a1b2c3d4e5f60718"},
+    {"$date": 0}, {"$date": "2024-05-01T14:00:00Z"}, {"$date": {"$numberLong": "1714572000000"}},
+    {"$uuid": PAT}, {"$binary": {"base64": "K7wa", "subType": "04"}}, {"$symbol": "x"},
+    {"$regularExpression": {"pattern": ".*", "options": ""}}, {"$timestamp": {"t": 1, "i": 1}},
+    {"$minKey": 1}, {"$maxKey": 1}, {"$undefined": True}, {"$code": "x"},
+    {"$dbPointer": {"$ref": "a", "$id": {"$oid": "65b9f1d2a1b2c3d4e5f60718"}}},
+]
+
 OP_STRINGS = ["$gt", "$ne", "$where", "{\"$gt\": \"\"}", "{\"$ne\": null}", "this.x == 1", "'; return true; //",
               "a.b", "$", ".", "a\u0000b", "$$ROOT", "[$ne]=1", "1; db.dropDatabase()"]
 
@@ -545,6 +558,12 @@ PATHS = [
 
 def _rid(rng: random.Random) -> str:
     return rand_uuid(rng)
+
+
+def _nul_refuses_body(body: dict, field: str) -> str:
+    """The field a body's 400 names: a NUL anywhere (\\u0000 in any string or
+    key) refuses the whole body ("body"); otherwise `field`."""
+    return "body" if "\\u0000" in json.dumps(body) else field
 
 
 def _mutate(rng: random.Random, data: bytes) -> bytes:
@@ -602,6 +621,57 @@ class Generator:
         # Malformed: 400 naming the body; still JSON after the mutation: 400
         # naming the field, or 404 for the finish of an unknown appointment.
         return Case("bad_json", self.req("POST", path, body), frozenset({400, 404}), field=ANY)
+
+    def body_routes(self, finish_only: bool = False) -> list[tuple[str, list[str]]]:
+        """(path, the body fields it reads) of the routes that take a body; a
+        finish of an unknown id still reads its body first, so a bad body is
+        400 there too."""
+        r = self.rng
+        finish = [(f"/appointments/{r.choice([self.existing, _rid(r)])}/finish", ["end_date"]),
+                  (f"/{r.choice([self.existing, _rid(r)])}", ["end_date"])]
+        start = [("/appointments", ["physician_id", "patient_id", "start_date"]),
+                 ("/", ["physician_id", "patient_id", "start_date"])]
+        return finish if finish_only else start + finish
+
+    def duplicate_key(self) -> Case:
+        """A key given twice: refused naming it, whichever value would win,
+        however it is spelt (escapes are decoded first), at any depth."""
+        r = self.rng
+        path, fields = r.choice(self.body_routes())
+        good = {"physician_id": PHYS, "patient_id": PAT, "start_date": "2024-05-01T14:00:00Z",
+                "end_date": "2024-05-01T15:00:00Z"}
+        members = [(f, json.dumps(good[f])) for f in fields]
+        kind = r.randrange(4)
+        if kind == 0:  # a field the route reads, given again (same or another value)
+            key = r.choice(fields)
+            again = r.choice([json.dumps(good[key]), json.dumps(_rid(r)), "null", "1",
+                              json.dumps(r.choice(OPERATORS))])
+            members.insert(r.randrange(len(members) + 1), (key, again))
+        elif kind == 1:  # the same, the second spelt with an escape
+            key = r.choice(fields)
+            spelt = "".join(f"\\u{ord(c):04x}" if i == 0 or r.random() < 0.3 else c for i, c in enumerate(key))
+            members.append((None, f'"{spelt}":{json.dumps(_rid(r))}'))
+        elif kind == 2:  # a key nobody reads, twice
+            key = r.choice(["x", "$where", "_id", "__proto__", "a.b", "é"])
+            members += [(key, "1"), (key, "2")]
+        else:  # twice inside a nested object or array of objects
+            key = r.choice(["a", "$gt", "id"])
+            inner = f'{{"{key}":1,"{key}":2}}'
+            members.append(("note", r.choice([inner, f"[{{}},{inner}]", f'{{"deeper":{inner}}}'])))
+        body = "{" + ",".join(m if k is None else f"{json.dumps(k)}:{m}" for k, m in members) + "}"
+        return Case("duplicate_key", self.req("POST", path, body), frozenset({400}), field=key)
+
+    def extended_json(self) -> Case:
+        """MongoDB Extended JSON in a field: that field's wrong type, 400 naming it."""
+        r = self.rng
+        path, fields = r.choice(self.body_routes())
+        body = {"physician_id": PHYS, "patient_id": PAT} if "physician_id" in fields else {}
+        f = r.choice(fields)
+        body[f] = r.choice(EXTENDED_JSON)
+        raw = json.dumps(body)
+        if r.random() < 0.2:  # "$" escaped: the same key once decoded
+            raw = raw.replace('"$', '"\\u0024')
+        return Case("extended_json", self.req("POST", path, raw), frozenset({400}), field=f)
 
     def deep_nesting(self) -> Case:
         r = self.rng
@@ -716,7 +786,7 @@ class Generator:
                 body["patient_id"] = PAT
                 field = "physician_id"
             return Case("injection", self.req("POST", "/appointments", json.dumps(body)), frozenset({400}),
-                        field=field)
+                        field=_nul_refuses_body(body, field))
         if kind == 2:  # query parameters
             if self.service == "appointment":
                 base, params, extra = "/appointments", ["physician_id", "patient_id", "cursor", "status", "limit"], ""
@@ -749,7 +819,7 @@ class Generator:
         # an operator in the finish body of an existing appointment
         body = {"end_date": r.choice(OPERATORS + OP_STRINGS)}
         return Case("injection", self.req("POST", f"/appointments/{self.existing}/finish", json.dumps(body)),
-                    frozenset({400}), field="end_date")
+                    frozenset({400}), field=_nul_refuses_body(body, "end_date"))
 
     def bad_uuid(self) -> Case:
         r = self.rng
@@ -1021,16 +1091,16 @@ class Generator:
         big_or_mutated = len(raw) > 16000 or kind == 13
         return Case("jwt", raw, frozenset({400, 401, 413, 431}) if big_or_mutated else frozenset({401}))
 
-    CATEGORIES = ["bad_json", "deep_nesting", "huge_headers", "big_body", "invalid_utf8", "slow", "injection",
-                  "bad_uuid", "bad_cursor", "overflow", "bad_date", "wrong_method", "content_type", "chunked",
-                  "pipelining", "path", "headers", "auth", "jwt"]
+    CATEGORIES = ["bad_json", "duplicate_key", "extended_json", "deep_nesting", "huge_headers", "big_body",
+                  "invalid_utf8", "slow", "injection", "bad_uuid", "bad_cursor", "overflow", "bad_date",
+                  "wrong_method", "content_type", "chunked", "pipelining", "path", "headers", "auth", "jwt"]
     # Relative frequency: the expensive ones are rare.
     WEIGHTS = {"big_body": 0.1, "slow": 0.05, "deep_nesting": 0.5, "huge_headers": 0.5}
 
     def cases(self, n: int) -> list[Case]:
         cats = [c for c in self.CATEGORIES if c not in ("auth", "jwt") or self.token]
         if self.service == "financial":  # no route takes a body
-            cats = [c for c in cats if c not in ("bad_json",)]
+            cats = [c for c in cats if c not in ("bad_json", "duplicate_key", "extended_json")]
         weights = [self.WEIGHTS.get(c, 1.0) for c in cats]
         out = [getattr(self, c)() for c in cats]  # every category at least once
         while len(out) < n:

@@ -63,6 +63,9 @@ def check_event(key: str | None, headers: Mapping[str, str], value: bytes | None
         problems.append(f"header ce_time {headers.get('ce_time')!r} is not RFC 3339 UTC")
     if "traceparent" in headers and not _TRACEPARENT.match(headers["traceparent"]):
         problems.append(f"header traceparent {headers['traceparent']!r} is malformed")
+    ts = headers.get("tracestate")
+    if ts is not None and ("traceparent" not in headers or not re.fullmatch(r"[\x20-\x7e]{1,511}", ts)):
+        problems.append(f"header tracestate {ts!r} is malformed or without a traceparent")
     if isinstance(doc, dict) and key != doc.get("appointment_id"):
         problems.append(f"key {key!r} is not the appointment_id {doc.get('appointment_id')!r}")
     if problems:

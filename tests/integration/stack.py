@@ -551,11 +551,50 @@ class Kafka:
         return _tail(self.home / f"node{node}" / "logs" / "server.log", lines)
 
 
-class Postgres:
+class _ScriptedServer:
+    """A local server driven by one of deploy/'s start/stop/kill/status
+    scripts (SCRIPT), its environment from `env`."""
+
+    SCRIPT: Path
+    SCRIPT_TIMEOUT = 60.0
+
+    home: Path
+    script_log: Path | None
+
+    @property
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _sh(self, *args: str, timeout: float | None = None) -> str:
+        return _run_script(self.SCRIPT, list(args), self.env, self.script_log,
+                           timeout if timeout is not None else self.SCRIPT_TIMEOUT)
+
+    def start(self) -> None:
+        self._sh("start")
+
+    def stop(self) -> None:
+        self._sh("stop")
+
+    def kill(self) -> None:
+        """SIGKILL: a crash; the data stay."""
+        self._sh("kill")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def running(self) -> bool:
+        return "running" in _run_script(self.SCRIPT, ["status"], self.env, None, 30)
+
+
+class Postgres(_ScriptedServer):
     """A local PostgreSQL cluster (FerretDB's backend), driven by
     deploy/postgres/postgres.sh, on a free port. Data survive stop()/kill():
     start() again is a restart of the same cluster, so "PostgreSQL is down"
     is a real outage (FerretDB stays up and answers errors meanwhile)."""
+
+    SCRIPT = POSTGRES_SH
+    SCRIPT_TIMEOUT = 90.0
 
     def __init__(self, home: Path | str, port: int | None = None, script_log: Path | None = None):
         self.home = Path(home)
@@ -566,36 +605,17 @@ class Postgres:
     def env(self) -> dict[str, str]:
         return {"POSTGRES_HOME_DIR": str(self.home), "POSTGRES_PORT": str(self.port)}
 
-    def _sh(self, *args: str, timeout: float = 90) -> str:
-        return _run_script(POSTGRES_SH, list(args), self.env, self.script_log, timeout)
-
     def url(self, dbname: str = "ferretdb") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{dbname}"
 
-    def start(self) -> None:
-        """initdb the first time, start, wait until it accepts connections,
-        create the database and install the GIN twins."""
-        self._sh("start")
-
-    def stop(self) -> None:
-        """Fast shutdown (clients disconnected, checkpoint), and wait."""
-        self._sh("stop")
-
-    def kill(self) -> None:
-        """SIGKILL of the postmaster and its processes: a crash; the data stays."""
-        self._sh("kill")
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    # start: initdb the first time, start, wait until it accepts connections,
+    # create the database and install the GIN twins; stop: fast shutdown
+    # (clients disconnected, checkpoint); kill: SIGKILL of the postmaster.
 
     def remove(self) -> None:
         """Stop and delete the cluster, wherever it lives (also a private
         directory outside the run dir)."""
         self._sh("remove")
-
-    def running(self) -> bool:
-        return "running" in _run_script(POSTGRES_SH, ["status"], self.env, None, 30)
 
     def psql(self, sql: str, dbname: str = "ferretdb") -> str:
         """Runs SQL through psql (unaligned, tuples only); returns its output."""
@@ -646,10 +666,12 @@ def _pg_bin(name: str) -> Path:
     return Path(out.stdout.strip()) / name
 
 
-class FerretDB:
+class FerretDB(_ScriptedServer):
     """A local FerretDB on its PostgreSQL handler, driven by
     deploy/ferretdb/ferretdb.sh; its data live in `postgres` (a Postgres), so
     they survive stop()/kill() of either."""
+
+    SCRIPT = FERRETDB_SH
 
     def __init__(self, home: Path | str, postgres: Postgres, port: int | None = None,
                  script_log: Path | None = None):
@@ -663,27 +685,8 @@ class FerretDB:
         return {"FERRETDB_HOME_DIR": str(self.home), "FERRETDB_PORT": str(self.port),
                 "FERRETDB_POSTGRES_URL": self.postgres.url()}
 
-    def _sh(self, *args: str, timeout: float = 60) -> str:
-        return _run_script(FERRETDB_SH, list(args), self.env, self.script_log, timeout)
-
     def uri(self, dbname: str = "clinic") -> str:
         return f"mongodb://127.0.0.1:{self.port}/{dbname}"
-
-    def start(self) -> None:
-        self._sh("start")
-
-    def stop(self) -> None:
-        self._sh("stop")
-
-    def kill(self) -> None:
-        self._sh("kill")
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def running(self) -> bool:
-        return "running" in _run_script(FERRETDB_SH, ["status"], self.env, None, 30)
 
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.home / "ferretdb.log", lines)

@@ -197,8 +197,23 @@ BAD_BODIES = [
     ('{"physician_id": "' + PHYS + '", "patient_id": "' + PAT + '", "start_date": "3000-01-01T00:00:00Z"}', 400, "start_date"),
     ('{"physician_id": "' + PHYS + '", "patient_id": "' + PAT + '", "start_date": {"$date": 0}}', 400, "start_date"),
     ('{"a":' * 100 + "1" + "}" * 100, 400, "body"),
+    # within jansson's own bound (2048) but past a worker thread's stack: refused before parsing
+    ('{"a":' + "[" * 2000 + "]" * 2000 + "}", 400, "body"),
     (b'{"physician_id": "\xff\xfe", "patient_id": "x"}', 400, "body"),
     ('{"physician_id": "' + PHYS + '", "patient_id": "' + PAT + '"} trailing', 400, "body"),
+    # a key given twice is refused naming it, whichever value would have won
+    ('{"physician_id": "' + PHYS + '", "patient_id": "' + PAT + '", "patient_id": "' + PHYS + '"}', 400, "patient_id"),
+    ('{"physician_id": "' + PHYS + '", "physician_id": "' + PHYS + '", "patient_id": "' + PAT + '"}', 400,
+     "physician_id"),
+    ('{"physician_id": "' + PHYS + '", "p\\u0061tient_id": "' + PAT + '", "patient_id": "' + PAT + '"}', 400,
+     "patient_id"),
+    ('{"physician_id": "' + PHYS + '", "patient_id": "' + PAT + '", "note": {"a": 1, "a": 2}}', 400, "a"),
+    # MongoDB extended JSON is plain JSON here: an object, the field's wrong type
+    ('{"physician_id": {"$numberLong": "1"}, "patient_id": "' + PAT + '"}', 400, "physician_id"),
+    ('{"physician_id": "' + PHYS + '", "patient_id": {"$oid": "65b9f1d2a1b2c3d4e5f60718"}}', 400, "patient_id"),
+    ('{"physician_id": "' + PHYS + '", "patient_id": {"$uuid": "' + PAT + '"}}', 400, "patient_id"),
+    ('{"physician_id": "' + PHYS + '", "patient_id": "' + PAT + '", "start_date": {"$date": {"$numberLong": "0"}}}',
+     400, "start_date"),
 ]
 
 
@@ -208,6 +223,36 @@ def test_bad_start_bodies_get_problem_json_and_write_nothing(appt, stack, body, 
              headers={"Content-Type": "application/json"})
     assert_problem(r, status, field)
     assert db_count(stack, appt) == 0
+
+
+def test_duplicate_key_and_extended_json_problems_say_what_is_wrong(appt, stack):
+    """The two defects of libbson's Extended-JSON reader, as a client sees them now."""
+    dup = '{"physician_id": "' + PHYS + '", "patient_id": "' + PAT + '", "patient_id": "' + PHYS + '"}'
+    r = http("POST", appt.url("/appointments"), raw_body=dup, headers={"Content-Type": "application/json"})
+    assert_problem(r, 400, "patient_id")
+    assert r.body["type"] == "/problems/malformed-body"
+    assert r.body["detail"] == "patient_id appears more than once"
+    wrapped = '{"physician_id": {"$numberLong": "1"}, "patient_id": "' + PAT + '"}'
+    r = http("POST", appt.url("/"), raw_body=wrapped, headers={"Content-Type": "application/json"})
+    assert_problem(r, 400, "physician_id")
+    assert r.body["type"] == "/problems/invalid-field"
+    assert r.body["detail"] == "physician_id must be a UUID string"
+    assert db_count(stack, appt) == 0
+
+
+def test_finish_with_duplicate_or_extended_json_end_date_changes_nothing(appt, stack):
+    s = start(appt, {"physician_id": PHYS, "patient_id": PAT, "start_date": iso(ago(hours=2))}).body
+    before = end_offsets(stack.kafka.bootstrap, appt.topic)
+    e1, e2 = iso(ago(hours=1)), iso(ago(minutes=30))
+    for path in (f"/appointments/{s['id']}/finish", f"/{s['id']}"):
+        for body, field in [('{"end_date": "' + e1 + '", "end_date": "' + e2 + '"}', "end_date"),
+                            ('{"end_date": {"$date": "' + e1 + '"}}', "end_date"),
+                            ('{"end_date": {"$date": {"$numberLong": "1714572000000"}}}', "end_date")]:
+            r = http("POST", appt.url(path), raw_body=body, headers={"Content-Type": "application/json"})
+            assert_problem(r, 400, field)
+    assert http("GET", appt.url(f"/appointments/{s['id']}")).body["status"] == "started"
+    time.sleep(1.0)  # an event, had one been triggered, would be out by now
+    assert end_offsets(stack.kafka.bootstrap, appt.topic) == before
 
 
 def test_wrong_content_type_is_415(appt, stack):

@@ -303,6 +303,54 @@ def test_poison_messages_go_to_the_dlq_and_consumption_moves_on(fin):
     assert fin.stop() == 0
 
 
+def _with_duplicate(ev: dict, key: str, value) -> bytes:
+    """ev as JSON with `key` given a second time, set to `value`, at the end."""
+    return json.dumps(ev, separators=(",", ":"))[:-1].encode() + b"," + \
+        json.dumps({key: value}, separators=(",", ":"))[1:].encode()
+
+
+def test_duplicate_keys_and_extended_json_are_dead_lettered_naming_the_field(fin):
+    """A key given twice is a parser differential (which patient is billed?),
+    and MongoDB extended JSON is plain JSON here: both are dead letters whose
+    reason names the field, never a billing (libbson's reader let the first
+    duplicate win and read {"$numberLong": ...} as a number)."""
+    dup_patient = event()
+    dup_price = event()
+    dup_same = event()  # the same value twice is still two keys
+    wrapped_price = dict(event(), hourly_price_cents={"$numberLong": "20000"})
+    wrapped_id = dict(event(), physician_id={"$oid": "65b9f1d2a1b2c3d4e5f60718"})
+    wrapped_date = dict(event(), end_date={"$date": {"$numberLong": "1714577400000"}})
+    poison = [  # (key, value, dlq_reason)
+        (dup_patient["appointment_id"], _with_duplicate(dup_patient, "patient_id", str(uuid.uuid4())),
+         "patient_id: duplicate key"),
+        (dup_price["appointment_id"], _with_duplicate(dup_price, "hourly_price_cents", 1),
+         "hourly_price_cents: duplicate key"),
+        (dup_same["appointment_id"], _with_duplicate(dup_same, "currency", "BRL"), "currency: duplicate key"),
+        (wrapped_price["appointment_id"], json.dumps(wrapped_price).encode(), "hourly_price_cents: not an integer"),
+        (wrapped_id["appointment_id"], json.dumps(wrapped_id).encode(), "physician_id: not a string"),
+        (wrapped_date["appointment_id"], json.dumps(wrapped_date).encode(), "end_date: not a string"),
+    ]
+    dlq = fin.topic + ".dlq"
+    dlq_before = end_offsets(fin.bootstrap, dlq)
+    for key, value, _ in poison:
+        produce(fin.bootstrap, fin.topic, value, key=key, headers=ce_headers(), partition=0)
+    good = event()
+    publish(fin, good, partition=0)
+    wait_billed(fin, good["appointment_id"])
+
+    letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=len(poison))
+    by_key = {m.key: m for m in letters}
+    for key, value, why in poison:
+        assert key in by_key, f"{why}: not dead-lettered ({len(letters)} letters)"
+        assert by_key[key].value == value
+        assert by_key[key].headers["dlq_reason"] == why
+    assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
+    for key, _, _ in poison:
+        assert_problem(get_billing(fin, key), 404)
+    assert_committed_up_to_end(fin)
+    assert fin.stop() == 0
+
+
 # ---------------------------------------------------------------- the database goes down
 
 @pytest.mark.parametrize("down", ["ferretdb", "postgres"])

@@ -331,10 +331,42 @@ START_TEST(test_decode_rejects_price_that_is_not_an_integer)
     assert_field_rejected("hourly_price_cents", "\"20000\"", want);
     assert_field_rejected("hourly_price_cents", "true", want);
     assert_field_rejected("hourly_price_cents", "1e300", want);
-    /* MongoDB extended JSON would turn this object into an int64 */
-    assert_field_rejected(
-        "hourly_price_cents", "{\"$numberLong\":\"20000\"}",
-        "body: malformed JSON: MongoDB extended JSON ($number...) is not accepted");
+    /* MongoDB extended JSON is an object here like any other, not an int64 */
+    assert_field_rejected("hourly_price_cents", "{\"$numberLong\":\"20000\"}", want);
+    assert_field_rejected("hourly_price_cents", "{\"$numberInt\":\"20000\"}", want);
+}
+END_TEST
+
+START_TEST(test_decode_rejects_extended_json_wrappers_naming_the_field)
+{
+    assert_field_rejected("appointment_id", "{\"$oid\":\"65b9f1d2a1b2c3d4e5f60718\"}",
+                          "appointment_id: not a string");
+    assert_field_rejected("physician_id", "{\"$numberLong\":\"1\"}", "physician_id: not a string");
+    assert_field_rejected("start_date", "{\"$date\":{\"$numberLong\":\"1706695200000\"}}",
+                          "start_date: not a string");
+    assert_field_rejected("currency", "{\"$symbol\":\"BRL\"}", "currency: not a string");
+}
+END_TEST
+
+/* Which of two values would a consumer bill? Neither: the message is dead-lettered. */
+START_TEST(test_decode_rejects_duplicate_key_naming_it)
+{
+    buf b;
+    buf_init(&b);
+    body(&b, NULL, NULL, NULL);
+    b.len--; /* drop the closing brace, then give patient_id again */
+    buf_puts(&b, ",\"patient_id\":\"" PHYS "\"}");
+    assert_rejected_str(b.ptr, b.len, "patient_id: duplicate key");
+    body(&b, NULL, "hourly_price_cents", "{\"cents\":1,\"cents\":2}");
+    assert_rejected_str(b.ptr, b.len, "cents: duplicate key");
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_decode_rejects_nul_escape)
+{
+    assert_field_rejected("currency", "\"BR\\u0000\"",
+                          "body: the body contains a NUL character (\\u0000)");
 }
 END_TEST
 
@@ -415,6 +447,9 @@ static Suite *event_suite(void)
     tcase_add_test(tc, test_decode_rejects_end_before_start);
     tcase_add_test(tc, test_decode_rejects_price_that_is_not_an_integer);
     tcase_add_test(tc, test_decode_rejects_negative_price);
+    tcase_add_test(tc, test_decode_rejects_extended_json_wrappers_naming_the_field);
+    tcase_add_test(tc, test_decode_rejects_duplicate_key_naming_it);
+    tcase_add_test(tc, test_decode_rejects_nul_escape);
     tcase_add_test(tc, test_decode_rejects_price_above_the_maximum);
     tcase_add_test(tc, test_decode_rejects_price_beyond_int64);
     tcase_add_test(tc, test_decode_rejects_invalid_currency);

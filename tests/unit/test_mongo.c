@@ -17,9 +17,9 @@ END_TEST
 
 START_TEST(test_bulk_reply_with_another_error_is_a_failure)
 {
-    bson_t *reply = BCON_NEW("writeErrors", "[", "{", "index", BCON_INT32(0), "code",
-                             BCON_INT32(11000), "}", "{", "index", BCON_INT32(1), "code",
-                             BCON_INT32(2), "}", "]");
+    bson_t *reply =
+        BCON_NEW("writeErrors", "[", "{", "index", BCON_INT32(0), "code", BCON_INT32(11000), "}",
+                 "{", "index", BCON_INT32(1), "code", BCON_INT32(2), "}", "]");
     ck_assert(!mongo_bulk_only_duplicates(reply));
     bson_destroy(reply);
 }
@@ -27,9 +27,9 @@ END_TEST
 
 START_TEST(test_bulk_reply_with_a_write_concern_error_is_a_failure)
 {
-    bson_t *reply = BCON_NEW("writeErrors", "[", "{", "index", BCON_INT32(0), "code",
-                             BCON_INT32(11000), "}", "]", "writeConcernErrors", "[", "{", "code",
-                             BCON_INT32(64), "}", "]");
+    bson_t *reply =
+        BCON_NEW("writeErrors", "[", "{", "index", BCON_INT32(0), "code", BCON_INT32(11000), "}",
+                 "]", "writeConcernErrors", "[", "{", "code", BCON_INT32(64), "}", "]");
     ck_assert(!mongo_bulk_only_duplicates(reply));
     bson_destroy(reply);
 }

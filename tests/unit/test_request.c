@@ -2,6 +2,7 @@
  * (appt_request_*) and financial/request.c (fin_request_*). */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +16,13 @@
 /* 2030-01-01T00:00:00Z */
 #define NOW INT64_C(1893456000000)
 
-/* bson_t must not be copied by value, so it is filled in place. */
-static void parse(const char *s, bson_t *doc)
+/* Parses s, which must be accepted; the caller json_decref()s the result. */
+static json_t *parse(const char *s)
 {
-    char err[256];
-    ck_assert_msg(json_parse_object(s, strlen(s), doc, err, sizeof err) == 0, "%s", err);
+    json_parse_error err;
+    json_t *doc = json_parse_object(s, strlen(s), &err);
+    ck_assert_msg(doc != NULL, "%s", err.msg);
+    return doc;
 }
 
 static void assert_problem(const problem *p, const char *slug, const char *field,
@@ -33,32 +36,30 @@ static void assert_problem(const problem *p, const char *slug, const char *field
 
 START_TEST(test_start_lowercases_ids_and_reads_start_date)
 {
-    bson_t doc;
-    parse("{\"physician_id\":\"2B3C1A5E-8F7D-4C2B-9A1E-1F2E3D4C5B6A\","
-          "\"patient_id\":\"" PAT "\",\"start_date\":\"2024-05-01T14:00:00Z\"}",
-          &doc);
+    json_t *doc = parse("{\"physician_id\":\"2B3C1A5E-8F7D-4C2B-9A1E-1F2E3D4C5B6A\","
+                        "\"patient_id\":\"" PAT "\",\"start_date\":\"2024-05-01T14:00:00Z\"}");
     appt_start_req r;
     problem p;
-    ck_assert_int_eq(appt_request_start(&doc, NOW, &r, &p), 0);
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), 0);
     ck_assert_str_eq(r.physician_id, PHYS);
     ck_assert_str_eq(r.patient_id, PAT);
     ck_assert(r.has_start);
     int64_t want = 0;
     ck_assert_int_eq(timefmt_parse("2024-05-01T14:00:00Z", 20, &want), 0);
     ck_assert_int_eq(r.start_ms, want);
-    bson_destroy(&doc);
+    json_decref(doc);
 }
 END_TEST
 
 START_TEST(test_start_without_start_date_or_with_null)
 {
-    bson_t doc;
-    parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT "\",\"start_date\":null}", &doc);
+    json_t *doc =
+        parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT "\",\"start_date\":null}");
     appt_start_req r;
     problem p;
-    ck_assert_int_eq(appt_request_start(&doc, NOW, &r, &p), 0);
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), 0);
     ck_assert(!r.has_start);
-    bson_destroy(&doc);
+    json_decref(doc);
 }
 END_TEST
 
@@ -66,15 +67,76 @@ START_TEST(test_start_missing_and_invalid_ids_are_named)
 {
     appt_start_req r;
     problem p;
-    bson_t doc;
-    parse("{\"patient_id\":\"" PAT "\"}", &doc);
-    ck_assert_int_eq(appt_request_start(&doc, NOW, &r, &p), -1);
+    json_t *doc = parse("{\"patient_id\":\"" PAT "\"}");
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), -1);
     assert_problem(&p, "missing-field", "physician_id", "physician_id is required");
-    bson_destroy(&doc);
-    parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":{\"$gt\":\"\"}}", &doc);
-    ck_assert_int_eq(appt_request_start(&doc, NOW, &r, &p), -1);
+    json_decref(doc);
+    doc = parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":{\"$gt\":\"\"}}");
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), -1);
     assert_problem(&p, "invalid-field", "patient_id", "patient_id must be a UUID string");
-    bson_destroy(&doc);
+    json_decref(doc);
+}
+END_TEST
+
+/* MongoDB extended JSON is only JSON here: a wrapper object in a field is
+ * that field's wrong type, named like any other. */
+START_TEST(test_start_extended_json_wrappers_are_named_as_wrong_type)
+{
+    static const char *const cases[][2] = {
+        {"physician_id", "{\"$numberLong\":\"1\"}"},
+        {"physician_id", "{\"$oid\":\"65b9f1d2a1b2c3d4e5f60718\"}"},
+        {"patient_id", "{\"$binary\":{\"base64\":\"\",\"subType\":\"04\"}}"},
+        {"patient_id", "{\"$uuid\":\"" PAT "\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[256], detail[64];
+        if (strcmp(cases[i][0], "physician_id") == 0)
+            snprintf(body, sizeof body, "{\"physician_id\":%s,\"patient_id\":\"" PAT "\"}",
+                     cases[i][1]);
+        else
+            snprintf(body, sizeof body, "{\"physician_id\":\"" PHYS "\",\"patient_id\":%s}",
+                     cases[i][1]);
+        json_t *doc = parse(body);
+        appt_start_req r;
+        problem p;
+        ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), -1);
+        snprintf(detail, sizeof detail, "%s must be a UUID string", cases[i][0]);
+        assert_problem(&p, "invalid-field", cases[i][0], detail);
+        json_decref(doc);
+    }
+    json_t *doc = parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT
+                        "\",\"start_date\":{\"$date\":{\"$numberLong\":\"0\"}}}");
+    appt_start_req r;
+    problem p;
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), -1);
+    assert_problem(&p, "invalid-field", "start_date",
+                   "start_date must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z");
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_finish_extended_json_date_is_named_as_wrong_type)
+{
+    json_t *doc = parse("{\"end_date\":{\"$date\":\"2024-05-01T15:01:00Z\"}}");
+    appt_finish_req r;
+    problem p;
+    ck_assert_int_eq(appt_request_finish(doc, NOW, &r, &p), -1);
+    assert_problem(&p, "invalid-field", "end_date",
+                   "end_date must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z");
+    json_decref(doc);
+}
+END_TEST
+
+/* A key given twice never reaches the validators: the parser refuses it and
+ * names the key, which the HTTP layer answers as the problem's field. */
+START_TEST(test_duplicate_key_is_refused_before_validation_naming_it)
+{
+    static const char body[] =
+        "{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT "\",\"patient_id\":\"" PHYS "\"}";
+    json_parse_error err;
+    ck_assert_ptr_null(json_parse_object(body, strlen(body), &err));
+    ck_assert_str_eq(err.key, "patient_id");
+    ck_assert_str_eq(err.msg, "patient_id appears more than once");
 }
 END_TEST
 
@@ -82,18 +144,15 @@ START_TEST(test_start_date_in_the_future_is_rejected_beyond_the_tolerance)
 {
     appt_start_req r;
     problem p;
-    bson_t doc;
-    parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT
-          "\",\"start_date\":\"2030-01-01T00:00:01Z\"}",
-          &doc);
-    ck_assert_int_eq(appt_request_start(&doc, NOW, &r, &p), 0);
-    bson_destroy(&doc);
-    parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT
-          "\",\"start_date\":\"2030-01-01T00:00:01.001Z\"}",
-          &doc);
-    ck_assert_int_eq(appt_request_start(&doc, NOW, &r, &p), -1);
+    json_t *doc = parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT
+                        "\",\"start_date\":\"2030-01-01T00:00:01Z\"}");
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), 0);
+    json_decref(doc);
+    doc = parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT
+                "\",\"start_date\":\"2030-01-01T00:00:01.001Z\"}");
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), -1);
     assert_problem(&p, "invalid-field", "start_date", "start_date must not be in the future");
-    bson_destroy(&doc);
+    json_decref(doc);
 }
 END_TEST
 
@@ -101,20 +160,19 @@ START_TEST(test_finish_end_date_optional_and_validated)
 {
     appt_finish_req r = {true, 5};
     problem p;
-    bson_t doc;
-    parse("", &doc);
-    ck_assert_int_eq(appt_request_finish(&doc, NOW, &r, &p), 0);
+    json_t *doc = parse("");
+    ck_assert_int_eq(appt_request_finish(doc, NOW, &r, &p), 0);
     ck_assert(!r.has_end);
-    bson_destroy(&doc);
-    parse("{\"end_date\":\"2024-05-01 15:01:00\"}", &doc);
-    ck_assert_int_eq(appt_request_finish(&doc, NOW, &r, &p), 0);
+    json_decref(doc);
+    doc = parse("{\"end_date\":\"2024-05-01 15:01:00\"}");
+    ck_assert_int_eq(appt_request_finish(doc, NOW, &r, &p), 0);
     ck_assert(r.has_end);
-    bson_destroy(&doc);
-    parse("{\"end_date\":17}", &doc);
-    ck_assert_int_eq(appt_request_finish(&doc, NOW, &r, &p), -1);
+    json_decref(doc);
+    doc = parse("{\"end_date\":17}");
+    ck_assert_int_eq(appt_request_finish(doc, NOW, &r, &p), -1);
     assert_problem(&p, "invalid-field", "end_date",
                    "end_date must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z");
-    bson_destroy(&doc);
+    json_decref(doc);
 }
 END_TEST
 
@@ -199,6 +257,9 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_start_lowercases_ids_and_reads_start_date);
     tcase_add_test(tc, test_start_without_start_date_or_with_null);
     tcase_add_test(tc, test_start_missing_and_invalid_ids_are_named);
+    tcase_add_test(tc, test_start_extended_json_wrappers_are_named_as_wrong_type);
+    tcase_add_test(tc, test_finish_extended_json_date_is_named_as_wrong_type);
+    tcase_add_test(tc, test_duplicate_key_is_refused_before_validation_naming_it);
     tcase_add_test(tc, test_start_date_in_the_future_is_rejected_beyond_the_tolerance);
     tcase_add_test(tc, test_finish_end_date_optional_and_validated);
     tcase_add_test(tc, test_appt_list_defaults);
