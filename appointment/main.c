@@ -55,6 +55,11 @@ int main(int argc, char **argv)
                   "HOURLY_PRICE must look like 200.00 (at most 1000000000.00)", NULL);
         return 2;
     }
+    auth *au = service_auth(vars, NVARS);
+    if (!au)
+        return 2;
+    ho.auth = au;
+
     service_ops_init(&app.ops, vars, NVARS, "clinic-events appointment API",
                      _binary_proto_appointment_openapi_json_start,
                      _binary_proto_appointment_openapi_json_end, appt_render_metrics);
@@ -111,6 +116,7 @@ done:
     mongo_db_free(db);
     docs_free(app.ops.docs);
     mongo_global_cleanup();
+    auth_free(au); /* after the server: its requests read it */
     log_info("stopped", NULL);
     return rc;
 }

@@ -261,11 +261,15 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, 
     return rc;
 }
 
-int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start_given,
-                        appt *existing, bool *existing_start_given, bson_error_t *err)
+int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
+                        bool start_given, appt *existing, bool *existing_start_given,
+                        bson_error_t *err)
 {
+    char *id = bson_strdup_printf("%s %s", client, key);
     bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", key);
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "client", client);
+    BSON_APPEND_UTF8(&doc, "key", key);
     BSON_APPEND_UTF8(&doc, "appointment_id", a->id);
     BSON_APPEND_UTF8(&doc, "physician_id", a->physician_id);
     BSON_APPEND_UTF8(&doc, "patient_id", a->patient_id);
@@ -274,15 +278,16 @@ int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start
     BSON_APPEND_DATE_TIME(&doc, "created_at", a->created_ms);
     int rc = mongo_insert(db, APPT_IDEM_COLLECTION, &doc, err);
     bson_destroy(&doc);
-    if (rc == 0)
-        return 1;
-    if (!mongo_error_is_duplicate(err))
-        return -1;
+    if (rc == 0 || !mongo_error_is_duplicate(err)) {
+        bson_free(id);
+        return rc == 0 ? 1 : -1;
+    }
 
     bson_t filter = BSON_INITIALIZER, found;
-    BSON_APPEND_UTF8(&filter, "_id", key);
+    BSON_APPEND_UTF8(&filter, "_id", id);
     rc = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
     bson_destroy(&filter);
+    bson_free(id);
     if (rc != 1) {
         if (rc == 0) /* the key vanished between insert and read: report as a conflict */
             bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key vanished");

@@ -88,11 +88,17 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, 
 
 /* ---- idempotency keys ---- */
 
-/* Records key -> a (its ids and the request's fields). Returns 1 if recorded,
- * 0 if the key exists already (then *existing holds what was recorded first:
+/* Records (client, key) -> a (its ids and the request's fields), so that the
+ * same key from two clients is two keys. The document's _id is
+ * "<client> <key>": one equality lookup, and never the _id of a key recorded
+ * before keys were scoped (those were the bare key, and a key holds no
+ * space), so an old record is never replayed to anyone. client is
+ * http_req.client (a hash, never a token). Returns 1 if recorded, 0 if the
+ * client's key exists already (then *existing holds what was recorded first:
  * id, physician, patient, start_ms, and start_given), -1 on error. */
-int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start_given,
-                        appt *existing, bool *existing_start_given, bson_error_t *err);
+int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
+                        bool start_given, appt *existing, bool *existing_start_given,
+                        bson_error_t *err);
 
 /* ---- outbox ---- */
 

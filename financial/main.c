@@ -46,6 +46,11 @@ int main(int argc, char **argv)
         service_int(vars, NVARS, "CONSUMER_RETRY_MAX_MS", 100, 3600000, &retry_max) ||
         service_currency(vars, NVARS, app.currency))
         return 2;
+    auth *au = service_auth(vars, NVARS);
+    if (!au)
+        return 2;
+    ho.auth = au;
+
     service_ops_init(&app.ops, vars, NVARS, "clinic-events financial API",
                      _binary_proto_financial_openapi_json_start,
                      _binary_proto_financial_openapi_json_end, fin_render_metrics);
@@ -106,6 +111,7 @@ done:
     mongo_db_free(db);
     docs_free(app.ops.docs);
     mongo_global_cleanup();
+    auth_free(au); /* after the server: its requests read it */
     log_info("stopped", NULL);
     return rc;
 }
