@@ -146,7 +146,8 @@ static void handle_start(http_req *req)
     if (key) {
         appt first;
         bool first_given = false;
-        int rc = appt_store_idem_put(app->db, key, &a, has_start, &first, &first_given, &err);
+        int rc = appt_store_idem_put(app->db, req->client, key, &a, has_start, &first, &first_given,
+                                     &err);
         if (rc < 0) {
             http_reply_db_error(req, &err);
             return;

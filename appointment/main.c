@@ -64,6 +64,11 @@ int main(int argc, char **argv)
                   "HOURLY_PRICE must look like 200.00 (at most 1000000000.00)", NULL);
         return 2;
     }
+    auth *au = service_auth(vars, NVARS);
+    if (!au)
+        return 2;
+    ho.auth = au;
+
     service_ops_init(&app.ops, vars, NVARS, &ops_spec);
 
     char err[512];
@@ -118,6 +123,7 @@ done:
     mongo_db_free(db);
     ops_destroy(&app.ops); /* after the server: /readyz reads it */
     mongo_global_cleanup();
+    auth_free(au); /* after the server: its requests read it */
     log_info("stopped", NULL);
     return rc;
 }

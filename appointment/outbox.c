@@ -172,28 +172,48 @@ void outbox_publish(outbox *ob, const appt *a)
     buf_free(&value);
 }
 
+#define RELAY_BATCH 64
+#define RELAY_MAX_PER_ROUND 512
+
+/* Publishes the entries that are due: one query finds a batch of them, then
+ * each is claimed by _id (an indexed compare-and-swap) and published, so a
+ * backlog (after a broker outage) drains at the rate of cheap claims, not of
+ * one read of every pending entry per event. */
 static void relay_due(outbox *ob)
 {
-    for (int i = 0; i < 500 && !atomic_load(&ob->stop); i++) {
+    appt *due = xcalloc(RELAY_BATCH, sizeof *due);
+    for (int done = 0; done < RELAY_MAX_PER_ROUND && !atomic_load(&ob->stop);) {
         int64_t now = timefmt_now_ms();
-        appt a;
         bson_error_t err;
-        int rc = appt_store_outbox_claim(ob->opts.db, now, outbox_lease_until(ob, now), &a, &err);
-        if (rc < 0) {
+        int n = 0;
+        if (appt_store_outbox_due(ob->opts.db, now, due, RELAY_BATCH, &n, &err) != 0) {
             log_debug("relay cannot read the outbox", "error", err.message, NULL);
-            return;
+            break;
         }
-        if (rc == 0)
-            return;
-        metrics_inc(&ob->relayed);
-        trace_ids t = {"", ""};
-        trace_parse(a.traceparent, strlen(a.traceparent), &t);
-        log_info("relaying pending event", "appointment_id", a.id, "event_id", a.event_id,
-                 "trace_id", t.trace_id, NULL);
-        outbox_publish(ob, &a);
-        rd_kafka_poll(ob->rk, 0);
-        mark_acked(ob);
+        for (int i = 0; i < n && !atomic_load(&ob->stop); i++, done++) {
+            appt a;
+            int rc = appt_store_outbox_claim(ob->opts.db, &due[i], outbox_lease_until(ob, now), &a,
+                                             &err);
+            if (rc < 0) {
+                log_debug("relay cannot claim an outbox entry", "error", err.message, NULL);
+                goto out;
+            }
+            if (rc == 0) /* claimed by another relay, or published meanwhile */
+                continue;
+            metrics_inc(&ob->relayed);
+            trace_ids t = {"", ""};
+            trace_parse(a.traceparent, strlen(a.traceparent), &t);
+            log_info("relaying pending event", "appointment_id", a.id, "event_id", a.event_id,
+                     "trace_id", t.trace_id, NULL);
+            outbox_publish(ob, &a);
+            rd_kafka_poll(ob->rk, 0);
+            mark_acked(ob);
+        }
+        if (n < RELAY_BATCH)
+            break;
     }
+out:
+    free(due);
 }
 
 static void *outbox_main(void *arg)

@@ -22,6 +22,8 @@ static void outbox_from_bson(bson_iter_t *ob, appt *a)
             mongo_iter_str(ob, a->tracestate, sizeof a->tracestate);
         else if (strcmp(k, "attempts") == 0)
             a->attempts = (int32_t)mongo_iter_int(ob);
+        else if (strcmp(k, "next_attempt_at") == 0)
+            a->next_attempt_ms = mongo_iter_int(ob);
     }
 }
 
@@ -259,11 +261,15 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, 
     return rc;
 }
 
-int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start_given,
-                        appt *existing, bool *existing_start_given, bson_error_t *err)
+int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
+                        bool start_given, appt *existing, bool *existing_start_given,
+                        bson_error_t *err)
 {
+    char *id = bson_strdup_printf("%s %s", client, key);
     bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", key);
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "client", client);
+    BSON_APPEND_UTF8(&doc, "key", key);
     BSON_APPEND_UTF8(&doc, "appointment_id", a->id);
     BSON_APPEND_UTF8(&doc, "physician_id", a->physician_id);
     BSON_APPEND_UTF8(&doc, "patient_id", a->patient_id);
@@ -272,15 +278,16 @@ int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start
     BSON_APPEND_DATE_TIME(&doc, "created_at", a->created_ms);
     int rc = mongo_insert(db, APPT_IDEM_COLLECTION, &doc, err);
     bson_destroy(&doc);
-    if (rc == 0)
-        return 1;
-    if (!mongo_error_is_duplicate(err))
-        return -1;
+    if (rc == 0 || !mongo_error_is_duplicate(err)) {
+        bson_free(id);
+        return rc == 0 ? 1 : -1;
+    }
 
     bson_t filter = BSON_INITIALIZER, found;
-    BSON_APPEND_UTF8(&filter, "_id", key);
+    BSON_APPEND_UTF8(&filter, "_id", id);
     rc = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
     bson_destroy(&filter);
+    bson_free(id);
     if (rc != 1) {
         if (rc == 0) /* the key vanished between insert and read: report as a conflict */
             bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key vanished");
@@ -342,16 +349,38 @@ int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_i
     return rc;
 }
 
-int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,
+int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int *n,
+                          bson_error_t *err)
+{
+    bson_t *filter = BCON_NEW("outbox_pending", BCON_BOOL(true), "outbox.next_attempt_at", "{",
+                              "$lte", BCON_DATE_TIME(now_ms), "}");
+    bson_t *opts = BCON_NEW("sort", "{", "outbox.next_attempt_at", BCON_INT32(1), "}", "limit",
+                            BCON_INT64(max));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc = NULL;
+    int count = 0;
+    while (count < max && mongoc_cursor_next(cur, &doc))
+        appt_from_bson(doc, &out[count++]);
+    int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    *n = count;
+    return rc;
+}
+
+int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
                             bson_error_t *err)
 {
-    bson_t *query = BCON_NEW("outbox_pending", BCON_BOOL(true), "outbox.next_attempt_at", "{",
-                             "$lte", BCON_DATE_TIME(now_ms), "}");
+    bson_t *query = BCON_NEW("_id", BCON_UTF8(seen->id), "outbox_pending", BCON_BOOL(true),
+                             "outbox.next_attempt_at", BCON_DATE_TIME(seen->next_attempt_ms));
     bson_t *update = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(lease_until_ms),
                               "}", "$inc", "{", "outbox.attempts", BCON_INT32(1), "}");
-    bson_t *sort = BCON_NEW("outbox.next_attempt_at", BCON_INT32(1));
-    int rc = find_and_modify(db, query, update, sort, out, err);
-    bson_destroy(sort);
+    int rc = find_and_modify(db, query, update, NULL, out, err);
     bson_destroy(update);
     bson_destroy(query);
     return rc;

@@ -43,6 +43,7 @@ typedef struct appt {
     char traceparent[APPT_TRACEPARENT_LEN];
     char tracestate[TRACESTATE_MAX]; /* "" when the request had none */
     int32_t attempts;
+    int64_t next_attempt_ms; /* the relay's: when the entry is due */
 } appt;
 
 typedef struct appt_filter {
@@ -87,11 +88,17 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, 
 
 /* ---- idempotency keys ---- */
 
-/* Records key -> a (its ids and the request's fields). Returns 1 if recorded,
- * 0 if the key exists already (then *existing holds what was recorded first:
+/* Records (client, key) -> a (its ids and the request's fields), so that the
+ * same key from two clients is two keys. The document's _id is
+ * "<client> <key>": one equality lookup, and never the _id of a key recorded
+ * before keys were scoped (those were the bare key, and a key holds no
+ * space), so an old record is never replayed to anyone. client is
+ * http_req.client (a hash, never a token). Returns 1 if recorded, 0 if the
+ * client's key exists already (then *existing holds what was recorded first:
  * id, physician, patient, start_ms, and start_given), -1 on error. */
-int appt_store_idem_put(mongo_db *db, const char *key, const appt *a, bool start_given,
-                        appt *existing, bool *existing_start_given, bson_error_t *err);
+int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
+                        bool start_given, appt *existing, bool *existing_start_given,
+                        bson_error_t *err);
 
 /* ---- outbox ---- */
 
@@ -103,12 +110,17 @@ int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], s
 /* Pushes the entry's next attempt to at_ms (after a failed delivery). */
 int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,
                                bson_error_t *err);
-/* Claims one pending entry whose next attempt is due (<= now_ms) by moving its
- * next attempt to lease_until_ms and counting the attempt, so other relays
- * (other instances) skip it meanwhile. Returns 1 with *out, 0 if none is due.
- * The query is an equality on the top-level outbox_pending flag, so it reads
- * the pending entries only. */
-int appt_store_outbox_claim(mongo_db *db, int64_t now_ms, int64_t lease_until_ms, appt *out,
+/* Fills out[0..*n) with at most max pending entries whose next attempt is
+ * due (<= now_ms), earliest first: one query, an equality on the top-level
+ * outbox_pending flag, so it reads the pending entries only. */
+int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int *n,
+                          bson_error_t *err);
+/* Claims the entry `seen` (from appt_store_outbox_due) if no one else did
+ * meanwhile: moves its next attempt from what was seen to lease_until_ms and
+ * counts the attempt, so other relays (other instances) skip it. The filter
+ * is its _id plus the seen next attempt, a compare-and-swap. Returns 1 with
+ * *out, 0 if another relay claimed it first (or it was published). */
+int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
                             bson_error_t *err);
 /* Counts pending entries (for /metrics). Returns the count or -1. */
 int64_t appt_store_outbox_pending(mongo_db *db, bson_error_t *err);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "metrics.h"
 #include "problem.h"
@@ -59,6 +60,10 @@ struct http_req {
     trace_ids trace;                 /* its trace id and parent span id, for logs */
     char tracestate[TRACESTATE_MAX]; /* the request's valid tracestate, or "" */
     int status;                      /* status sent, 0 until a reply */
+    /* Who is calling (auth.h): "t:…" or "j:…" on a route that needs a scope
+     * while auth is on, else "anonymous". What a client stores under a name
+     * of its choosing (an Idempotency-Key) is scoped by it. */
+    char client[AUTH_CLIENT_LEN];
     /* private */
     char *path_copy;
     bool body_read; /* the declared body was read to its end */
@@ -69,9 +74,9 @@ typedef struct http_server_opts {
     const char *host;    /* "0.0.0.0"; forced to 127.0.0.1 when auth is off */
     int port;
     int threads;
-    size_t max_body;         /* bytes; larger bodies get 413 */
-    int request_timeout_ms;  /* bounds slow clients */
-    const char *auth_tokens; /* "tokA=scope1,scope2;tokB=scope3" or "" for auth off */
+    size_t max_body;        /* bytes; larger bodies get 413 */
+    int request_timeout_ms; /* bounds slow clients */
+    auth *auth;             /* borrowed, outlives the server; NULL or no tokens: auth off */
     const http_route *routes;
     size_t nroutes;
     void *app;
@@ -79,12 +84,12 @@ typedef struct http_server_opts {
 
 typedef struct http_server http_server;
 
-/* Parses the tokens, binds and starts serving. Returns the server, or NULL
- * with a reason in err (bad token list, port in use). */
+/* Binds and starts serving. Returns the server, or NULL with a reason in err
+ * (port in use). */
 http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen);
 /* Stops accepting, waits for requests in flight, frees. NULL is a no-op. */
 void http_server_free(http_server *srv);
-/* True when bearer-token auth is on. */
+/* True when bearer-token auth is on (static tokens, JWTs or both). */
 bool http_server_auth_on(const http_server *srv);
 /* Appends the request counters and latency histograms in Prometheus text. */
 void http_server_render_metrics(http_server *srv, buf *out);

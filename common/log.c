@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "json.h"
@@ -12,13 +13,18 @@ static const char *log_service = "clinic-events";
 static log_level log_min = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_init(const char *service, const char *level)
+int log_init(const char *service, const char *level)
 {
     log_service = service;
     log_min = LOG_INFO;
+    if (!level)
+        return 0;
     for (int i = 0; i < 4; i++)
-        if (level && strcmp(level, level_names[i]) == 0)
+        if (strcasecmp(level, level_names[i]) == 0) {
             log_min = (log_level)i;
+            return 0;
+        }
+    return -1;
 }
 
 void log_kv(log_level level, const char *msg, ...)

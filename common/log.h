@@ -8,9 +8,11 @@
 
 typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
-/* Sets the service name and minimum level ("debug", "info", "warn", "error";
- * anything else is "info"). Call once at start-up before any thread logs. */
-void log_init(const char *service, const char *level);
+/* Sets the service name and minimum level ("debug", "info", "warn",
+ * "error", in any case; NULL is "info"). Returns 0, or -1 for any other level (then "info"
+ * is set, so the caller can still log why it stops). Call once at start-up
+ * before any thread logs. */
+int log_init(const char *service, const char *level);
 
 void log_kv(log_level level, const char *msg, ...) __attribute__((sentinel));
 

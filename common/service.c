@@ -25,7 +25,16 @@ bool service_begin(int argc, char **argv, const char *name, const char *summary,
         *exit_code = a > 0 ? 0 : 2;
         return false;
     }
-    log_init(name, config_str(vars, nvars, "LOG_LEVEL"));
+    const char *level = config_str(vars, nvars, "LOG_LEVEL");
+    if (log_init(name, level) != 0) {
+        /* A typo must not quietly log at another level than asked. */
+        char err[128];
+        snprintf(err, sizeof err, "LOG_LEVEL must be debug, info, warn or error, got '%.32s'",
+                 level);
+        log_error("invalid configuration", "error", err, NULL);
+        *exit_code = 2;
+        return false;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -72,8 +81,42 @@ int service_http_opts(const config_var *vars, size_t nvars, http_server_opts *op
         return -1;
     opts->max_body = (size_t)max_body;
     opts->host = config_str(vars, nvars, "HTTP_HOST");
-    opts->auth_tokens = config_str(vars, nvars, "AUTH_TOKENS");
     return 0;
+}
+
+auth *service_auth(const config_var *vars, size_t nvars)
+{
+    int leeway;
+    if (service_int(vars, nvars, "AUTH_JWT_LEEWAY_S", 0, 3600, &leeway) != 0)
+        return NULL;
+    auth_opts o = {
+        .tokens = config_str(vars, nvars, "AUTH_TOKENS"),
+        .jwt_alg = config_str(vars, nvars, "AUTH_JWT_ALG"),
+        .jwt_key_file = config_str(vars, nvars, "AUTH_JWT_KEY_FILE"),
+        .jwt_issuer = config_str(vars, nvars, "AUTH_JWT_ISSUER"),
+        .jwt_audience = config_str(vars, nvars, "AUTH_JWT_AUDIENCE"),
+        .jwt_leeway_s = leeway,
+    };
+    char err[512];
+    auth *a = auth_new(&o, err, sizeof err);
+    if (!a) {
+        log_error("invalid configuration", "error", err, NULL);
+        return NULL;
+    }
+    char n[24];
+    snprintf(n, sizeof n, "%zu", auth_ntokens(a));
+    if (auth_jwt_on(a)) {
+        log_info("auth on", "static_tokens", n, "jwt_alg", o.jwt_alg, "jwt_key_file",
+                 o.jwt_key_file, "jwt_issuer", o.jwt_issuer[0] ? o.jwt_issuer : "(any)",
+                 "jwt_audience", o.jwt_audience[0] ? o.jwt_audience : "(any)", NULL);
+        if (!o.jwt_issuer[0] || !o.jwt_audience[0])
+            log_warn("AUTH_JWT_ISSUER or AUTH_JWT_AUDIENCE is unset: JWTs from any issuer the key "
+                     "signs for, or meant for any audience, are accepted",
+                     NULL);
+    } else if (auth_on(a)) {
+        log_info("auth on", "static_tokens", n, NULL);
+    }
+    return a;
 }
 
 mongo_db *service_open_db(const config_var *vars, size_t nvars, const char *appname, char *err,

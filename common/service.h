@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
@@ -23,7 +24,14 @@
         {"HTTP_REQUEST_TIMEOUT_MS", "10000",                                                       \
          "time a client has to send its request line and headers, then its body (408 after)"},     \
         {"AUTH_TOKENS", "",                                                                        \
-         "bearer tokens and scopes: TOKEN=scope,scope;TOKEN2=scope (empty: auth off)"},            \
+         "static bearer tokens and their scopes: TOKEN=scope,scope;TOKEN2=scope"},                 \
+        {"AUTH_JWT_ALG", "",                                                                       \
+         "accept JWT bearer tokens signed with RS256, ES256 or HS256 (and only that)"},            \
+        {"AUTH_JWT_KEY_FILE", "",                                                                  \
+         "the JWT key: a PEM public key (RS256, ES256) or a file holding the HS256 secret"},       \
+        {"AUTH_JWT_ISSUER", "", "required JWT iss (unset: not checked)"},                          \
+        {"AUTH_JWT_AUDIENCE", "", "required JWT aud, one of its values (unset: not checked)"},     \
+        {"AUTH_JWT_LEEWAY_S", "30", "clock skew allowed on JWT exp, nbf and iat, in seconds"},     \
         {"MONGODB_URI", "mongodb://127.0.0.1:27017/clinic",                                        \
          "MongoDB connection string; its path names the database"},                                \
         {"MONGODB_POOL_SIZE", "32", "most MongoDB connections held at once"},                      \
@@ -51,8 +59,13 @@ int service_int(const config_var *vars, size_t nvars, const char *name, int64_t 
 /* CURRENCY as three capital letters plus NUL; logs and returns -1 otherwise. */
 int service_currency(const config_var *vars, size_t nvars, char out[4]);
 
-/* Fills the HTTP_* and AUTH_TOKENS fields of opts (not routes, app, service). */
+/* Fills the HTTP_* fields of opts (not auth, routes, app, service). */
 int service_http_opts(const config_var *vars, size_t nvars, http_server_opts *opts);
+
+/* The bearer-token configuration (AUTH_TOKENS, AUTH_JWT_*), checked whole:
+ * logs what is on, or the reason it is refused and returns NULL. The caller
+ * auth_free()s it after the HTTP server. */
+auth *service_auth(const config_var *vars, size_t nvars);
 
 /* The MongoDB pool from MONGODB_URI and MONGODB_POOL_SIZE; NULL with err. */
 mongo_db *service_open_db(const config_var *vars, size_t nvars, const char *appname, char *err,

@@ -55,6 +55,11 @@ int main(int argc, char **argv)
         service_int(vars, NVARS, "CONSUMER_RETRY_MAX_MS", 100, 3600000, &retry_max) ||
         service_currency(vars, NVARS, app.currency))
         return 2;
+    auth *au = service_auth(vars, NVARS);
+    if (!au)
+        return 2;
+    ho.auth = au;
+
     service_ops_init(&app.ops, vars, NVARS, &ops_spec);
 
     char err[512];
@@ -116,6 +121,7 @@ done:
     mongo_db_free(db);
     ops_destroy(&app.ops); /* after the server: /readyz reads it */
     mongo_global_cleanup();
+    auth_free(au); /* after the server: its requests read it */
     log_info("stopped", NULL);
     return rc;
 }

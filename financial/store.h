@@ -81,12 +81,13 @@ int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err);
 void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REFS]);
 
 /* Writes each of bs[0..n) unless a billing for its appointment exists
- * already, in which case that one is left as it is ($setOnInsert upserts in
- * one unordered bulk write, after the buckets are noted), with a majority
- * write concern unless the URI sets one. On success returns 0 and sets
- * created[i] to 1 for the billings this call wrote, 0 for those that existed
- * (a duplicate event, or a concurrent writer that won the race); on error
- * returns -1 and nothing is known (a retry is harmless). */
+ * already, in which case that one is left as it is: unordered bulk inserts
+ * keyed by the appointment id, a duplicate key meaning "already billed",
+ * after the buckets are noted; with a majority write concern unless the URI
+ * sets one. On success returns 0 and sets created[i] to 1 for the billings
+ * this call wrote, 0 for those that existed (a duplicate event, or a
+ * concurrent writer that won the race); on error returns -1 and nothing is
+ * known (a retry is harmless). */
 int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
                               bson_error_t *err);
 

@@ -1,31 +1,42 @@
 #!/usr/bin/env python3
-"""make bench: throughput, latency and CPU of both services next to their ceilings.
+"""make bench: throughput, latency and CPU of both services next to their
+ceilings, on the local stack (Kafka + PostgreSQL + FerretDB on it).
 
 Run by tests/bench/run.sh (which builds the C tools first). Starts its own
-Kafka + FerretDB through tests/integration/stack.py's classes on free ports
-under var/bench/run-<timestamp>/ (removed after a clean run, kept otherwise),
-prints one table and writes it as JSON to var/bench/<timestamp>.json and
-var/bench/latest.json.
+Kafka, PostgreSQL and FerretDB through tests/integration/stack.py's classes
+on free ports under var/bench/run-<timestamp>/ (removed after a clean run,
+kept otherwise), prints one table and writes it as JSON to
+var/bench/<timestamp>.json and var/bench/latest.json ("summary": the
+figures issue 11 asks for).
 
-Steps (each with a database of its own unless said):
-  ceiling     bare civetweb (bare_http) under wrk, 16 and 64 connections
-  start       POST /appointments under wrk, 16 and 64 connections
-  pairs       start + finish pairs from loadgen at each BENCH_RATES rate, with
-              financial consuming: finish -> billed latency, CPU, reconcile
-  kafka       raw produce/consume (kafka_raw) vs the outbox relay and the
-              financial consumer on the same messages
-  db          the store's operations alone (mongo_raw rw)
-  grown       collections preloaded to BENCH_PRELOAD documents, pairs again,
-              and each service query's plan (FerretDB explain) and latency
+Steps:
+  ceiling   bare civetweb (bare_http) under wrk, 16 and 64 connections
+  start     POST /appointments under wrk, 16 and 64 connections
+  pairs     start + finish pairs from loadgen with financial consuming, on
+            empty collections: flat out first, then each offered rate
+            (BENCH_RATES): billed pairs/s, finish -> billed latency, CPU per
+            consultation of each process, database round trips, reconcile
+  grown     collections seeded (mongo_raw seed, through the store functions)
+            to each BENCH_PRELOAD size, pairs flat out at each; at the last
+            size the list and summary latencies over HTTP, and the plan
+            PostgreSQL runs for every hot query (explain): index scan or FAIL
+  kafka     raw produce/consume (kafka_raw) vs the outbox relay and the
+            financial consumer on the same messages
+  db        the store's operations alone (mongo_raw rw)
 
-CPU figures are utime+stime from /proc/PID/stat (10 ms ticks) of each
-process, so other load on the machine does not count; rates and latencies do
-feel it (the 2 cores are shared by wrk/loadgen, Kafka, FerretDB and both
-services).
+BENCH_STEPS (all of them) runs some steps only, in this order; such a partial
+run writes var/bench/<timestamp>-partial.json and leaves latest.json alone.
+
+CPU figures are utime+stime from /proc/PID/stat (10 ms ticks), so other load
+on the machine does not count; PostgreSQL's is its postmaster's (with the
+cutime/cstime of the backends it has reaped) plus each live child's. Rates
+and latencies do feel other load (2 cores shared by loadgen/wrk, Kafka,
+PostgreSQL, FerretDB and both services).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -35,31 +46,51 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "deploy"))
 import stack as st  # noqa: E402  (the harness of the integration tests)
-from reconcile import is_clean, reconcile  # noqa: E402
+from reconcile import billed_hours  # noqa: E402
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 PAIRS = int(os.environ.get("BENCH_PAIRS", "5000"))
-RATES = [float(r) for r in os.environ.get("BENCH_RATES", "200,500,1000,0").split(",") if r]
+RATES = [float(r) for r in os.environ.get("BENCH_RATES", "0,200,500").split(",") if r]
 PAIR_SECONDS = float(os.environ.get("BENCH_PAIR_SECONDS", "30"))
-PRELOAD = int(os.environ.get("BENCH_PRELOAD", "10000"))
+PRELOAD = sorted(int(p) for p in os.environ.get("BENCH_PRELOAD", "10000,100000").split(",")
+                 if p.strip() and int(p) > 0)
+SEED_THREADS = int(os.environ.get("BENCH_SEED_THREADS", "8"))
+LIST_N = int(os.environ.get("BENCH_LIST_N", "50"))
+LIST_SECONDS = float(os.environ.get("BENCH_LIST_SECONDS", "10"))
 KAFKA_N = int(os.environ.get("BENCH_KAFKA_N", "2000"))
 RELAY_N = int(os.environ.get("BENCH_RELAY_N", "500"))
 DB_N = int(os.environ.get("BENCH_DB_N", "1000"))
+ALL_STEPS = ("ceiling", "start", "pairs", "grown", "kafka", "db")
+STEPS = [x for x in os.environ.get("BENCH_STEPS", ",".join(ALL_STEPS)).split(",") if x]
 CONNS = (16, 64)
 LOADGEN_CONNS = 16  # = HTTP_THREADS: civetweb holds a worker per keep-alive connection
 TOOLS = Path(os.environ.get("BENCH_TOOLS") or st.build_dir() / "bench")
 LUA = ROOT / "tests" / "bench" / "start.lua"
 OUT = ROOT / "var" / "bench"
 CLK = os.sysconf("SC_CLK_TCK")
-CPU_TARGET_US, RSS_TARGET_MIB, RATIO_TARGET = 200, 64, 4
+BILL_WAIT_S = 120  # longest wait for the last billing of a step
+
+# Issue 11's targets (benchmark figures, not timed tests).
+T_BILLED, T_P99_200, T_P99_500 = 800, 50, 250
+T_CPU_US, T_ROUND_TRIPS, T_RATIO, T_LIST_MS = 250, 3, 4, 50
+RSS_TARGET_MIB = 64
+
+# The ids mongo_raw seeds and loadgen uses (physician k, patient k).
+def physician(k: int) -> str:
+    return f"00000000-0000-4000-8000-{k:012d}"
+
+
+def patient(k: int) -> str:
+    return f"00000000-0000-4000-9000-{k:012d}"
 
 
 def log(msg: str) -> None:
@@ -68,11 +99,34 @@ def log(msg: str) -> None:
 
 # --------------------------------------------------------------------- /proc
 
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def cpu_us(pid: int) -> float:
     """utime + stime of a process (all its threads), in µs."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1e6 / CLK
+    s = _stat(pid)
+    return (int(s[11]) + int(s[12])) * 1e6 / CLK
+
+
+def family_cpu_us(master: int) -> float:
+    """A process and its children: its own utime+stime, the cutime+cstime of
+    the children it has reaped, and the utime+stime of each live child. The
+    difference of two readings is exact across children that exit in
+    between (PostgreSQL's postmaster reaps its backends at once)."""
+    s = _stat(master)
+    total = sum(int(s[i]) for i in (11, 12, 13, 14))
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            c = _stat(int(d))
+        except (OSError, IndexError):
+            continue
+        if int(c[1]) == master:
+            total += int(c[11]) + int(c[12])
+    return total * 1e6 / CLK
 
 
 def rss_mib(pid: int) -> float:
@@ -84,14 +138,14 @@ def rss_mib(pid: int) -> float:
 
 
 class Cpu:
-    """CPU used by named processes between two snapshots."""
+    """CPU used by named meters (functions returning µs) between two readings."""
 
-    def __init__(self, pids: dict[str, int]):
-        self.pids = pids
-        self.t0 = {k: cpu_us(p) for k, p in pids.items()}
+    def __init__(self, meters: dict[str, Callable[[], float]]):
+        self.meters = meters
+        self.t0 = {k: m() for k, m in meters.items()}
 
     def used(self) -> dict[str, float]:
-        return {k: cpu_us(p) - self.t0[k] for k, p in self.pids.items()}
+        return {k: m() - self.t0[k] for k, m in self.meters.items()}
 
 
 def pidfile(path: Path) -> int:
@@ -116,7 +170,8 @@ def tool(*args: Any, timeout: float = 600) -> dict[str, Any]:
     p = subprocess.run([str(TOOLS / str(args[0])), *map(str, args[1:])], capture_output=True,
                        text=True, timeout=timeout)
     if p.returncode != 0:
-        raise RuntimeError(f"{args[0]} {args[1]} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+        raise RuntimeError(f"{args[0]} {args[1]} failed ({p.returncode}):\n{p.stdout[-2000:]}"
+                           f"{p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -141,6 +196,30 @@ def metric(svc: st.Service, name: str) -> float:
     return 0.0
 
 
+def day_of(ms_: float) -> str:
+    return datetime.fromtimestamp(ms_ / 1000, timezone.utc).strftime("%Y-%m-%d")
+
+
+def v7_bound(ms_: int) -> str:
+    """The largest UUIDv7 of millisecond ms_: a list cursor that starts the
+    walk with the ids made before ms_ + 1 (the cursor is the last id seen)."""
+    return f"{ms_ >> 16:08x}-{ms_ & 0xffff:04x}-7fff-bfff-ffffffffffff"
+
+
+def plan_nodes(plan: Any) -> list[dict[str, Any]]:
+    """Every node of a PostgreSQL EXPLAIN (FORMAT JSON) plan."""
+    out: list[dict[str, Any]] = []
+    if isinstance(plan, dict):
+        if "Node Type" in plan:
+            out.append(plan)
+        for v in plan.values():
+            out.extend(plan_nodes(v))
+    elif isinstance(plan, list):
+        for v in plan:
+            out.extend(plan_nodes(v))
+    return out
+
+
 # --------------------------------------------------------------------- the bench
 
 class Bench:
@@ -154,12 +233,13 @@ class Bench:
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                   capture_output=True, text=True).stdout.strip(),
-            "config": {"seconds": SECONDS, "pairs": PAIRS, "pair_seconds": PAIR_SECONDS,
-                       "rates": RATES, "preload": PRELOAD, "kafka_n": KAFKA_N,
-                       "relay_n": RELAY_N, "db_n": DB_N,
+            "config": {"steps": STEPS, "seconds": SECONDS, "pairs": PAIRS, "pair_seconds": PAIR_SECONDS,
+                       "rates": RATES, "preload": PRELOAD, "seed_threads": SEED_THREADS,
+                       "list_n": LIST_N, "list_seconds": LIST_SECONDS, "kafka_n": KAFKA_N, "relay_n": RELAY_N, "db_n": DB_N,
                        "loadgen_conns": LOADGEN_CONNS, "cores": os.cpu_count(),
                        "loadavg_at_start": os.getloadavg()[0]},
         }
+        self.t_start = time.monotonic()
 
     # ---- processes
 
@@ -171,9 +251,14 @@ class Bench:
     def kafka(self) -> st.Kafka:
         return self.stack.kafka
 
-    def infra_pids(self) -> dict[str, int]:
-        return {"ferretdb": pidfile(self.fdb.home / "ferretdb.pid"),
-                "kafka": pidfile(self.kafka.home / "node1" / "kafka.pid")}
+    def infra_meters(self) -> dict[str, Callable[[], float]]:
+        fdb = pidfile(self.fdb.home / "ferretdb.pid")
+        kafka = pidfile(self.kafka.home / "node1" / "kafka.pid")
+        pg = self.stack.postgres.pid()
+        if pg is None:
+            raise RuntimeError("PostgreSQL is not running")
+        return {"ferretdb": lambda: cpu_us(fdb), "postgres": lambda: family_cpu_us(pg),
+                "kafka": lambda: cpu_us(kafka)}
 
     def service(self, name: str, db: str, **env: Any) -> st.Service:
         e = {"MONGODB_URI": self.fdb.uri(db), "KAFKA_BOOTSTRAP": self.kafka.bootstrap,
@@ -194,17 +279,31 @@ class Bench:
                 "did not exit within 30 s of SIGTERM (killed)"
 
     def step(self, name: str, fn: Any) -> None:
-        """Runs one step; a failure is recorded and the bench goes on."""
+        """Runs one step; a failure is recorded and the bench goes on (after
+        restarting FerretDB if it stopped answering)."""
+        t0 = time.monotonic()
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - reported in the table and the JSON
             log(f"step {name} failed: {e!s:.300}")
             self.r.setdefault("errors", {})[name] = f"{type(e).__name__}: {e!s:.500}"
+            self.revive_db(name)
+        self.r.setdefault("step_seconds", {})[name] = round(time.monotonic() - t0, 1)
+
+    def revive_db(self, name: str) -> None:
+        try:
+            st.mongo_client(self.fdb.uri("admin"), timeout_ms=5000).admin.command("ping")
+        except Exception as e:  # noqa: BLE001
+            log(f"FerretDB does not answer after step {name} ({e!s:.100}): restarting it")
+            self.r.setdefault("errors", {})[f"{name}: ferretdb"] = \
+                f"FerretDB did not answer a ping after the step ({e!s:.200}); restarted"
+            self.fdb.kill()
+            self.fdb.start()
 
     def mongo(self, db: str) -> Any:
-        return st.mongo_client(self.fdb.uri(db), timeout_ms=60000)[db]
+        return st.mongo_client(self.fdb.uri(db), timeout_ms=120000)[db]
 
-    # ---- steps
+    # ---- steps: HTTP
 
     def ceiling(self) -> None:
         port = st.free_port()
@@ -213,7 +312,7 @@ class Bench:
             st.wait_until(lambda: st.port_open(port), 10, message="bare_http listening")
             url = f"http://127.0.0.1:{port}/appointments"
             for c in CONNS:
-                cpu = Cpu({"bare": proc.pid})
+                cpu = Cpu({"bare": lambda: cpu_us(proc.pid)})
                 w = wrk(url, c, SECONDS)
                 w["cpu_us_per_req"] = cpu.used()["bare"] / max(1, w["requests"])
                 self.r[f"ceiling_c{c}"] = w
@@ -226,89 +325,424 @@ class Bench:
         svc = self.service("appointment", "bench_start")
         try:
             for c in CONNS:
-                cpu = Cpu({"appointment": svc.pid, **self.infra_pids()})
+                cpu = Cpu({"appointment": lambda: cpu_us(svc.pid), **self.infra_meters()})
                 w = wrk(svc.url("/appointments"), c, SECONDS)
                 used = cpu.used()
                 n = max(1, w["requests"] - w["non_2xx"])
                 w["cpu_us_per_req"] = used["appointment"] / n
                 w["ferretdb_cpu_us_per_req"] = used["ferretdb"] / n
+                w["postgres_cpu_us_per_req"] = used["postgres"] / n
                 w["ratio_to_ceiling"] = w["cpu_us_per_req"] / self.r[f"ceiling_c{c}"]["cpu_us_per_req"]
                 self.r[f"start_c{c}"] = w
                 log(f"start c={c}: {w['rps']:.0f} req/s, p99 {w['p99_us'] / 1000:.1f} ms, "
                     f"{w['cpu_us_per_req']:.0f} µs CPU/req ({w['ratio_to_ceiling']:.1f}× ceiling), "
-                    f"non-2xx {w['non_2xx']}, timeouts {w['timeouts']}")
+                    f"ferretdb {w['ferretdb_cpu_us_per_req']:.0f} postgres "
+                    f"{w['postgres_cpu_us_per_req']:.0f} µs/req, non-2xx {w['non_2xx']}, "
+                    f"timeouts {w['timeouts']}")
         finally:
             self.stop(svc)
+            # Gone, so that PostgreSQL's autovacuum of its tens of thousands of
+            # rows does not run (and count) during the next steps.
+            st.mongo_client(self.fdb.uri("bench_start"), timeout_ms=60000).drop_database(
+                "bench_start")
+            self.checkpoint()
 
-    def pair_services(self) -> None:
-        self.appt = self.service("appointment", "bench_appt")
-        self.fin = self.service("financial", "bench_fin")
-        self.appt_db, self.fin_db = self.mongo("bench_appt"), self.mongo("bench_fin")
+    def checkpoint(self) -> None:
+        """A CHECKPOINT now, so that the dirty pages of the step before are
+        not written (and counted) during the next one."""
+        self.psql("CHECKPOINT")
+
+    def psql(self, sql: str) -> None:
+        pg = self.stack.postgres
+        subprocess.run([str(st._pg_bin("psql")), "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-d",
+                        pg.url(), "-c", sql], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=900, check=True)
+
+    def vacuum(self) -> None:
+        """VACUUM ANALYZE of FerretDB's database after a seed: what autovacuum
+        does in a clinic whose collections grew over a year, done before the
+        measurement instead of during it (and fresh statistics for the plans)."""
+        t0 = time.monotonic()
+        self.psql("VACUUM ANALYZE")
+        self.psql("CHECKPOINT")
+        self.r.setdefault("vacuum_seconds", []).append(round(time.monotonic() - t0, 1))
+
+    # ---- steps: pairs
+
+    def pair_services(self, tag: str, topic: str | None = None) -> None:
+        """appointment + financial on databases bench_<tag>_appt/_fin (and
+        topic/group of their own when topic is given), warmed up."""
+        self.appt_name, self.fin_name = f"bench_{tag}_appt", f"bench_{tag}_fin"
+        self.appt_db, self.fin_db = self.mongo(self.appt_name), self.mongo(self.fin_name)
+        self.docs = 0  # appointments in appt_db (the step's "documents")
+        self.pair_tag, self.pair_topic = tag, topic
+        self.start_pair_services()
+
+    def start_pair_services(self) -> None:
+        tag, topic = self.pair_tag, self.pair_topic
+        env_a: dict[str, Any] = {}
+        env_f: dict[str, Any] = {}
+        if topic:
+            for t, parts in ((topic, 6), (topic + ".dlq", 1)):
+                self.kafka.create_topic(t, parts)
+            env_a = {"KAFKA_TOPIC": topic}
+            env_f = {"KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": topic + ".dlq",
+                     "KAFKA_GROUP_ID": f"bench-{tag}"}
+        self.appt = self.service("appointment", self.appt_name, **env_a)
+        self.fin = self.service("financial", self.fin_name, **env_f)
         # Warm-up: the consumer must own its partitions before the clock runs.
         self.pairs("warmup", 20, 20)
-        # What both services burn with nothing to do (relay and consumer polls,
-        # driver heartbeats): at low rates it is most of the CPU per pair.
-        cpu = Cpu({"appointment": self.appt.pid, "financial": self.fin.pid})
+
+    def stop_pair_services(self) -> None:
+        for svc in (getattr(self, "appt", None), getattr(self, "fin", None)):
+            if svc is not None:
+                self.stop(svc)
+
+    def idle_burn(self) -> None:
+        """What both services burn with nothing to do (relay and consumer
+        polls, driver heartbeats): at low rates it is much of the CPU per pair."""
+        cpu = Cpu({"appointment": lambda: cpu_us(self.appt.pid),
+                   "financial": lambda: cpu_us(self.fin.pid), **self.infra_meters()})
         time.sleep(5)
         self.idle_us_per_s = {k: v / 5 for k, v in cpu.used().items()}
         self.r["idle_cpu_us_per_s"] = self.idle_us_per_s
 
+    def db_commands(self) -> float:
+        return metric(self.appt, "clinic_db_commands_total") + metric(self.fin, "clinic_db_commands_total")
+
     def pairs(self, label: str, n: int, rate: float) -> dict[str, Any]:
         ids_file = self.dir / f"ids-{label}.tsv"
-        pids = {"appointment": self.appt.pid, "financial": self.fin.pid, **self.infra_pids()}
-        cpu = Cpu(pids)
+        appt_pid, fin_pid = self.appt.pid, self.fin.pid
+        docs_before = self.docs
+        cpu = Cpu({"appointment": lambda: cpu_us(appt_pid), "financial": lambda: cpu_us(fin_pid),
+                   **self.infra_meters()})
+        cmds0 = self.db_commands()
         pub0 = metric(self.appt, "clinic_events_published_total")
-        # Billed = financial's counter: polling FerretDB instead (count, $in)
-        # made it decode every billing ten times a second, which showed up as
-        # the database's CPU per pair.
         created0 = metric(self.fin, "clinic_billings_created_total")
-        t0 = time.monotonic()
         lg = tool("loadgen", "127.0.0.1", self.appt.port, n, rate, LOADGEN_CONNS, PAIR_SECONDS,
                   ids_file, timeout=900)
-        st.wait_until(lambda: metric(self.fin, "clinic_billings_created_total") - created0 >= lg["ok"],
-                      300, 0.1, message=f"{label}: all billed")
-        wall_billed = time.monotonic() - t0
+        # The step ends when its last billing exists: financial counts a
+        # billing once its write is acknowledged.
+        deadline = time.monotonic() + BILL_WAIT_S
+        while metric(self.fin, "clinic_billings_created_total") - created0 < lg["ok"]:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        t_end_ms = time.time() * 1000
         used = cpu.used()
-        rows = [line.split("\t") for line in ids_file.read_text().splitlines()]
-        ids = [r[0] for r in rows]
-        ce_time = {a["_id"]: ms(a["outbox"]["time"]) for a in
-                   self.appt_db.appointments.find({"_id": {"$in": ids}}, {"outbox.time": 1})}
-        billed = {b["_id"]: ms(b["created_at"]) for b in
-                  self.fin_db.billings.find({"_id": {"$in": ids}}, {"created_at": 1})}
-        lat = [billed[i] - ce_time[i] for i in ids if i in billed and i in ce_time]
-        rec = reconcile(self.appt_db, self.fin_db, ids=set(ids))
+        # Delivery reports are counted when the outbox thread polls them, which
+        # may come after the billing: wait for them before counting re-publishes.
+        deadline = time.monotonic() + 30
+        while (metric(self.appt, "clinic_events_published_total") - pub0 < lg["ok"]
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        # (includes the pending counts of the bench's own 2 reads of appointment's /metrics)
+        cmds = self.db_commands() - cmds0
         published = metric(self.appt, "clinic_events_published_total") - pub0
+        created = metric(self.fin, "clinic_billings_created_total") - created0
+        self.docs += lg["ok"]
+
+        # Read back this step's documents by their day buckets (an indexed
+        # equality; an $in on the ids would make FerretDB read everything).
+        rows = [line.split("\t") for line in ids_file.read_text().splitlines()]
+        ids = {r[0] for r in rows}
+        days = sorted({day_of(lg["t0_ms"]), day_of(t_end_ms)})
+        appts: dict[str, Any] = {}
+        bills: dict[str, Any] = {}
+        for d in days:
+            for a in self.appt_db.appointments.find(
+                    {"bucket": d}, {"status": 1, "start_date": 1, "end_date": 1,
+                                    "price_cents": 1, "outbox.time": 1}):
+                if a["_id"] in ids:
+                    appts[a["_id"]] = a
+            for b in self.fin_db.billings.find(
+                    {"bucket": d}, {"created_at": 1, "total_cents": 1, "billed_hours": 1}):
+                if b["_id"] in ids:
+                    bills[b["_id"]] = b
+        # Reconcile: every finished appointment of the step billed once, right.
+        finished = {i: a for i, a in appts.items() if a.get("status") == "finished"}
+        missing = sorted(set(finished) - set(bills))
+        extra = sorted(set(bills) - set(finished))
+        mismatched = []
+        for i in set(finished) & set(bills):
+            a, b = finished[i], bills[i]
+            h = billed_hours(ms(a["start_date"]), ms(a["end_date"]))
+            if int(b["billed_hours"]) != h or int(b["total_cents"]) != h * int(a["price_cents"]):
+                mismatched.append(i)
+        rec = {"finished": len(finished), "billed": len(set(finished) & set(bills)),
+               "missing": len(missing), "extra": len(extra), "mismatched": len(mismatched),
+               "missing_ids": missing[:5], "mismatched_ids": sorted(mismatched)[:5],
+               "not_found": len(ids - set(appts))}
+        clean = (rec["missing"] == rec["extra"] == rec["mismatched"] == rec["not_found"] == 0
+                 and created == len(bills))
+        lat = [ms(bills[i]["created_at"]) - ms(a["outbox"]["time"]) for i, a in finished.items()
+               if i in bills and "outbox" in a]
+        wall_s = max(0.001, (t_end_ms - lg["t0_ms"]) / 1000)
+        last_bill_ms = max((ms(b["created_at"]) for b in bills.values()), default=t_end_ms)
         ok = max(1, lg["ok"])
         res = {
-            **lg, "offered_per_s": rate or None, "wall_to_all_billed_s": wall_billed,
+            **lg, "docs_before": docs_before, "offered_per_s": rate or None,
+            "billed": len(bills), "step_seconds": wall_s,
+            "billed_pairs_per_s": len(bills) / wall_s,
+            # the same, ending at the last billing's created_at (stamped just
+            # before its write, so slightly early) instead of when the bench saw it
+            "billed_pairs_per_s_by_created_at":
+                len(bills) / max(0.001, (last_bill_ms - lg["t0_ms"]) / 1000),
             "billed_p50_ms": pct(lat, 0.5), "billed_p99_ms": pct(lat, 0.99),
             "billed_max_ms": max(lat) if lat else None,
-            "lost": len(rec["missing"]) if isinstance(rec["missing"], list) else rec["missing"],
-            "reconcile_clean": is_clean(rec),
+            "lost": rec["missing"], "reconcile_clean": clean, "reconcile": rec,
             "events_published": published, "events_extra": published - lg["ok"],
-            "appointment_cpu_us_per_pair": used["appointment"] / ok,
-            "financial_cpu_us_per_pair": used["financial"] / ok,
-            "ferretdb_cpu_us_per_pair": used["ferretdb"] / ok,
-            "kafka_cpu_us_per_pair": used["kafka"] / ok,
+            "billings_created": created,
+            "db_commands": cmds, "db_round_trips_per_pair": cmds / ok,
             "appointment_rss_mib": rss_mib(self.appt.pid), "financial_rss_mib": rss_mib(self.fin.pid),
-            "reconcile": {k: rec[k] for k in ("finished", "billed", "missing", "extra", "mismatched")
-                          if k in rec},
         }
+        for k, v in used.items():
+            res[f"{k}_cpu_us_per_pair"] = v / ok
         res["services_cpu_us_per_pair"] = (res["appointment_cpu_us_per_pair"]
                                            + res["financial_cpu_us_per_pair"])
         idle = getattr(self, "idle_us_per_s", {})
         res["services_net_cpu_us_per_pair"] = (
-            sum(used[k] - idle.get(k, 0) * wall_billed for k in ("appointment", "financial")) / ok)
-        log(f"pairs {label}: {lg['finishes_per_s']:.0f} finishes/s (behind {lg['behind_max_ms']:.0f} ms),"
-            f" billed p50 {res['billed_p50_ms']} ms p99 {res['billed_p99_ms']} ms,"
-            f" services {res['services_cpu_us_per_pair']:.0f} µs CPU/pair,"
-            f" ferretdb {res['ferretdb_cpu_us_per_pair']:.0f}, clean {res['reconcile_clean']}")
+            sum(used[k] - idle.get(k, 0) * wall_s for k in ("appointment", "financial")) / ok)
+        if label != "warmup":
+            log(f"pairs {label} ({docs_before} docs): {lg['finishes_per_s']:.0f} finishes/s, "
+                f"billed {res['billed_pairs_per_s']:.0f} pairs/s, bill p50 {res['billed_p50_ms']} "
+                f"p99 {res['billed_p99_ms']} ms, services {res['services_cpu_us_per_pair']:.0f} "
+                f"ferretdb {res['ferretdb_cpu_us_per_pair']:.0f} postgres "
+                f"{res['postgres_cpu_us_per_pair']:.0f} µs/pair, "
+                f"{res['db_round_trips_per_pair']:.2f} round trips/pair, clean {clean}")
         return res
 
-    def pair_rates(self) -> None:
+    def pairs_empty(self) -> None:
+        """Pairs on empty collections: flat out first (0 documents), then the
+        offered rates (on what the earlier steps left: a few thousand)."""
+        self.pair_services("empty")
+        self.idle_burn()
         for rate in RATES:
             label = f"{int(rate)}" if rate else "max"
             self.r[f"pairs_{label}"] = self.pairs(label, PAIRS, rate)
+        self.stop_pair_services()
+
+    # ---- steps: grown collections
+
+    def seed(self, n: int) -> None:
+        s = tool("mongo_raw", "seed", self.fdb.uri(self.appt_name), self.fdb.uri(self.fin_name), n,
+                 SEED_THREADS, "published", timeout=3600)
+        self.docs += n
+        self.r.setdefault("seed", []).append(s)
+        log(f"seeded {n} appointments ({s['finished']} finished, {s['started']} started) and "
+            f"{s['billings']} billings in {s['seconds']:.0f} s: insert+finish "
+            f"{s['insert_finish_per_s']:.0f}/s ({s['threads']} threads), marks "
+            f"{s['mark_seconds']:.0f} s, billings {s['billings_per_s']:.0f}/s")
+
+    def grown(self) -> None:
+        if not PRELOAD:
+            return
+        self.pair_services("grown", topic="bench.grown")
+        for size in PRELOAD:
+            if size > self.docs:
+                # Stopped meanwhile: while the seed's entries wait for their
+                # published mark, the relay's claim would read them all each
+                # second (its equality matches every pending entry).
+                self.stop_pair_services()
+                self.seed(size - self.docs)
+                self.vacuum()
+                self.start_pair_services()
+            self.r[f"pairs_max_{self.size_label(size)}"] = self.pairs(
+                f"max-{self.size_label(size)}", PAIRS, 0)
+        self.size = PRELOAD[-1]
+        # The pairs steps put thousands of consultations into today's bucket
+        # within minutes, which no clinic does: measure the lists on the
+        # seeded year as a clinic would have it, and say how many were removed.
+        self.step("lists", lambda: (self.drop_todays_pairs(), self.lists()))
+        self.step("explain", self.explain)
+        self.stop_pair_services()
+
+    def drop_todays_pairs(self) -> None:
+        today = day_of(time.time() * 1000)
+        gone = {name: db[coll].delete_many({"bucket": today}).deleted_count
+                for name, db, coll in (("appointments", self.appt_db, "appointments"),
+                                       ("billings", self.fin_db, "billings"))}
+        self.r["bench_pairs_removed_before_lists"] = gone
+        log(f"removed the bench's own consultations from today's buckets before the lists: {gone}")
+
+    @staticmethod
+    def size_label(n: int) -> str:
+        return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+    def lists(self) -> None:
+        """List and summary latencies over HTTP: LIST_N requests per shape
+        (fewer if they take more than LIST_SECONDS), one at a time on one
+        keep-alive connection per service."""
+        now = time.time()
+        today = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0,
+                                                                    microsecond=0)
+        day = today - timedelta(days=30)
+        iso = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+        one_day = {"from": iso(day), "to": iso(day + timedelta(days=1))}
+        phys, pat = physician(7), patient(42)
+        a_conn = http.client.HTTPConnection("127.0.0.1", self.appt.port, timeout=60)
+        f_conn = http.client.HTTPConnection("127.0.0.1", self.fin.port, timeout=60)
+
+        def get(conn: http.client.HTTPConnection, path: str) -> tuple[float, Any]:
+            t0 = time.perf_counter()
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            took = (time.perf_counter() - t0) * 1000
+            if resp.status != 200:
+                raise RuntimeError(f"GET {path}: {resp.status} {body[:200]!r}")
+            return took, json.loads(body)
+
+        first = get(a_conn, "/appointments")[1]
+        past_cursor = v7_bound(int(today.timestamp() * 1000) - 1)
+        shapes: list[tuple[str, http.client.HTTPConnection, str]] = [
+            ("appointments, first page", a_conn, "/appointments"),
+            ("appointments by physician", a_conn, f"/appointments?physician_id={phys}"),
+            ("appointments by patient", a_conn, f"/appointments?patient_id={pat}"),
+            ("appointments status=started", a_conn, "/appointments?status=started"),
+            ("appointments status=finished", a_conn, "/appointments?status=finished"),
+            ("appointments, second page (cursor)", a_conn,
+             f"/appointments?cursor={first['next_cursor']}"),
+            ("appointments, a page of yesterday (cursor)", a_conn,
+             f"/appointments?cursor={past_cursor}"),
+            ("billings, first page", f_conn, "/billings"),
+            ("billings by physician", f_conn, f"/billings?physician_id={phys}"),
+            ("billings by patient", f_conn, f"/billings?patient_id={pat}"),
+            ("billings from/to one day", f_conn, "/billings?" + urlencode(one_day)),
+            ("summary of one day by physician", f_conn,
+             "/billings/summary?" + urlencode({**one_day, "group_by": "physician"})),
+            ("summary of one day by day", f_conn,
+             "/billings/summary?" + urlencode({**one_day, "group_by": "day"})),
+        ]
+        out = []
+        for name, conn, path in shapes:
+            times, items = [], 0
+            until = time.monotonic() + LIST_SECONDS
+            while len(times) < LIST_N and (len(times) < 3 or time.monotonic() < until):
+                took, body = get(conn, path)
+                times.append(took)
+                items = len(body.get("items", body.get("groups", [])))
+            row = {"shape": name, "path": path, "n": len(times), "items": items,
+                   "p50_ms": pct(times, 0.5), "p99_ms": pct(times, 0.99)}
+            # the one "first page / one day" figure the issue's target is about
+            row["target"] = "yesterday" not in name and "second page" not in name
+            out.append(row)
+            log(f"list {name}: p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms "
+                f"({items} items)")
+        year = {"from": iso(today - timedelta(days=366)), "to": iso(today + timedelta(days=1)),
+                "group_by": "physician"}
+        runs = [get(f_conn, "/billings/summary?" + urlencode(year)) for _ in range(3)]
+        a_conn.close()
+        f_conn.close()
+        self.r["lists"] = out
+        self.r["summary_year"] = {
+            "path": "/billings/summary?" + urlencode(year),
+            "ms": [r[0] for r in runs], "ms_median": pct([r[0] for r in runs], 0.5),
+            "documents_read": runs[0][1]["count"], "groups": len(runs[0][1]["groups"])}
+        # How many documents today's buckets hold: the benchmark's own pairs.
+        self.r["today_bucket"] = {
+            "appointments": self.appt_db.command("count", "appointments",
+                                                 query={"bucket": day_of(now * 1000)})["n"],
+            "a_past_day_appointments": self.appt_db.command(
+                "count", "appointments", query={"bucket": day.strftime("%Y-%m-%d")})["n"]}
+        log(f"summary over a year: {self.r['summary_year']['ms_median']:.0f} ms, "
+            f"{self.r['summary_year']['documents_read']} billings read; today's bucket "
+            f"{self.r['today_bucket']}")
+
+    def explain(self) -> None:
+        """The PostgreSQL plan FerretDB runs for each hot query (FerretDB's
+        explain returns it in queryPlanner on its PostgreSQL handler), and
+        the query's time. findAndModify, update and count are explained as
+        the find of the same filter: FerretDB explains find and aggregate
+        only, and reads only "filter" (count's "query" is pushed down the
+        same way, handler/msg_count.go)."""
+        a, b = self.appt_db, self.fin_db
+        some = a.appointments.find_one({"bucket": day_of(time.time() * 1000),
+                                        "status": "finished"})
+        if some is None:
+            raise RuntimeError("no finished appointment today to explain with")
+        aid, phys, pat = some["_id"], some["physician_id"], some["patient_id"]
+        day = some["bucket"]
+        past = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%d")
+        now = datetime.now(timezone.utc)
+        has_idem = "idempotency_keys" in a.list_collection_names()
+        q: list[tuple[str, Any, dict[str, Any]]] = [
+            ("appointment get / finish miss (by _id)", a,
+             {"find": "appointments", "filter": {"_id": aid}, "limit": 1}),
+            ("appointment finish (findAndModify {_id,status,start_date<=})", a,
+             {"find": "appointments", "filter": {"_id": aid, "status": "started",
+                                                 "start_date": {"$lte": now}}, "limit": 1}),
+            ("appointment published mark (update {_id})", a,
+             {"find": "appointments", "filter": {"_id": aid}}),
+            ("appointment outbox claim {outbox_pending,next_attempt_at<=}", a,
+             {"find": "appointments", "filter": {"outbox_pending": True,
+                                                 "outbox.next_attempt_at": {"$lte": now}},
+              "sort": {"outbox.next_attempt_at": 1}, "limit": 1}),
+            ("appointment pending count {outbox_pending}", a,
+             {"find": "appointments", "filter": {"outbox_pending": True}}),
+            ("appointment bucket walk {bucket}", a,
+             {"find": "appointments", "filter": {"bucket": past}, "sort": {"_id": -1},
+              "limit": 21}),
+            ("appointment bucket walk {physician_id,bucket}", a,
+             {"find": "appointments", "filter": {"physician_id": phys, "bucket": past},
+              "sort": {"_id": -1}, "limit": 21}),
+            ("appointment list by patient {patient_id}", a,
+             {"find": "appointments", "filter": {"patient_id": pat}, "sort": {"_id": -1},
+              "limit": 21}),
+            ("appointment list started {status}", a,
+             {"find": "appointments", "filter": {"status": "started"}, "sort": {"_id": -1},
+              "limit": 21}),
+            ("appointment records {scope}", a,
+             {"find": "appointment_buckets", "filter": {"scope": "all"},
+              "projection": {"day": 1}}),
+            ("appointment record note (upsert {_id})", a,
+             {"find": "appointment_buckets", "filter": {"_id": f"all/{day}"}}),
+            ("billing upsert / get (by _id)", b,
+             {"find": "billings", "filter": {"_id": aid}, "limit": 1}),
+            ("billing bucket walk {bucket}", b,
+             {"find": "billings", "filter": {"bucket": past}, "sort": {"_id": -1}, "limit": 21}),
+            ("billing list by patient {patient_id}", b,
+             {"find": "billings", "filter": {"patient_id": pat}, "sort": {"_id": -1},
+              "limit": 21}),
+            ("billing end day {end_day,currency} (summary, ranges)", b,
+             {"find": "billings", "filter": {"end_day": past, "currency": "BRL"},
+              "projection": {"physician_id": 1, "total_cents": 1}}),
+            ("billing records {scope}", b,
+             {"find": "billing_buckets", "filter": {"scope": "end"}, "projection": {"day": 1}}),
+            ("billing record note (upsert {_id})", b,
+             {"find": "billing_buckets", "filter": {"_id": f"end/{day}"}}),
+        ]
+        if has_idem:
+            q.insert(1, ("appointment idempotency key (by _id)", a,
+                         {"find": "idempotency_keys", "filter": {"_id": "bench-key"}, "limit": 1}))
+        out = []
+        for name, db, cmd in q:
+            row: dict[str, Any] = {"query": name, "command": json.dumps(cmd, default=str)}
+            try:
+                plan = db.command("explain", cmd, verbosity="queryPlanner")
+                nodes = plan_nodes(plan.get("queryPlanner", {}))
+                idx = sorted({n["Index Name"] for n in nodes if "Index Name" in n})
+                types = [n["Node Type"] for n in nodes]
+                gin_scan = any(n["Node Type"] in ("Bitmap Index Scan", "Index Scan",
+                                                  "Index Only Scan")
+                               and n.get("Index Name", "").endswith("_gin") for n in nodes)
+                seq = "Seq Scan" in types
+                took = []
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    db.command(dict(cmd))
+                    took.append((time.perf_counter() - t0) * 1000)
+                row.update({"ok": gin_scan and not seq, "nodes": types, "indexes": idx,
+                            "pushdown": plan.get("filterPushdown"), "ms": pct(took, 0.5),
+                            "plan": plan.get("queryPlanner")})
+            except Exception as e:  # noqa: BLE001 - a FAIL row, not a crash
+                row.update({"ok": False, "error": f"{type(e).__name__}: {e!s:.200}"})
+            out.append(row)
+            log(f"explain {name}: {'index scan' if row['ok'] else 'FAIL'} "
+                f"{row.get('nodes', row.get('error'))} {row.get('indexes', '')}")
+        self.r["queries"] = out
+
+    # ---- steps: Kafka paths
 
     def kafka_paths(self) -> None:
         n = KAFKA_N
@@ -323,145 +757,66 @@ class Bench:
         fin = self.service("financial", "bench_consume", KAFKA_TOPIC="bench.raw",
                            KAFKA_DLQ_TOPIC="bench.raw.dlq", KAFKA_GROUP_ID="bench-consume")
         db = self.mongo("bench_consume")
-        cpu = Cpu({"financial": fin.pid})
-        st.wait_until(lambda: metric(fin, "clinic_billings_created_total") >= n, 300, 0.1,
-                      message="consumer path: all billed")
+        cpu = Cpu({"financial": lambda: cpu_us(fin.pid)})
+        # From the first billing seen to the last (the group join before it
+        # is not throughput), polled every 20 ms.
+        deadline = time.monotonic() + 300
+        first: tuple[float, float] | None = None
+        while (c := metric(fin, "clinic_billings_created_total")) < n:
+            if first is None and c > 0:
+                first = (time.monotonic(), c)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"consumer path: {c} of {n} billed after 300 s")
+            time.sleep(0.02)
+        t_last = time.monotonic()
         used = cpu.used()["financial"]
-        first = db.billings.find_one({}, sort=[("created_at", 1)])["created_at"]
-        last = db.billings.find_one({}, sort=[("created_at", -1)])["created_at"]
-        secs = max(0.001, (ms(last) - ms(first)) / 1000)
-        self.r["consumer_path"] = {"msgs": n, "seconds": secs, "per_s": (n - 1) / secs,
-                                   "cpu_us_per_event": used / n}
+        t_first, c_first = first or (t_last, 0)
+        secs = max(0.02, t_last - t_first)
+        self.r["consumer_path"] = {"msgs": n, "seconds": secs, "per_s": (n - c_first) / secs,
+                                   "first_seen": c_first, "cpu_us_per_event": used / n,
+                                   "billings": db.command("count", "billings")["n"]}
         self.stop(fin)
         log(f"consumer path: {self.r['consumer_path']['per_s']:.0f} billings/s")
 
-        # The outbox relay: N pending entries, published by the relay thread alone.
-        n = RELAY_N
-        tool("mongo_raw", "preload", self.fdb.uri("bench_relay"), n, "pending")
+        # The outbox relay: N pending entries (due), published by the relay thread alone.
+        seeded = tool("mongo_raw", "seed", self.fdb.uri("bench_relay"), "-", RELAY_N, 4,
+                      "pending", 1)
+        n = seeded["finished"]  # each a pending entry, due
         t0 = time.monotonic()
         appt = self.service("appointment", "bench_relay", KAFKA_TOPIC="bench.relay",
                             OUTBOX_RELAY_INTERVAL_MS=10)
-        cpu = Cpu({"appointment": appt.pid})
-        # Polled once a second (appointment's /metrics counts the outbox, a
-        # scan on FerretDB); the rate comes from the messages' own timestamps.
+        cpu = Cpu({"appointment": lambda: cpu_us(appt.pid)})
         st.wait_until(lambda: metric(appt, "clinic_events_published_total") >= n,
-                      300, 1.0, message="relay: all acknowledged")
+                      300, 0.2, message="relay: all acknowledged")
         on_topic = time.monotonic() - t0
         ts = [m.timestamp_ms for m in st.consume(self.kafka.bootstrap, "bench.relay", timeout=60)
               if m.timestamp_ms]
         span = max(0.001, (max(ts) - min(ts)) / 1000) if ts else on_topic
         rdb = self.mongo("bench_relay")
-        st.wait_until(lambda: rdb.appointments.count_documents({"outbox.state": "pending"}) == 0,
-                      300, 1.0, message="relay: all marked published")
+        st.wait_until(lambda: rdb.command("count", "appointments",
+                                          query={"outbox_pending": True})["n"] == 0,
+                      300, 0.5, message="relay: all marked published")
         marked = time.monotonic() - t0
         self.r["relay_path"] = {"msgs": n, "seconds_on_topic": on_topic, "per_s": (n - 1) / span,
-                                "first_to_last_s": span,
-                                "seconds_marked": marked,
+                                "first_to_last_s": span, "seconds_marked": marked,
                                 "cpu_us_per_event": cpu.used()["appointment"] / n}
         self.stop(appt)
         log(f"relay path: {self.r['relay_path']['per_s']:.0f} events/s")
 
     def db_raw(self) -> None:
-        self.r["db_raw"] = tool("mongo_raw", "rw", self.fdb.uri("bench_raw"), DB_N, LOADGEN_CONNS)
-        d = self.r["db_raw"]
-        log(f"db raw: insert {d['insert_per_s']:.0f}/s get {d['get_per_s']:.0f}/s "
-            f"finish {d['finish_per_s']:.0f}/s mark {d['mark_published_per_s']:.0f}/s")
-
-    def grown(self) -> None:
-        if PRELOAD <= 0:
-            return
-        have_a = self.appt_db.appointments.estimated_document_count()
-        have_b = self.fin_db.billings.estimated_document_count()
-        t0 = time.monotonic()
-        if PRELOAD > have_a:
-            tool("mongo_raw", "preload", self.fdb.uri("bench_appt"), PRELOAD - have_a, "published")
-        if PRELOAD > have_b:
-            tool("mongo_raw", "preload", self.fdb.uri("bench_fin"), PRELOAD - have_b, "billings")
-        log(f"preloaded to {PRELOAD} documents in {time.monotonic() - t0:.0f} s")
-        self.r["grown_preload_s"] = time.monotonic() - t0
-        self.r["pairs_max_grown"] = self.pairs("max-grown", PAIRS, 0)
-        # Explained with the services stopped: their relay scans compete.
-        self.stop(self.appt)
-        self.stop(self.fin)
-        self.r["queries"] = self.explain()
-
-    def explain(self) -> list[dict[str, Any]]:
-        """Every query shape the services send, against the grown collections:
-        FerretDB's plan and the measured time. findAndModify/update are
-        explained as the find of the same filter (FerretDB explains find,
-        count and aggregate only)."""
-        a, b = self.appt_db, self.fin_db
-        some = a.appointments.find_one({}, sort=[("_id", -1)])
-        aid, phys, pat = some["_id"], some["physician_id"], some["patient_id"]
-        evid = some.get("outbox", {}).get("event_id", "")
-        now = some["created_at"]
-        q: list[tuple[str, Any, str, dict[str, Any]]] = [
-            ("appointment get / finish / idempotency (by _id)", a, "appointments",
-             {"find": "appointments", "filter": {"_id": aid}, "limit": 1}),
-            ("appointment finish (findAndModify _id+status)", a, "appointments",
-             {"find": "appointments", "filter": {"_id": aid, "status": "started"}, "limit": 1}),
-            ("appointment outbox mark (update _id+event_id+state)", a, "appointments",
-             {"find": "appointments", "filter": {"_id": aid, "outbox.event_id": evid,
-                                                 "outbox.state": "pending"}}),
-            ("appointment list newest", a, "appointments",
-             {"find": "appointments", "filter": {}, "sort": {"_id": -1}, "limit": 21}),
-            ("appointment list by physician", a, "appointments",
-             {"find": "appointments", "filter": {"physician_id": phys}, "sort": {"_id": -1},
-              "limit": 21}),
-            ("appointment list by patient", a, "appointments",
-             {"find": "appointments", "filter": {"patient_id": pat}, "sort": {"_id": -1},
-              "limit": 21}),
-            ("appointment list by status", a, "appointments",
-             {"find": "appointments", "filter": {"status": "started"}, "sort": {"_id": -1},
-              "limit": 21}),
-            ("appointment list with cursor", a, "appointments",
-             {"find": "appointments", "filter": {"_id": {"$lt": aid}}, "sort": {"_id": -1},
-              "limit": 21}),
-            ("appointment relay claim (pending, due)", a, "appointments",
-             {"find": "appointments", "filter": {"outbox.state": "pending",
-                                                 "outbox.next_attempt_at": {"$lte": now}},
-              "sort": {"outbox.next_attempt_at": 1}, "limit": 1}),
-            ("appointment /metrics clinic_outbox_pending (count)", a, "appointments",
-             {"count": "appointments", "query": {"outbox.state": "pending"}}),
-            ("financial get / upsert (by _id)", b, "billings",
-             {"find": "billings", "filter": {"_id": aid}, "limit": 1}),
-            ("financial list by physician", b, "billings",
-             {"find": "billings", "filter": {"physician_id": phys}, "sort": {"_id": -1},
-              "limit": 21}),
-            ("financial list by date range", b, "billings",
-             {"find": "billings", "filter": {"end_date": {"$gte": now, "$lt": now}},
-              "sort": {"_id": -1}, "limit": 21}),
-            ("financial summary (aggregate)", b, "billings",
-             {"aggregate": "billings", "pipeline": [
-                 {"$match": {"end_date": {"$gte": now}, "currency": "BRL"}},
-                 {"$group": {"_id": {"k": "$physician_id", "t": "$total_cents"},
-                             "n": {"$sum": 1}}},
-                 {"$sort": {"_id.k": 1, "_id.t": 1}}], "cursor": {}}),
-        ]
-        out = []
-        for name, db, coll, cmd in q:
-            try:
-                plan = db.command("explain", cmd, verbosity="queryPlanner")
-            except Exception as e:  # noqa: BLE001 - reported, not fatal
-                plan = {"error": str(e)}
-            run = dict(cmd)
-            t0 = time.perf_counter()
-            db.command(run)
-            took = (time.perf_counter() - t0) * 1000
-            planner = plan.get("queryPlanner", {})
-            text = json.dumps(planner)
-            out.append({
-                "query": name, "ms": took,
-                "pushdown": plan.get("pushdown", plan.get("filterPushdown")),
-                "sort_pushdown": plan.get("sortPushdown"),
-                "limit_pushdown": plan.get("limitPushdown"),
-                "index": (re.findall(r"USING (?:COVERING )?INDEX ([\w]+)", text)
-                          or re.findall(r"USING (INTEGER PRIMARY KEY|PRIMARY KEY)", text) or None),
-                "scan": bool(re.search(r"SCAN\b", text)) and "USING" not in text,
-                "sqlite_plan": "; ".join(str(d).split("detail=")[-1] for d in planner.get("Plan", [])),
-                "plan": planner,
-            })
-        return out
+        cpu = Cpu(self.infra_meters())
+        self.r["db_raw"] = d = tool("mongo_raw", "rw", self.fdb.uri("bench_raw_appt"),
+                                    self.fdb.uri("bench_raw_fin"), DB_N, LOADGEN_CONNS)
+        used = cpu.used()
+        # The get is not part of a consultation but ran too: per pair, this
+        # is a little more than the consultation's database work.
+        for k in ("ferretdb", "postgres"):
+            d[f"{k}_cpu_us_per_pair"] = used[k] / d["n"]
+        log("db raw: " + ", ".join(f"{o} {d[o + '_per_s']:.0f}/s" for o in
+                                   ("insert", "get", "finish", "mark_published", "bill"))
+            + f" -> {d['pairs_per_s']:.0f} pairs/s, {d['db_commands_per_pair']:.2f} commands/pair, "
+            f"ferretdb {d['ferretdb_cpu_us_per_pair']:.0f} + postgres "
+            f"{d['postgres_cpu_us_per_pair']:.0f} µs CPU/pair")
 
     # ---- profile (tests/bench/run.sh profile)
 
@@ -502,141 +857,292 @@ class Bench:
                     s.kill()
             self.stack.teardown()
             if ok:
-                shutil.rmtree(self.dir, ignore_errors=True)
+                st._remove_run_dir(self.dir)
         return 0
 
     # ---- report
 
+    def summarize(self) -> None:
+        """The figures issue 11 asks for, as numbers (absent when not measured)."""
+        r, s = self.r, {}
+        big = self.size_label(PRELOAD[-1]) if PRELOAD else None
+
+        def put(key: str, fn: Callable[[], Any]) -> None:
+            try:
+                v = fn()
+                if v is not None and v == v:  # not NaN
+                    s[key] = round(float(v), 2)
+            except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError):
+                pass
+
+        best = r.get("pairs_max", {})
+        put("billed_pairs_per_s_max", lambda: best["billed_pairs_per_s"])
+        for size in PRELOAD:
+            lab = self.size_label(size)
+            put(f"billed_pairs_per_s_max_{lab}", lambda: r[f"pairs_max_{lab}"]["billed_pairs_per_s"])
+            put(f"services_cpu_us_per_consultation_{lab}",
+                lambda: r[f"pairs_max_{lab}"]["services_cpu_us_per_pair"])
+            put(f"db_round_trips_per_consultation_{lab}",
+                lambda: r[f"pairs_max_{lab}"]["db_round_trips_per_pair"])
+        put("finish_to_billed_p99_ms_200", lambda: r["pairs_200"]["billed_p99_ms"])
+        put("finish_to_billed_p99_ms_500", lambda: r["pairs_500"]["billed_p99_ms"])
+        put("finish_to_billed_p50_ms_200", lambda: r["pairs_200"]["billed_p50_ms"])
+        put("finish_to_billed_p50_ms_500", lambda: r["pairs_500"]["billed_p50_ms"])
+        put("finish_to_billed_p99_ms_max", lambda: best["billed_p99_ms"])
+        put("finishes_per_s_max", lambda: best["finishes_per_s"])
+        put("services_cpu_us_per_consultation", lambda: best["services_cpu_us_per_pair"])
+        put("services_net_cpu_us_per_consultation", lambda: best["services_net_cpu_us_per_pair"])
+        for k in ("appointment", "financial", "ferretdb", "postgres", "kafka"):
+            put(f"{k}_cpu_us_per_consultation", lambda k=k: best[f"{k}_cpu_us_per_pair"])
+        put("db_round_trips_per_consultation", lambda: best["db_round_trips_per_pair"])
+        if big and r.get("lists"):
+            put(f"list_p50_ms_max_{big}", lambda: max(x["p50_ms"] for x in r["lists"] if x["target"]))
+            put(f"list_p99_ms_max_{big}", lambda: max(x["p99_ms"] for x in r["lists"] if x["target"]))
+        if big and "summary_year" in r:
+            put(f"summary_year_ms_{big}", lambda: r["summary_year"]["ms_median"])
+            put(f"summary_year_documents_{big}", lambda: r["summary_year"]["documents_read"])
+            put(f"today_bucket_appointments_{big}", lambda: r["today_bucket"]["appointments"])
+            put(f"list_p50_ms_past_day_page_{big}", lambda: next(
+                x["p50_ms"] for x in r["lists"] if "yesterday" in x["shape"]))
+        if "queries" in r:
+            put("hot_queries_explained", lambda: len(r["queries"]))
+            put("hot_queries_scanning", lambda: sum(not q["ok"] for q in r["queries"]))
+        put("start_req_per_s", lambda: r["start_c16"]["rps"])
+        put("start_cpu_us_per_req", lambda: r["start_c16"]["cpu_us_per_req"])
+        put("start_cpu_ratio_to_bare", lambda: r["start_c16"]["ratio_to_ceiling"])
+        put("bare_req_per_s", lambda: r["ceiling_c16"]["rps"])
+        if r.get("seed"):
+            put("seed_insert_finish_per_s", lambda: r["seed"][-1]["insert_finish_per_s"])
+            put("seed_billings_per_s", lambda: r["seed"][-1]["billings_per_s"])
+            put("seed_seconds_total", lambda: sum(x["seconds"] for x in r["seed"]))
+        put("db_raw_pairs_per_s", lambda: r["db_raw"]["pairs_per_s"])
+        put("db_raw_ferretdb_cpu_us_per_pair", lambda: r["db_raw"]["ferretdb_cpu_us_per_pair"])
+        put("db_raw_postgres_cpu_us_per_pair", lambda: r["db_raw"]["postgres_cpu_us_per_pair"])
+        put("db_cpu_cap_pairs_per_s", lambda: (os.cpu_count() or 1) * 1e6 / (
+            best["ferretdb_cpu_us_per_pair"] + best["postgres_cpu_us_per_pair"]))
+        put("bench_seconds", lambda: time.monotonic() - self.t_start)
+        r["summary"] = s
+
+    def targets(self) -> list[str]:
+        r, s = self.r, self.r.get("summary", {})
+        big = self.size_label(PRELOAD[-1]) if PRELOAD else "?"
+        rows = [
+            (f"billed ≥ {T_BILLED} pairs/s flat out at 0 documents", s.get("billed_pairs_per_s_max"),
+             lambda v: v >= T_BILLED, "pairs/s"),
+            (f"billed ≥ {T_BILLED} pairs/s flat out at {big} documents",
+             s.get(f"billed_pairs_per_s_max_{big}"), lambda v: v >= T_BILLED, "pairs/s"),
+            (f"finish→billed p99 ≤ {T_P99_200} ms at 200/s", s.get("finish_to_billed_p99_ms_200"),
+             lambda v: v <= T_P99_200, "ms"),
+            (f"finish→billed p99 ≤ {T_P99_500} ms at 500/s", s.get("finish_to_billed_p99_ms_500"),
+             lambda v: v <= T_P99_500, "ms"),
+            (f"services ≤ {T_CPU_US} µs CPU per consultation",
+             s.get("services_cpu_us_per_consultation"), lambda v: v <= T_CPU_US, "µs"),
+            (f"≤ {T_ROUND_TRIPS} database round trips per consultation",
+             s.get("db_round_trips_per_consultation"), lambda v: v <= T_ROUND_TRIPS, ""),
+            (f"start ≤ {T_RATIO}× the bare handler's CPU", s.get("start_cpu_ratio_to_bare"),
+             lambda v: v <= T_RATIO, "×"),
+            (f"every first list page and one day's summary ≤ {T_LIST_MS} ms p50 at {big}",
+             s.get(f"list_p50_ms_max_{big}"), lambda v: v <= T_LIST_MS, "ms (slowest)"),
+            ("every hot query an index scan (explain)", s.get("hot_queries_scanning"),
+             lambda v: v == 0, "scanning"),
+        ]
+        out = []
+        for name, v, ok, unit in rows:
+            state = "not measured" if v is None else ("MET" if ok(v) else "MISSED")
+            out.append(f"  {state:12} {name}: {'' if v is None else f'{v:g} {unit}'}")
+        r["targets"] = out
+        return out
+
     def bound(self) -> str:
         r = self.r
         best = r.get("pairs_max", {})
-        achieved = best.get("finishes_per_s", 0)
-        per_pair_cpu = sum(best.get(f"{k}_cpu_us_per_pair", 0)
-                           for k in ("appointment", "financial", "ferretdb", "kafka"))
+        achieved = best.get("billed_pairs_per_s", 0)
+        procs = ("appointment", "financial", "ferretdb", "postgres", "kafka")
+        per_pair_cpu = sum(best.get(f"{k}_cpu_us_per_pair", 0) for k in procs)
+        cores = os.cpu_count() or 1
+        db_us = best.get("ferretdb_cpu_us_per_pair", 0) + best.get("postgres_cpu_us_per_pair", 0)
         caps = {
             "HTTP (bare civetweb, 2 requests per pair)": r["ceiling_c16"]["rps"] / 2,
-            "database (the store's 4 operations alone)": r["db_raw"]["pairs_per_s"],
+            f"database CPU ({cores} cores / FerretDB + PostgreSQL µs per pair, nothing else running)":
+                cores * 1e6 / db_us if db_us else float("inf"),
+            "database (the store's operations alone, mongo_raw rw)": r["db_raw"]["pairs_per_s"],
             "Kafka produce (raw)": r["kafka_raw_produce"]["per_s"],
             "financial consumer path": r["consumer_path"]["per_s"],
-            f"CPU ({os.cpu_count()} cores / all processes' µs per pair)":
-                (os.cpu_count() or 1) * 1e6 / per_pair_cpu if per_pair_cpu else float("inf"),
+            f"CPU ({cores} cores / all processes' µs per pair)":
+                cores * 1e6 / per_pair_cpu if per_pair_cpu else float("inf"),
         }
         name, cap = min(caps.items(), key=lambda kv: kv[1])
-        shares = {k: best.get(f"{k}_cpu_us_per_pair", 0) for k in
-                  ("appointment", "financial", "ferretdb", "kafka")}
-        top = max(shares, key=shares.get) if per_pair_cpu else "?"
+        shares = {k: best.get(f"{k}_cpu_us_per_pair", 0) for k in procs}
         r["capacities_pairs_per_s"] = caps
-        return (f"end-to-end {achieved:.0f} pairs/s is bounded by {name} (~{cap:.0f}/s); "
-                f"of the CPU per pair ({per_pair_cpu:.0f} µs) {top} uses the most "
-                f"({shares.get(top, 0):.0f} µs)")
+        return (f"flat out at 0 documents {achieved:.0f} billed pairs/s is bounded by {name} "
+                f"(~{cap:.0f}/s); CPU per pair {per_pair_cpu:.0f} µs: "
+                + ", ".join(f"{k} {v:.0f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])))
 
     def table(self) -> str:
         lines: list[str] = []
-        for section in (self.table_http, self.table_pairs, self.table_kafka, self.table_db):
+        for section in (self.table_http, self.table_pairs, self.table_seed, self.table_lists,
+                        self.table_explain, self.table_kafka, self.table_db):
             try:
                 section(lines)
-            except (KeyError, TypeError, ValueError) as e:
+            except (KeyError, TypeError, ValueError, IndexError) as e:
                 lines.append(f"({section.__name__[6:]}: not measured: {e!r})")
             lines.append("")
         for name, err in self.r.get("errors", {}).items():
-            lines.append(f"ERROR in {name}: {err[:200]}")
+            lines.append(f"ERROR in {name}: {err[:300]}")
         try:
             lines.append(self.bound())
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
             lines.append(f"(bound: not computed: {e!r})")
+        lines.append("")
+        lines.append("targets (issue 11):")
+        lines.extend(self.targets())
         return "\n".join(lines)
 
     def table_http(self, lines: list[str]) -> None:
         r = self.r
         row = lines.append
-        row(f"clinic-events bench {r['when']} git {r['git']}  (pairs ≤{PAIRS} or {PAIR_SECONDS:g} s "
-            f"per rate, wrk {SECONDS:g} s, "
+        row(f"clinic-events bench {r['when']} git {r['git']}  (FerretDB on PostgreSQL; pairs "
+            f"≤{PAIRS} or {PAIR_SECONDS:g} s per step, wrk {SECONDS:g} s, "
             f"{os.cpu_count()} cores shared with the load generators)")
         row("")
-        row(f"{'HTTP':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>11} {'× ceiling':>10} {'errors':>7}")
+        row(f"{'HTTP':30} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU µs/req':>10} "
+            f"{'× bare':>7} {'fdb µs':>7} {'pg µs':>7} {'errors':>6}")
         for c in CONNS:
             w = r[f"ceiling_c{c}"]
-            row(f"{'ceiling: bare civetweb, c=' + str(c):38} {w['rps']:9.0f} {w['p50_us'] / 1000:8.2f} "
-                f"{w['p99_us'] / 1000:8.2f} {w['cpu_us_per_req']:11.1f} {'':>10} "
-                f"{w['non_2xx'] + w['socket_errors'] + w['timeouts']:7d}")
+            row(f"{'bare civetweb, c=' + str(c):30} {w['rps']:7.0f} {w['p50_us'] / 1000:7.2f} "
+                f"{w['p99_us'] / 1000:7.2f} {w['cpu_us_per_req']:10.1f} {'':>7} {'':>7} {'':>7} "
+                f"{w['non_2xx'] + w['socket_errors'] + w['timeouts']:6d}")
         for c in CONNS:
             w = r[f"start_c{c}"]
-            row(f"{'start appointment, c=' + str(c):38} {w['rps']:9.0f} {w['p50_us'] / 1000:8.2f} "
-                f"{w['p99_us'] / 1000:8.2f} {w['cpu_us_per_req']:11.1f} "
-                f"{w['ratio_to_ceiling']:9.1f}× {w['non_2xx'] + w['socket_errors'] + w['timeouts']:7d}")
-        row(f"  (target ≤ {RATIO_TARGET}× the ceiling's CPU per request)")
+            row(f"{'start appointment, c=' + str(c):30} {w['rps']:7.0f} {w['p50_us'] / 1000:7.2f} "
+                f"{w['p99_us'] / 1000:7.2f} {w['cpu_us_per_req']:10.1f} "
+                f"{w['ratio_to_ceiling']:6.1f}× {w['ferretdb_cpu_us_per_req']:7.0f} "
+                f"{w['postgres_cpu_us_per_req']:7.0f} "
+                f"{w['non_2xx'] + w['socket_errors'] + w['timeouts']:6d}")
 
     def table_pairs(self, lines: list[str]) -> None:
         r = self.r
         row = lines.append
-        row(f"{'finish → billed':22} {'pairs':>6} {'finish/s':>9} {'behind':>7} {'bill p50':>9} {'p99':>7} {'max':>7} "
-            f"{'lost':>5} {'acks-pairs':>10} {'appt µs':>8} {'fin µs':>7} {'db µs':>7} {'kafka µs':>8}")
+        row("start+finish pairs, financial consuming (billed/s: billings that exist at the end, "
+            "per second from the first start to the last billing; CPU µs per pair)")
+        row(f"{'step':16} {'docs':>6} {'pairs':>6} {'fin/s':>6} {'billed/s':>8} {'bill p50':>8} "
+            f"{'p99':>6} {'max':>6} {'lost':>4} {'extra':>5} {'rt/pair':>7} {'appt':>5} {'fin':>5} "
+            f"{'fdb':>5} {'pg':>5} {'kafka':>5}")
         keys = [k for k in r if k.startswith("pairs_")]
         for k in keys:
             p = r[k]
-            label = k[6:] + ("/s offered" if k[6:].isdigit() else "")
-            row(f"{label:22} {p['ok']:6d} {p['finishes_per_s']:9.0f} {p['behind_max_ms']:6.0f}m "
-                f"{p['billed_p50_ms']:8.0f}m {p['billed_p99_ms']:6.0f}m {p['billed_max_ms'] or 0:6.0f}m "
-                f"{p['lost']:5} {p['events_extra']:10.0f} {p['appointment_cpu_us_per_pair']:8.0f} "
-                f"{p['financial_cpu_us_per_pair']:7.0f} {p['ferretdb_cpu_us_per_pair']:7.0f} "
-                f"{p['kafka_cpu_us_per_pair']:8.0f}")
+            label = k[6:] + ("/s" if k[6:].isdigit() else "")
+            row(f"{label:16} {p['docs_before']:6d} {p['ok']:6d} {p['finishes_per_s']:6.0f} "
+                f"{p['billed_pairs_per_s']:8.0f} {p['billed_p50_ms']:7.0f}m {p['billed_p99_ms']:5.0f}m "
+                f"{p['billed_max_ms'] or 0:5.0f}m {p['lost']:4d} {p['events_extra']:5.0f} "
+                f"{p['db_round_trips_per_pair']:7.2f} {p['appointment_cpu_us_per_pair']:5.0f} "
+                f"{p['financial_cpu_us_per_pair']:5.0f} {p['ferretdb_cpu_us_per_pair']:5.0f} "
+                f"{p['postgres_cpu_us_per_pair']:5.0f} {p['kafka_cpu_us_per_pair']:5.0f}")
         best = r.get("pairs_max", {})
         if best:
-            row(f"  CPU per consultation (start+finish+billing), flat out: appointment + financial = "
-                f"{best['services_cpu_us_per_pair']:.0f} µs, {best['services_net_cpu_us_per_pair']:.0f} µs "
-                f"without their idle burn (target ≤ {CPU_TARGET_US}); "
-                f"reconciled clean: {all(r[k]['reconcile_clean'] for k in keys)}")
+            row(f"  flat out at 0 documents: appointment + financial = "
+                f"{best['services_cpu_us_per_pair']:.0f} µs CPU per consultation "
+                f"({best['services_net_cpu_us_per_pair']:.0f} without their idle burn); "
+                f"reconciled clean in every step: {all(r[k]['reconcile_clean'] for k in keys)}")
             last = r[keys[-1]]
             row(f"  RSS at the end: appointment {last['appointment_rss_mib']:.1f} MiB, financial "
                 f"{last['financial_rss_mib']:.1f} MiB (target < {RSS_TARGET_MIB})")
+
+    def table_seed(self, lines: list[str]) -> None:
+        for s in self.r.get("seed", []):
+            lines.append(
+                f"seeded {s['n']} appointments over {s['days']} days ({s['physicians']} physicians, "
+                f"{s['patients']} patients, {s['started']} still started) in {s['seconds']:.0f} s: "
+                f"insert+finish one by one {s['insert_finish_per_s']:.0f}/s on {s['threads']} "
+                f"threads, published marks {s['mark_seconds']:.0f} s, {s['billings']} billings "
+                f"{s['billings_per_s']:.0f}/s (batches of {s['bill_batch']})")
+
+    def table_lists(self, lines: list[str]) -> None:
+        r = self.r
+        if "lists" not in r:
+            return
+        big = self.size_label(PRELOAD[-1])
+        row = lines.append
+        tb = r.get("today_bucket", {})
+        row(f"lists over HTTP at {big} documents (n requests each; today's bucket holds "
+            f"{tb.get('appointments', '?')} appointments, the benchmark's own; a past day "
+            f"{tb.get('a_past_day_appointments', '?')})")
+        row(f"  {'shape':46} {'p50 ms':>8} {'p99 ms':>8} {'items':>6} {'n':>4}")
+        for x in r["lists"]:
+            mark = "" if x["target"] else "  (not in the target)"
+            row(f"  {x['shape']:46} {x['p50_ms']:8.1f} {x['p99_ms']:8.1f} {x['items']:6d} "
+                f"{x['n']:4d}{mark}")
+        y = r.get("summary_year")
+        if y:
+            row(f"  {'summary over a year by physician':46} {y['ms_median']:8.0f} "
+                f"{'':>8} {y['groups']:6d}  (reads what it sums: {y['documents_read']} billings)")
+
+    def table_explain(self, lines: list[str]) -> None:
+        r = self.r
+        if "queries" not in r:
+            return
+        row = lines.append
+        row(f"hot queries: PostgreSQL's plan under FerretDB at {self.size_label(PRELOAD[-1])} "
+            f"documents (OK = a GIN twin's index scan, FAIL = a scan)")
+        for q in r["queries"]:
+            what = ("; ".join(q.get("nodes", [])) + " " + ",".join(q.get("indexes", []))
+                    if "nodes" in q else q.get("error", ""))
+            took = f"{q['ms']:7.2f} ms" if "ms" in q else " " * 10
+            row(f"  {'OK  ' if q['ok'] else 'FAIL'} {q['query']:60} {took}  {what[:110]}")
 
     def table_kafka(self, lines: list[str]) -> None:
         r = self.r
         row = lines.append
         best = r.get("pairs_max", {})
-        row(f"{'Kafka paths (N events)':44} {'events/s':>9} {'CPU µs/event':>13}")
-        row(f"{f'raw librdkafka produce, outbox settings ({KAFKA_N})':44} {r['kafka_raw_produce']['per_s']:9.0f}")
-        row(f"{f'outbox relay: claim+produce+mark ({RELAY_N})':44} {r['relay_path']['per_s']:9.0f} "
-            f"{r['relay_path']['cpu_us_per_event']:13.0f}")
-        if best:
-            row(f"{'outbox inline (HTTP finish, flat out)':44} {best['finishes_per_s']:9.0f}")
-        row(f"{f'raw librdkafka consume ({KAFKA_N})':44} {r['kafka_raw_consume']['per_s']:9.0f}")
-        row(f"{f'financial consumer + billing write ({KAFKA_N})':44} {r['consumer_path']['per_s']:9.0f} "
-            f"{r['consumer_path']['cpu_us_per_event']:13.0f}")
+        row(f"{'Kafka paths (N events)':46} {'events/s':>9} {'CPU µs/event':>13}")
+        rows = [
+            (f"raw librdkafka produce, outbox settings ({KAFKA_N})", "kafka_raw_produce", False),
+            (f"outbox relay: claim+produce+mark ({RELAY_N})", "relay_path", True),
+            ("outbox inline (HTTP finish, flat out)", "pairs_max", False),
+            (f"raw librdkafka consume ({KAFKA_N})", "kafka_raw_consume", False),
+            (f"financial consumer + billing write ({KAFKA_N})", "consumer_path", True),
+        ]
+        for name, key, has_cpu in rows:
+            x = best if key == "pairs_max" else r.get(key)
+            if not x:
+                row(f"{name:46} {'not measured':>9}")
+                continue
+            rate = x["finishes_per_s"] if key == "pairs_max" else x["per_s"]
+            row(f"{name:46} {rate:9.0f}" + (f" {x['cpu_us_per_event']:13.0f}" if has_cpu else ""))
 
     def table_db(self, lines: list[str]) -> None:
-        r = self.r
-        row = lines.append
-        d = r["db_raw"]
-        row(f"database alone (FerretDB/SQLite, {d['n']} appointments, {d['threads']} threads, "
-            "appointment/store.c): "
+        d = self.r["db_raw"]
+        lines.append(
+            f"database alone (mongo_raw rw: {d['n']} consultations through the store functions, "
+            f"{d['threads']} threads; marks {d['mark_batch']} per bulk on {d['mark_threads']}, "
+            f"bills {d['bill_batch']} per bulk on {d['bill_threads']}): "
             + ", ".join(f"{o} {d[o + '_per_s']:.0f}/s p99 {d[o + '_p99_ms']:.1f} ms"
-                        for o in ("insert", "get", "finish", "mark_published"))
-            + f" → {d['pairs_per_s']:.0f} pairs/s")
-        if "queries" in r:
-            row("")
-            row(f"queries at {PRELOAD} documents (FerretDB explain):")
-            for q in r["queries"]:
-                row(f"  {q['query']:52} {q['ms']:8.1f} ms  pushdown={q['pushdown']} "
-                    f"sqlite: {q.get('sqlite_plan') or q['index']}")
+                        for o in ("insert", "get", "finish", "mark_published", "bill"))
+            + f" → {d['pairs_per_s']:.0f} pairs/s, {d['db_commands_per_pair']:.2f} commands/pair; "
+            f"CPU per pair (get included): ferretdb {d['ferretdb_cpu_us_per_pair']:.0f} µs, "
+            f"postgres {d['postgres_cpu_us_per_pair']:.0f} µs")
 
     # ---- run
 
     def run(self) -> int:
         ok = False
+        text = ""
         try:
             log(f"stack under {self.dir}")
             self.stack.start()
-            self.step("ceiling", self.ceiling)
-            self.step("start", self.start_only)
-            self.step("pairs", lambda: (self.pair_services(), self.pair_rates()))
-            self.step("grown", self.grown)
-            # Stopped first (if grown() did not): their relay scans the outbox every second.
-            for svc in list(self.services):
-                self.stop(svc)
-            self.step("kafka", self.kafka_paths)
-            self.step("db", self.db_raw)
+            unknown = set(STEPS) - set(ALL_STEPS)
+            if unknown:
+                raise ValueError(f"BENCH_STEPS: unknown {sorted(unknown)}; steps: {ALL_STEPS}")
+            for name, fn in (("ceiling", self.ceiling), ("start", self.start_only),
+                             ("pairs", self.pairs_empty), ("grown", self.grown),
+                             ("kafka", self.kafka_paths), ("db", self.db_raw)):
+                if name in STEPS:
+                    self.step(name, fn)
+                if name == "grown":
+                    for svc in list(self.services):
+                        self.stop(svc)
             self.r["config"]["loadavg_at_end"] = os.getloadavg()[0]
+            self.summarize()
             text = self.table()
             ok = "errors" not in self.r
         finally:
@@ -645,15 +1151,20 @@ class Bench:
                     s.kill()
             self.stack.teardown()
             if ok:
-                shutil.rmtree(self.dir, ignore_errors=True)
+                st._remove_run_dir(self.dir)
             else:
                 log(f"state kept in {self.dir}")
         print(text)
         self.r["table"] = text
-        path = OUT / f"{self.stamp}.json"
+        # Only a run of every step is the latest: a partial one is kept apart.
+        partial = set(STEPS) != set(ALL_STEPS)
+        path = OUT / f"{self.stamp}{'-partial' if partial else ''}.json"
         path.write_text(json.dumps(self.r, indent=1, default=str) + "\n")
-        shutil.copyfile(path, OUT / "latest.json")
-        print(f"\nwritten to {path.relative_to(ROOT)} and var/bench/latest.json")
+        if not partial:
+            shutil.copyfile(path, OUT / "latest.json")
+        print(f"\nsummary: {json.dumps(self.r.get('summary', {}))}")
+        print(f"written to {path.relative_to(ROOT)}"
+              + ("" if partial else " and var/bench/latest.json"))
         return 0
 
 

@@ -35,7 +35,9 @@ build() { # name, extra link args...
 build bare_http -lcivetweb
 build loadgen
 build kafka_raw "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
-build mongo_raw "$BUILD/libappointment.a" "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
+# mongo_raw uses both stores: -Iappointment gives appointment/store.h, and it
+# includes ../../financial/store.h by path (-Ifinancial would clash on store.h).
+build mongo_raw "$BUILD/libappointment.a" "$BUILD/libfinancial.a" "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
 
 [ "${BENCH_BUILD_ONLY:-0}" = 1 ] && exit 0
 exec env BUILD="$BUILD" BENCH_TOOLS="$out" .deps/venv/bin/python tests/bench/bench.py "$@"

@@ -24,7 +24,7 @@ for a in "$@"; do
     *) targets+=("$a") ;;
   esac
 done
-all=(fuzz_json fuzz_timefmt fuzz_event fuzz_uuid fuzz_money fuzz_request)
+all=(fuzz_json fuzz_timefmt fuzz_event fuzz_uuid fuzz_money fuzz_request fuzz_jwt)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 # What each target links: only pure modules, never Kafka or MongoDB.
@@ -37,6 +37,9 @@ srcs_fuzz_event="$pure common/event.c"
 srcs_fuzz_request="$pure common/problem.c common/query.c appointment/request.c financial/request.c"
 # common/query.c reads parameters with civetweb's mg_get_var2 (pure, not instrumented).
 libs_fuzz_request="-lcivetweb"
+# auth_jwt_inspect is pure; the rest of common/auth.c links libjwt and libcrypto.
+srcs_fuzz_jwt="common/alloc.c common/auth.c"
+libs_fuzz_jwt="-ljwt -ljansson -lcrypto"
 
 if ! command -v "$CLANG" >/dev/null; then
   echo "fuzz: $CLANG not found (make deps installs clang and libclang-rt-14-dev)" >&2

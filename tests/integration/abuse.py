@@ -16,11 +16,14 @@ Categories (the report counts requests per category):
   bad_json, duplicate_key, extended_json, deep_nesting, huge_headers,
   big_body, invalid_utf8, slow, injection, bad_uuid, bad_cursor, overflow,
   bad_date, wrong_method, content_type, chunked, pipelining, path, headers,
-  auth
+  auth, jwt
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import random
 import select
@@ -40,6 +43,17 @@ ALL_SCOPES = "appointments:write,appointments:read,billings:read,metrics:read"
 TOKEN_ALL = "abuse-all-scopes-0123456789abcdef"
 TOKEN_METRICS = "abuse-metrics-only-0123456789abcdef"
 AUTH_TOKENS = f"{TOKEN_ALL}={ALL_SCOPES};{TOKEN_METRICS}=metrics:read"
+# The auth-on services also take HS256 JWTs signed with this secret (jwt_env).
+JWT_SECRET = b"abuse-jwt-secret-0123456789abcdef-0123456789"
+
+
+def jwt_env(directory) -> dict[str, str]:
+    """AUTH_JWT_* for a service that takes HS256 JWTs signed with JWT_SECRET
+    (the key file is written into directory)."""
+    from pathlib import Path
+    key = Path(directory) / "abuse-jwt.key"
+    key.write_bytes(JWT_SECRET)
+    return {"AUTH_JWT_ALG": "HS256", "AUTH_JWT_KEY_FILE": str(key)}
 
 # Any field a problem may name (None: no field).
 ANY = object()
@@ -1014,14 +1028,77 @@ class Generator:
                         frozenset({401}))
         return Case("auth", request("GET", "/metrics", token=TOKEN_METRICS), frozenset({200}))
 
+    def jwt(self) -> Case:
+        """Only when auth is on: hostile and invalid JWTs (huge, deeply nested
+        header or claims JSON, bad base64, wrong segment count, alg none,
+        another algorithm, tampered, expired, duplicate keys): always 401."""
+        r = self.rng
+        path = r.choice(self.read_paths())
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        def signed(header: bytes, claims: bytes, secret: bytes = JWT_SECRET) -> str:
+            h, c = b64(header), b64(claims)
+            return f"{h}.{c}.{b64(hmac.new(secret, f'{h}.{c}'.encode(), hashlib.sha256).digest())}"
+
+        now = int(time.time())
+        hs = b'{"alg":"HS256","typ":"JWT"}'
+        good = json.dumps({"sub": "abuse", "exp": now + 600, "scope": ALL_SCOPES.replace(",", " ")}).encode()
+        depth = r.choice([17, 100, 1000, 3000])
+        kind = r.randrange(14)
+        if kind == 0:
+            tok = signed(hs, good) + "A" * r.choice([5000, 9000, 15000])  # huge
+        elif kind == 1:
+            tok = signed(b'{"alg":"HS256","x":' + b'{"a":' * depth + b"1" + b"}" * (depth + 1), good)
+        elif kind == 2:
+            tok = signed(hs, b'{"sub":"s","exp":9999999999,"x":' + b"[" * depth + b"]" * depth + b"}")
+        elif kind == 3:  # bad base64: junk, padding, standard alphabet, non-canonical bits
+            t = signed(hs, good)
+            i = r.randrange(1, len(t) - 1)
+            tok = r.choice([t[:i] + r.choice("*=+/ %!\\") + t[i:], t + "==", t.replace("-", "+"),
+                            t[:-1] + ("B" if t[-1] == "A" else "A")])
+        elif kind == 4:  # segment counts
+            t = signed(hs, good)
+            tok = r.choice([t.rsplit(".", 1)[0], t + ".x", "..", ".", "a.b", t.replace(".", "..")])
+        elif kind == 5:  # alg none, with and without a signature
+            h = b64(json.dumps({"alg": r.choice(["none", "None", "NONE", ""])}).encode())
+            tok = f"{h}.{b64(good)}." + r.choice(["", b64(b"x" * 32)])
+        elif kind == 6:  # another algorithm, same secret
+            tok = signed(json.dumps({"alg": r.choice(["HS384", "HS512", "RS256", "ES256", "hs256"])}).encode(), good)
+        elif kind == 7:  # tampered claims under a valid signature
+            h, _, sig = signed(hs, good).split(".")
+            tok = f"{h}.{b64(good.replace(b'abuse', b'admin'))}.{sig}"
+        elif kind == 8:  # signed with another secret
+            tok = signed(hs, good, b"another-secret-0123456789abcdef0123456789")
+        elif kind == 9:  # expired, not yet valid, no exp, no sub
+            c = r.choice([{"sub": "s", "exp": now - 3600}, {"sub": "s", "exp": now + 600, "nbf": now + 3600},
+                          {"sub": "s"}, {"exp": now + 600}, {"sub": "s", "exp": "soon"}])
+            tok = signed(hs, json.dumps(c).encode())
+        elif kind == 10:  # duplicate keys, NUL, invalid UTF-8, not an object
+            tok = signed(r.choice([b'{"alg":"HS256","alg":"none"}', hs, b'["HS256"]', b"null"]),
+                         r.choice([b'{"sub":"a","sub":"b","exp":9999999999}', b'{"sub":"a\\u0000","exp":9999999999}',
+                                   b'{"sub":"\xff","exp":9999999999}', b"[]", b"{"]))
+        elif kind == 11:  # typ and crit
+            tok = signed(r.choice([b'{"alg":"HS256","typ":"at+jwt"}', b'{"alg":"HS256","crit":["exp"]}',
+                                   b'{"alg":"HS256","typ":7}']), good)
+        elif kind == 12:  # random bytes in each segment
+            tok = ".".join(b64(r.randbytes(r.randrange(0, 200))) for _ in range(3))
+        else:  # a mutated valid token
+            tok = _mutate(r, signed(hs, good).encode()).decode("latin-1")
+        raw = request("GET", path, token=tok)
+        # Past civetweb's 16 KiB of headers it answers itself; a mutation may break the framing.
+        big_or_mutated = len(raw) > 16000 or kind == 13
+        return Case("jwt", raw, frozenset({400, 401, 413, 431}) if big_or_mutated else frozenset({401}))
+
     CATEGORIES = ["bad_json", "duplicate_key", "extended_json", "deep_nesting", "huge_headers", "big_body",
                   "invalid_utf8", "slow", "injection", "bad_uuid", "bad_cursor", "overflow", "bad_date",
-                  "wrong_method", "content_type", "chunked", "pipelining", "path", "headers", "auth"]
+                  "wrong_method", "content_type", "chunked", "pipelining", "path", "headers", "auth", "jwt"]
     # Relative frequency: the expensive ones are rare.
     WEIGHTS = {"big_body": 0.1, "slow": 0.05, "deep_nesting": 0.5, "huge_headers": 0.5}
 
     def cases(self, n: int) -> list[Case]:
-        cats = [c for c in self.CATEGORIES if c != "auth" or self.token]
+        cats = [c for c in self.CATEGORIES if c not in ("auth", "jwt") or self.token]
         if self.service == "financial":  # no route takes a body
             cats = [c for c in cats if c not in ("bad_json", "duplicate_key", "extended_json")]
         weights = [self.WEIGHTS.get(c, 1.0) for c in cats]
@@ -1104,9 +1181,11 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
                OUTBOX_RELAY_INTERVAL_MS=200)
     targets = {
         "appointment/auth-off": start("appointment", **env),
-        "appointment/auth-on": start("appointment", AUTH_TOKENS=AUTH_TOKENS, HTTP_HOST="127.0.0.1", **env),
+        "appointment/auth-on": start("appointment", AUTH_TOKENS=AUTH_TOKENS, HTTP_HOST="127.0.0.1",
+                                     **jwt_env(stack.dir), **env),
         "financial/auth-off": start("financial", **env),
-        "financial/auth-on": start("financial", AUTH_TOKENS=AUTH_TOKENS, HTTP_HOST="127.0.0.1", **env),
+        "financial/auth-on": start("financial", AUTH_TOKENS=AUTH_TOKENS, HTTP_HOST="127.0.0.1",
+                                   **jwt_env(stack.dir), **env),
     }
     a = targets["appointment/auth-off"]
     uri = a.env["MONGODB_URI"]

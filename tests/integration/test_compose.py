@@ -466,7 +466,8 @@ def test_dockerfile_runtime_stage():
     for m in re.finditer(r"^EXPOSE\s+(.+)$", runtime, re.M):
         exposed |= {p.split("/")[0] for p in m.group(1).split()}
     assert {str(p) for p in SERVICES.values()} <= exposed, f"EXPOSE {sorted(exposed)}"
-    for lib in ("librdkafka1", "libmongoc-1.0-0", "libbson-1.0-0", "libjansson4", "libcivetweb1", "ca-certificates"):
+    for lib in ("librdkafka1", "libmongoc-1.0-0", "libbson-1.0-0", "libjansson4", "libcivetweb1", "libjwt0",
+                "ca-certificates"):
         assert re.search(rf"\b{re.escape(lib)}\b", runtime), f"the runtime stage does not install {lib}"
     assert not re.search(r"\b\S+-dev\b", runtime), "the runtime stage installs -dev packages"
     for svc in SERVICES:

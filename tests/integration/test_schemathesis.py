@@ -5,8 +5,10 @@ must be no 5xx (not_a_server_error), have a documented status
 (status_code_conformance) and content type (content_type_conformance), and
 match its documented schema (response_schema_conformance).
 
-Both services run with auth on (a token holding every scope is sent), so the
-documented security applies too. SCHEMATHESIS_MAX_EXAMPLES sets the examples
+Both services run with auth on, static tokens and HS256 JWTs both
+configured; every generated request carries a JWT holding every scope (the
+setup uses the static token), so the documented security applies too and
+the JWT path is exercised on every request. SCHEMATHESIS_MAX_EXAMPLES sets the examples
 per operation and mode (default 8 here: about a minute in all; `make chaos`
 runs tests/chaos/test_schemathesis_full.py with more). Schemathesis 4 has no
 telemetry; the Hypothesis example database is off, so nothing is written
@@ -51,12 +53,13 @@ def max_examples() -> int:
     return int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "8"))
 
 
-def fuzz(service: str, base_url: str, examples: int, known_ids: list[str]) -> dict:
-    """Runs every operation of the service's OpenAPI document in both modes;
-    returns {"cases": n, "failures": [...], "statuses": {...}}."""
+def fuzz(service: str, base_url: str, examples: int, known_ids: list[str], token: str = TOKEN) -> dict:
+    """Runs every operation of the service's OpenAPI document in both modes,
+    with `token` as the bearer token; returns {"cases": n, "failures": [...],
+    "statuses": {...}}."""
     os.environ.setdefault("SCHEMATHESIS_TELEMETRY", "false")
     schema = schemathesis.openapi.from_path(str(ROOT / "proto" / f"{service}.openapi.json"))
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {token}"}
     cases = 0
     statuses: dict[str, int] = {}
     failures: list[str] = []
@@ -119,10 +122,23 @@ def _billing(uri: str) -> str:
     return insert_billing(uri, PHYS, PAT, hours=2)
 
 
+JWT_SECRET = "schemathesis-jwt-secret-0123456789abcdef"
+
+
+def _jwt() -> str:
+    import jwt
+    now = int(time.time())
+    return jwt.encode({"iss": "https://idp.test", "sub": "schemathesis", "aud": "clinic", "iat": now,
+                       "exp": now + 3600, "scope": SCOPES.replace(",", " ")}, JWT_SECRET, algorithm="HS256")
+
+
 @pytest.mark.parametrize("service", ["appointment", "financial"])
-def test_schemathesis(service, start_service, topic):
+def test_schemathesis(service, start_service, topic, tmp_path):
+    (tmp_path / "jwt.key").write_text(JWT_SECRET)
     svc = start_service(service, KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
-                        AUTH_TOKENS=f"{TOKEN}={SCOPES}", HTTP_HOST="127.0.0.1")
+                        AUTH_TOKENS=f"{TOKEN}={SCOPES}", HTTP_HOST="127.0.0.1", AUTH_JWT_ALG="HS256",
+                        AUTH_JWT_KEY_FILE=str(tmp_path / "jwt.key"), AUTH_JWT_ISSUER="https://idp.test",
+                        AUTH_JWT_AUDIENCE="clinic")
     auth = {"Authorization": f"Bearer {TOKEN}"}
     if service == "appointment":
         r = http("POST", svc.url("/appointments"), json={"physician_id": PHYS, "patient_id": PAT}, headers=auth)
@@ -130,7 +146,7 @@ def test_schemathesis(service, start_service, topic):
         known = [r.body["id"]]
     else:
         known = [_billing(svc.env["MONGODB_URI"])]
-    out = fuzz(service, svc.base_url, max_examples(), known)
+    out = fuzz(service, svc.base_url, max_examples(), known, token=_jwt())
     record(service, out)
     print(f"\nschemathesis {service}: {out['cases']} cases, statuses {out['statuses']}, "
           f"{len(out['failures'])} failures")
