@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "json.h"
 
 /* Key files larger than this are a mistake (a PEM public key is < 2 KiB). */
 #define KEY_FILE_MAX 65536
@@ -168,31 +169,6 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out)
     return (long)o;
 }
 
-/* True if the JSON text s[0..n) never nests deeper than max (brackets inside
- * strings do not count). Malformed text is left for the parser to refuse. */
-static bool depth_ok(const unsigned char *s, size_t n, int max)
-{
-    int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max)
-                return false;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return true;
-}
-
 /* Decodes one segment and parses it as a JSON object; NULL if it is not one.
  * The phrases name the segment: [0] not base64url, [1] not a JSON object,
  * [2] a repeated key. */
@@ -203,7 +179,7 @@ static json_t *segment_object(const char *s, size_t n, const char **why, const c
     json_t *obj = NULL;
     if (len < 0) {
         *why = what[0];
-    } else if (!depth_ok(raw, (size_t)len, AUTH_JWT_MAX_DEPTH)) {
+    } else if (json_nested_deeper_than((const char *)raw, (size_t)len, AUTH_JWT_MAX_DEPTH)) {
         *why = "the token's JSON is nested too deeply";
     } else {
         json_error_t jerr;

@@ -105,7 +105,7 @@ static void use_xmalloc(void)
  * bytes before parsing. On any valid prefix of the input the count is the
  * parser's depth exactly, and the parser stops at the first invalid byte, so
  * when this says no the parser never recurses deeper than max. */
-static bool nested_deeper_than(const char *data, size_t len, int max)
+bool json_nested_deeper_than(const char *data, size_t len, int max)
 {
     int depth = 0;
     bool in_str = false;
@@ -223,7 +223,7 @@ json_t *json_parse_object(const char *data, size_t len, json_parse_error *err)
         snprintf(err->msg, sizeof err->msg, "the body contains a NUL byte");
         return NULL;
     }
-    if (nested_deeper_than(data + i, len - i, MAX_NESTING)) {
+    if (json_nested_deeper_than(data + i, len - i, MAX_NESTING)) {
         snprintf(err->msg, sizeof err->msg, "the body is nested too deeply");
         return NULL;
     }

@@ -35,6 +35,11 @@ typedef enum json_status {
     JSON_WRONG_TYPE = 2, /* present with another type or invalid content */
 } json_status;
 
+/* True if the JSON text data[0..len) opens more than max arrays or objects
+ * at once (brackets inside strings do not count): checked before jansson
+ * parses, since jansson recurses once per level. Pure. */
+bool json_nested_deeper_than(const char *data, size_t len, int max);
+
 /* Why json_parse_object refused a body. */
 typedef struct json_parse_error {
     /* One line for a problem's detail or a dead letter's reason, e.g.
