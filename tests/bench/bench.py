@@ -553,8 +553,8 @@ class Bench:
         # The pairs steps put thousands of consultations into today's bucket
         # within minutes, which no clinic does: measure the lists on the
         # seeded year as a clinic would have it, and say how many were removed.
-        self.step("lists", lambda: (self.drop_todays_pairs(), self.lists()))
         self.step("explain", self.explain)
+        self.step("lists", lambda: (self.drop_todays_pairs(), self.lists()))
         self.stop_pair_services()
 
     def drop_todays_pairs(self) -> None:
@@ -657,10 +657,16 @@ class Bench:
         only, and reads only "filter" (count's "query" is pushed down the
         same way, handler/msg_count.go)."""
         a, b = self.appt_db, self.fin_db
-        some = a.appointments.find_one({"bucket": day_of(time.time() * 1000),
-                                        "status": "finished"})
+        # A finished consultation of the newest day that has one (today's may
+        # have been removed before the lists).
+        some = None
+        for back in range(0, 30):
+            d = day_of((time.time() - back * 86400) * 1000)
+            some = a.appointments.find_one({"bucket": d, "status": "finished"})
+            if some is not None:
+                break
         if some is None:
-            raise RuntimeError("no finished appointment today to explain with")
+            raise RuntimeError("no finished appointment in the last 30 days to explain with")
         aid, phys, pat = some["_id"], some["physician_id"], some["patient_id"]
         day = some["bucket"]
         past = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%d")
@@ -674,10 +680,13 @@ class Bench:
                                                  "start_date": {"$lte": now}}, "limit": 1}),
             ("appointment published mark (update {_id})", a,
              {"find": "appointments", "filter": {"_id": aid}}),
-            ("appointment outbox claim {outbox_pending,next_attempt_at<=}", a,
+            ("appointment outbox due {outbox_pending,next_attempt_at<=}", a,
              {"find": "appointments", "filter": {"outbox_pending": True,
                                                  "outbox.next_attempt_at": {"$lte": now}},
-              "sort": {"outbox.next_attempt_at": 1}, "limit": 1}),
+              "sort": {"outbox.next_attempt_at": 1}, "limit": 64}),
+            ("appointment outbox claim (findAndModify {_id,outbox_pending,next_attempt_at})", a,
+             {"find": "appointments", "filter": {"_id": aid, "outbox_pending": True,
+                                                 "outbox.next_attempt_at": now}, "limit": 1}),
             ("appointment pending count {outbox_pending}", a,
              {"find": "appointments", "filter": {"outbox_pending": True}}),
             ("appointment bucket walk {bucket}", a,
@@ -697,7 +706,7 @@ class Bench:
               "projection": {"day": 1}}),
             ("appointment record note (upsert {_id})", a,
              {"find": "appointment_buckets", "filter": {"_id": f"all/{day}"}}),
-            ("billing upsert / get (by _id)", b,
+            ("billing insert (duplicate check) / get (by _id)", b,
              {"find": "billings", "filter": {"_id": aid}, "limit": 1}),
             ("billing bucket walk {bucket}", b,
              {"find": "billings", "filter": {"bucket": past}, "sort": {"_id": -1}, "limit": 21}),
