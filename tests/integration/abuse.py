@@ -1056,8 +1056,11 @@ class Generator:
         elif kind == 3:  # bad base64: junk, padding, standard alphabet, non-canonical bits
             t = signed(hs, good)
             i = r.randrange(1, len(t) - 1)
-            tok = r.choice([t[:i] + r.choice("*=+/ %!\\") + t[i:], t + "==", t.replace("-", "+"),
-                            t[:-1] + ("B" if t[-1] == "A" else "A")])
+            # Only real changes: a token with no "-" is unchanged by the
+            # alphabet swap and would (rightly) be accepted.
+            tok = r.choice([x for x in (t[:i] + r.choice("*=+/ %!\\") + t[i:], t + "==",
+                                        t.replace("-", "+"), t.replace("_", "/"),
+                                        t[:-1] + ("B" if t[-1] == "A" else "A")) if x != t])
         elif kind == 4:  # segment counts
             t = signed(hs, good)
             tok = r.choice([t.rsplit(".", 1)[0], t + ".x", "..", ".", "a.b", t.replace(".", "..")])
