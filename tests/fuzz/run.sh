@@ -38,7 +38,7 @@ srcs_fuzz_request="$pure common/problem.c common/query.c appointment/request.c f
 # common/query.c reads parameters with civetweb's mg_get_var2 (pure, not instrumented).
 libs_fuzz_request="-lcivetweb"
 # auth_jwt_inspect is pure; the rest of common/auth.c links libjwt and libcrypto.
-srcs_fuzz_jwt="common/alloc.c common/auth.c"
+srcs_fuzz_jwt="$pure common/auth.c"
 libs_fuzz_jwt="-ljwt -ljansson -lcrypto"
 
 if ! command -v "$CLANG" >/dev/null; then
