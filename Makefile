@@ -68,13 +68,13 @@ $(BUILD)/obj/common/ops.o: $(BUILD)/gen/version.h
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/libappointment.a: $(APPT_OBJ)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/libfinancial.a: $(FIN_OBJ)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # The OpenAPI documents are linked into the binaries: proto/ stays the one source.
 $(BUILD)/obj/proto/%.o: proto/%
@@ -127,7 +127,7 @@ bench: deps
 $(BUILD)/bench/json_parse: tests/bench/json_parse.c $(BUILD)/libappointment.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
-	$(Q)$(CC) $(CFLAGS) -Iappointment $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Iappointment -Ifinancial $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 bench-json: $(BUILD)/bench/json_parse
 	@$(BUILD)/bench/json_parse $(BENCH_JSON_RUNS)

@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
+#include "appt_api.h"
 #include "log.h"
 #include "money.h"
 #include "outbox.h"
 #include "service.h"
-#include "store.h"
+#include "appt_store.h"
 
 extern const char _binary_proto_appointment_openapi_json_start[];
 extern const char _binary_proto_appointment_openapi_json_end[];
@@ -32,8 +32,8 @@ static const service_ops_spec ops_spec = {
     .title = "clinic-events appointment API",
     .openapi_start = _binary_proto_appointment_openapi_json_start,
     .openapi_end = _binary_proto_appointment_openapi_json_end,
-    .render_metrics = appt_render_metrics,
-    .probe = appt_probe,
+    .render_metrics = appt_api_render_metrics,
+    .probe = appt_api_probe,
 };
 
 int main(int argc, char **argv)
@@ -45,10 +45,12 @@ int main(int argc, char **argv)
                        vars, NVARS, &rc))
         return rc;
 
-    appt_app app;
+    appt_api app;
     memset(&app, 0, sizeof app);
-    http_server_opts ho = {
-        .service = "appointment", .routes = appt_routes, .nroutes = appt_nroutes, .app = &app};
+    http_server_opts ho = {.service = "appointment",
+                           .routes = appt_api_routes,
+                           .nroutes = appt_api_nroutes,
+                           .app = &app};
     int msg_timeout, relay_interval, retry_max, flush;
     if (service_http_opts(vars, NVARS, &ho) ||
         service_int(vars, NVARS, "KAFKA_MESSAGE_TIMEOUT_MS", 1000, 3600000, &msg_timeout) ||
@@ -112,7 +114,7 @@ int main(int argc, char **argv)
     log_info("appointment listening", "port", portstr, NULL);
 
     /* The API answers 503 while the database is down. */
-    service_wait(&app, appt_init_store);
+    service_wait(&app, appt_api_init_store);
     rc = 0;
 
 done:

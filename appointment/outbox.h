@@ -12,7 +12,7 @@
 
 #include "buf.h"
 #include "mongo.h"
-#include "store.h"
+#include "appt_store.h"
 
 typedef struct outbox_opts {
     const char *bootstrap;

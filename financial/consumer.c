@@ -16,7 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
-#include "store.h"
+#include "billing_store.h"
 #include "timefmt.h"
 #include "trace.h"
 

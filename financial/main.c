@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
+#include "fin_api.h"
 #include "consumer.h"
 #include "log.h"
 #include "service.h"
-#include "store.h"
+#include "billing_store.h"
 
 extern const char _binary_proto_financial_openapi_json_start[];
 extern const char _binary_proto_financial_openapi_json_end[];
@@ -32,8 +32,8 @@ static const service_ops_spec ops_spec = {
     .title = "clinic-events financial API",
     .openapi_start = _binary_proto_financial_openapi_json_start,
     .openapi_end = _binary_proto_financial_openapi_json_end,
-    .render_metrics = fin_render_metrics,
-    .probe = fin_probe,
+    .render_metrics = fin_api_render_metrics,
+    .probe = fin_api_probe,
 };
 
 int main(int argc, char **argv)
@@ -45,10 +45,10 @@ int main(int argc, char **argv)
                        vars, NVARS, &rc))
         return rc;
 
-    fin_app app;
+    fin_api app;
     memset(&app, 0, sizeof app);
     http_server_opts ho = {
-        .service = "financial", .routes = fin_routes, .nroutes = fin_nroutes, .app = &app};
+        .service = "financial", .routes = fin_api_routes, .nroutes = fin_api_nroutes, .app = &app};
     int session_timeout, retry_max;
     if (service_http_opts(vars, NVARS, &ho) ||
         service_int(vars, NVARS, "KAFKA_SESSION_TIMEOUT_MS", 1000, 3600000, &session_timeout) ||
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     log_info("financial listening", "port", portstr, "topic", co.topic, "group_id", co.group_id,
              NULL);
 
-    service_wait(&app, fin_init_store);
+    service_wait(&app, fin_api_init_store);
     /* Stop taking messages and partitions now, not after the HTTP server
      * has finished its requests. */
     consumer_stop(cons);

@@ -11,7 +11,7 @@
 
 #include "event.h"
 #include "json.h"
-#include "request.h"
+#include "appt_request.h"
 
 #define NOW_MS INT64_C(1893456000000) /* 2030-01-01T00:00:00Z */
 

@@ -1,5 +1,5 @@
 /* mongo_raw: the database alone, through the services' own store functions
- * (appointment/store.c, financial/store.c, common/buckets.c) on their pool
+ * (appointment/appt_store.c, financial/billing_store.c, common/buckets.c) on their pool
  * settings (common/mongo.c), so the documents and the commands are exactly
  * the ones a start + finish + billing makes, minus HTTP and Kafka.
  *
@@ -36,11 +36,11 @@
 #include <string.h>
 
 #include "mongo.h"
-#include "store.h"
+#include "appt_store.h"
 #include "timefmt.h"
 #include "uuid.h"
-#include "../../financial/billing.h"
-#include "../../financial/store.h"
+#include "billing.h"
+#include "billing_store.h"
 
 /* The store functions send bulk writes in commands of at most
  * MONGO_BULK_CHUNK statements: FerretDB 1.24 holds a PostgreSQL connection

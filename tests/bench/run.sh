@@ -23,7 +23,7 @@ mkdir -p "$out"
 # libraries so they use the same store, event and mongo code as the services.
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow
   -Wconversion -Wno-sign-conversion -Wstrict-prototypes -Wmissing-prototypes -g -O2 -pthread
-  -Icommon -Iappointment)
+  -Icommon -Iappointment -Ifinancial)
 read -r -a pkg_c <<<"$(pkg-config --cflags libmongoc-1.0 libbson-1.0 rdkafka jansson)"
 read -r -a pkg_l <<<"$(pkg-config --libs libmongoc-1.0 libbson-1.0 rdkafka jansson)"
 build() { # name, extra link args...
@@ -35,8 +35,8 @@ build() { # name, extra link args...
 build bare_http -lcivetweb
 build loadgen
 build kafka_raw "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
-# mongo_raw uses both stores: -Iappointment gives appointment/store.h, and it
-# includes ../../financial/store.h by path (-Ifinancial would clash on store.h).
+# mongo_raw uses both stores (appt_store.h, billing_store.h): every header has
+# its own name, so both service folders are on the include path.
 build mongo_raw "$BUILD/libappointment.a" "$BUILD/libfinancial.a" "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
 
 [ "${BENCH_BUILD_ONLY:-0}" = 1 ] && exit 0

@@ -1,5 +1,5 @@
 /* libFuzzer target for the request validators of both services
- * (appointment/request.c, financial/request.c, common/query.c). The first
+ * (appointment/appt_request.c, financial/fin_request.c, common/query.c). The first
  * input byte picks the validator; the rest is the body (start, finish) or the
  * raw query string (lists, summary). Properties: an accepted request has
  * canonical lowercase UUIDs, dates in range, limits within bounds; a rejected
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "json.h"
-#include "../../appointment/request.h"
-#include "../../financial/request.h"
+#include "appt_request.h"
+#include "fin_request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -46,7 +46,7 @@ import pytest
 
 __all__ = [
     # helpers
-    "ROOT", "build_dir", "free_port", "free_ports", "port_open", "wait_until", "http", "Response",
+    "ROOT", "api_source", "build_dir", "free_port", "free_ports", "port_open", "wait_until", "http", "Response",
     "Message", "consume", "produce", "create_topic", "end_offsets", "mongo_client",
     "iso", "metric", "wait_ready", "committed",
     # processes
@@ -61,6 +61,12 @@ KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 FERRETDB_SH = ROOT / "deploy" / "ferretdb" / "ferretdb.sh"
 POSTGRES_SH = ROOT / "deploy" / "postgres" / "postgres.sh"
 TEST_VAR = ROOT / "var" / "test"
+_API_SOURCES = {"appointment": "appointment/appt_api.c", "financial": "financial/fin_api.c"}
+
+
+def api_source(service: str) -> Path:
+    """The C file holding the service's route table."""
+    return ROOT / _API_SOURCES[service]
 DEFAULT_TOPICS = "appointment.finished:6,appointment.finished.dlq:1"
 
 
@@ -410,7 +416,7 @@ def mongo_client(uri: str, timeout_ms: int = 5000):
 
 def insert_billing(uri: str, physician_id: str, patient_id: str, hours: int = 1) -> str:
     """Writes one billing straight into the database named by uri, shaped as
-    financial/store.c writes it (for read-only tests that need one to exist).
+    financial/billing_store.c writes it (for read-only tests that need one to exist).
     Returns its appointment id."""
     from datetime import datetime, timedelta, timezone
     bid = str(uuid.uuid4())

@@ -6,7 +6,7 @@
 - the example headers are the CloudEvents binary-mode headers common/event.h
   defines;
 - each OpenAPI document lists exactly the routes of its service's route table
-  (<service>/api.c), with the route's auth scope, its path parameters, and the
+  (appointment/appt_api.c, financial/fin_api.c), with the route's auth scope, its path parameters, and the
   error responses the HTTP layer can give it;
 - the binary serves the same bytes at /openapi.json (the file is linked in).
 Needs neither Kafka nor MongoDB/FerretDB.
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+
+from stack import api_source
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTO = ROOT / "proto"
@@ -144,11 +146,8 @@ _ROUTE = re.compile(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(NULL|"[
 
 
 def c_routes(service):
-    """[(method, pattern, scope or None, takes_body)] from <service>/api.c's route table."""
-    path = ROOT / service / "api.c"
-    if not path.exists():
-        pytest.skip(f"{service}/api.c does not exist yet")
-    src = path.read_text()
+    """[(method, pattern, scope or None, takes_body)] from the service's route table."""
+    src = api_source(service).read_text()
     if "OPS_ROUTES" in src:  # the shared operational rows, from common/ops.h
         ops = (ROOT / "common" / "ops.h").read_text()
         src = src.replace("OPS_ROUTES", ops[ops.index("#define OPS_ROUTES"):])
@@ -206,14 +205,14 @@ def test_openapi_header(service):
 def test_every_route_is_documented(service):
     ops = operations(openapi(service))
     missing = [f"{m} {p}" for m, p, _, _ in c_routes(service) if (m, norm(p)) not in ops]
-    assert not missing, f"{service}.openapi.json lacks routes of {service}/api.c: {missing}"
+    assert not missing, f"{service}.openapi.json lacks routes of {api_source(service).name}: {missing}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_documented_route_exists(service):
     routes = {(m, norm(p)) for m, p, _, _ in c_routes(service)}
     extra = [f"{m} {p}" for (m, p) in operations(openapi(service)) if (m, p) not in routes]
-    assert not extra, f"{service}.openapi.json documents routes {service}/api.c does not serve: {extra}"
+    assert not extra, f"{service}.openapi.json documents routes {api_source(service).name} does not serve: {extra}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -328,8 +327,8 @@ _PROBLEM_CALL = re.compile(r'(?:http_reply_problem|reply_problem_h)\(\s*[^,]+,\s
 @pytest.mark.parametrize("service", SERVICES)
 def test_problem_types_are_documented(service):
     """Every /problems/<slug> the service's handlers send is listed in Problem.type."""
-    c_routes(service)  # skips while api.c does not exist
-    slugs = set(_PROBLEM_CALL.findall((ROOT / service / "api.c").read_text()))
+    c_routes(service)
+    slugs = set(_PROBLEM_CALL.findall(api_source(service).read_text()))
     desc = openapi(service)["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
     missing = sorted(s for s in slugs if not re.search(rf"(?<![a-z-]){re.escape(s)}(?![a-z-])", desc))
     assert not missing, f"{service}.openapi.json's Problem.type does not list {missing}"

@@ -11,6 +11,8 @@
 
 #include "auth.h"
 
+#include "check_main.h"
+
 /* 2030-01-01T00:00:00Z: a fixed "now", so the tests do not age. */
 #define NOW INT64_C(1893456000)
 
@@ -837,10 +839,7 @@ int main(void)
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_auth.XXXXXX");
     if (!mkdtemp(tmpdir))
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(auth_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = check_run(auth_suite());
     rmdir(tmpdir);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rc;
 }

@@ -6,6 +6,8 @@
 #include "billing.h"
 #include "timefmt.h"
 
+#include "check_main.h"
+
 #define PRICE 20000 /* R$ 200.00 per hour */
 #define SECOND_MS INT64_C(1000)
 #define MINUTE_MS (60 * SECOND_MS)
@@ -222,11 +224,4 @@ static Suite *billing_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(billing_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(billing_suite)

@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "buckets.h"
-#include "../../appointment/store.h"
-#include "../../financial/store.h"
+#include "appt_store.h"
+#include "billing_store.h"
 #include "uuid.h"
+
+#include "check_main.h"
 
 START_TEST(test_day_of_a_v7_id_is_the_utc_day_of_its_timestamp)
 {
@@ -109,11 +111,4 @@ static Suite *buckets_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(buckets_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(buckets_suite)

@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "event.h"
 
+#include "check_main.h"
+
 #define APPT "0191d2f4-8e3b-7c1a-9f00-1234567890ab"
 #define PHYS "7d3f1c2e-4b5a-4c6d-8e9f-0a1b2c3d4e5f"
 #define PAT "c9e8d7f6-a5b4-4c3d-9e2f-1a0b9c8d7e6f"
@@ -458,11 +460,4 @@ static Suite *event_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(event_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(event_suite)

@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "json.h"
 
+#include "check_main.h"
+
 /* ---- helpers ---- */
 
 /* Parses s, which must be accepted; the caller json_decref()s the result. */
@@ -691,11 +693,4 @@ static Suite *json_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(json_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(json_suite)

@@ -4,6 +4,8 @@
 #include "buf.h"
 #include "metrics.h"
 
+#include "check_main.h"
+
 static void assert_renders_f(double v, const char *want)
 {
     buf b;
@@ -56,11 +58,4 @@ static Suite *metrics_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(metrics_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(metrics_suite)

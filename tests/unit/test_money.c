@@ -5,6 +5,8 @@
 
 #include "money.h"
 
+#include "check_main.h"
+
 static int parse(const char *s, int64_t *cents)
 {
     return money_parse(s, strlen(s), cents);
@@ -243,11 +245,4 @@ static Suite *money_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(money_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(money_suite)

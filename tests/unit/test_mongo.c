@@ -5,6 +5,8 @@
 
 #include "mongo.h"
 
+#include "check_main.h"
+
 START_TEST(test_bulk_reply_with_only_duplicate_key_errors_counts_as_applied)
 {
     bson_t *reply = BCON_NEW("nInserted", BCON_INT32(0), "writeErrors", "[", "{", "index",
@@ -87,11 +89,4 @@ static Suite *mongo_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(mongo_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(mongo_suite)

@@ -5,6 +5,8 @@
 #include "buf.h"
 #include "ops.h"
 
+#include "check_main.h"
+
 static const ops_check db_ok = {.name = "mongodb", .state = "ok", .ok = true, .needed = true};
 static const ops_check db_down = {.name = "mongodb", .state = "down", .ok = false, .needed = true};
 static const ops_check kafka_ok = {.name = "kafka", .state = "ok", .ok = true};
@@ -76,11 +78,4 @@ static Suite *ops_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(ops_suite)

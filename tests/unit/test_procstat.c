@@ -7,6 +7,8 @@
 #include "buf.h"
 #include "procstat.h"
 
+#include "check_main.h"
+
 /* A real /proc/<pid>/stat line (Linux 6.1), utime 1234, stime 56,
  * starttime 998877, vsize 123456789, rss 4321. */
 #define STAT_LINE                                                                                  \
@@ -107,11 +109,4 @@ static Suite *procstat_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(procstat_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(procstat_suite)

@@ -6,6 +6,8 @@
 #include "query.h"
 #include "uuid.h"
 
+#include "check_main.h"
+
 START_TEST(test_str_absent_without_query_or_parameter)
 {
     char out[8] = "same";
@@ -114,11 +116,4 @@ static Suite *query_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(query_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(query_suite)

@@ -1,15 +1,17 @@
-/* The request validators of both services: appointment/request.c
- * (appt_request_*) and financial/request.c (fin_request_*). */
+/* The request validators of both services: appointment/appt_request.c
+ * (appt_request_*) and financial/fin_request.c (fin_request_*). */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../appointment/request.h"
-#include "../../financial/request.h"
+#include "appt_request.h"
+#include "fin_request.h"
 #include "json.h"
 #include "timefmt.h"
+
+#include "check_main.h"
 
 #define PHYS "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 #define PAT "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
@@ -271,11 +273,4 @@ static Suite *request_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(request_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(request_suite)

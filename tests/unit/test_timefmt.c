@@ -6,6 +6,8 @@
 
 #include "timefmt.h"
 
+#include "check_main.h"
+
 #define DAY_MS INT64_C(86400000)
 #define HOUR_MS INT64_C(3600000)
 
@@ -541,11 +543,4 @@ static Suite *timefmt_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(timefmt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(timefmt_suite)

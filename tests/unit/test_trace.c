@@ -6,6 +6,8 @@
 
 #include "trace.h"
 
+#include "check_main.h"
+
 #define TP "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 START_TEST(test_parse_reads_the_trace_and_parent_span_ids)
@@ -80,11 +82,4 @@ static Suite *trace_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(trace_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(trace_suite)

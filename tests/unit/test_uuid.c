@@ -7,6 +7,8 @@
 
 #include "uuid.h"
 
+#include "check_main.h"
+
 /* uuid_v7 keeps per-process state (the last id handed out), so the v7 tests
  * use timestamps that grow in registration order: they pass whether Check
  * forks each test or runs them all in one process (CK_FORK=no). */
@@ -296,11 +298,4 @@ static Suite *uuid_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(uuid_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CHECK_MAIN(uuid_suite)

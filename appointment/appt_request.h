@@ -3,8 +3,8 @@
  * (tests/fuzz/fuzz_request.c). Each parser fills its output only on success
  * and otherwise returns -1 with the 400 problem to answer in *p.
  * Thread-safe. */
-#ifndef APPOINTMENT_REQUEST_H
-#define APPOINTMENT_REQUEST_H
+#ifndef APPT_REQUEST_H
+#define APPT_REQUEST_H
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "request.h"
+#include "appt_request.h"
 
 #include <string.h>
 

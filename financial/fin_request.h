@@ -3,8 +3,8 @@
  * (tests/fuzz/fuzz_request.c). Each parser fills its output only on success
  * and otherwise returns -1 with the 400 problem to answer in *p.
  * Thread-safe. */
-#ifndef FINANCIAL_REQUEST_H
-#define FINANCIAL_REQUEST_H
+#ifndef FIN_REQUEST_H
+#define FIN_REQUEST_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /* fin_api: the financial service's HTTP routes (see proto/ for the
  * contract): read, list and total billings, plus health, readiness, metrics
  * and the OpenAPI document. Handlers run on civetweb threads and share one
- * fin_app, which they only read. */
-#ifndef FINANCIAL_API_H
-#define FINANCIAL_API_H
+ * fin_api, which they only read. */
+#ifndef FIN_API_H
+#define FIN_API_H
 
 #include <stddef.h>
 
@@ -14,28 +14,28 @@
 #include "mongo.h"
 #include "ops.h"
 
-typedef struct fin_app {
+typedef struct fin_api {
     ops_ctx ops;                       /* first: the shared /healthz, /metrics, /docs ... */
     mongo_db *db;                      /* borrowed */
     buckets *bk;                       /* borrowed: lists' and summaries' day buckets */
     consumer *consumer;                /* borrowed */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
-} fin_app;
+} fin_api;
 
 /* Creates the indexes and runs the one-time migrations (service_wait). */
-int fin_init_store(void *app, bson_error_t *err);
+int fin_api_init_store(void *app, bson_error_t *err);
 
 /* Broker metadata requests of a readiness probe wait at most this long. */
 #define KAFKA_PROBE_TIMEOUT_MS 500
 
 /* The readiness checks (ops_probe_fn): mongodb (needed), kafka and the
  * consumer's state. */
-size_t fin_probe(void *app, ops_check *checks);
+size_t fin_api_probe(void *app, ops_check *checks);
 
 /* Appends the consumer's metrics for /metrics. */
-void fin_render_metrics(void *app, buf *out);
+void fin_api_render_metrics(void *app, buf *out);
 
-extern const http_route fin_routes[];
-extern const size_t fin_nroutes;
+extern const http_route fin_api_routes[];
+extern const size_t fin_api_nroutes;
 
 #endif

@@ -1,4 +1,4 @@
-#include "request.h"
+#include "fin_request.h"
 
 #include <string.h>
 

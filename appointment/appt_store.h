@@ -3,8 +3,8 @@
  * queueing its event are one atomic single-document update. All functions are
  * thread-safe (they borrow a pooled client) and return -1 with err filled on a
  * database error; mongo_error_is_unavailable(err) tells an outage apart. */
-#ifndef APPOINTMENT_STORE_H
-#define APPOINTMENT_STORE_H
+#ifndef APPT_STORE_H
+#define APPT_STORE_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "api.h"
+#include "appt_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,13 +7,13 @@
 #include "alloc.h"
 #include "json.h"
 #include "log.h"
-#include "request.h"
+#include "appt_request.h"
 #include "service.h"
 #include "timefmt.h"
 
 #define IDEM_KEY_MAX 200
 
-static appt_app *app_of(http_req *req)
+static appt_api *app_of(http_req *req)
 {
     return req->app;
 }
@@ -80,7 +80,7 @@ static int idem_key_or_reply(http_req *req, const char **key)
 static void start_replay(http_req *req, const appt *want, bool start_given, const appt *first,
                          bool first_start_given)
 {
-    appt_app *app = app_of(req);
+    appt_api *app = app_of(req);
     bool same = strcmp(want->physician_id, first->physician_id) == 0 &&
                 strcmp(want->patient_id, first->patient_id) == 0 &&
                 start_given == first_start_given &&
@@ -115,7 +115,7 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
 
 static void handle_start(http_req *req)
 {
-    appt_app *app = app_of(req);
+    appt_api *app = app_of(req);
     json_t *doc;
     if (http_body_json_or_reply(req, &doc) != 0)
         return;
@@ -177,7 +177,7 @@ static void refinish(http_req *req, const appt *a, bool end_given, int64_t end_m
 
 static void handle_finish(http_req *req)
 {
-    appt_app *app = app_of(req);
+    appt_api *app = app_of(req);
     char id[UUID_STR_LEN];
     if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
         return;
@@ -254,7 +254,7 @@ static void handle_finish(http_req *req)
 
 static void handle_get(http_req *req)
 {
-    appt_app *app = app_of(req);
+    appt_api *app = app_of(req);
     char id[UUID_STR_LEN];
     if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
         return;
@@ -271,7 +271,7 @@ static void handle_get(http_req *req)
 
 static void handle_list(http_req *req)
 {
-    appt_app *app = app_of(req);
+    appt_api *app = app_of(req);
     appt_list_req lr;
     problem p;
     if (appt_request_list(req->query, &lr, &p) != 0) {
@@ -313,9 +313,9 @@ static void handle_list(http_req *req)
     free(items);
 }
 
-size_t appt_probe(void *app, ops_check *checks)
+size_t appt_api_probe(void *app, ops_check *checks)
 {
-    appt_app *a = app;
+    appt_api *a = app;
     /* Finishing works while the broker is down (the outbox keeps the
      * events), so Kafka is reported but not needed. */
     bool kafka_ok = outbox_ready(a->ob, KAFKA_PROBE_TIMEOUT_MS) == 0;
@@ -324,20 +324,20 @@ size_t appt_probe(void *app, ops_check *checks)
     return 2;
 }
 
-int appt_init_store(void *app, bson_error_t *err)
+int appt_api_init_store(void *app, bson_error_t *err)
 {
-    appt_app *a = app;
+    appt_api *a = app;
     return appt_store_init(a->db, a->bk, err);
 }
 
-void appt_render_metrics(void *app, buf *out)
+void appt_api_render_metrics(void *app, buf *out)
 {
-    appt_app *a = app;
+    appt_api *a = app;
     outbox_render_metrics(a->ob, out);
     mongo_render_metrics(a->db, out);
 }
 
-const http_route appt_routes[] = {
+const http_route appt_api_routes[] = {
     OPS_ROUTES,
     {"POST", "/appointments", handle_start, "appointments:write", true},
     {"GET", "/appointments", handle_list, "appointments:read", false},
@@ -347,4 +347,4 @@ const http_route appt_routes[] = {
     {"POST", "/", handle_start, "appointments:write", true},
     {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
 };
-const size_t appt_nroutes = sizeof appt_routes / sizeof appt_routes[0];
+const size_t appt_api_nroutes = sizeof appt_api_routes / sizeof appt_api_routes[0];

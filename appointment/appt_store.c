@@ -1,4 +1,4 @@
-#include "store.h"
+#include "appt_store.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,8 +3,8 @@
  * thread-safe (each borrows a pooled client for one operation) and return -1
  * with err filled on a database error; mongo_error_is_unavailable(err) tells
  * an outage apart. */
-#ifndef FINANCIAL_STORE_H
-#define FINANCIAL_STORE_H
+#ifndef BILLING_STORE_H
+#define BILLING_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

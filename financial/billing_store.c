@@ -1,4 +1,4 @@
-#include "store.h"
+#include "billing_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

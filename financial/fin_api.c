@@ -1,4 +1,4 @@
-#include "api.h"
+#include "fin_api.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,14 +8,14 @@
 #include "json.h"
 #include "log.h"
 #include "money.h"
-#include "request.h"
+#include "fin_request.h"
 #include "service.h"
-#include "store.h"
+#include "billing_store.h"
 #include "timefmt.h"
 
 #define SUMMARY_MAX_GROUPS 10000
 
-static fin_app *app_of(http_req *req)
+static fin_api *app_of(http_req *req)
 {
     return req->app;
 }
@@ -46,7 +46,7 @@ static void append_billing(buf *b, const billing *x)
 
 static void handle_get(http_req *req)
 {
-    fin_app *app = app_of(req);
+    fin_api *app = app_of(req);
     char id[UUID_STR_LEN];
     if (http_param_uuid_or_reply(req, 0, "appointment_id", id) != 0)
         return;
@@ -71,7 +71,7 @@ static void handle_get(http_req *req)
 
 static void handle_list(http_req *req)
 {
-    fin_app *app = app_of(req);
+    fin_api *app = app_of(req);
     fin_list_req lr;
     problem p;
     if (fin_request_list(req->query, &lr, &p) != 0) {
@@ -124,7 +124,7 @@ static void append_time_or_null(buf *b, bool has, int64_t ms)
 
 static void handle_summary(http_req *req)
 {
-    fin_app *app = app_of(req);
+    fin_api *app = app_of(req);
     fin_summary_req sr;
     problem p;
     if (fin_request_summary(req->query, app->currency, &sr, &p) != 0) {
@@ -194,9 +194,9 @@ static void handle_summary(http_req *req)
     buf_free(&out);
 }
 
-size_t fin_probe(void *app, ops_check *checks)
+size_t fin_api_probe(void *app, ops_check *checks)
 {
-    fin_app *a = app;
+    fin_api *a = app;
     /* Billings are served from MongoDB alone; while the broker is down or
      * the consumer paused, events wait in the topic. So only MongoDB is
      * needed; Kafka and the consumer's state are reported. */
@@ -212,15 +212,15 @@ size_t fin_probe(void *app, ops_check *checks)
     return 3;
 }
 
-int fin_init_store(void *app, bson_error_t *err)
+int fin_api_init_store(void *app, bson_error_t *err)
 {
-    fin_app *a = app;
+    fin_api *a = app;
     return billing_store_init(a->db, a->bk, err);
 }
 
-void fin_render_metrics(void *app, buf *out)
+void fin_api_render_metrics(void *app, buf *out)
 {
-    fin_app *a = app;
+    fin_api *a = app;
     consumer_render_metrics(a->consumer, out);
     mongo_render_metrics(a->db, out);
 }
@@ -228,7 +228,7 @@ void fin_render_metrics(void *app, buf *out)
 /* First match wins: /billings/summary before /billings/{appointment_id}. The
  * compatibility route only takes UUID-shaped segments, so other unknown paths
  * stay 404. */
-const http_route fin_routes[] = {
+const http_route fin_api_routes[] = {
     OPS_ROUTES,
     {"GET", "/billings/summary", handle_summary, "billings:read", false},
     {"GET", "/billings", handle_list, "billings:read", false},
@@ -236,4 +236,4 @@ const http_route fin_routes[] = {
     /* the original Python service's route */
     {"GET", "/{appointment_id:uuid}", handle_get, "billings:read", false},
 };
-const size_t fin_nroutes = sizeof fin_routes / sizeof fin_routes[0];
+const size_t fin_api_nroutes = sizeof fin_api_routes / sizeof fin_api_routes[0];
