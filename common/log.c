@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,10 @@
 static const char *log_service = "clinic-events";
 static log_level log_min = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* Only its address matters: a key argument equal to it announces a typed
+ * integer field (see LOG_INT). */
+const char log_int_field[] = "";
 
 int log_init(const char *service, const char *level)
 {
@@ -45,6 +50,14 @@ void log_kv(log_level level, const char *msg, ...)
         const char *k = va_arg(ap, const char *);
         if (!k)
             break;
+        if (k == log_int_field) {
+            k = va_arg(ap, const char *);
+            int64_t n = va_arg(ap, int64_t);
+            buf_putc(&b, ',');
+            json_append_cstr(&b, k);
+            buf_printf(&b, ":%" PRId64, n);
+            continue;
+        }
         const char *v = va_arg(ap, const char *);
         buf_putc(&b, ',');
         json_append_cstr(&b, k);
