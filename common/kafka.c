@@ -70,16 +70,26 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, c
     return 0;
 }
 
-int kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *out, size_t outlen)
+int kafka_message_header(const rd_kafka_message_t *m, const char *name, char *out, size_t outlen)
 {
+    rd_kafka_headers_t *hdrs = NULL;
     const void *val = NULL;
     size_t n = 0;
-    if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &n) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        !val || n >= outlen)
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs ||
+        rd_kafka_header_get_last(hdrs, name, &val, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !val ||
+        n >= outlen)
         return -1;
     memcpy(out, val, n);
     out[n] = '\0';
     return 0;
+}
+
+void kafka_message_trace(const rd_kafka_message_t *m, trace_ids *t)
+{
+    char tp[TRACEPARENT_LEN + 1];
+    t->trace_id[0] = t->span_id[0] = '\0';
+    if (kafka_message_header(m, "traceparent", tp, sizeof tp) == 0)
+        trace_parse(tp, strlen(tp), t);
 }
 
 int kafka_ping(rd_kafka_t *rk, const char *topic, int timeout_ms)

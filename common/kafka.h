@@ -1,11 +1,13 @@
 /* kafka: librdkafka set-up shared by the producer and the consumer: a conf
- * with our logging and the broker address, header helpers, and a broker
+ * with our logging and the broker address, message header helpers, and a broker
  * reachability probe for /readyz. */
 #ifndef COMMON_KAFKA_H
 #define COMMON_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+
+#include "trace.h"
 
 /* A new conf with bootstrap.servers, client.id and librdkafka's log lines
  * routed to our JSON log. Returns NULL with a reason in err. The caller owns
@@ -36,9 +38,13 @@ rd_kafka_t *kafka_producer_new(const kafka_producer_opts *o, char *err, size_t e
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                    size_t errlen);
 
-/* Copies the last header `name` as a NUL-terminated string into
- * out[outlen]. Returns 0, or -1 if absent or too long. */
-int kafka_header_get(rd_kafka_headers_t *hdrs, const char *name, char *out, size_t outlen);
+/* Copies m's last header `name` as a NUL-terminated string into out[outlen].
+ * Returns 0, or -1 if absent or too long. */
+int kafka_message_header(const rd_kafka_message_t *m, const char *name, char *out, size_t outlen);
+
+/* The trace ids of m's traceparent header (both "" when it has none or it is
+ * not valid), for logging the trace a message belongs to. */
+void kafka_message_trace(const rd_kafka_message_t *m, trace_ids *t);
 
 /* Asks a broker for metadata of `topic`, waiting at most timeout_ms. Returns 0
  * if a broker answered and the topic exists, -1 otherwise. Thread-safe. */

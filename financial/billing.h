@@ -1,20 +1,52 @@
-/* billing: the pricing rule, pure. A consultation is billed per started hour,
- * at least one hour: hours = max(1, ceil((end - start) / 1 h)), total =
- * hours * hourly price, in integer cents. */
-#ifndef FINANCIAL_BILLING_H
-#define FINANCIAL_BILLING_H
+/* billing: what a consultation costs and the billing an event makes, pure (no
+ * broker, no database), so both are unit-tested and fuzzable.
+ * A consultation is billed per started hour, at least one hour:
+ * hours = max(1, ceil((end - start) / 1 h)), total = hours * hourly price, in
+ * integer cents. */
+#ifndef BILLING_H
+#define BILLING_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "event.h"
+#include "uuid.h"
 
 typedef struct billing_amount {
     int64_t hours;       /* billed hours, >= 1 */
     int64_t total_cents; /* hours * hourly_price_cents */
 } billing_amount;
 
+/* One consultation's bill, as billing_store keeps it. */
+typedef struct billing {
+    char appointment_id[UUID_STR_LEN]; /* UUIDv7: sorts by creation time */
+    char physician_id[UUID_STR_LEN];
+    char patient_id[UUID_STR_LEN];
+    int64_t start_ms; /* ms since the epoch, UTC */
+    int64_t end_ms;
+    int64_t billed_hours;
+    int64_t hourly_price_cents;
+    int64_t total_cents;
+    char currency[EVENT_CURRENCY_LEN];
+    char event_id[UUID_STR_LEN]; /* ce_id of the event that created it, or "" */
+    int64_t created_ms;
+} billing;
+
 /* Computes the amount for a consultation from start_ms to end_ms (ms since the
  * epoch). Returns 0 and fills *out; -1 if end < start, the hourly price is
  * negative, or the total would overflow int64 (out untouched). */
 int billing_compute(int64_t start_ms, int64_t end_ms, int64_t hourly_price_cents,
                     billing_amount *out);
+
+/* The billing one consultation-finished message makes. body[0..len) is the
+ * message's value; ce_type and ce_id its CloudEvents headers, NULL when
+ * absent (a plain producer sends none: accepted); created_ms is recorded as
+ * the billing's creation time. Returns 0 with *b filled, or -1 with a
+ * one-line reason naming the field in reason[reasonlen] when the message can
+ * never be billed: an empty body, another ce_type, an invalid event (see
+ * event_decode), or a total that does not fit in int64. A ce_id that is not a
+ * UUID is not kept (event_id ""). */
+int billing_from_event(const char *body, size_t len, const char *ce_type, const char *ce_id,
+                       int64_t created_ms, billing *b, char *reason, size_t reasonlen);
 
 #endif

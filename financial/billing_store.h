@@ -1,5 +1,6 @@
 /* billing_store: billings in MongoDB, one document per appointment (_id =
- * appointment id), written once with an idempotent upsert. All functions are
+ * appointment id), written once: an insert whose duplicate key means "already
+ * billed". All functions are
  * thread-safe (each borrows a pooled client for one operation) and return -1
  * with err filled on a database error; mongo_error_is_unavailable(err) tells
  * an outage apart. */
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "billing.h"
 #include "buckets.h"
 #include "event.h"
 #include "mongo.h"
@@ -21,20 +23,6 @@
  * buckets; a longer one walks the id buckets. */
 #define BILLING_RANGE_DAYS_MAX 31
 #define BILLING_DAY_LEN 11 /* "YYYY-MM-DD" + NUL */
-
-typedef struct billing {
-    char appointment_id[UUID_STR_LEN]; /* UUIDv7: sorts by creation time */
-    char physician_id[UUID_STR_LEN];
-    char patient_id[UUID_STR_LEN];
-    int64_t start_ms; /* ms since the epoch, UTC */
-    int64_t end_ms;
-    int64_t billed_hours;
-    int64_t hourly_price_cents;
-    int64_t total_cents;
-    char currency[EVENT_CURRENCY_LEN];
-    char event_id[UUID_STR_LEN]; /* ce_id of the event that created it, or "" */
-    int64_t created_ms;
-} billing;
 
 typedef struct billing_filter {
     const char *physician_id; /* NULL: any */

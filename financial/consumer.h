@@ -1,19 +1,20 @@
-/* consumer: turns appointment.finished events into billings. One thread runs
- * a librdkafka high-level consumer (group KAFKA_GROUP_ID) and, per message:
- *   - a valid event: computes the billing and upserts it (idempotent on the
- *     appointment id), then stores the offset;
- *   - a message that can never be processed (undecodable, or the amount
- *     cannot be computed): copies it to the dead-letter topic with the reason
- *     in a `dlq_reason` header, waits for the broker's ack, then stores the
- *     offset;
- *   - a database (or dead-letter broker) failure: pauses the partitions,
- *     rewinds to the message and retries with capped exponential backoff,
- *     storing nothing meanwhile.
- * Stored offsets are auto-committed, and committed synchronously when
- * partitions are revoked and at shutdown: an offset is never committed before
- * its billing is durable, so every event is billed exactly once. */
-#ifndef FINANCIAL_CONSUMER_H
-#define FINANCIAL_CONSUMER_H
+/* consumer: turns appointment.finished events into billings. One thread
+ * (common/worker.h) runs a librdkafka high-level consumer (group
+ * KAFKA_GROUP_ID) over batches of messages:
+ *   - a valid event: billing_from_event (financial/billing.h) makes its
+ *     billing; the batch's billings go to the database in one bulk insert
+ *     (a duplicate key means "already billed"), then their offsets are stored;
+ *   - a message that can never be billed goes to the dead-letter topic
+ *     (financial/dlq.h), awaited, then its offset is stored;
+ *   - a database (or dead-letter broker) failure pauses the partitions,
+ *     rewinds them to the first message not handled and retries with capped
+ *     exponential backoff, storing nothing meanwhile.
+ * Stored offsets are committed every second while the group's coordinator is
+ * known, and when partitions are revoked: an offset is never committed before
+ * its billing is durable, so every event is billed exactly once. The
+ * partition table and lag metrics are financial/lag.h's. */
+#ifndef CONSUMER_H
+#define CONSUMER_H
 
 #include <stddef.h>
 
@@ -30,7 +31,7 @@ typedef struct consumer_opts {
     int retry_max_ms; /* cap of the backoff while paused */
     mongo_db *db;     /* borrowed; outlives the consumer */
     buckets *bk;      /* borrowed; outlives the consumer */
-    int batch_max;    /* most messages written in one bulk upsert (0: 500) */
+    int batch_max;    /* most messages written in one bulk insert (0: 500) */
 } consumer_opts;
 
 typedef enum consumer_state {
@@ -53,10 +54,11 @@ int consumer_start(consumer *c);
  * member on its way out must not start on partitions). Returns at once;
  * consumer_free does the rest. NULL is a no-op. Thread-safe. */
 void consumer_stop(consumer *c);
-/* Stops the thread, commits the stored offsets, leaves the group
- * (rd_kafka_consumer_close), flushes the dead-letter producer and frees.
- * NULL is a no-op. Call from the thread that created it, after the HTTP
- * server is gone. */
+/* Stops the thread, commits the stored offsets (when the coordinator is
+ * known), leaves the group within 3 s, drops the dead-letter producer's
+ * leftovers and frees. Tolerates a half-built consumer (consumer_new's
+ * failures end here too). NULL is a no-op. Call from the thread that created
+ * it, after the HTTP server is gone. */
 void consumer_free(consumer *c);
 
 /* The current state; thread-safe. */
