@@ -1,7 +1,5 @@
 #include "outbox.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +9,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
+#include "worker.h"
 
 struct outbox {
     outbox_opts opts;
     char *topic;
     rd_kafka_t *rk;
-    pthread_t thread;
-    bool started;
-    atomic_bool stop;
+    worker thread;
     metrics_counter published;
     metrics_counter failed;
     metrics_counter relayed;
@@ -81,10 +78,8 @@ static void mark_acked(outbox *ob)
     bson_error_t err;
     if (appt_store_outbox_published(ob->opts.db, (const char(*)[UUID_STR_LEN])ob->acked, ob->nacked,
                                     &err) != 0) {
-        char count[24];
-        snprintf(count, sizeof count, "%zu", ob->nacked);
-        log_warn("events delivered but not marked published; the relay will resend them", "count",
-                 count, "error", err.message, NULL);
+        log_warn("events delivered but not marked published; the relay will resend them",
+                 LOG_INT("count", ob->nacked), "error", err.message, NULL);
     }
     ob->nacked = 0;
 }
@@ -94,6 +89,7 @@ outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
     outbox *ob = xcalloc(1, sizeof *ob);
     ob->opts = *opts;
     ob->topic = xstrdup(opts->topic);
+    worker_init(&ob->thread);
     kafka_producer_opts po = {
         .bootstrap = opts->bootstrap,
         .client_id = "appointment",
@@ -104,8 +100,7 @@ outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
     };
     ob->rk = kafka_producer_new(&po, err, errlen);
     if (!ob->rk) {
-        free(ob->topic);
-        free(ob);
+        outbox_free(ob, 0);
         return NULL;
     }
     return ob;
@@ -182,7 +177,7 @@ void outbox_publish(outbox *ob, const appt *a)
 static void relay_due(outbox *ob)
 {
     appt *due = xcalloc(RELAY_BATCH, sizeof *due);
-    for (int done = 0; done < RELAY_MAX_PER_ROUND && !atomic_load(&ob->stop);) {
+    for (int done = 0; done < RELAY_MAX_PER_ROUND && !worker_stopping(&ob->thread);) {
         int64_t now = timefmt_now_ms();
         bson_error_t err;
         int n = 0;
@@ -190,7 +185,7 @@ static void relay_due(outbox *ob)
             log_debug("relay cannot read the outbox", "error", err.message, NULL);
             break;
         }
-        for (int i = 0; i < n && !atomic_load(&ob->stop); i++, done++) {
+        for (int i = 0; i < n && !worker_stopping(&ob->thread); i++, done++) {
             appt a;
             int rc = appt_store_outbox_claim(ob->opts.db, &due[i], outbox_lease_until(ob, now), &a,
                                              &err);
@@ -223,7 +218,7 @@ static void *outbox_main(void *arg)
      * flag, cheap on every backend, so the relay simply looks every interval:
      * that also picks up what a crashed instance left pending. */
     int64_t next_relay = 0;
-    while (!atomic_load(&ob->stop)) {
+    while (!worker_stopping(&ob->thread)) {
         rd_kafka_poll(ob->rk, 100);
         mark_acked(ob);
         if (timefmt_mono_ms() >= next_relay) {
@@ -236,31 +231,25 @@ static void *outbox_main(void *arg)
 
 int outbox_start(outbox *ob)
 {
-    if (pthread_create(&ob->thread, NULL, outbox_main, ob) != 0)
-        return -1;
-    ob->started = true;
-    return 0;
+    return worker_start(&ob->thread, outbox_main, ob);
 }
 
 void outbox_free(outbox *ob, int timeout_ms)
 {
     if (!ob)
         return;
-    atomic_store(&ob->stop, true);
-    if (ob->started)
-        pthread_join(ob->thread, NULL);
-    /* Delivery reports of the flush run here, on this thread, now that the
-     * outbox thread is gone. */
-    rd_kafka_flush(ob->rk, timeout_ms);
-    mark_acked(ob);
-    int left = rd_kafka_outq_len(ob->rk);
-    if (left > 0) {
-        char n[16];
-        snprintf(n, sizeof n, "%d", left);
-        log_warn("events not acknowledged at shutdown; they stay pending for the relay", "count", n,
-                 NULL);
+    worker_join(&ob->thread);
+    if (ob->rk) { /* NULL when outbox_new failed half-way */
+        /* Delivery reports of the flush run here, on this thread, now that
+         * the outbox thread is gone. */
+        rd_kafka_flush(ob->rk, timeout_ms);
+        mark_acked(ob);
+        int left = rd_kafka_outq_len(ob->rk);
+        if (left > 0)
+            log_warn("events not acknowledged at shutdown; they stay pending for the relay",
+                     LOG_INT("count", left), NULL);
+        rd_kafka_destroy(ob->rk);
     }
-    rd_kafka_destroy(ob->rk);
     free(ob->acked);
     free(ob->topic);
     free(ob);

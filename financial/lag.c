@@ -26,7 +26,7 @@ typedef struct part_info {
 } part_info;
 
 struct lag_table {
-    char *topic;
+    const char *topic;  /* borrowed from the consumer, which outlives the table */
     pthread_mutex_t mu; /* the consumer thread writes under it; the renderer reads */
     part_info *parts;
     size_t n, cap;
@@ -35,19 +35,18 @@ struct lag_table {
 lag_table *lag_table_new(const char *topic)
 {
     lag_table *t = xcalloc(1, sizeof *t);
-    t->topic = xstrdup(topic);
+    t->topic = topic;
     pthread_mutex_init(&t->mu, NULL);
     return t;
 }
 
 void lag_table_free(lag_table *t)
 {
-    if (!t)
-        return;
-    pthread_mutex_destroy(&t->mu);
-    free(t->parts);
-    free(t->topic);
-    free(t);
+    if (t) {
+        free(t->parts);
+        pthread_mutex_destroy(&t->mu);
+        free(t);
+    }
 }
 
 static part_info *find(lag_table *t, int32_t partition)

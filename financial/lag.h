@@ -15,7 +15,7 @@
 
 typedef struct lag_table lag_table;
 
-/* A table for `topic` (copied). Cannot fail. */
+/* A table for `topic`, which must outlive it. Cannot fail. */
 lag_table *lag_table_new(const char *topic);
 /* NULL is a no-op. */
 void lag_table_free(lag_table *t);

@@ -197,6 +197,90 @@ START_TEST(test_full_int64_span_does_not_overflow_the_duration)
 }
 END_TEST
 
+/* ---- billing_from_event: one message's billing, or why it has none ---- */
+
+#define EV_APPT "0190A000-0000-7000-8000-000000000001"
+#define EV_DOC "11111111-1111-4111-8111-111111111111"
+#define EV_PAT "22222222-2222-4222-8222-222222222222"
+#define EV_BODY(start, end, price)                                                                 \
+    "{\"appointment_id\":\"" EV_APPT "\",\"physician_id\":\"" EV_DOC "\",\"patient_id\":\"" EV_PAT \
+    "\",\"start_date\":\"" start "\",\"end_date\":\"" end "\",\"hourly_price_cents\":" price       \
+    ",\"currency\":\"BRL\"}"
+#define CE_ID "7E3C1A2B-0000-4000-8000-00000000000A"
+
+/* billing_from_event on a string body; returns its result, reason in why. */
+static int from_event(const char *body, const char *type, const char *id, billing *b, char *why)
+{
+    memset(why, 0, 256);
+    return billing_from_event(body, body ? strlen(body) : 0, type, id, 1234, b, why, 256);
+}
+
+START_TEST(test_event_makes_its_billing)
+{
+    billing b;
+    char why[256];
+    ck_assert_int_eq(from_event(EV_BODY("2024-05-01T10:00:00Z", "2024-05-01T11:30:00Z", "20000"),
+                                EVENT_TYPE, CE_ID, &b, why),
+                     0);
+    ck_assert_str_eq(b.appointment_id, "0190a000-0000-7000-8000-000000000001");
+    ck_assert_str_eq(b.physician_id, EV_DOC);
+    ck_assert_str_eq(b.patient_id, EV_PAT);
+    ck_assert_int_eq(b.start_ms, at("2024-05-01T10:00:00Z"));
+    ck_assert_int_eq(b.end_ms, at("2024-05-01T11:30:00Z"));
+    ck_assert_int_eq(b.billed_hours, 2);
+    ck_assert_int_eq(b.hourly_price_cents, 20000);
+    ck_assert_int_eq(b.total_cents, 40000);
+    ck_assert_str_eq(b.currency, "BRL");
+    ck_assert_str_eq(b.event_id, "7e3c1a2b-0000-4000-8000-00000000000a");
+    ck_assert_int_eq(b.created_ms, 1234);
+}
+END_TEST
+
+START_TEST(test_event_without_headers_is_billed_without_event_id)
+{
+    billing b;
+    char why[256];
+    const char *body = EV_BODY("2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z", "20000");
+    ck_assert_int_eq(from_event(body, NULL, NULL, &b, why), 0);
+    ck_assert_int_eq(b.total_cents, 20000);
+    ck_assert_str_eq(b.event_id, "");
+    ck_assert_int_eq(from_event(body, EVENT_TYPE, "not-a-uuid", &b, why), 0);
+    ck_assert_str_eq(b.event_id, "");
+}
+END_TEST
+
+START_TEST(test_unbillable_messages_name_their_field)
+{
+    billing b;
+    char why[256];
+    const char *ok = EV_BODY("2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", "20000");
+    ck_assert_int_eq(from_event(NULL, EVENT_TYPE, CE_ID, &b, why), -1);
+    ck_assert_str_eq(why, "body: empty");
+    ck_assert_int_eq(from_event("", EVENT_TYPE, CE_ID, &b, why), -1);
+    ck_assert_str_eq(why, "body: empty");
+    ck_assert_int_eq(from_event(ok, "clinic.other.v1", CE_ID, &b, why), -1);
+    ck_assert_str_eq(why, "ce_type: expected " EVENT_TYPE);
+    ck_assert_int_eq(from_event(EV_BODY("2024-05-01T11:00:00Z", "2024-05-01T10:00:00Z", "20000"),
+                                NULL, NULL, &b, why),
+                     -1);
+    ck_assert_msg(strncmp(why, "end_date", 8) == 0, "reason: %s", why);
+    /* The event's own limits keep every valid total inside int64: the
+     * largest price over the longest span still fits. */
+    ck_assert_int_eq(
+        from_event(EV_BODY("1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "100000000000"), NULL,
+                   NULL, &b, why),
+        0);
+    ck_assert_int_eq(b.total_cents, b.billed_hours * INT64_C(100000000000));
+    ck_assert_int_eq(
+        from_event(EV_BODY("2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", "100000000001"), NULL,
+                   NULL, &b, why),
+        -1);
+    ck_assert_msg(strncmp(why, "hourly_price_cents", 18) == 0, "reason: %s", why);
+    ck_assert_int_eq(from_event("{\"appointment_id\":1}", NULL, NULL, &b, why), -1);
+    ck_assert_msg(strncmp(why, "appointment_id", 14) == 0, "reason: %s", why);
+}
+END_TEST
+
 static Suite *billing_suite(void)
 {
     Suite *s = suite_create("billing");
@@ -220,6 +304,9 @@ static Suite *billing_suite(void)
     tcase_add_test(tc, test_total_overflow_rejected);
     tcase_add_test(tc, test_largest_total_that_fits_is_accepted);
     tcase_add_test(tc, test_full_int64_span_does_not_overflow_the_duration);
+    tcase_add_test(tc, test_event_makes_its_billing);
+    tcase_add_test(tc, test_event_without_headers_is_billed_without_event_id);
+    tcase_add_test(tc, test_unbillable_messages_name_their_field);
     suite_add_tcase(s, tc);
     return s;
 }
