@@ -546,7 +546,7 @@ static void *consumer_main(void *arg)
         if (c->paused && now >= c->next_try_ms)
             probe(c);
         if (now >= c->next_lag_ms) {
-            lag_refresh(c->lag, c->rk, c->paused);
+            lag_refresh(c->lag, c->rk, c->paused, coordinator_up(c));
             c->next_lag_ms = timefmt_mono_ms() + LAG_REFRESH_MS;
         }
     }

@@ -134,7 +134,7 @@ static void query(rd_kafka_t *rk, const char *topic, part_info *p, bool need_hi,
     }
 }
 
-void lag_refresh(lag_table *t, rd_kafka_t *rk, bool paused)
+void lag_refresh(lag_table *t, rd_kafka_t *rk, bool paused, bool broker_up)
 {
     /* Only this thread changes the table, so it reads it unlocked and
      * publishes each partition's new state under the lock. */
@@ -164,7 +164,7 @@ void lag_refresh(lag_table *t, rd_kafka_t *rk, bool paused)
          * group's committed offset is where consumption stands. */
         bool need_committed = next < 0 && p.committed == -1;
         int64_t now = timefmt_mono_ms();
-        if ((!fresh || need_committed) && now < budget_end)
+        if ((!fresh || need_committed) && broker_up && now < budget_end)
             query(rk, t->topic, &p, !fresh, need_committed, now);
         if (next < 0)
             next = p.committed >= 0 ? p.committed : p.committed == OFFSET_NONE ? p.lo : -1;

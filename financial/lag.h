@@ -30,10 +30,11 @@ size_t lag_count(lag_table *t);
 void lag_set_next(lag_table *t, int32_t partition, int64_t next);
 /* Refreshes each partition's lag through rk (the group consumer). Partitions
  * not being fetched (paused, or idle) need broker round trips: each at most
- * every few seconds, and a refresh stops asking once it spent its small time
- * budget, so the caller's loop never stalls for long, even with the broker
- * down. Consumer thread only. */
-void lag_refresh(lag_table *t, rd_kafka_t *rk, bool paused);
+ * every few seconds, only when broker_up (a query to an absent broker can
+ * block past its timeout), and a refresh stops asking once it spent its small
+ * time budget, so the caller's loop never stalls for long. Consumer thread
+ * only. */
+void lag_refresh(lag_table *t, rd_kafka_t *rk, bool paused, bool broker_up);
 /* Appends clinic_consumer_assigned_partitions, clinic_consumer_lag and
  * clinic_consumer_partition_lag in Prometheus text. */
 void lag_render(lag_table *t, buf *out);
