@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,19 +126,13 @@ static bool contains(const unsigned char *hay, size_t n, const char *needle)
 
 /* ---- base64url and JSON, strictly ---- */
 
+/* The value of base64url digit c (RFC 4648 5), or -1. */
 static int b64url_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *d = memchr(alphabet, c, 64); /* not its NUL */
+    return d ? (int)(d - alphabet) : -1;
 }
 
 /* Decodes unpadded base64url s[0..n) into out (room for n * 3 / 4 bytes).
@@ -198,24 +193,25 @@ static json_t *segment_object(const char *s, size_t n, const char **why, const c
 }
 
 /* A NumericDate (RFC 7519 2): seconds as an integer or a real, clamped to
- * +-1e15 s so that comparing never overflows. False if not a number. */
-static bool numeric_date(const json_t *v, int64_t *out)
+ * +-1e15 s so that comparing never overflows. Returns 0, or -1 (out
+ * untouched) if v is not a number. */
+static int numeric_date(const json_t *v, int64_t *out)
 {
     const double lim = 1e15;
     if (json_is_integer(v)) {
         json_int_t i = json_integer_value(v);
         *out = i > (json_int_t)lim ? (int64_t)lim : i < -(json_int_t)lim ? -(int64_t)lim : i;
-        return true;
+        return 0;
     }
     if (json_is_real(v)) {
         double d = json_real_value(v);
         if (isnan(d))
-            return false;
+            return -1;
         d = d > lim ? lim : d < -lim ? -lim : floor(d);
         *out = (int64_t)d;
-        return true;
+        return 0;
     }
-    return false;
+    return -1;
 }
 
 /* ORs the known scopes of a space-separated list into *bits. */
@@ -347,7 +343,7 @@ static int optional_date(const json_t *c, const char *name, int64_t *out, const 
 {
     const json_t *v = json_object_get(c, name);
     *out = INT64_MIN;
-    if (v && !numeric_date(v, out)) {
+    if (v && numeric_date(v, out) != 0) {
         *why = not_number;
         return -1;
     }
@@ -362,7 +358,7 @@ static int check_claims(const json_t *c, const auth_jwt_policy *p, int64_t now_s
         *why = "the token has no exp claim";
         return -1;
     }
-    if (!numeric_date(v, &out->exp)) {
+    if (numeric_date(v, &out->exp) != 0) {
         *why = "the token's exp claim is not a number";
         return -1;
     }
@@ -559,6 +555,22 @@ static int tokens_parse(auth *a, const char *spec, char *err, size_t errlen)
     return 0;
 }
 
+/* Writes "AUTH_JWT_KEY_FILE: <path> <why...>" into err; returns -1. */
+static int key_fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int key_fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
+{
+    int n = snprintf(err, errlen, "AUTH_JWT_KEY_FILE: %s ", path);
+    if (n >= 0 && (size_t)n < errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
 static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -571,7 +583,7 @@ static unsigned char *read_file(const char *path, size_t *len, char *err, size_t
     bool bad = ferror(f) != 0;
     fclose(f);
     if (bad || n == 0 || n > KEY_FILE_MAX) {
-        snprintf(err, errlen, "AUTH_JWT_KEY_FILE: %s is %s", path,
+        key_fail(err, errlen, path, "is %s",
                  bad      ? "unreadable"
                  : n == 0 ? "empty"
                           : "larger than 64 KiB");
@@ -595,55 +607,40 @@ static int key_check(auth *a, const char *path, char *err, size_t errlen)
         if (a->key_len && a->key[a->key_len - 1] == '\r')
             a->key_len--;
         /* HS256 keyed with a public key lets anyone who has that key sign. */
-        if (contains(a->key, a->key_len, "-----BEGIN")) {
-            snprintf(err, errlen,
-                     "AUTH_JWT_KEY_FILE: %s holds a PEM key, but HS256 needs a shared secret "
-                     "(for an identity provider's public key use RS256 or ES256)",
-                     path);
-            return -1;
-        }
+        if (contains(a->key, a->key_len, "-----BEGIN"))
+            return key_fail(err, errlen, path,
+                            "holds a PEM key, but HS256 needs a shared secret (for an identity "
+                            "provider's public key use RS256 or ES256)");
         if (a->key_len < HS256_MIN_KEY) {
             snprintf(err, errlen,
-                     "AUTH_JWT_KEY_FILE: the HS256 secret in %s is shorter than %d "
-                     "bytes",
-                     path, HS256_MIN_KEY);
+                     "AUTH_JWT_KEY_FILE: the HS256 secret in %s is shorter than %d bytes", path,
+                     HS256_MIN_KEY);
             return -1;
         }
         return 0;
     }
-    if (contains(a->key, a->key_len, "PRIVATE KEY-----")) {
-        snprintf(err, errlen,
-                 "AUTH_JWT_KEY_FILE: %s holds a private key; give the service the public key "
-                 "only (openssl pkey -pubout)",
-                 path);
-        return -1;
-    }
+    if (contains(a->key, a->key_len, "PRIVATE KEY-----"))
+        return key_fail(err, errlen, path,
+                        "holds a private key; give the service the public key only (openssl "
+                        "pkey -pubout)");
     BIO *bio = BIO_new_mem_buf(a->key, (int)a->key_len);
     EVP_PKEY *pk = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     ERR_clear_error();
-    int rc = -1;
-    if (!pk) {
-        snprintf(err, errlen,
-                 "AUTH_JWT_KEY_FILE: %s is not a PEM public key (-----BEGIN PUBLIC KEY-----)",
-                 path);
-    } else if (a->alg == JWT_ALG_RS256 && EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
-        snprintf(err, errlen, "AUTH_JWT_KEY_FILE: %s is not an RSA key, which RS256 needs", path);
-    } else if (a->alg == JWT_ALG_RS256 && EVP_PKEY_get_bits(pk) < RSA_MIN_BITS) {
-        snprintf(err, errlen, "AUTH_JWT_KEY_FILE: %s is an RSA key of %d bits; RS256 needs %d",
-                 path, EVP_PKEY_get_bits(pk), RSA_MIN_BITS);
-    } else if (a->alg == JWT_ALG_ES256) {
-        char group[64] = "";
-        if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
-            EVP_PKEY_get_group_name(pk, group, sizeof group, NULL) != 1 ||
-            strcmp(group, "prime256v1") != 0)
-            snprintf(err, errlen,
-                     "AUTH_JWT_KEY_FILE: %s is not an EC key on P-256, which ES256 needs", path);
-        else
-            rc = 0;
-    } else {
-        rc = 0;
-    }
+    if (!pk)
+        return key_fail(err, errlen, path, "is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
+    int rc = 0;
+    char group[64] = "";
+    if (a->alg == JWT_ALG_RS256 && EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA)
+        rc = key_fail(err, errlen, path, "is not an RSA key, which RS256 needs");
+    else if (a->alg == JWT_ALG_RS256 && EVP_PKEY_get_bits(pk) < RSA_MIN_BITS)
+        rc = key_fail(err, errlen, path, "is an RSA key of %d bits; RS256 needs %d",
+                      EVP_PKEY_get_bits(pk), RSA_MIN_BITS);
+    else if (a->alg == JWT_ALG_ES256 &&
+             (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
+              EVP_PKEY_get_group_name(pk, group, sizeof group, NULL) != 1 ||
+              strcmp(group, "prime256v1") != 0))
+        rc = key_fail(err, errlen, path, "is not an EC key on P-256, which ES256 needs");
     EVP_PKEY_free(pk);
     return rc;
 }

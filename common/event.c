@@ -69,29 +69,43 @@ static int get_str(const json_t *doc, const char *field, const char **s, size_t 
     }
 }
 
-static int get_uuid(const json_t *doc, const char *field, char *out, char *reason,
-                    size_t reason_len)
+/* Converts a field's text s[0..len) into out: 0, or -1 if it is not valid. */
+typedef int (*field_conv)(const char *s, size_t len, void *out);
+
+static int conv_uuid(const char *s, size_t len, void *out)
 {
-    const char *s;
-    size_t len;
-    if (get_str(doc, field, &s, &len, reason, reason_len) != 0)
-        return -1;
-    if (uuid_normalize(s, len, out) != 0)
-        return fail(reason, reason_len, "%s: not a UUID", field);
-    return 0;
+    return uuid_normalize(s, len, out);
 }
 
 /* The event carries RFC 3339 only: timefmt_parse also takes the Python
  * service's space-separated form, which the schema does not allow. */
-static int get_time(const json_t *doc, const char *field, int64_t *out, char *reason,
-                    size_t reason_len)
+static int conv_rfc3339(const char *s, size_t len, void *out)
+{
+    if (len < 11 || (s[10] != 'T' && s[10] != 't'))
+        return -1;
+    return timefmt_parse(s, len, out);
+}
+
+static int conv_currency(const char *s, size_t len, void *out)
+{
+    if (!money_currency_valid(s, len))
+        return -1;
+    memcpy(out, s, 3);
+    ((char *)out)[3] = '\0';
+    return 0;
+}
+
+/* Fetches a required string field and converts it, or writes
+ * "<field>: missing", "<field>: not a string" or "<field>: not <what>". */
+static int get_field(const json_t *doc, const char *field, field_conv conv, void *out,
+                     const char *what, char *reason, size_t reason_len)
 {
     const char *s;
     size_t len;
     if (get_str(doc, field, &s, &len, reason, reason_len) != 0)
         return -1;
-    if (len < 11 || (s[10] != 'T' && s[10] != 't') || timefmt_parse(s, len, out) != 0)
-        return fail(reason, reason_len, "%s: not an RFC 3339 date-time", field);
+    if (conv(s, len, out) != 0)
+        return fail(reason, reason_len, "%s: not %s", field, what);
     return 0;
 }
 
@@ -109,13 +123,13 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
     event_finished e;
     memset(&e, 0, sizeof e);
     int rc = -1;
-    const char *s;
-    size_t n;
-    if (get_uuid(doc, "appointment_id", e.appointment_id, reason, reason_len) != 0 ||
-        get_uuid(doc, "physician_id", e.physician_id, reason, reason_len) != 0 ||
-        get_uuid(doc, "patient_id", e.patient_id, reason, reason_len) != 0 ||
-        get_time(doc, "start_date", &e.start_ms, reason, reason_len) != 0 ||
-        get_time(doc, "end_date", &e.end_ms, reason, reason_len) != 0)
+    static const char uuid[] = "a UUID";
+    static const char rfc3339[] = "an RFC 3339 date-time";
+    if (get_field(doc, "appointment_id", conv_uuid, e.appointment_id, uuid, reason, reason_len) ||
+        get_field(doc, "physician_id", conv_uuid, e.physician_id, uuid, reason, reason_len) ||
+        get_field(doc, "patient_id", conv_uuid, e.patient_id, uuid, reason, reason_len) ||
+        get_field(doc, "start_date", conv_rfc3339, &e.start_ms, rfc3339, reason, reason_len) ||
+        get_field(doc, "end_date", conv_rfc3339, &e.end_ms, rfc3339, reason, reason_len))
         goto cleanup;
     if (e.end_ms < e.start_ms) {
         fail(reason, reason_len, "end_date: before start_date");
@@ -139,14 +153,9 @@ int event_decode(const char *data, size_t len, event_finished *ev, char *reason,
         fail(reason, reason_len, "hourly_price_cents: above the maximum");
         goto cleanup;
     }
-    if (get_str(doc, "currency", &s, &n, reason, reason_len) != 0)
+    if (get_field(doc, "currency", conv_currency, e.currency,
+                  "a three-letter uppercase ISO 4217 code", reason, reason_len) != 0)
         goto cleanup;
-    if (!money_currency_valid(s, n)) {
-        fail(reason, reason_len, "currency: not a three-letter uppercase ISO 4217 code");
-        goto cleanup;
-    }
-    memcpy(e.currency, s, 3);
-    e.currency[3] = '\0';
 
     *ev = e;
     rc = 0;

@@ -13,10 +13,10 @@
 #define EVENT_TYPE "clinic.appointment.finished.v1"
 #define EVENT_SOURCE "/clinic-events/appointment"
 #define EVENT_CONTENT_TYPE "application/json"
-#define EVENT_CURRENCY_LEN 4
+#define EVENT_CURRENCY_LEN 4 /* ISO 4217 code + NUL */
 /* R$ 1 billion an hour: far above any real price, low enough that totals and
  * summaries of realistic volumes never overflow int64 cents. */
-#define EVENT_MAX_HOURLY_PRICE_CENTS INT64_C(100000000000) /* ISO 4217 code + NUL */
+#define EVENT_MAX_HOURLY_PRICE_CENTS INT64_C(100000000000)
 
 typedef struct event_finished {
     char appointment_id[UUID_STR_LEN];

@@ -5,7 +5,13 @@
  *
  * Handlers run on civetweb worker threads, several at once; everything a
  * request allocates lives in its http_req and is freed when the handler
- * returns. */
+ * returns.
+ *
+ * This is the module's public interface. It is implemented by http.c (server
+ * and dispatch), http_body.c (bodies), http_reply.c (responses) and the pure
+ * http_parse.c (http_parse.h), which share http_internal.h. Results: 0 is
+ * success, -1 failure; an _or_reply function returns nonzero exactly when it
+ * has replied. */
 #ifndef COMMON_HTTP_H
 #define COMMON_HTTP_H
 
@@ -17,13 +23,13 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "http_parse.h"
 #include "metrics.h"
 #include "problem.h"
 #include "trace.h"
 #include "uuid.h"
 
-#define HTTP_MAX_PARAMS 2
-#define HTTP_MAX_STATUS 600
+#define HTTP_MAX_STATUS 600 /* statuses counted per route: 0..599 */
 
 struct mg_connection;
 typedef struct http_req http_req;
@@ -32,7 +38,7 @@ typedef void (*http_handler_fn)(http_req *req);
 typedef struct http_route {
     const char *method;  /* "GET", "POST" */
     const char *pattern; /* "/appointments/{id}/finish": "{x}" matches one segment,
-                          * "{x:uuid}" only a UUID-shaped one */
+                          * "{x:uuid}" only a UUID-shaped one (http_parse_route) */
     http_handler_fn fn;
     const char *scope; /* required scope when auth is on; NULL: public */
     bool takes_body;   /* read (bounded) and require application/json if non-empty */
@@ -44,6 +50,8 @@ typedef struct http_route_stats {
     metrics_histogram latency;
 } http_route_stats;
 
+/* One request, as its handler sees it. Every pointer in it is borrowed,
+ * valid until the handler returns. */
 struct http_req {
     struct mg_connection *conn;
     const http_route *route;
@@ -54,7 +62,7 @@ struct http_req {
     size_t param_len[HTTP_MAX_PARAMS];
     char *body; /* NUL-terminated; NULL when the route takes none or it is empty */
     size_t body_len;
-    char request_id[UUID_STR_LEN + 28];
+    char request_id[HTTP_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id, or a new UUID */
     /* W3C trace context: the request's valid traceparent, or a new trace's */
     char traceparent[TRACEPARENT_LEN];
     trace_ids trace;                 /* its trace id and parent span id, for logs */
@@ -64,9 +72,6 @@ struct http_req {
      * while auth is on, else "anonymous". What a client stores under a name
      * of its choosing (an Idempotency-Key) is scoped by it. */
     char client[AUTH_CLIENT_LEN];
-    /* private */
-    char *path_copy;
-    bool body_read; /* the declared body was read to its end */
 };
 
 typedef struct http_server_opts {
@@ -74,64 +79,61 @@ typedef struct http_server_opts {
     const char *host;    /* "0.0.0.0"; forced to 127.0.0.1 when auth is off */
     int port;
     int threads;
-    size_t max_body;        /* bytes; larger bodies get 413 */
-    int request_timeout_ms; /* bounds slow clients */
-    auth *auth;             /* borrowed, outlives the server; NULL or no tokens: auth off */
-    const http_route *routes;
+    size_t max_body;          /* bytes; larger bodies get 413 */
+    int request_timeout_ms;   /* bounds slow clients */
+    auth *auth;               /* borrowed, outlives the server; NULL or no tokens: auth off */
+    const http_route *routes; /* borrowed, outlives the server */
     size_t nroutes;
     void *app;
 } http_server_opts;
 
 typedef struct http_server http_server;
 
-/* Binds and starts serving. Returns the server, or NULL with a reason in err
- * (port in use). */
+/* ---- the server (http.c); call these from the main thread ---- */
+
+/* Copies opts (what it points to is borrowed), binds and starts serving on
+ * civetweb's threads. Returns the server, which the caller frees with
+ * http_server_free, or NULL with a reason in err[errlen] (port in use). */
 http_server *http_server_start(const http_server_opts *opts, char *err, size_t errlen);
 /* Stops accepting, waits for requests in flight, frees. NULL is a no-op. */
 void http_server_free(http_server *srv);
-/* True when bearer-token auth is on (static tokens, JWTs or both). */
-bool http_server_auth_on(const http_server *srv);
-/* Appends the request counters and latency histograms in Prometheus text. */
+/* Appends the request counters and latency histograms to out in
+ * Prometheus text. Any thread. Cannot fail. */
 void http_server_render_metrics(http_server *srv, buf *out);
 
-/* ---- replies (each sends exactly one response) ---- */
+/* ---- replies (http_reply.c); each request gets exactly one response:
+ * a second reply is ignored. Cannot fail (a client gone is not an error). ---- */
 
-/* headers: NULL or a NULL-terminated list of name, value pairs. */
+/* Sends status, content_type and body[0..len) (not for HEAD), with the
+ * request id, no-store and nosniff headers, plus headers: NULL or a
+ * NULL-terminated list of name, value pairs. Everything is borrowed. */
 void http_reply(http_req *req, int status, const char *content_type, const char *body, size_t len,
                 const char *const *headers);
+/* http_reply of body (borrowed) as application/json. */
 void http_reply_json(http_req *req, int status, const buf *body, const char *const *headers);
-/* Answers a problem a pure validator found (common/problem.h). */
-void http_reply_problem_of(http_req *req, const problem *p);
 /* application/problem+json with type "/problems/<slug>", the status's title,
  * detail, and "field" when field is not NULL. */
 void http_reply_problem(http_req *req, int status, const char *slug, const char *field,
                         const char *detail);
-/* 503 with Retry-After, for a dependency that is down. */
-void http_reply_unavailable(http_req *req, const char *what);
+/* Answers a problem a pure validator found (common/problem.h). */
+void http_reply_problem_of(http_req *req, const problem *p);
 /* Answers a failed MongoDB operation: 503 with Retry-After when the database
  * is unreachable (mongo_error_is_unavailable), else logs it and answers 500. */
 void http_reply_db_error(http_req *req, const bson_error_t *err);
 
-/* ---- request helpers; the _or_reply ones send a 4xx and return -1 ---- */
+/* ---- request helpers. An _or_reply function returns 0 when it has not
+ * replied (its result is set), or -1 when it has sent a 4xx (the handler
+ * just returns). ---- */
 
+/* The value of request header `name` (any case), borrowed until the handler
+ * returns, or NULL when absent. */
 const char *http_header(http_req *req, const char *name);
-/* Validates path capture i as a UUID into out (lowercase); 400 naming field. */
+/* Validates path capture i as a UUID into out[UUID_STR_LEN] (lowercase), or
+ * replies 400 invalid-field naming field. */
 int http_param_uuid_or_reply(http_req *req, int i, const char *field, char *out);
-/* Parses the body as a JSON object (json_parse_object). On 0, *doc is a new
+/* Parses the body as a JSON object (json_parse_object): *doc is then a new
  * reference the caller json_decref()s. Else replies 400 malformed-body naming
- * the duplicated key, or "body" for anything else. */
+ * the duplicated key, or "body" for anything else. (http_body.c) */
 int http_body_json_or_reply(http_req *req, json_t **doc);
-/* Copies query parameter `name` (URL-decoded) into out[outlen]. Returns 1 if
- * present, 0 if absent; replies 400 (-1) if too long or invalid UTF-8. */
-int http_query_or_reply(http_req *req, const char *name, char *out, size_t outlen);
-/* Reads optional query parameter `name` as a UUID into out[UUID_STR_LEN]
- * (lowercase). Returns 1 if present, 0 if absent (out untouched), or replies
- * 400 naming the parameter and returns -1. */
-int http_query_uuid_or_reply(http_req *req, const char *name, char *out);
-/* Reads optional query parameter `name` as a decimal integer in [min, max].
- * Returns 1 if present (*out set), 0 if absent, or replies 400 naming the
- * parameter and returns -1. */
-int http_query_int_or_reply(http_req *req, const char *name, int64_t min, int64_t max,
-                            int64_t *out);
 
 #endif

@@ -13,6 +13,10 @@
 void json_append_str(buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    /* The characters with a two-character escape, and its second character;
+     * the other control characters are written \u00XX. */
+    static const char short_from[] = "\"\\\n\r\t";
+    static const char short_to[] = "\"\\nrt";
     buf_putc(b, '"');
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len; i++) {
@@ -21,26 +25,14 @@ void json_append_str(buf *b, const char *s, size_t len)
             continue;
         buf_append(b, s + run, i - run);
         run = i + 1;
-        switch (c) {
-        case '"':
-            buf_append(b, "\\\"", 2);
-            break;
-        case '\\':
-            buf_append(b, "\\\\", 2);
-            break;
-        case '\n':
-            buf_append(b, "\\n", 2);
-            break;
-        case '\r':
-            buf_append(b, "\\r", 2);
-            break;
-        case '\t':
-            buf_append(b, "\\t", 2);
-            break;
-        default: {
+        /* Not the array's terminating NUL: a NUL byte is written \u0000. */
+        const char *e = memchr(short_from, c, sizeof short_from - 1);
+        if (e) {
+            char esc[2] = {'\\', short_to[e - short_from]};
+            buf_append(b, esc, 2);
+        } else {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             buf_append(b, esc, 6);
-        }
         }
     }
     buf_append(b, s + run, len - run);
@@ -146,11 +138,12 @@ static void copy_utf8(char *out, size_t outlen, const char *s)
  * is the byte just after the key's closing quote. Walks back to the opening
  * quote (the first one not escaped by an odd run of backslashes: inside a
  * JSON string every quote is escaped) and decodes the key into out. Returns
- * false if the position does not point at a key after all. */
-static bool duplicate_key_at(const char *data, size_t len, int pos, char *out, size_t outlen)
+ * 0, or -1 (out untouched) if the position does not point at a key after
+ * all. */
+static int duplicate_key_at(const char *data, size_t len, int pos, char *out, size_t outlen)
 {
     if (pos < 2 || (size_t)pos > len || data[pos - 1] != '"')
-        return false;
+        return -1;
     for (size_t i = (size_t)pos - 1; i-- > 0;) {
         if (data[i] != '"')
             continue;
@@ -161,13 +154,13 @@ static bool duplicate_key_at(const char *data, size_t len, int pos, char *out, s
             continue;
         json_error_t jerr;
         json_t *key = json_loadb(data + i, (size_t)pos - i, JSON_DECODE_ANY, &jerr);
-        bool ok = json_is_string(key);
-        if (ok)
+        int rc = json_is_string(key) ? 0 : -1;
+        if (rc == 0)
             copy_utf8(out, outlen, json_string_value(key));
         json_decref(key);
-        return ok;
+        return rc;
     }
-    return false;
+    return -1;
 }
 
 /* Turns jansson's refusal of data[0..len) into *err. */
@@ -186,7 +179,7 @@ static void describe_error(const char *data, size_t len, const json_error_t *jer
         snprintf(err->msg, sizeof err->msg, "the body contains a NUL character (\\u0000)");
         return;
     case json_error_duplicate_key:
-        if (duplicate_key_at(data, len, jerr->position, err->key, sizeof err->key)) {
+        if (duplicate_key_at(data, len, jerr->position, err->key, sizeof err->key) == 0) {
             err->duplicate_key = true;
             if (err->key[0])
                 snprintf(err->msg, sizeof err->msg, "%s appears more than once", err->key);

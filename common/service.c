@@ -103,18 +103,17 @@ auth *service_auth(const config_var *vars, size_t nvars)
         log_error("invalid configuration", "error", err, NULL);
         return NULL;
     }
-    char n[24];
-    snprintf(n, sizeof n, "%zu", auth_ntokens(a));
     if (auth_jwt_on(a)) {
-        log_info("auth on", "static_tokens", n, "jwt_alg", o.jwt_alg, "jwt_key_file",
-                 o.jwt_key_file, "jwt_issuer", o.jwt_issuer[0] ? o.jwt_issuer : "(any)",
-                 "jwt_audience", o.jwt_audience[0] ? o.jwt_audience : "(any)", NULL);
+        log_info("auth on", LOG_INT("static_tokens", auth_ntokens(a)), "jwt_alg", o.jwt_alg,
+                 "jwt_key_file", o.jwt_key_file, "jwt_issuer",
+                 o.jwt_issuer[0] ? o.jwt_issuer : "(any)", "jwt_audience",
+                 o.jwt_audience[0] ? o.jwt_audience : "(any)", NULL);
         if (!o.jwt_issuer[0] || !o.jwt_audience[0])
             log_warn("AUTH_JWT_ISSUER or AUTH_JWT_AUDIENCE is unset: JWTs from any issuer the key "
                      "signs for, or meant for any audience, are accepted",
                      NULL);
     } else if (auth_on(a)) {
-        log_info("auth on", "static_tokens", n, NULL);
+        log_info("auth on", LOG_INT("static_tokens", auth_ntokens(a)), NULL);
     }
     return a;
 }

@@ -47,41 +47,47 @@ static int days_in_month(int64_t y, int m)
     return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
-/* Reads exactly n ASCII digits at s[*pos]; advances *pos. */
-static bool digits(const char *s, size_t len, size_t *pos, size_t n, int *out)
+/* Reads exactly n ASCII digits at s[*pos] into *out; advances *pos. Returns
+ * 0, or -1 (nothing moved). */
+static int digits(const char *s, size_t len, size_t *pos, size_t n, int *out)
 {
     if (len - *pos < n)
-        return false;
+        return -1;
     int v = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[*pos + i];
         if (c < '0' || c > '9')
-            return false;
+            return -1;
         v = v * 10 + (c - '0');
     }
     *pos += n;
     *out = v;
-    return true;
+    return 0;
 }
 
-static bool expect(const char *s, size_t len, size_t *pos, char c)
+/* Reads ngroups groups of digits of the given widths, separated by sep
+ * ("2024-01-31", "10:00:00", "03:00"), into out[0..ngroups); advances *pos.
+ * Returns 0, or -1 (the parse is over: *pos and out may have moved). */
+static int digit_groups(const char *s, size_t len, size_t *pos, char sep, const size_t *widths,
+                        int *out, int ngroups)
 {
-    if (*pos >= len || s[*pos] != c)
-        return false;
-    (*pos)++;
-    return true;
+    for (int i = 0; i < ngroups; i++) {
+        if (i > 0 && (*pos >= len || s[(*pos)++] != sep))
+            return -1;
+        if (digits(s, len, pos, widths[i], &out[i]) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
 {
+    static const size_t date_widths[] = {4, 2, 2}, time_widths[] = {2, 2, 2};
     if (!s)
         return -1;
     size_t p = 0;
-    int year, mon, day, hour, min, sec;
-    if (!digits(s, len, &p, 4, &year) || !expect(s, len, &p, '-') || !digits(s, len, &p, 2, &mon) ||
-        !expect(s, len, &p, '-') || !digits(s, len, &p, 2, &day))
-        return -1;
-    if (p >= len)
+    int ymd[3], hms[3];
+    if (digit_groups(s, len, &p, '-', date_widths, ymd, 3) != 0 || p >= len)
         return -1;
     /* 'T' is RFC 3339; a space is the Python service's form, where the offset
      * may be left out and then means UTC. */
@@ -89,9 +95,9 @@ int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
     bool legacy = sep == ' ';
     if (sep != 'T' && sep != 't' && !legacy)
         return -1;
-    if (!digits(s, len, &p, 2, &hour) || !expect(s, len, &p, ':') || !digits(s, len, &p, 2, &min) ||
-        !expect(s, len, &p, ':') || !digits(s, len, &p, 2, &sec))
+    if (digit_groups(s, len, &p, ':', time_widths, hms, 3) != 0)
         return -1;
+    int year = ymd[0], mon = ymd[1], day = ymd[2], hour = hms[0], min = hms[1], sec = hms[2];
     if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
         hour > 23 || min > 59 || sec > 59)
         return -1;
@@ -120,11 +126,10 @@ int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
         p++;
     } else if (s[p] == '+' || s[p] == '-') {
         int sign = s[p++] == '-' ? -1 : 1;
-        int oh, om;
-        if (!digits(s, len, &p, 2, &oh) || !expect(s, len, &p, ':') ||
-            !digits(s, len, &p, 2, &om) || oh > 23 || om > 59)
+        int off[2]; /* hours, minutes */
+        if (digit_groups(s, len, &p, ':', time_widths, off, 2) != 0 || off[0] > 23 || off[1] > 59)
             return -1;
-        offset_min = sign * (oh * 60 + om);
+        offset_min = sign * (off[0] * 60 + off[1]);
     } else {
         return -1;
     }

@@ -23,15 +23,17 @@ static void fill_random(unsigned char *p, size_t n)
     }
 }
 
+/* Lowercase hex digits: what to_string writes and hex_value reads back. */
+static const char hex_digits[] = "0123456789abcdef";
+
 static void to_string(const unsigned char b[16], char *out)
 {
-    static const char hex[] = "0123456789abcdef";
     char *p = out;
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
+        *p++ = hex_digits[b[i] >> 4];
+        *p++ = hex_digits[b[i] & 15];
     }
     *p = '\0';
 }
@@ -81,15 +83,17 @@ void uuid_v7(char *out, int64_t unix_ms)
     to_string(b, out);
 }
 
+/* c, with the hex digits A-F lowercased. */
+static char hex_lower(char c)
+{
+    return c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* The value of hex digit c (either case), or -1. */
 static int hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    const char *d = memchr(hex_digits, hex_lower(c), 16); /* not its NUL */
+    return d ? (int)(d - hex_digits) : -1;
 }
 
 bool uuid_is_valid(const char *s, size_t len)
@@ -112,7 +116,7 @@ int uuid_normalize(const char *s, size_t len, char *out)
     if (!uuid_is_valid(s, len))
         return -1;
     for (size_t i = 0; i < 36; i++)
-        out[i] = (s[i] >= 'A' && s[i] <= 'F') ? (char)(s[i] - 'A' + 'a') : s[i];
+        out[i] = hex_lower(s[i]);
     out[36] = '\0';
     return 0;
 }

@@ -24,7 +24,7 @@ for a in "$@"; do
     *) targets+=("$a") ;;
   esac
 done
-all=(fuzz_json fuzz_timefmt fuzz_event fuzz_uuid fuzz_money fuzz_request fuzz_jwt)
+all=(fuzz_json fuzz_timefmt fuzz_event fuzz_uuid fuzz_money fuzz_request fuzz_jwt fuzz_http_parse)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 # What each target links: only pure modules, never Kafka or MongoDB.
@@ -40,6 +40,8 @@ libs_fuzz_request="-lcivetweb"
 # auth_jwt_inspect is pure; the rest of common/auth.c links libjwt and libcrypto.
 srcs_fuzz_jwt="$pure common/auth.c"
 libs_fuzz_jwt="-ljwt -ljansson -lcrypto"
+# The request-line and header readers of the HTTP layer (common/http_parse.c).
+srcs_fuzz_http_parse="common/http_parse.c common/uuid.c"
 
 if ! command -v "$CLANG" >/dev/null; then
   echo "fuzz: $CLANG not found (make deps installs clang and libclang-rt-14-dev)" >&2
@@ -93,7 +95,7 @@ if [ "$mode" = replay ]; then
 fi
 
 status=0
-printf '%-14s %12s %9s %7s %7s %8s\n' target executions exec/s cov ft crashes
+printf '%-16s %12s %9s %7s %7s %8s\n' target executions exec/s cov ft crashes
 for t in "${targets[@]}"; do
   dir="$work/$t"
   mkdir -p "$dir/corpus"
@@ -142,7 +144,7 @@ for t in "${targets[@]}"; do
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
-  printf '%-14s %12s %9s %7s %7s %8s\n' "$t" "$execs" "$eps" "${cov:-?}" "${ft:-?}" "$crashes"
+  printf '%-16s %12s %9s %7s %7s %8s\n' "$t" "$execs" "$eps" "${cov:-?}" "${ft:-?}" "$crashes"
   for f in $flaky; do
     echo "    note: a timeout that does not reproduce alone (machine overloaded?), kept as $f"
   done
