@@ -2,11 +2,19 @@
  * through the route table (auth, body, handler), with its metrics and
  * access log. Bodies are read in http_body.c, responses sent by
  * http_reply.c. */
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "http_internal.h"
@@ -265,6 +273,7 @@ http_server *http_server_start(const http_server_opts *opts, char *err, size_t e
                      NULL);
         host = "127.0.0.1";
     }
+    snprintf(srv->listen_host, sizeof srv->listen_host, "%s", host);
     char ports[96], threads[16], timeout[16];
     snprintf(ports, sizeof ports, "%s:%d", host, opts->port);
     snprintf(threads, sizeof threads, "%d", opts->threads > 0 ? opts->threads : 8);
@@ -303,11 +312,58 @@ fail:
     return NULL;
 }
 
+/* civetweb's master thread waits for connections in rounds of 2 s and only
+ * sees mg_stop's flag between them, so every stop took up to 2 s. A
+ * connection to our own listening socket ends the round at once: the waker
+ * makes one every 20 ms until mg_stop has returned. */
+typedef struct stop_waker {
+    struct sockaddr_in addr;
+    atomic_bool done;
+} stop_waker;
+
+static void *wake_master_thread(void *arg)
+{
+    stop_waker *w = arg;
+    const struct timespec pause = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+    while (!atomic_load(&w->done)) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            (void)connect(fd, (const struct sockaddr *)&w->addr, sizeof w->addr);
+            close(fd);
+        }
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+/* The address the waker connects to: loopback when listening on every
+ * address. Returns 0, or -1 when there is none (then mg_stop just waits). */
+static int waker_address(http_server *srv, struct sockaddr_in *addr)
+{
+    struct mg_server_port port;
+    if (mg_get_server_ports(srv->ctx, 1, &port) < 1)
+        return -1;
+    const char *host = strcmp(srv->listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : srv->listen_host;
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)port.port);
+    return inet_pton(AF_INET, host, &addr->sin_addr) == 1 ? 0 : -1;
+}
+
 void http_server_free(http_server *srv)
 {
     if (!srv)
         return;
+    stop_waker w;
+    pthread_t waker;
+    atomic_init(&w.done, false);
+    bool waking = waker_address(srv, &w.addr) == 0 &&
+                  pthread_create(&waker, NULL, wake_master_thread, &w) == 0;
     mg_stop(srv->ctx);
+    if (waking) {
+        atomic_store(&w.done, true);
+        pthread_join(waker, NULL);
+    }
     http_body_watchdog_stop(srv);
     free(srv->stats);
     free(srv);

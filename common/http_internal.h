@@ -30,6 +30,7 @@ typedef struct http_body_watch {
 struct http_server {
     struct mg_context *ctx;
     http_server_opts opts;
+    char listen_host[64];    /* the address listened on, "0.0.0.0" for all */
     http_route_stats *stats; /* one per route, plus one for unmatched requests */
     /* the slow-body watchdog (http_body.c) */
     pthread_mutex_t watch_mu;
