@@ -25,6 +25,9 @@ from harness.util import free_port, free_ports
 
 DEFAULT_TOPICS = "appointment.finished:6,appointment.finished.dlq:1"
 
+
+# --------------------------------------------------------------------- the deploy scripts
+
 def _run_script(script: Path, args: list[str], env: dict[str, str], log: Path | None,
                 timeout: float) -> str:
     proc = subprocess.run(["bash", str(script), *args], env={**os.environ, **env},
