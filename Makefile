@@ -141,7 +141,7 @@ fuzz: deps
 
 soak: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) .deps/venv/bin/python tests/chaos/soak.py
+	@BUILD=$(BUILD) .deps/venv/bin/python tests/soak.py
 
 reconcile: deps
 	@.deps/venv/bin/python deploy/reconcile.py

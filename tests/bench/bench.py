@@ -2,9 +2,9 @@
 """make bench: throughput, latency and CPU of both services next to their
 ceilings, on the local stack (Kafka + PostgreSQL + FerretDB on it).
 
-Run by tests/bench/run.sh (which builds the C tools first). Starts its own
-Kafka, PostgreSQL and FerretDB through tests/integration/stack.py's classes
-on free ports under var/bench/run-<timestamp>/ (removed after a clean run,
+Run by tests/bench/run.sh (which builds the C tools first), with
+PYTHONPATH=tests so that the test harness (tests/harness/) imports. Starts its
+own Kafka, PostgreSQL and FerretDB through the harness's classes on free ports under var/bench/run-<timestamp>/ (removed after a clean run,
 kept otherwise), prints one table and writes it as JSON to
 var/bench/<timestamp>.json and var/bench/latest.json ("summary": the
 figures issue 11 asks for).
@@ -45,17 +45,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-sys.path.insert(0, str(ROOT / "deploy"))
-import stack as st  # noqa: E402  (the harness of the integration tests)
-from reconcile import billed_hours  # noqa: E402
+import harness as st  # the test harness (tests/harness/)
+from harness import iso, metric, ms, rss_kib
+from harness.paths import ROOT
+from harness.reconcile import billed_hours
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 PAIRS = int(os.environ.get("BENCH_PAIRS", "5000"))
@@ -130,11 +128,7 @@ def family_cpu_us(master: int) -> float:
 
 
 def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_kib(pid) / 1024
 
 
 class Cpu:
@@ -175,25 +169,11 @@ def tool(*args: Any, timeout: float = 600) -> dict[str, Any]:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def ms(dt: Any) -> int:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1000)
-
-
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     v = sorted(values)
     return v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
-
-
-def metric(svc: st.Service, name: str) -> float:
-    with urllib.request.urlopen(svc.url("/metrics"), timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def day_of(ms_: float) -> str:
@@ -354,7 +334,7 @@ class Bench:
 
     def psql(self, sql: str) -> None:
         pg = self.stack.postgres
-        subprocess.run([str(st._pg_bin("psql")), "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-d",
+        subprocess.run([str(st.pg_bin("psql")), "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-d",
                         pg.url(), "-c", sql], stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=900, check=True)
 
@@ -577,7 +557,6 @@ class Bench:
         today = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0,
                                                                     microsecond=0)
         day = today - timedelta(days=30)
-        iso = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
         one_day = {"from": iso(day), "to": iso(day + timedelta(days=1))}
         phys, pat = physician(7), patient(42)
         a_conn = http.client.HTTPConnection("127.0.0.1", self.appt.port, timeout=60)
@@ -866,7 +845,7 @@ class Bench:
                     s.kill()
             self.stack.teardown()
             if ok:
-                st._remove_run_dir(self.dir)
+                st.remove_run_dir(self.dir)
         return 0
 
     # ---- report
@@ -1160,7 +1139,7 @@ class Bench:
                     s.kill()
             self.stack.teardown()
             if ok:
-                st._remove_run_dir(self.dir)
+                st.remove_run_dir(self.dir)
             else:
                 log(f"state kept in {self.dir}")
         print(text)

@@ -40,4 +40,5 @@ build kafka_raw "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
 build mongo_raw "$BUILD/libappointment.a" "$BUILD/libfinancial.a" "$BUILD/libcommon.a" "${pkg_l[@]}" -lm
 
 [ "${BENCH_BUILD_ONLY:-0}" = 1 ] && exit 0
-exec env BUILD="$BUILD" BENCH_TOOLS="$out" .deps/venv/bin/python tests/bench/bench.py "$@"
+# PYTHONPATH=tests: bench.py imports the test harness (tests/harness/).
+exec env BUILD="$BUILD" BENCH_TOOLS="$out" PYTHONPATH=tests .deps/venv/bin/python tests/bench/bench.py "$@"

@@ -1,7 +1,7 @@
 """Abuse over HTTP, the long run (`make chaos`): 10,000 malformed, hostile and
 odd requests (ABUSE_REQUESTS) against appointment and financial, each with
 auth off and on. Same generator and assertions as
-tests/integration/test_abuse.py (see tests/integration/abuse.py): no 5xx,
+tests/integration/test_abuse.py (see tests/harness/abuse.py): no 5xx,
 problem+json naming the field, slow clients cut off, 100 MB bodies refused
 early, no crash, exit 0 on SIGTERM, nothing written, no event published.
 The figures go to var/chaos/abuse.json."""
@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
-import abuse
+import pytest
 
-RESULTS = Path(__file__).resolve().parents[2] / "var" / "chaos" / "abuse.json"
+from harness import ROOT, abuse
+
+pytestmark = pytest.mark.chaos
+
+RESULTS = ROOT / "var" / "chaos" / "abuse.json"
 
 
 def test_abuse_full(start_service, stack, topic):

@@ -11,9 +11,13 @@ import random
 import threading
 import time
 
-from chaoslib import (appointment_env, assert_exact, databases, financial_env, finish_many,
-                      outbox_pending_ids, record, settle, start_many, topic_events)
-from stack import consume, end_offsets, metric, wait_ready, wait_until
+import pytest
+
+from harness import consume, end_offsets, metric, wait_ready, wait_until
+from harness.chaos import (appointment_env, assert_exact, databases, financial_env, finish_many,
+                           outbox_pending_ids, record, settle, start_many, topic_events)
+
+pytestmark = pytest.mark.chaos
 
 
 def _seed() -> int:

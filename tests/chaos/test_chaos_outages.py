@@ -3,7 +3,7 @@ that stays up) goes away for real while consultations finish, and comes
 back. Nothing is lost, nothing is billed twice.
 
 Each scenario prints "scenario=... sent=N billed=N lost=N doubled=N ..." and
-appends it to var/chaos/results.jsonl (see chaoslib.py).
+appends it to var/chaos/results.jsonl (see tests/harness/chaos.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ import time
 import uuid
 
 import pytest
-from chaoslib import (appointment_env, assert_exact, databases, financial_env, finish_many,
-                      record, settle, start_many, topic_events)
-from stack import FerretDB, Postgres, committed, end_offsets, http, metric, wait_ready, wait_until
+
+from harness import FerretDB, Postgres, committed, end_offsets, http, metric, wait_ready, wait_until
+from harness.chaos import (appointment_env, assert_exact, databases, financial_env, finish_many,
+                           record, settle, start_many, topic_events)
+
+pytestmark = pytest.mark.chaos
 
 
 def test_broker_down_while_200_finish(start_service, topic, stack):

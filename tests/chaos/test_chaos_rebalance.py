@@ -12,9 +12,13 @@ import threading
 import time
 import uuid
 
-from chaoslib import (appointment_env, assert_exact, databases, financial_env, finish_many,
-                      record, settle, start_many, topic_events)
-from stack import metric, wait_ready, wait_until
+import pytest
+
+from harness import metric, wait_ready, wait_until
+from harness.chaos import (appointment_env, assert_exact, databases, financial_env, finish_many,
+                           record, settle, start_many, topic_events)
+
+pytestmark = pytest.mark.chaos
 
 
 def test_rebalance_stop_and_kill9_of_financial_instances(start_service, kafka_cluster):

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-import abuse
-from stack import ROOT, http, wait_until
+from harness import ROOT, abuse, http, iso, wait_until
+
+pytestmark = pytest.mark.chaos
 
 SAN = Path(os.environ.get("BUILD_SAN", "build/sanitize"))
 SAN = SAN if SAN.is_absolute() else ROOT / SAN
@@ -32,10 +33,6 @@ SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:detect_stack_use_aft
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
 TOKEN = abuse.TOKEN_ALL
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def valid_appointment_traffic(svc, n: int, rng: random.Random) -> dict[str, int]:

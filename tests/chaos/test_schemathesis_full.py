@@ -10,8 +10,10 @@ import pytest
 
 pytest.importorskip("schemathesis")
 
-import test_schemathesis as st_run  # noqa: E402  (tests/integration, on sys.path via conftest.py)
-from stack import http  # noqa: E402
+from harness import http  # noqa: E402
+from harness import schemathesis_run as st_run  # noqa: E402
+
+pytestmark = pytest.mark.chaos
 
 
 @pytest.mark.parametrize("service", ["appointment", "financial"])
@@ -25,7 +27,7 @@ def test_schemathesis_full(service, start_service, topic, monkeypatch):
                  headers=auth)
         known = [r.body["id"]]
     else:
-        known = [st_run._billing(svc.env["MONGODB_URI"])]
+        known = [st_run.known_billing(svc.env["MONGODB_URI"])]
     out = st_run.fuzz(service, svc.base_url, st_run.max_examples(), known)
     st_run.record(service, out)
     print(f"\nschemathesis {service}: {out['cases']} cases, statuses {out['statuses']}, "

@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
-from stack import committed, consume, end_offsets, http, iso, metric, mongo_client, wait_ready, wait_until
+from harness import (committed, consume, end_offsets, http, iso, metric, mongo_client, now, wait_ready,
+                     wait_until)
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
 
 
 # ---------------------------------------------------------------- helpers
-
-def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
 
 def expected_cents(duration: timedelta, hourly_cents: int = 20000) -> int:
     secs = int(duration.total_seconds())

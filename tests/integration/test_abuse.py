@@ -1,6 +1,6 @@
 """Abuse over HTTP, the short run of `make test` (tests/chaos/test_abuse_full.py
 is the long one): about 1,000 malformed, hostile and odd requests against
-appointment and financial, each with auth off and on (see abuse.py for the
+appointment and financial, each with auth off and on (see tests/harness/abuse.py for the
 categories). Asserts: no 5xx, every 4xx is problem+json naming the field at
 fault, the right status per case, slow clients cut off within the request
 timeout, a 100 MB body refused early, no process dies, each exits 0 on
@@ -10,10 +10,15 @@ topics' offsets are the same before and after."""
 from __future__ import annotations
 
 import os
+import socket
+import time
 
-import abuse
+import pytest
+
+from harness import abuse, http
 
 
+@pytest.mark.slow
 def test_abuse_short(start_service, stack, topic):
     per_target = int(os.environ.get("ABUSE_REQUESTS", "1000")) // 4
     out = abuse.scenario(start_service, stack, topic, per_target, seed=int(os.environ.get("ABUSE_SEED", "1")))
@@ -22,13 +27,6 @@ def test_abuse_short(start_service, stack, topic):
 
 
 # ---------------------------------------------------------------- regressions of the HTTP layer's fixes
-
-import socket  # noqa: E402
-import time  # noqa: E402
-
-import pytest  # noqa: E402
-
-from stack import http  # noqa: E402
 
 TIMEOUT_MS = 1500
 

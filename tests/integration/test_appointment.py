@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import consume, end_offsets, free_port, http, iso, metric, mongo_client, wait_ready, wait_until
+from harness import (assert_problem, consume, end_offsets, free_port, http, iso, metric, mongo_client,
+                     wait_ready, wait_until)
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
@@ -33,15 +34,6 @@ def start(svc, body=None, headers=None):
     return http("POST", svc.url("/appointments"),
                 json=body if body is not None else {"physician_id": PHYS, "patient_id": PAT},
                 headers=headers)
-
-
-def assert_problem(r, status, field=None):
-    assert r.status == status, (r.status, r.body)
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.body["status"] == status and r.body["title"] and r.body["detail"]
-    assert r.body["type"].startswith("/problems/")
-    if field is not None:
-        assert r.body.get("field") == field, r.body
 
 
 def db_count(stack_, svc, coll="appointments"):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import http, mongo_client, wait_until
+from harness import http, mongo_client, ms, wait_until
 
 PHYSICIANS = [str(uuid.uuid4()) for _ in range(3)]
 PATIENTS = [str(uuid.uuid4()) for _ in range(4)]
@@ -24,10 +24,6 @@ def uuid7(ms: int) -> str:
     b[6] = 0x70 | (b[6] & 0x0F)
     b[8] = 0x80 | (b[8] & 0x3F)
     return str(uuid.UUID(bytes=bytes(b)))
-
-
-def ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
 
 
 def legacy_appointments(n: int, seed: int) -> list[dict]:

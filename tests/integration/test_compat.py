@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import consume, end_offsets, http, wait_until
+from harness import consume, end_offsets, http, iso, wait_until
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
@@ -21,10 +21,6 @@ PYTHON_FIELDS = {"id", "start_date", "end_date", "physician_id", "patient_id", "
 
 def python_form(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def rfc3339(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture
@@ -53,13 +49,13 @@ def test_python_client_starts_finishes_and_reads_the_bill(pair, stack):
     assert r.status == 201, r.body
     assert PYTHON_FIELDS <= set(r.body), r.body
     aid = r.body["id"]
-    assert r.body["start_date"] == rfc3339(start_at), "a Python-form date is UTC"
+    assert r.body["start_date"] == iso(start_at), "a Python-form date is UTC"
     assert r.body["end_date"] is None and r.body["price"] == 200.0
     assert (r.body["physician_id"], r.body["patient_id"]) == (PHYS, PAT)
 
     f = http("POST", appt.url(f"/{aid}/"), json={"end_date": python_form(end_at)})
     assert f.status == 200, f.body
-    assert PYTHON_FIELDS <= set(f.body) and f.body["end_date"] == rfc3339(end_at)
+    assert PYTHON_FIELDS <= set(f.body) and f.body["end_date"] == iso(end_at)
     # Without the trailing slash, the same end: the same document, no second event.
     again = http("POST", appt.url(f"/{aid}"), json={"end_date": python_form(end_at)})
     assert again.status == 200 and again.body == f.body
@@ -74,7 +70,7 @@ def test_python_client_starts_finishes_and_reads_the_bill(pair, stack):
     events = [m for m in consume(stack.kafka.bootstrap, appt.env["KAFKA_TOPIC"], before, timeout=10)
               if m.key == aid]
     assert len(events) == 1, [m.value for m in events]  # consume() checked it against the schema
-    assert json.loads(events[0].value)["end_date"] == rfc3339(end_at)
+    assert json.loads(events[0].value)["end_date"] == iso(end_at)
 
 
 def test_python_client_finishes_now_without_a_body(pair):

@@ -21,9 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack import api_source
+from harness import ROOT, api_source, help_vars
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -42,36 +41,6 @@ ALLOWED_DEFAULTS = {
 # Every long-running service restarts; one-shots must not.
 ONE_SHOTS = {"kafka-init"}
 NEED_HEALTHCHECK = {"kafka", "mongodb", "appointment", "financial"}
-
-
-def _build_dir():
-    b = Path(os.environ.get("BUILD", "build"))
-    return b if b.is_absolute() else ROOT / b
-
-
-def _binary(service):
-    if not (ROOT / service / "main.c").exists():
-        pytest.skip(f"{service}/main.c does not exist yet")
-    path = _build_dir() / service
-    if not path.exists():
-        pytest.fail(f"{path} is not built (run `make`)")
-    return path
-
-
-_HELP_LINE = re.compile(r"^\s+([A-Z][A-Z0-9_]*)\s+.*\(default: (.*)\)\s*$")
-
-
-def help_vars(service):
-    """{VAR: default} from `<service> --help` ('' for 'unset')."""
-    out = subprocess.run([str(_binary(service)), "--help"], capture_output=True, text=True,
-                         timeout=30, check=True).stdout
-    found = {}
-    for line in out.splitlines():
-        m = _HELP_LINE.match(line)
-        if m:
-            found[m.group(1)] = "" if m.group(2) == "unset" else m.group(2)
-    assert found, f"{service} --help lists no variables:\n{out}"
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +118,7 @@ def test_every_image_is_pinned(compose):
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_service_environment_matches_help(compose, service):
-    reads = help_vars(service)
+    reads = help_vars(service, unset="")
     env = env_of(compose["services"][service])
     allowed = ALLOWED_DEFAULTS[service]
     stale = allowed - reads.keys()
@@ -163,7 +132,7 @@ def test_service_environment_matches_help(compose, service):
 
 @pytest.mark.parametrize("service,port", sorted(SERVICES.items()))
 def test_service_ports_and_listen_address(compose, service, port):
-    reads = help_vars(service)
+    reads = help_vars(service, unset="")
     assert reads.get("HTTP_PORT") == str(port), \
         f"{service}'s HTTP_PORT default is {reads.get('HTTP_PORT')}, the design says {port}"
     svc = compose["services"][service]
@@ -296,7 +265,7 @@ def test_restart_policies_and_volumes(compose):
 def test_stop_grace_covers_shutdown_flush(compose, service):
     """SIGKILL comes stop_grace_period (default 10 s) after SIGTERM: leave the
     graceful shutdown (flush the producer, commit offsets) its time."""
-    reads = help_vars(service)
+    reads = help_vars(service, unset="")
     svc = compose["services"][service]
     assert svc.get("command") == [service], f"{service}: command should be [{service!r}]"
     grace = str(svc.get("stop_grace_period", "10s"))

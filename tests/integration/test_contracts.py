@@ -14,24 +14,19 @@ Needs neither Kafka nor MongoDB/FerretDB.
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from stack import api_source
+from harness import PROTO, ROOT, SERVICES, api_source, build_dir, free_port
+from harness.event_check import SCHEMA
+from harness.openapi_check import HTTP_METHODS
 
-ROOT = Path(__file__).resolve().parents[2]
-PROTO = ROOT / "proto"
-SCHEMA = PROTO / "appointment.finished.schema.json"
 EXAMPLE = PROTO / "examples" / "appointment.finished.json"
 EXAMPLE_HEADERS = PROTO / "examples" / "appointment.finished.headers.json"
-SERVICES = ("appointment", "financial")
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 def load(path):
@@ -172,7 +167,7 @@ def operations(doc):
     """{(METHOD, normalised path): (path, operation, path item)}"""
     ops = {}
     for path, item in doc["paths"].items():
-        for method in METHODS:
+        for method in HTTP_METHODS:
             if method in item:
                 ops[(method.upper(), norm(path))] = (path, item[method], item)
     return ops
@@ -336,12 +331,6 @@ def test_problem_types_are_documented(service):
 
 # ---------------------------------------------------------------- the binary serves the file
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("service", SERVICES)
 def test_binary_serves_the_linked_document(service, tmp_path):
     """GET /openapi.json returns proto/<service>.openapi.json byte for byte.
@@ -350,12 +339,11 @@ def test_binary_serves_the_linked_document(service, tmp_path):
     are reachable), so this needs neither; they point at a closed port."""
     if not (ROOT / service / "main.c").exists():
         pytest.skip(f"{service}/main.c does not exist yet")
-    b = Path(os.environ.get("BUILD", "build"))
-    binary = (b if b.is_absolute() else ROOT / b) / service
+    binary = build_dir() / service
     if not binary.exists():
         pytest.fail(f"{binary} is not built (run `make`)")
-    port = _free_port()
-    dead = _free_port()
+    port = free_port()
+    dead = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKENS",)}
     env.update(HTTP_PORT=str(port), HTTP_HOST="127.0.0.1", LOG_LEVEL="error",
                MONGODB_URI=f"mongodb://127.0.0.1:{dead}/contracts_test",

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from stack import ROOT, http, wait_until
+from harness import ROOT, http, wait_until
+from harness.openapi_check import HTTP_METHODS
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -35,10 +36,12 @@ FLAGS = [
     "--metrics-recording-only", "--disable-quic", "--disable-extensions",
     "--window-size=1280,2000", "--remote-debugging-pipe", "about:blank",
 ]
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
-pytestmark = pytest.mark.skipif(not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")),
-                                reason=f"{CHROMIUM} is missing (deploy/deps.sh installs chromium)")
+pytestmark = [
+    pytest.mark.skipif(not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")),
+                       reason=f"{CHROMIUM} is missing (deploy/deps.sh installs chromium)"),
+    pytest.mark.slow,
+]
 
 
 class Browser:

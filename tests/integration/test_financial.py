@@ -8,15 +8,15 @@ controls what the consumer sees: good events, re-deliveries, poison messages.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stack import consume, end_offsets, http, iso, mongo_client, produce, wait_until
-from stack import wait_ready as wait_all_up
+from harness import (assert_problem, committed, consume, end_offsets, http, iso, metric, mongo_client,
+                     produce, wait_until)
+from harness import wait_ready as wait_all_up
 
 PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
 PAT = "8c6d4b2a-1e3f-4a5b-9c7d-6e8f0a1b2c3d"
@@ -79,13 +79,6 @@ def wait_billed(svc, appointment_id: str, timeout: float = 20.0, headers=None):
                       timeout, message=f"billing of {appointment_id}")
 
 
-def metric(svc, name: str) -> float:
-    body = http("GET", svc.url("/metrics")).body
-    m = re.search(rf"^{re.escape(name)} (\S+)$", body, re.M)
-    assert m, f"{name} not in /metrics"
-    return float(m.group(1))
-
-
 def db(svc):
     """(client, database) of the service's MONGODB_URI."""
     c = mongo_client(svc.env["MONGODB_URI"])
@@ -98,37 +91,14 @@ def billing_docs(svc) -> list[dict]:
         return list(d["billings"].find({}))
 
 
-def committed(svc) -> dict[int, int]:
-    """The group's committed offsets per partition (-1001: none), read with a
-    consumer that never subscribes, so the group is not disturbed."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": svc.bootstrap, "group.id": svc.group,
-                  "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(svc.topic, timeout=10).topics[svc.topic].partitions
-        return {tp.partition: tp.offset
-                for tp in c.committed([TopicPartition(svc.topic, p) for p in parts], timeout=10)}
-    finally:
-        c.close()
-
-
 def assert_committed_up_to_end(svc, timeout: float = 15.0) -> None:
     """Every message of the topic handled and its offset committed."""
     ends = end_offsets(svc.bootstrap, svc.topic)
 
     def done():
-        got = committed(svc)
+        got = committed(svc.bootstrap, svc.group, svc.topic)
         return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
     wait_until(done, timeout, interval=0.5, message=f"committed offsets reach {ends}")
-
-
-def assert_problem(r, status, field=None):
-    assert r.status == status, (r.status, r.body)
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.body["status"] == status and r.body["title"] and r.body["detail"]
-    assert r.body["type"].startswith("/problems/")
-    if field is not None:
-        assert r.body.get("field") == field, r.body
 
 
 def start_ferretdb(stack) -> None:
@@ -361,7 +331,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
     publish(fin, warm)
     wait_billed(fin, warm["appointment_id"])
     assert_committed_up_to_end(fin)  # a stable baseline: the warm-up event is committed
-    base = committed(fin)
+    base = committed(fin.bootstrap, fin.group, fin.topic)
     billed_before = metric(fin, "clinic_billings_created_total")
 
     evs = [event(duration=timedelta(minutes=30 * (i + 1))) for i in range(8)]
@@ -386,7 +356,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
         assert metric(fin, "clinic_consumer_paused") == 1
         assert metric(fin, "clinic_billings_created_total") == billed_before
         assert metric(fin, "clinic_db_retries_total") >= 2
-        assert committed(fin) == base, "offsets committed while nothing was written"
+        assert committed(fin.bootstrap, fin.group, fin.topic) == base, "offsets committed while nothing was written"
         assert fin.running()
     finally:
         if down == "ferretdb":

@@ -28,7 +28,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from stack import http
+from harness import http
 
 ISSUER = "https://idp.example.test/realms/clinic"
 AUDIENCE = "clinic-appointment"

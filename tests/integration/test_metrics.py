@@ -14,7 +14,7 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stack import build_dir, http, wait_ready, wait_until
+from harness import build_dir, http, wait_ready, wait_until
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"

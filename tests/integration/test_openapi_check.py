@@ -11,10 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import stack as harness
-from event_check import EventContractError, check_event
-from openapi_check import ContractError, check_response
-from stack import ROOT, http
+import harness
+from harness import ROOT, http
+from harness.event_check import EventContractError, check_event
+from harness.fixtures import sweep_events
+from harness.openapi_check import ContractError, check_response
 
 APPOINTMENT = {
     "id": "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b",
@@ -172,13 +173,13 @@ def test_the_harness_http_checks_responses_of_registered_services():
     try:
         url = f"http://127.0.0.1:{port}/healthz"
         assert http("GET", url).status == 200  # not a service of the harness: unchecked
-        harness._SERVICE_BY_PORT[port] = "appointment"
+        harness.SERVICE_BY_PORT[port] = "appointment"
         with pytest.raises(ContractError, match=r"(?s)healthz.*at status"):
             http("GET", url)
         assert http("GET", url, check_openapi=False).body == {"status": 1}
     finally:
-        harness._SERVICE_BY_PORT.pop(port, None)
-        harness._VIOLATIONS.clear()  # recorded on purpose above
+        harness.SERVICE_BY_PORT.pop(port, None)
+        harness.VIOLATIONS.clear()  # recorded on purpose above
         server.shutdown()
         server.server_close()
 
@@ -204,9 +205,9 @@ def test_teardown_sweep_checks_every_event_an_appointment_service_wrote(stack, t
     assert p.flush(10) == 0
     svc = harness.Service("appointment", {"KAFKA_BOOTSTRAP": stack.kafka.bootstrap, "KAFKA_TOPIC": topic})
     try:
-        harness._sweep_events([svc])
-        found = list(harness._VIOLATIONS)
+        sweep_events([svc])
+        found = list(harness.VIOLATIONS)
     finally:
-        harness._VIOLATIONS.clear()  # recorded on purpose
+        harness.VIOLATIONS.clear()  # recorded on purpose
         harness.Service.instances.remove(svc)  # never started; the real sweep must not see it
     assert len(found) == 1 and "currency" in found[0], found

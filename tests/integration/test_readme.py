@@ -4,23 +4,10 @@ each service reads (as `--help` prints them), with the same defaults."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
-from stack import ROOT, build_dir
-
-SERVICES = ("appointment", "financial")
-
-
-def help_vars(service: str) -> dict[str, str]:
-    out = subprocess.run([str(build_dir() / service), "--help"], capture_output=True, text=True,
-                         check=True, timeout=10).stdout
-    found = {}
-    for m in re.finditer(r"^  ([A-Z][A-Z0-9_]+)\s.*\(default: (.*)\)$", out, re.M):
-        found[m.group(1)] = m.group(2)
-    assert found, out
-    return found
+from harness import ROOT, SERVICES, help_vars
 
 
 def readme_rows() -> dict[str, tuple[str, str]]:

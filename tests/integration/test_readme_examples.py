@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from openapi_check import HTTP_METHODS, OpenAPIDoc
-from stack import ROOT
+from harness.openapi_check import HTTP_METHODS, OpenAPIDoc
+from harness import ROOT
 
 # Each curl call reports on stderr what it did (write-out's %{stderr}, curl ≥ 7.63).
 PRELUDE = r"""set -euo pipefail

@@ -13,114 +13,23 @@ per operation and mode (default 8 here: about a minute in all; `make chaos`
 runs tests/chaos/test_schemathesis_full.py with more). Schemathesis 4 has no
 telemetry; the Hypothesis example database is off, so nothing is written
 outside var/test. The cases run and failures found go to
-var/test-results/schemathesis-<service>.json.
+var/test-results/schemathesis-<service>.json. The runner is
+tests/harness/schemathesis_run.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("schemathesis")
 
-import schemathesis  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from harness import http  # noqa: E402
+from harness.schemathesis_run import (PAT, PHYS, SCOPES, TOKEN, fuzz, known_billing,  # noqa: E402
+                                      max_examples, record)
 
-from stack import http, insert_billing  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "schemathesis-all-scopes-0123456789"
-SCOPES = "appointments:write,appointments:read,billings:read,metrics:read"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
-PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
-
-
-def max_examples() -> int:
-    return int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "8"))
-
-
-def fuzz(service: str, base_url: str, examples: int, known_ids: list[str], token: str = TOKEN) -> dict:
-    """Runs every operation of the service's OpenAPI document in both modes,
-    with `token` as the bearer token; returns {"cases": n, "failures": [...],
-    "statuses": {...}}."""
-    os.environ.setdefault("SCHEMATHESIS_TELEMETRY", "false")
-    schema = schemathesis.openapi.from_path(str(ROOT / "proto" / f"{service}.openapi.json"))
-    headers = {"Authorization": f"Bearer {token}"}
-    cases = 0
-    statuses: dict[str, int] = {}
-    failures: list[str] = []
-    for result in schema.get_all_operations():
-        op = result.ok()
-        if op.path.startswith("/docs"):
-            continue  # static files of Swagger UI
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = op.as_strategy(generation_mode=mode)
-            if known_ids and "{" in op.path:
-                # Half the cases on an id that exists: 200/409 paths, not only 404.
-                name = op.path.split("{", 1)[1].split("}", 1)[0]
-                known = op.as_strategy(generation_mode=mode,
-                                       path_parameters={name: known_ids[0]})
-                strategy = st.one_of(strategy, known)
-            seen: list[str] = []
-
-            @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
-            @given(case=strategy)
-            def run(case):  # noqa: ANN001
-                nonlocal cases
-                cases += 1
-                try:
-                    resp = case.call(base_url=base_url, headers=headers, timeout=30)
-                except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - a connection error is a failure too
-                    seen.append(f"{op.method.upper()} {op.path} [{mode.value}]: {e!r}")
-                    return
-                statuses[str(resp.status_code)] = statuses.get(str(resp.status_code), 0) + 1
-                if os.environ.get("SCHEMATHESIS_TRACE"):
-                    print(resp.status_code, case.method, case.formatted_path, case.query, case.headers)
-                try:
-                    case.validate_response(resp, checks=CHECKS)
-                except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - collected, reported together
-                    text = str(e).strip().splitlines()
-                    seen.append(f"{op.method.upper()} {op.path} [{mode.value}] -> {resp.status_code}: "
-                                + " | ".join(t for t in text[:12] if t.strip())[:900])
-
-            try:
-                run()
-            except Unsatisfiable:
-                # Negative mode of an operation that takes nothing: no input can break its schema.
-                if mode == GenerationMode.POSITIVE:
-                    seen.append(f"{op.method.upper()} {op.path} [{mode.value}]: no case could be generated")
-            except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 - hypothesis errors are failures too
-                seen.append(f"{op.method.upper()} {op.path} [{mode.value}]: {type(e).__name__}: {e}"[:600])
-            failures += sorted(set(seen))
-    return {"cases": cases, "failures": failures, "statuses": statuses}
-
-
-def record(service: str, out: dict) -> None:
-    path = ROOT / "var" / "test-results" / f"schemathesis-{service}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**out, "max_examples": max_examples(),
-                                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
-
-
-def _billing(uri: str) -> str:
-    return insert_billing(uri, PHYS, PAT, hours=2)
-
+pytestmark = pytest.mark.slow
 
 JWT_SECRET = "schemathesis-jwt-secret-0123456789abcdef"
 
@@ -145,7 +54,7 @@ def test_schemathesis(service, start_service, topic, tmp_path):
         assert r.status == 201, r
         known = [r.body["id"]]
     else:
-        known = [_billing(svc.env["MONGODB_URI"])]
+        known = [known_billing(svc.env["MONGODB_URI"])]
     out = fuzz(service, svc.base_url, max_examples(), known, token=_jwt())
     record(service, out)
     print(f"\nschemathesis {service}: {out['cases']} cases, statuses {out['statuses']}, "

@@ -32,9 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from stack import Service, build_dir, free_port, http, mongo_client
+from harness import ROOT, Service, build_dir, free_port, http, mongo_client
 
-ROOT = Path(__file__).resolve().parents[2]
 SCOPES = ("appointments:write", "appointments:read", "billings:read", "metrics:read")
 PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/{file}"}
 ALL = "sec-all-scopes-0123456789abcdef"

@@ -13,8 +13,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from stack import (POSTGRES_SH, ROOT, FerretDB, Postgres, Service, consume, end_offsets, http,
-                   mongo_client, port_open, produce, wait_until)
+
+from harness import (POSTGRES_SH, ROOT, FerretDB, Postgres, Service, consume, end_offsets, free_port,
+                     http, mongo_client, port_open, produce, wait_until)
 
 
 def test_kafka_message_survives_broker_restart(stack):
@@ -337,6 +338,7 @@ def test_service_harness_with_a_stand_in_binary(tmp_path, service_env):
     assert any(r.get("msg") == "listening" for r in svc.log_records())
 
 
+@pytest.mark.slow
 def test_three_broker_cluster_keeps_working_with_one_broker_down(kafka_cluster):
     k = kafka_cluster
     assert k.bootstrap.count(",") == 2
@@ -359,7 +361,7 @@ def test_wait_until_reports_the_last_value():
 
 
 def test_free_ports_are_free():
-    port = pytest.importorskip("stack").free_port()
+    port = free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
 

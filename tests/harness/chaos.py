@@ -1,7 +1,8 @@
-"""Helpers of the chaos scenarios (tests/chaos/test_*.py) and the soak (soak.py).
+"""Helpers of the chaos scenarios (tests/chaos/test_*.py) and the soak
+(tests/soak.py).
 
-The harness itself (stack, services, Kafka and MongoDB clients) is
-tests/integration/stack.py; this module adds what only these long scenarios
+The rest of the harness (stack, services, Kafka and MongoDB clients) is
+shared with every suite; this module adds what only these long scenarios
 need: a client that finishes consultations the way a real client does
 (retrying until it gets an answer), the reconciliation of a scenario's own
 appointments, and the result line every scenario prints and appends to
@@ -19,25 +20,20 @@ var/chaos/results.jsonl:
 from __future__ import annotations
 
 import json
-import os
 import random
-import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-for p in (ROOT / "tests" / "integration", ROOT / "deploy"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-from reconcile import format_report, is_clean, reconcile  # noqa: E402
-from stack import consume, http, iso, mongo_client, wait_until  # noqa: E402
+from harness.http_client import http
+from harness.kafka_client import consume
+from harness.mongo import mongo_client
+from harness.paths import ROOT
+from harness.reconcile import format_report, is_clean, reconcile
+from harness.util import iso, now
 
 RESULTS = ROOT / "var" / "chaos" / "results.jsonl"
 PHYSICIANS = [str(uuid.UUID(int=random.Random(i).getrandbits(128), version=4)) for i in range(8)]
@@ -47,10 +43,6 @@ PATIENTS = [str(uuid.UUID(int=random.Random(100 + i).getrandbits(128), version=4
 APPOINTMENT_ENV = {"KAFKA_MESSAGE_TIMEOUT_MS": 3000, "OUTBOX_RELAY_INTERVAL_MS": 200,
                    "OUTBOX_RETRY_MAX_MS": 1000}
 FINANCIAL_ENV = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500}
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def financial_env(topic: str, group: str | None = None) -> dict[str, Any]:
@@ -223,15 +215,7 @@ def assert_exact(row: dict[str, Any]) -> None:
     assert row["billed"] == row["sent"], line
 
 
-# ---------------------------------------------------------------- processes
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
+# ---------------------------------------------------------------- the outbox
 
 def outbox_pending_ids(appt_db, ids: set[str] | None = None) -> list[str]:
     q: dict[str, Any] = {"outbox.state": "pending"}
@@ -243,8 +227,7 @@ def outbox_pending_ids(appt_db, ids: set[str] | None = None) -> list[str]:
 __all__ = [
     "APPOINTMENT_ENV", "FINANCIAL_ENV", "Gone", "PHYSICIANS", "PATIENTS", "RESULTS",
     "appointment_env", "assert_exact", "call", "databases", "doubled",
-    "financial_env", "finish_many", "finish_one", "format_report", "is_clean", "now",
-    "outbox_pending_ids", "reconcile", "record", "rss_kib", "settle", "start_many", "start_one",
-    "topic_events", "wait_until",
+    "financial_env", "finish_many", "finish_one", "outbox_pending_ids", "record", "settle",
+    "start_many", "start_one", "topic_events",
 ]
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Soak: `make soak`. SOAK_SECONDS (default 1800) of mixed load against both
 services on a local stack of its own (Kafka + PostgreSQL + FerretDB started through
-tests/integration/stack.py under var/test/<run>/, removed when it passes).
+the harness, tests/harness/session.py, under var/test/<run>/, removed when it
+passes).
+
+A script, not a test suite: `make soak` runs it (`python tests/soak.py`; its
+directory, tests/, is then on the import path, so `harness` imports).
 
 Load (SOAK_THREADS client threads, SOAK_RATE requests per second in all):
 starts, finishes, reads and lists of appointments, billing reads, lists and
@@ -29,13 +33,10 @@ import time
 import uuid
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from chaoslib import (PATIENTS, PHYSICIANS, databases, format_report, now, record, rss_kib,  # noqa: E402
-                      settle)
-from stack import Service, get_stack, http, iso, shutdown_stack, wait_ready  # noqa: E402
+from harness import Service, get_stack, http, iso, now, rss_kib, shutdown_stack, wait_ready
+from harness.chaos import PATIENTS, PHYSICIANS, databases, record, settle
+from harness.reconcile import format_report
 
 
 def env_float(name: str, default: float) -> float:

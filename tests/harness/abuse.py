@@ -1118,7 +1118,7 @@ def cases(service: str, n: int, seed: int, existing: str, token: str | None) -> 
 # ---------------------------------------------------------------- the whole scenario
 
 def _counts(uri: str) -> dict[str, int]:
-    from stack import mongo_client
+    from harness import mongo_client
     with mongo_client(uri) as c:
         db = c.get_default_database()
         return {n: db[n].count_documents({}) for n in sorted(db.list_collection_names())}
@@ -1178,7 +1178,7 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
     """Starts appointment and financial with auth off and with auth on (four
     processes, one database, one topic), runs `per_target` cases against each,
     then stops them with SIGTERM. `start(name, **env)` starts one service."""
-    from stack import end_offsets, http, insert_billing
+    from harness import end_offsets, http, insert_billing
 
     env = dict(KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq", HTTP_REQUEST_TIMEOUT_MS=timeout_ms,
                OUTBOX_RELAY_INTERVAL_MS=200)

@@ -1,7 +1,7 @@
 """Checks an HTTP response against the OpenAPI 3.1 document of the service
 that answered (proto/<service>.openapi.json).
 
-The harness's `http` helper calls `check_response` for every response of a
+The harness's `http` helper calls `check_response` (through contracts.py) for every response of a
 service it started, so each integration and end-to-end test also tests the
 contract: a status, content type or body the document does not describe
 fails the test with a message naming the operation and what differs.
@@ -27,18 +27,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Mapping
-
 from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Mapping
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from jsonschema.validators import extend
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-PROTO = Path(__file__).resolve().parents[2] / "proto"
+from harness.paths import PROTO
+
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 

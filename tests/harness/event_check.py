@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Mapping
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-SCHEMA = Path(__file__).resolve().parents[2] / "proto" / "appointment.finished.schema.json"
+from harness.paths import PROTO
+
+SCHEMA = PROTO / "appointment.finished.schema.json"
 PRODUCER_SOURCE = "/clinic-events/appointment"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
