@@ -6,7 +6,7 @@ service it started, so each integration and end-to-end test also tests the
 contract: a status, content type or body the document does not describe
 fails the test with a message naming the operation and what differs.
 
-Matching follows the services' router (common/http.c) and the document's
+Matching follows the services' router (common/http_parse.c) and the document's
 stated conventions (info.description):
 - a trailing slash is ignored (the Python clients call "/{id}/");
 - literal path templates win over templated ones; among the templates

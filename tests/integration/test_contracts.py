@@ -150,7 +150,7 @@ def c_routes(service):
     src = re.sub(r"//[^\n]*", "", src)
     routes = [(m.group(1), m.group(2), None if m.group(4) == "NULL" else m.group(4).strip('"'),
                m.group(5) == "true") for m in _ROUTE.finditer(src)]
-    assert routes, f"no route table found in {path}"
+    assert routes, f"no route table found in {api_source(service)}"
     return routes
 
 
