@@ -33,15 +33,12 @@ static int list_appts(void *app, const void *query, mongo_page *p, bson_error_t 
     return appt_store_list(a->svc.db, a->svc.bk, query, p, err);
 }
 
-static const api_resource appointments = {&appt_store_coll, "no appointment with this id",
-                                          append_appt, list_appts};
-
 static void reply_appt(http_req *req, int status, const appt *a)
 {
     char location[64];
     snprintf(location, sizeof location, "/appointments/%s", a->id);
     const char *const hdr[] = {"Location", location, NULL};
-    api_reply_item(req, status, a, &appointments, status == 201 ? hdr : NULL);
+    api_reply_item(req, status, a, append_appt, status == 201 ? hdr : NULL);
 }
 
 /* Validates a JSON body with one of appt_request's parsers. */
@@ -284,11 +281,17 @@ static const http_route routes[] = {
     {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
 };
 
+/* What api_handle_get and api_list serve. */
+static const api_resource appointments = {
+    .store = &appt_store_coll,
+    .not_found = "no appointment with this id",
+    .append = append_appt,
+    .list = list_appts,
+};
+
 const service_api appt_api_service = {
-    .routes = routes,
-    .nroutes = sizeof routes / sizeof routes[0],
+    SERVICE_ROUTES(routes),
     .probe = probe,
     .render_metrics = render_metrics,
-    .init_store = appt_store_init,
     .resource = &appointments,
 };

@@ -46,8 +46,6 @@ static void appt_decode(const bson_t *doc, void *item)
     bsonread_doc(doc, appt_fields, BSONREAD_COUNT(appt_fields), item);
 }
 
-const mongo_coll appt_store_coll = {APPT_COLLECTION, appt_decode, sizeof(appt)};
-
 void appt_store_bucket_refs(const appt *a, bucket_ref refs[APPT_MAX_REFS])
 {
     buckets_id_refs(a->id, a->created_ms, a->physician_id, refs);
@@ -85,10 +83,13 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{", "key",
         "{", BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}",
         "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
-    int rc = buckets_setup(bk, db, &appt_store_coll, idx, &migration, err);
+    int rc = buckets_setup(bk, db, &appt_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
     return rc;
 }
+
+const buckets_coll appt_store_coll = {
+    {APPT_COLLECTION, appt_decode, sizeof(appt)}, APPT_BUCKETS_COLLECTION, appt_store_init};
 
 static void appt_to_bson(const appt *a, bson_t *doc)
 {
@@ -119,7 +120,7 @@ int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *er
 
 int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err)
 {
-    return mongo_get(db, &appt_store_coll, id, out, err);
+    return mongo_get(db, &appt_store_coll.docs, id, out, err);
 }
 
 /* Runs findAndModify(query, update, return new) and decodes the result.

@@ -48,7 +48,7 @@ typedef struct appt {
 } appt;
 
 /* The appointments collection, decoded into appt. */
-extern const mongo_coll appt_store_coll;
+extern const buckets_coll appt_store_coll;
 
 /* Creates the indexes and gives documents written before day buckets and
  * the top-level outbox flag existed their fields (once per database; a
@@ -117,7 +117,8 @@ int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int 
  * meanwhile: moves its next attempt from what was seen to lease_until_ms and
  * counts the attempt, so other relays (other instances) skip it. The filter
  * is its _id plus the seen next attempt, a compare-and-swap. Returns 1 with
- * *out, 0 if another relay claimed it first (or it was published). */
+ * *out, 0 if another relay claimed it first (or it was published), -1 on
+ * error. */
 int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
                             bson_error_t *err);
 /* Counts pending entries (for /metrics). Returns the count or -1. */

@@ -19,31 +19,28 @@ static const config_var vars[] = {
     SERVICE_TAIL_VARS,
 };
 
-/* The process: the handlers' appt_api first (they see this as theirs), then
- * what only start-up and shutdown read. */
-typedef struct appointment {
-    appt_api api;
-    outbox_opts outbox;
-    int flush_ms;
-} appointment;
+/* The outbox's settings, read by configure for open_outbox and
+ * free_outbox: start-up and shutdown run on main's thread. */
+static outbox_opts outbox_options;
+static int flush_ms;
 
 static int configure(void *app, const config_var *v, size_t n, char *err, size_t errlen)
 {
-    appointment *a = app;
-    a->outbox.bootstrap = config_str(v, n, "KAFKA_BOOTSTRAP");
-    a->outbox.topic = config_str(v, n, "KAFKA_TOPIC");
-    if (service_int(v, n, "KAFKA_MESSAGE_TIMEOUT_MS", 1000, 3600000, &a->outbox.message_timeout_ms,
-                    err, errlen) ||
-        service_int(v, n, "OUTBOX_RELAY_INTERVAL_MS", 10, 3600000, &a->outbox.relay_interval_ms,
-                    err, errlen) ||
-        service_int(v, n, "OUTBOX_RETRY_MAX_MS", 100, 3600000, &a->outbox.retry_max_ms, err,
+    appt_api *a = app;
+    outbox_options.bootstrap = config_str(v, n, "KAFKA_BOOTSTRAP");
+    outbox_options.topic = config_str(v, n, "KAFKA_TOPIC");
+    if (service_int(v, n, "KAFKA_MESSAGE_TIMEOUT_MS", 1000, 3600000,
+                    &outbox_options.message_timeout_ms, err, errlen) ||
+        service_int(v, n, "OUTBOX_RELAY_INTERVAL_MS", 10, 3600000,
+                    &outbox_options.relay_interval_ms, err, errlen) ||
+        service_int(v, n, "OUTBOX_RETRY_MAX_MS", 100, 3600000, &outbox_options.retry_max_ms, err,
                     errlen) ||
-        service_int(v, n, "SHUTDOWN_FLUSH_MS", 0, 600000, &a->flush_ms, err, errlen) ||
-        service_currency(v, n, a->api.currency, err, errlen))
+        service_int(v, n, "SHUTDOWN_FLUSH_MS", 0, 600000, &flush_ms, err, errlen) ||
+        service_currency(v, n, a->currency, err, errlen))
         return -1;
     const char *price = config_str(v, n, "HOURLY_PRICE");
-    if (money_parse(price, strlen(price), &a->api.price_cents) != 0 ||
-        a->api.price_cents > EVENT_MAX_HOURLY_PRICE_CENTS) {
+    if (money_parse(price, strlen(price), &a->price_cents) != 0 ||
+        a->price_cents > EVENT_MAX_HOURLY_PRICE_CENTS) {
         snprintf(err, errlen, "HOURLY_PRICE must look like 200.00 (at most 1000000000.00)");
         return -1;
     }
@@ -52,16 +49,15 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
 
 static int open_outbox(void *app, char *err, size_t errlen)
 {
-    appointment *a = app;
-    a->outbox.db = a->api.svc.db;
-    a->api.ob = outbox_new(&a->outbox, err, errlen);
-    return a->api.ob ? 0 : -1;
+    appt_api *a = app;
+    outbox_options.db = a->svc.db;
+    a->ob = outbox_new(&outbox_options, err, errlen);
+    return a->ob ? 0 : -1;
 }
 
 static int start_outbox(void *app, char *err, size_t errlen)
 {
-    appointment *a = app;
-    if (outbox_start(a->api.ob) == 0)
+    if (outbox_start(((appt_api *)app)->ob) == 0)
         return 0;
     snprintf(err, errlen, "cannot start the outbox thread");
     return -1;
@@ -71,18 +67,14 @@ static int start_outbox(void *app, char *err, size_t errlen)
  * flight; the relay publishes the rest after a restart. */
 static void free_outbox(void *app)
 {
-    appointment *a = app;
-    outbox_free(a->api.ob, a->flush_ms);
+    outbox_free(((appt_api *)app)->ob, flush_ms);
 }
 
-static const service_worker outbox_worker = {
-    .configure = configure,
-    .open = open_outbox,
-    .start = start_outbox,
-    .close = free_outbox,
-};
+/* configure, open, start, stop, close: see service_worker. */
+static const service_worker outbox_worker = {configure, open_outbox, start_outbox, NULL,
+                                             free_outbox};
 
-SERVICE_MAIN(appointment,
+SERVICE_MAIN(appointment, appt_api,
              "Starts and finishes consultations over HTTP and publishes appointment.finished "
              "events to Kafka.",
-             vars, APPT_BUCKETS_COLLECTION, &appt_api_service, &outbox_worker)
+             vars, &appt_api_service, &outbox_worker)

@@ -10,12 +10,12 @@
 #include "service.h"
 #include "uuid.h"
 
-void api_reply_item(http_req *req, int status, const void *item, const api_resource *r,
+void api_reply_item(http_req *req, int status, const void *item, api_append_fn append,
                     const char *const *headers)
 {
     buf b;
     buf_init(&b);
-    r->append(&b, item);
+    append(&b, item);
     http_reply_json(req, status, &b, headers);
     buf_free(&b);
 }
@@ -42,15 +42,15 @@ void api_handle_get(http_req *req)
     capture_name(req->route->pattern, field, sizeof field);
     if (http_param_uuid_or_reply(req, 0, field, id) != 0)
         return;
-    void *item = xmalloc(r->coll->item_size);
+    void *item = xmalloc(r->store->docs.item_size);
     bson_error_t err;
-    int rc = mongo_get(((service_app *)req->app)->db, r->coll, id, item, &err);
+    int rc = mongo_get(((service_app *)req->app)->db, &r->store->docs, id, item, &err);
     if (rc < 0)
         http_reply_db_error(req, &err);
     else if (rc == 0)
         http_reply_problem(req, 404, "not-found", field, r->not_found);
     else
-        api_reply_item(req, 200, item, r, NULL);
+        api_reply_item(req, 200, item, r->append, NULL);
     free(item);
 }
 
@@ -70,10 +70,10 @@ void api_page_json(buf *out, const mongo_page *p, api_append_fn append)
 void api_list(http_req *req, const void *query, int limit)
 {
     const api_resource *r = resource_of(req);
-    mongo_page p = {.items = xcalloc((size_t)limit, r->coll->item_size),
-                    .item_size = r->coll->item_size,
+    mongo_page p = {.items = xcalloc((size_t)limit, r->store->docs.item_size),
+                    .item_size = r->store->docs.item_size,
                     .limit = limit,
-                    .decode = r->coll->decode};
+                    .decode = r->store->docs.decode};
     bson_error_t err;
     if (r->list(req->app, query, &p, &err) != 0) {
         http_reply_db_error(req, &err);

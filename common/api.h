@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buckets.h"
 #include "buf.h"
 #include "http.h"
 #include "mongo.h"
@@ -25,17 +26,17 @@ typedef void (*api_append_fn)(buf *out, const void *item);
  * its service_api names it, and the functions below get the service_app
  * from req->app. */
 typedef struct api_resource {
-    const mongo_coll *coll; /* the store's collection, whose _id is the resource's id */
-    const char *not_found;  /* the 404's detail */
-    api_append_fn append;   /* its JSON */
+    const buckets_coll *store; /* its collection, whose _id is the resource's id */
+    const char *not_found;     /* the 404's detail */
+    api_append_fn append;      /* its JSON */
     /* A store's list: fills p (items, item_size, limit and decode set) with
      * the page that query (the route's parsed request) asks for. 0, or -1
      * with err. */
     int (*list)(void *app, const void *query, mongo_page *p, bson_error_t *err);
 } api_resource;
 
-/* Answers status with item as JSON (r->append); headers as http_reply's. */
-void api_reply_item(http_req *req, int status, const void *item, const api_resource *r,
+/* Answers status with item as JSON (append); headers as http_reply's. */
+void api_reply_item(http_req *req, int status, const void *item, api_append_fn append,
                     const char *const *headers);
 
 /* A route handler: GET of the service's resource whose id is the route's

@@ -134,7 +134,8 @@ int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const b
 int mongo_db_ping(mongo_db *db, bson_error_t *err);
 
 /* Creates indexes on collection `coll` (idempotent: same spec twice is a
- * no-op). `indexes` is the createIndexes "indexes" array. */
+ * no-op). `indexes` is the createIndexes "indexes" array. Returns 0, or -1
+ * with err. */
 int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexes,
                             bson_error_t *err);
 

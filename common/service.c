@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "log.h"
 #include "money.h"
 #include "timefmt.h"
@@ -177,7 +178,7 @@ static void wait_for_signal(service_app *svc)
     while (!stop_requested) {
         if (!indexes_ok && timefmt_mono_ms() >= next_index_try) {
             bson_error_t berr;
-            indexes_ok = svc->api->init_store(svc->db, svc->bk, &berr) == 0;
+            indexes_ok = svc->api->resource->store->setup(svc->db, svc->bk, &berr) == 0;
             if (!indexes_ok) {
                 log_warn("cannot create indexes yet; retrying", "error", berr.message, NULL);
                 next_index_try = timefmt_mono_ms() + 2000;
@@ -206,10 +207,13 @@ static int configure(const service_spec *spec, void *app, http_server_opts *ho, 
 
 int service_main(int argc, char **argv, const service_spec *spec, void *app)
 {
-    int a = config_handle_args(argc, argv, spec->name, spec->summary, spec->vars, spec->nvars);
+    char err[512];
+    int a = config_handle_args(argc, argv, spec->name, spec->summary, spec->vars, spec->nvars, err,
+                               sizeof err);
+    if (a < 0) /* before logging starts: a plain line */
+        fprintf(stderr, "%s: %s\n", spec->name, err);
     if (a != 0)
         return a > 0 ? 0 : 2;
-    char err[512];
     http_server_opts ho = {.service = spec->name,
                            .routes = spec->api->routes,
                            .nroutes = spec->api->nroutes,
@@ -233,7 +237,7 @@ int service_main(int argc, char **argv, const service_spec *spec, void *app)
     svc->db = open_db(spec, err, sizeof err);
     if (!svc->db)
         goto fail;
-    svc->bk = buckets_new(spec->buckets);
+    svc->bk = buckets_new(spec->api->resource->store->records);
     if (spec->worker->open(app, err, sizeof err) != 0)
         goto fail;
     srv = http_server_start(&ho, err, sizeof err);

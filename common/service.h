@@ -4,7 +4,7 @@
  * ops routes and the readiness probe, the wait for SIGINT/SIGTERM (creating
  * the indexes as soon as the database answers), and the shutdown in reverse
  * order. A main.c keeps its own variables and its worker (the outbox, the
- * consumer), which it hands over as service_spec's steps. */
+ * consumer), which it hands over as a service_worker (SERVICE_MAIN). */
 #ifndef COMMON_SERVICE_H
 #define COMMON_SERVICE_H
 
@@ -59,11 +59,14 @@ typedef struct service_api {
     ops_probe_fn probe;
     /* Its own /metrics lines, before MongoDB's; may be NULL. */
     void (*render_metrics)(void *app, buf *out);
-    /* Creates the indexes and runs the one-time migrations (idempotent):
-     * retried every 2 s until it returns 0; else -1 with err. */
-    int (*init_store)(mongo_db *db, buckets *bk, bson_error_t *err);
-    const struct api_resource *resource; /* what api_handle_get and api_list serve */
+    /* What api_handle_get and api_list serve, and its store: service_main
+     * makes its buckets and runs its setup as soon as the database answers,
+     * retrying every 2 s. */
+    const struct api_resource *resource;
 } service_api;
+
+/* The rows of a service_api that name its route table. */
+#define SERVICE_ROUTES(table) .routes = (table), .nroutes = sizeof(table) / sizeof((table)[0])
 
 /* What a service's app struct starts with; service_main fills it. */
 typedef struct service_app {
@@ -94,14 +97,13 @@ typedef struct service_worker {
 } service_worker;
 
 /* A service: its name, --help summary, configuration table, OpenAPI
- * document, day buckets, API and worker. SERVICE_MAIN fills one. */
+ * document, API and worker. SERVICE_MAIN fills one. */
 typedef struct service_spec {
     const char *name; /* "appointment": logs, --help, MongoDB appname, clinic_build_info */
     const char *summary;
     const config_var *vars; /* SERVICE_HTTP_VARS, its own rows, SERVICE_TAIL_VARS */
     size_t nvars;
     const char *openapi_start, *openapi_end; /* proto/<name>.openapi.json, linked in */
-    const char *buckets;                     /* the collection of its day buckets' records */
     const service_api *api;
     const service_worker *worker;
 } service_spec;
@@ -110,15 +112,15 @@ typedef struct service_spec {
  * SIGINT or SIGTERM, or --help), 2 for a bad argument or configuration
  * (checked whole before anything is opened), 1 when start-up fails; it logs
  * why. app is what handlers see as req->app and what the worker's steps
- * get: a zeroed struct whose first member is its service_app. Call once,
- * from main. */
+ * get: a zeroed struct that starts with its service_app. Call once, from
+ * main (SERVICE_MAIN). */
 int service_main(int argc, char **argv, const service_spec *spec, void *app);
 
-/* The main() of a service (service_ is an identifier: appointment), as
- * CHECK_MAIN is a test suite's: service_ is also the type of its app struct,
- * and proto/<service_>.openapi.json, which the Makefile links in, its
- * OpenAPI document. */
-#define SERVICE_MAIN(service_, summary_, vars_, buckets_, api_, worker_)                           \
+/* The main() of a service, as CHECK_MAIN is a test suite's: service_ is its
+ * name as an identifier (appointment), which also names its OpenAPI
+ * document proto/<service_>.openapi.json (the Makefile links it in), and
+ * app_ the type of its app struct, which starts with its service_app. */
+#define SERVICE_MAIN(service_, app_, summary_, vars_, api_, worker_)                               \
     extern const char _binary_proto_##service_##_openapi_json_start[];                             \
     extern const char _binary_proto_##service_##_openapi_json_end[];                               \
     int main(int argc, char **argv)                                                                \
@@ -130,11 +132,10 @@ int service_main(int argc, char **argv, const service_spec *spec, void *app);
             .nvars = sizeof(vars_) / sizeof((vars_)[0]),                                           \
             .openapi_start = _binary_proto_##service_##_openapi_json_start,                        \
             .openapi_end = _binary_proto_##service_##_openapi_json_end,                            \
-            .buckets = (buckets_),                                                                 \
             .api = (api_),                                                                         \
             .worker = (worker_),                                                                   \
         };                                                                                         \
-        static service_ app;                                                                       \
+        static app_ app;                                                                           \
         return service_main(argc, argv, &spec, &app);                                              \
     }
 

@@ -23,8 +23,6 @@ static void billing_decode(const bson_t *doc, void *item)
     bsonread_doc(doc, billing_fields, BSONREAD_COUNT(billing_fields), item);
 }
 
-const mongo_coll billing_store_coll = {BILLING_COLLECTION, billing_decode, sizeof(billing)};
-
 void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REFS])
 {
     char end_day[BUCKET_DAY_LEN];
@@ -52,10 +50,14 @@ int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
                  "end_date", BCON_INT32(-1), "}", "name", "end_date", "}", "3", "{", "key", "{",
                  BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest",
                  "}", "4", "{", "key", "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
-    int rc = buckets_setup(bk, db, &billing_store_coll, idx, &migration, err);
+    int rc = buckets_setup(bk, db, &billing_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
     return rc;
 }
+
+const buckets_coll billing_store_coll = {{BILLING_COLLECTION, billing_decode, sizeof(billing)},
+                                         BILLING_BUCKETS_COLLECTION,
+                                         billing_store_init};
 
 /* The billing document as it is stored (_id = appointment id). */
 static void billing_to_bson(const billing *b, const char *bucket, bson_t *doc)
@@ -151,7 +153,7 @@ int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size
 
 int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err)
 {
-    return mongo_get(db, &billing_store_coll, appointment_id, out, err);
+    return mongo_get(db, &billing_store_coll.docs, appointment_id, out, err);
 }
 
 /* Appends {field: {$gte: from, $lt: to}} for the bounds that are set. */
@@ -314,7 +316,7 @@ static int row_key_cmp(const void *x, const void *y)
     return strcmp(((const summary_row *)x)->key, ((const summary_row *)y)->key);
 }
 
-/* Folds rows sorted by key into one group per key. Returns 0, or -2 with err
+/* Folds rows sorted by key into one group per key. Returns 0, or 1 with err
  * set when the result is too large. */
 static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **out, size_t *nout,
                      bson_error_t *err)
@@ -329,7 +331,7 @@ static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **ou
                 free(groups);
                 bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
                                "more than %zu groups", max_groups);
-                return -2;
+                return 1;
             }
             if (ngroups == cap) {
                 cap = cap ? cap * 2 : 16;
@@ -343,7 +345,7 @@ static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **ou
             free(groups);
             bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
                            "a total exceeds the largest amount");
-            return -2;
+            return 1;
         }
         g->count++;
     }

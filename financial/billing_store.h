@@ -61,7 +61,7 @@ typedef struct billing_summary_query {
 } billing_summary_query;
 
 /* The billings collection, decoded into billing. */
-extern const mongo_coll billing_store_coll;
+extern const buckets_coll billing_store_coll;
 
 /* Creates the list indexes (idempotent; _id is the unique key) and gives
  * billings written before day buckets existed their bucket (once). */
@@ -98,8 +98,9 @@ int billing_store_list(mongo_db *db, buckets *bk, const fin_list_req *q, mongo_p
 
 /* Counts and totals billings per physician, patient or day, sorted by key.
  * Returns 0 with *out an array of *n groups the caller free()s (NULL when
- * empty); -1 on a database error; -2 (err says why) when the answer is too
- * large: more than q->max_groups groups, or a total beyond int64. */
+ * empty); 1, with err saying why and *out untouched, when the answer is too
+ * large: more than q->max_groups groups, or a total beyond int64; -1 on a
+ * database error. */
 int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
                           billing_group **out, size_t *n, bson_error_t *err);
 

@@ -34,10 +34,6 @@ static int list_billings(void *app, const void *query, mongo_page *p, bson_error
     return billing_store_list(a->svc.db, a->svc.bk, query, p, err);
 }
 
-static const api_resource billings = {
-    &billing_store_coll, "no billing for this appointment (not finished, or not billed yet)",
-    append_billing, list_billings};
-
 static void handle_list(http_req *req)
 {
     fin_list_req lr;
@@ -70,7 +66,7 @@ static void handle_summary(http_req *req)
     size_t n = 0;
     bson_error_t err;
     int rc = billing_store_summary(app->svc.db, app->svc.bk, &q, &groups, &n, &err);
-    if (rc == -2) {
+    if (rc == 1) {
         char detail[sizeof err.message + 64];
         snprintf(detail, sizeof detail, "the summary is too large (%s); narrow from/to",
                  err.message);
@@ -150,11 +146,17 @@ static const http_route routes[] = {
     {"GET", "/{appointment_id:uuid}", api_handle_get, "billings:read", false},
 };
 
+/* What api_handle_get and api_list serve. */
+static const api_resource billings = {
+    .store = &billing_store_coll,
+    .not_found = "no billing for this appointment (not finished, or not billed yet)",
+    .append = append_billing,
+    .list = list_billings,
+};
+
 const service_api fin_api_service = {
-    .routes = routes,
-    .nroutes = sizeof routes / sizeof routes[0],
+    SERVICE_ROUTES(routes),
     .probe = probe,
     .render_metrics = render_metrics,
-    .init_store = billing_store_init,
     .resource = &billings,
 };

@@ -19,48 +19,44 @@ static const config_var vars[] = {
     SERVICE_TAIL_VARS,
 };
 
-/* The process: the handlers' fin_api first (they see this as theirs), then
- * what only start-up reads. */
-typedef struct financial {
-    fin_api api;
-    consumer_opts consumer;
-} financial;
+/* The consumer's settings, read by configure for open_consumer: start-up
+ * runs on main's thread. */
+static consumer_opts consumer_options;
 
 static int configure(void *app, const config_var *v, size_t n, char *err, size_t errlen)
 {
-    financial *f = app;
-    f->consumer.bootstrap = config_str(v, n, "KAFKA_BOOTSTRAP");
-    f->consumer.topic = config_str(v, n, "KAFKA_TOPIC");
-    f->consumer.dlq_topic = config_str(v, n, "KAFKA_DLQ_TOPIC");
-    f->consumer.group_id = config_str(v, n, "KAFKA_GROUP_ID");
+    consumer_options.bootstrap = config_str(v, n, "KAFKA_BOOTSTRAP");
+    consumer_options.topic = config_str(v, n, "KAFKA_TOPIC");
+    consumer_options.dlq_topic = config_str(v, n, "KAFKA_DLQ_TOPIC");
+    consumer_options.group_id = config_str(v, n, "KAFKA_GROUP_ID");
     return service_int(v, n, "KAFKA_SESSION_TIMEOUT_MS", 1000, 3600000,
-                       &f->consumer.session_timeout_ms, err, errlen) ||
+                       &consumer_options.session_timeout_ms, err, errlen) ||
                    service_int(v, n, "CONSUMER_RETRY_MAX_MS", 100, 3600000,
-                               &f->consumer.retry_max_ms, err, errlen) ||
-                   service_currency(v, n, f->api.currency, err, errlen)
+                               &consumer_options.retry_max_ms, err, errlen) ||
+                   service_currency(v, n, ((fin_api *)app)->currency, err, errlen)
                ? -1
                : 0;
 }
 
 static int open_consumer(void *app, char *err, size_t errlen)
 {
-    financial *f = app;
-    f->consumer.db = f->api.svc.db;
-    f->consumer.bk = f->api.svc.bk;
-    f->api.consumer = consumer_new(&f->consumer, err, errlen);
-    return f->api.consumer ? 0 : -1;
+    fin_api *f = app;
+    consumer_options.db = f->svc.db;
+    consumer_options.bk = f->svc.bk;
+    f->consumer = consumer_new(&consumer_options, err, errlen);
+    return f->consumer ? 0 : -1;
 }
 
 /* The consumer needs no index (it writes by _id), so it starts at once;
  * while the database is down it pauses and retries by itself. */
 static int start_consumer(void *app, char *err, size_t errlen)
 {
-    financial *f = app;
-    if (consumer_start(f->api.consumer) != 0) {
+    if (consumer_start(((fin_api *)app)->consumer) != 0) {
         snprintf(err, errlen, "cannot start the consumer thread");
         return -1;
     }
-    log_info("consuming", "topic", f->consumer.topic, "group_id", f->consumer.group_id, NULL);
+    log_info("consuming", "topic", consumer_options.topic, "group_id", consumer_options.group_id,
+             NULL);
     return 0;
 }
 
@@ -68,24 +64,20 @@ static int start_consumer(void *app, char *err, size_t errlen)
  * has finished its requests. */
 static void stop_consumer(void *app)
 {
-    consumer_stop(((financial *)app)->api.consumer);
+    consumer_stop(((fin_api *)app)->consumer);
 }
 
 /* Commits the stored offsets and leaves the group. */
 static void free_consumer(void *app)
 {
-    consumer_free(((financial *)app)->api.consumer);
+    consumer_free(((fin_api *)app)->consumer);
 }
 
-static const service_worker consumer_worker = {
-    .configure = configure,
-    .open = open_consumer,
-    .start = start_consumer,
-    .stop = stop_consumer,
-    .close = free_consumer,
-};
+/* configure, open, start, stop, close: see service_worker. */
+static const service_worker consumer_worker = {configure, open_consumer, start_consumer,
+                                               stop_consumer, free_consumer};
 
-SERVICE_MAIN(financial,
+SERVICE_MAIN(financial, fin_api,
              "Bills finished consultations from appointment.finished events and serves the "
              "billings over HTTP.",
-             vars, BILLING_BUCKETS_COLLECTION, &fin_api_service, &consumer_worker)
+             vars, &fin_api_service, &consumer_worker)

@@ -48,13 +48,13 @@ START_TEST(test_each_kind_of_field_lands_in_its_member)
                            BCON_INT32(7), "small", BCON_INT64(42), "sub", "{", "s", BCON_UTF8("in"),
                            "}", "flag", BCON_BOOL(true));
     thing t = read_thing(doc);
+    bson_destroy(doc);
     ck_assert_str_eq(t.name, "abc");
     ck_assert_int_eq(t.at_ms, 1732924800000);
     ck_assert_int_eq(t.count, 7);
     ck_assert_int_eq(t.small, 42);
     ck_assert_str_eq(t.inner, "in");
     ck_assert(t.flag);
-    bson_destroy(doc);
 }
 END_TEST
 
@@ -62,11 +62,11 @@ START_TEST(test_unknown_and_missing_fields_leave_the_struct_alone)
 {
     bson_t *doc = BCON_NEW("other", BCON_UTF8("x"), "count", BCON_DOUBLE(3.9));
     thing t = read_thing(doc);
+    bson_destroy(doc);
     ck_assert_str_eq(t.name, "");
     ck_assert_int_eq(t.at_ms, 0);
     ck_assert_int_eq(t.count, 3); /* a double, truncated */
     ck_assert(!t.flag);
-    bson_destroy(doc);
 }
 END_TEST
 
@@ -74,10 +74,10 @@ START_TEST(test_a_field_of_another_type_reads_as_empty_or_zero)
 {
     bson_t *doc = BCON_NEW("name", BCON_INT32(5), "at", BCON_UTF8("soon"), "sub", BCON_UTF8("no"));
     thing t = read_thing(doc);
+    bson_destroy(doc);
     ck_assert_str_eq(t.name, "");
     ck_assert_int_eq(t.at_ms, 0);
     ck_assert_str_eq(t.inner, ""); /* not a document: not entered */
-    bson_destroy(doc);
 }
 END_TEST
 
@@ -85,32 +85,67 @@ START_TEST(test_a_long_string_is_truncated_to_its_member)
 {
     bson_t *doc = BCON_NEW("name", BCON_UTF8("far too long"));
     thing t = read_thing(doc);
-    ck_assert_str_eq(t.name, "far too");
     bson_destroy(doc);
+    ck_assert_str_eq(t.name, "far too");
 }
 END_TEST
 
+/* A document from MongoDB Extended JSON ({"$date": ms} for a date). */
+static bson_t *doc_of(const char *json)
+{
+    bson_error_t err;
+    bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &err);
+    ck_assert_msg(doc != NULL, "%s", err.message);
+    return doc;
+}
+
+static appt appt_of(const char *json)
+{
+    bson_t *doc = doc_of(json);
+    appt a;
+    memset(&a, 0x5a, sizeof a); /* decode zeroes what the document lacks */
+    appt_store_coll.docs.decode(doc, &a);
+    bson_destroy(doc);
+    return a;
+}
+
+static billing billing_of(const char *json)
+{
+    bson_t *doc = doc_of(json);
+    billing b;
+    billing_store_coll.docs.decode(doc, &b);
+    bson_destroy(doc);
+    return b;
+}
+
+/* The fields both documents share (BSONREAD_APPOINTMENT_FIELDS), as the
+ * tests below write them. */
+#define SHARED                                                                                     \
+    "\"physician_id\":\"p\",\"patient_id\":\"q\",\"start_date\":{\"$date\":1000},"                 \
+    "\"end_date\":{\"$date\":2000},\"currency\":\"BRL\",\"created_at\":{\"$date\":999}"
+
+static void assert_shared(const char *physician_id, const char *patient_id, int64_t start_ms,
+                          int64_t end_ms, const char *currency, int64_t created_ms)
+{
+    ck_assert_str_eq(physician_id, "p");
+    ck_assert_str_eq(patient_id, "q");
+    ck_assert_int_eq(start_ms, 1000);
+    ck_assert_int_eq(end_ms, 2000);
+    ck_assert_str_eq(currency, "BRL");
+    ck_assert_int_eq(created_ms, 999);
+}
+
 START_TEST(test_an_appointment_document_reads_with_its_outbox_entry)
 {
-    bson_t *doc =
-        BCON_NEW("_id", BCON_UTF8("0191d2f4-8e3b-7c1a-9f00-1234567890ab"), "physician_id",
-                 BCON_UTF8("p"), "patient_id", BCON_UTF8("q"), "start_date", BCON_DATE_TIME(1000),
-                 "end_date", BCON_DATE_TIME(2000), "status", BCON_UTF8("finished"), "price_cents",
-                 BCON_INT64(20000), "currency", BCON_UTF8("BRL"), "created_at", BCON_DATE_TIME(999),
-                 "outbox", "{", "state", BCON_UTF8("published"), "event_id", BCON_UTF8("e"), "time",
-                 BCON_DATE_TIME(3000), "traceparent", BCON_UTF8("tp"), "attempts", BCON_INT32(2),
-                 "next_attempt_at", BCON_DATE_TIME(4000), "}");
-    appt a;
-    appt_store_coll.decode(doc, &a);
+    appt a = appt_of("{\"_id\":\"0191d2f4-8e3b-7c1a-9f00-1234567890ab\"," SHARED
+                     ",\"status\":\"finished\",\"price_cents\":{\"$numberLong\":\"20000\"},"
+                     "\"outbox\":{\"state\":\"published\",\"event_id\":\"e\",\"time\":{\"$date\":"
+                     "3000},\"traceparent\":\"tp\",\"attempts\":2,\"next_attempt_at\":{\"$date\":"
+                     "4000}}}");
     ck_assert_str_eq(a.id, "0191d2f4-8e3b-7c1a-9f00-1234567890ab");
-    ck_assert_str_eq(a.physician_id, "p");
-    ck_assert_str_eq(a.patient_id, "q");
-    ck_assert_int_eq(a.start_ms, 1000);
-    ck_assert_int_eq(a.end_ms, 2000);
+    assert_shared(a.physician_id, a.patient_id, a.start_ms, a.end_ms, a.currency, a.created_ms);
     ck_assert(a.finished);
     ck_assert_int_eq(a.price_cents, 20000);
-    ck_assert_str_eq(a.currency, "BRL");
-    ck_assert_int_eq(a.created_ms, 999);
     ck_assert_int_eq(a.outbox_state, APPT_OUTBOX_PUBLISHED);
     ck_assert_str_eq(a.event_id, "e");
     ck_assert_int_eq(a.event_time_ms, 3000);
@@ -118,62 +153,49 @@ START_TEST(test_an_appointment_document_reads_with_its_outbox_entry)
     ck_assert_str_eq(a.tracestate, "");
     ck_assert_int_eq(a.attempts, 2);
     ck_assert_int_eq(a.next_attempt_ms, 4000);
-    bson_destroy(doc);
 }
 END_TEST
 
 START_TEST(test_a_started_appointment_has_no_outbox_entry)
 {
-    bson_t *doc =
-        BCON_NEW("_id", BCON_UTF8("x"), "status", BCON_UTF8("started"), "end_date", BCON_NULL);
-    appt a;
-    memset(&a, 0x5a, sizeof a); /* decode zeroes what the document lacks */
-    appt_store_coll.decode(doc, &a);
+    appt a = appt_of("{\"_id\":\"x\",\"status\":\"started\",\"end_date\":null}");
     ck_assert(!a.finished);
     ck_assert_int_eq(a.end_ms, 0);
     ck_assert_int_eq(a.outbox_state, APPT_OUTBOX_NONE);
     ck_assert_str_eq(a.event_id, "");
-    bson_destroy(doc);
 }
 END_TEST
 
 START_TEST(test_a_billing_document_reads_whole)
 {
-    bson_t *doc = BCON_NEW(
-        "_id", BCON_UTF8("a"), "appointment_id", BCON_UTF8("a"), "physician_id", BCON_UTF8("p"),
-        "patient_id", BCON_UTF8("q"), "start_date", BCON_DATE_TIME(1000), "end_date",
-        BCON_DATE_TIME(2000), "end_day", BCON_UTF8("1970-01-01"), "billed_hours", BCON_INT64(2),
-        "hourly_price_cents", BCON_INT64(20000), "total_cents", BCON_INT64(40000), "currency",
-        BCON_UTF8("BRL"), "event_id", BCON_UTF8("e"), "created_at", BCON_DATE_TIME(3000));
-    billing b;
-    billing_store_coll.decode(doc, &b);
+    billing b =
+        billing_of("{\"_id\":\"a\",\"appointment_id\":\"a\"," SHARED
+                   ",\"end_day\":\"1970-01-01\",\"billed_hours\":2,"
+                   "\"hourly_price_cents\":20000,\"total_cents\":40000,\"event_id\":\"e\"}");
     ck_assert_str_eq(b.appointment_id, "a");
-    ck_assert_str_eq(b.physician_id, "p");
-    ck_assert_str_eq(b.patient_id, "q");
-    ck_assert_int_eq(b.start_ms, 1000);
-    ck_assert_int_eq(b.end_ms, 2000);
+    assert_shared(b.physician_id, b.patient_id, b.start_ms, b.end_ms, b.currency, b.created_ms);
     ck_assert_int_eq(b.billed_hours, 2);
     ck_assert_int_eq(b.hourly_price_cents, 20000);
     ck_assert_int_eq(b.total_cents, 40000);
-    ck_assert_str_eq(b.currency, "BRL");
     ck_assert_str_eq(b.event_id, "e");
-    ck_assert_int_eq(b.created_ms, 3000);
-    bson_destroy(doc);
 }
 END_TEST
 
 static Suite *bsonread_suite(void)
 {
     Suite *s = suite_create("bsonread");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_each_kind_of_field_lands_in_its_member);
-    tcase_add_test(tc, test_unknown_and_missing_fields_leave_the_struct_alone);
-    tcase_add_test(tc, test_a_field_of_another_type_reads_as_empty_or_zero);
-    tcase_add_test(tc, test_a_long_string_is_truncated_to_its_member);
-    tcase_add_test(tc, test_an_appointment_document_reads_with_its_outbox_entry);
-    tcase_add_test(tc, test_a_started_appointment_has_no_outbox_entry);
-    tcase_add_test(tc, test_a_billing_document_reads_whole);
-    suite_add_tcase(s, tc);
+    TCase *reader = tcase_create("reader");
+    tcase_add_test(reader, test_each_kind_of_field_lands_in_its_member);
+    tcase_add_test(reader, test_unknown_and_missing_fields_leave_the_struct_alone);
+    tcase_add_test(reader, test_a_field_of_another_type_reads_as_empty_or_zero);
+    tcase_add_test(reader, test_a_long_string_is_truncated_to_its_member);
+    suite_add_tcase(s, reader);
+    /* the stores' tables, through their collections' decoders */
+    TCase *stores = tcase_create("stores");
+    tcase_add_test(stores, test_an_appointment_document_reads_with_its_outbox_entry);
+    tcase_add_test(stores, test_a_started_appointment_has_no_outbox_entry);
+    tcase_add_test(stores, test_a_billing_document_reads_whole);
+    suite_add_tcase(s, stores);
     return s;
 }
 
