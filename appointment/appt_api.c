@@ -1,7 +1,6 @@
 #include "appt_api.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -27,6 +26,7 @@ static void append_appt(buf *b, const void *item)
     buf_putc(b, '}');
 }
 
+/* api_resource.list: query is an appt_list_req (handle_list). */
 static int list_appts(void *app, const void *query, mongo_page *p, bson_error_t *err)
 {
     appt_api *a = app;

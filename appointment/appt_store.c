@@ -51,6 +51,7 @@ void appt_store_bucket_refs(const appt *a, bucket_ref refs[APPT_MAX_REFS])
     buckets_id_refs(a->id, a->created_ms, a->physician_id, refs);
 }
 
+/* buckets_migration.refs_of */
 static size_t refs_of(const void *item, bucket_ref *refs)
 {
     appt_store_bucket_refs(item, refs);

@@ -47,7 +47,8 @@ typedef struct appt {
     int64_t next_attempt_ms; /* the relay's: when the entry is due */
 } appt;
 
-/* The appointments collection, decoded into appt. */
+/* The appointments collection: decoded into appt, its buckets recorded in
+ * APPT_BUCKETS_COLLECTION, set up by appt_store_init. */
 extern const buckets_coll appt_store_coll;
 
 /* Creates the indexes and gives documents written before day buckets and

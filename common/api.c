@@ -70,10 +70,8 @@ void api_page_json(buf *out, const mongo_page *p, api_append_fn append)
 void api_list(http_req *req, const void *query, int limit)
 {
     const api_resource *r = resource_of(req);
-    mongo_page p = {.items = xcalloc((size_t)limit, r->store->docs.item_size),
-                    .item_size = r->store->docs.item_size,
-                    .limit = limit,
-                    .decode = r->store->docs.decode};
+    size_t size = r->store->docs.item_size;
+    mongo_page p = {.items = xcalloc((size_t)limit, size), .item_size = size, .limit = limit};
     bson_error_t err;
     if (r->list(req->app, query, &p, &err) != 0) {
         http_reply_db_error(req, &err);

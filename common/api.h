@@ -1,7 +1,7 @@
 /* api: what the HTTP handlers of both services share: a resource got by its
  * id or listed a page at a time ({"items": [...], "next_cursor": id | null}),
- * the JSON fields such resources are written with, and the answers to a
- * validator's problem or a store's miss.
+ * the JSON fields such resources are written with, and the answer to a
+ * validator's problem.
  *
  * Every *_or_reply function returns nonzero (-1) exactly when it has replied,
  * so the handler just returns; 0 means "nothing sent, go on". Thread-safe:
@@ -29,9 +29,9 @@ typedef struct api_resource {
     const buckets_coll *store; /* its collection, whose _id is the resource's id */
     const char *not_found;     /* the 404's detail */
     api_append_fn append;      /* its JSON */
-    /* A store's list: fills p (items, item_size, limit and decode set) with
-     * the page that query (the route's parsed request) asks for. 0, or -1
-     * with err. */
+    /* A store's list: fills p (items, item_size and limit set) with the
+     * page that query (the route's parsed request, as handed to api_list)
+     * asks for. 0, or -1 with err. */
     int (*list)(void *app, const void *query, mongo_page *p, bson_error_t *err);
 } api_resource;
 

@@ -165,9 +165,10 @@ static void sleep_ms(long ms)
 }
 
 /* Blocks until SIGINT or SIGTERM. Meanwhile runs the readiness probe
- * thread and init_store as soon as the database answers, retrying every
- * 2 s, so start-up order does not matter. On return the probe thread is
- * asked to stop: call ops_probe_stop before freeing what the probe uses. */
+ * thread, and the store's setup as soon as the database answers, retrying
+ * every 2 s, so start-up order does not matter. On return the probe thread
+ * is asked to stop: call ops_probe_stop before freeing what the probe
+ * uses. */
 static void wait_for_signal(service_app *svc)
 {
     ops_ctx *ops = &svc->ops;

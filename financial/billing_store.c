@@ -31,6 +31,7 @@ void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REF
     bucket_ref_set(&refs[BUCKETS_ID_REFS], "end", end_day);
 }
 
+/* buckets_migration.refs_of */
 static size_t refs_of(const void *item, bucket_ref *refs)
 {
     billing_store_bucket_refs(item, refs);

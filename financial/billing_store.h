@@ -60,7 +60,8 @@ typedef struct billing_summary_query {
     size_t max_groups;    /* more groups than this is an error (see below) */
 } billing_summary_query;
 
-/* The billings collection, decoded into billing. */
+/* The billings collection: decoded into billing, its buckets recorded in
+ * BILLING_BUCKETS_COLLECTION, set up by billing_store_init. */
 extern const buckets_coll billing_store_coll;
 
 /* Creates the list indexes (idempotent; _id is the unique key) and gives

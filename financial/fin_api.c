@@ -1,6 +1,5 @@
 #include "fin_api.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@ static void append_billing(buf *b, const void *item)
     buf_putc(b, '}');
 }
 
+/* api_resource.list: query is a fin_list_req (handle_list). */
 static int list_billings(void *app, const void *query, mongo_page *p, bson_error_t *err)
 {
     fin_api *a = app;
