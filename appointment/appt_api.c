@@ -1,61 +1,75 @@
 #include "appt_api.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
+#include "api.h"
+#include "appt_request.h"
 #include "json.h"
 #include "log.h"
-#include "appt_request.h"
 #include "service.h"
 #include "timefmt.h"
 
 #define IDEM_KEY_MAX 200
 
-static appt_api *app_of(http_req *req)
+/* An api_append_fn: the appointment resource. */
+static void append_appt(buf *b, const void *item)
 {
-    return req->app;
-}
-
-static void append_appt(buf *b, const appt *a)
-{
+    const appt *a = item;
     buf_puts(b, "{\"id\":");
     json_append_cstr(b, a->id);
-    buf_puts(b, ",\"physician_id\":");
-    json_append_cstr(b, a->physician_id);
-    buf_puts(b, ",\"patient_id\":");
-    json_append_cstr(b, a->patient_id);
-    buf_puts(b, ",\"start_date\":");
-    json_append_time(b, a->start_ms);
-    buf_puts(b, ",\"end_date\":");
-    if (a->finished)
-        json_append_time(b, a->end_ms);
-    else
-        buf_puts(b, "null");
-    buf_puts(b, ",\"price\":");
-    json_append_money(b, a->price_cents);
-    buf_puts(b, ",\"currency\":");
-    json_append_cstr(b, a->currency);
-    buf_puts(b, ",\"status\":");
-    json_append_cstr(b, a->finished ? "finished" : "started");
+    api_json_consultation(b, a->physician_id, a->patient_id, a->start_ms,
+                          a->finished ? &a->end_ms : NULL);
+    api_json_money(b, "price", a->price_cents);
+    api_json_str(b, "currency", a->currency);
+    api_json_str(b, "status", a->finished ? "finished" : "started");
     buf_putc(b, '}');
+}
+
+/* api_resource.list: query is an appt_list_req (handle_list). */
+static int list_appts(void *app, const void *query, mongo_page *p, bson_error_t *err)
+{
+    appt_api *a = app;
+    return appt_store_list(a->svc.db, a->svc.bk, query, p, err);
 }
 
 static void reply_appt(http_req *req, int status, const appt *a)
 {
-    buf b;
-    buf_init(&b);
-    append_appt(&b, a);
     char location[64];
     snprintf(location, sizeof location, "/appointments/%s", a->id);
     const char *const hdr[] = {"Location", location, NULL};
-    http_reply_json(req, status, &b, status == 201 ? hdr : NULL);
-    buf_free(&b);
+    api_reply_item(req, status, a, append_appt, status == 201 ? hdr : NULL);
 }
 
-/* Idempotency-Key: 1..200 visible ASCII characters. Returns 1 with *key when
- * present, 0 when absent, -1 after replying 400. */
+/* Validates a JSON body with one of appt_request's parsers. */
+typedef int (*body_check_fn)(const json_t *doc, int64_t now_ms, void *out, problem *p);
+
+static int check_start(const json_t *doc, int64_t now_ms, void *out, problem *p)
+{
+    return appt_request_start(doc, now_ms, out, p);
+}
+
+static int check_finish(const json_t *doc, int64_t now_ms, void *out, problem *p)
+{
+    return appt_request_finish(doc, now_ms, out, p);
+}
+
+/* Parses the body and validates it with check into *out. Returns 0, or -1
+ * after replying 400. */
+static int body_or_reply(http_req *req, int64_t now_ms, body_check_fn check, void *out)
+{
+    json_t *doc;
+    if (http_body_json_or_reply(req, &doc) != 0)
+        return -1;
+    problem p;
+    int rc = check(doc, now_ms, out, &p);
+    json_decref(doc);
+    return api_valid_or_reply(req, rc, &p);
+}
+
+/* Idempotency-Key: 1..200 visible ASCII characters. Returns 0 with *key
+ * set to the header, or left NULL when there is none; -1 after replying
+ * 400. */
 static int idem_key_or_reply(http_req *req, const char **key)
 {
     const char *k = http_header(req, "Idempotency-Key");
@@ -71,7 +85,7 @@ static int idem_key_or_reply(http_req *req, const char **key)
         return -1;
     }
     *key = k;
-    return 1;
+    return 0;
 }
 
 /* A retry with a recorded key: same request -> the first response; a different
@@ -80,7 +94,7 @@ static int idem_key_or_reply(http_req *req, const char **key)
 static void start_replay(http_req *req, const appt *want, bool start_given, const appt *first,
                          bool first_start_given)
 {
-    appt_api *app = app_of(req);
+    appt_api *app = req->app;
     bool same = strcmp(want->physician_id, first->physician_id) == 0 &&
                 strcmp(want->patient_id, first->patient_id) == 0 &&
                 start_given == first_start_given &&
@@ -92,17 +106,18 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
     }
     bson_error_t err;
     appt a;
-    int rc = appt_store_get(app->db, first->id, &a, &err);
+    int rc = appt_store_get(app->svc.db, first->id, &a, &err);
     if (rc == 0) {
         a = *want;
         memcpy(a.id, first->id, UUID_STR_LEN);
         a.start_ms = first->start_ms;
         a.created_ms = first->created_ms;
-        if (appt_store_insert(app->db, app->bk, &a, &err) != 0 && !mongo_error_is_duplicate(&err)) {
+        if (appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0 &&
+            !mongo_error_is_duplicate(&err)) {
             http_reply_db_error(req, &err);
             return;
         }
-        rc = appt_store_get(app->db, first->id, &a, &err);
+        rc = appt_store_get(app->svc.db, first->id, &a, &err);
     }
     if (rc != 1) {
         if (rc == 0)
@@ -115,21 +130,11 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
 
 static void handle_start(http_req *req)
 {
-    appt_api *app = app_of(req);
-    json_t *doc;
-    if (http_body_json_or_reply(req, &doc) != 0)
-        return;
+    appt_api *app = req->app;
     int64_t now = timefmt_now_ms();
     appt_start_req sr;
-    problem p;
     const char *key = NULL;
-    int vrc = appt_request_start(doc, now, &sr, &p);
-    json_decref(doc);
-    if (vrc != 0) {
-        http_reply_problem_of(req, &p);
-        return;
-    }
-    if (idem_key_or_reply(req, &key) < 0)
+    if (body_or_reply(req, now, check_start, &sr) != 0 || idem_key_or_reply(req, &key) != 0)
         return;
     bool has_start = sr.has_start;
     appt a;
@@ -146,8 +151,8 @@ static void handle_start(http_req *req)
     if (key) {
         appt first;
         bool first_given = false;
-        int rc = appt_store_idem_put(app->db, req->client, key, &a, has_start, &first, &first_given,
-                                     &err);
+        int rc = appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, &first,
+                                     &first_given, &err);
         if (rc < 0) {
             http_reply_db_error(req, &err);
             return;
@@ -157,7 +162,7 @@ static void handle_start(http_req *req)
             return;
         }
     }
-    if (appt_store_insert(app->db, app->bk, &a, &err) != 0) {
+    if (appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0) {
         http_reply_db_error(req, &err);
         return;
     }
@@ -177,22 +182,13 @@ static void refinish(http_req *req, const appt *a, bool end_given, int64_t end_m
 
 static void handle_finish(http_req *req)
 {
-    appt_api *app = app_of(req);
+    appt_api *app = req->app;
     char id[UUID_STR_LEN];
-    if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
-        return;
-    json_t *doc;
-    if (http_body_json_or_reply(req, &doc) != 0)
-        return;
     int64_t now = timefmt_now_ms();
     appt_finish_req fr;
-    problem p;
-    int prc = appt_request_finish(doc, now, &fr, &p);
-    json_decref(doc);
-    if (prc != 0) {
-        http_reply_problem_of(req, &p);
+    if (http_param_uuid_or_reply(req, 0, "id", id) != 0 ||
+        body_or_reply(req, now, check_finish, &fr) != 0)
         return;
-    }
     bool end_given = fr.has_end;
     appt a;
     memset(&a, 0, sizeof a);
@@ -208,9 +204,9 @@ static void handle_finish(http_req *req)
     bson_error_t err;
     appt done;
     int64_t lease = outbox_lease_until(app->ob, now);
-    int rc = appt_store_finish(app->db, &a, lease, &done, &err);
+    int rc = appt_store_finish(app->svc.db, &a, lease, &done, &err);
     if (rc == 0) {
-        rc = appt_store_get(app->db, id, &done, &err);
+        rc = appt_store_get(app->svc.db, id, &done, &err);
         if (rc == 0) {
             http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
             return;
@@ -228,9 +224,9 @@ static void handle_finish(http_req *req)
             /* Started "in the future" by this clock (another host's was
              * ahead): end it at its start, the shortest consultation. */
             a.end_ms = done.start_ms;
-            rc = appt_store_finish(app->db, &a, lease, &done, &err);
+            rc = appt_store_finish(app->svc.db, &a, lease, &done, &err);
             if (rc == 0) {
-                rc = appt_store_get(app->db, id, &done, &err);
+                rc = appt_store_get(app->svc.db, id, &done, &err);
                 if (rc == 1 && done.finished) {
                     refinish(req, &done, end_given, fr.end_ms);
                     return;
@@ -252,99 +248,50 @@ static void handle_finish(http_req *req)
     reply_appt(req, 200, &done);
 }
 
-static void handle_get(http_req *req)
-{
-    appt_api *app = app_of(req);
-    char id[UUID_STR_LEN];
-    if (http_param_uuid_or_reply(req, 0, "id", id) != 0)
-        return;
-    bson_error_t err;
-    appt a;
-    int rc = appt_store_get(app->db, id, &a, &err);
-    if (rc < 0)
-        http_reply_db_error(req, &err);
-    else if (rc == 0)
-        http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
-    else
-        reply_appt(req, 200, &a);
-}
-
 static void handle_list(http_req *req)
 {
-    appt_api *app = app_of(req);
     appt_list_req lr;
     problem p;
-    if (appt_request_list(req->query, &lr, &p) != 0) {
-        http_reply_problem_of(req, &p);
-        return;
-    }
-    appt_filter f = {
-        .physician_id = lr.has_physician ? lr.physician_id : NULL,
-        .patient_id = lr.has_patient ? lr.patient_id : NULL,
-        .status = lr.status,
-        .before_id = lr.has_cursor ? lr.cursor : NULL,
-        .limit = lr.limit,
-    };
-
-    /* On the heap: a page of appointments (with their trace state) is too
-     * big for a civetweb worker's stack. */
-    appt *items = xcalloc(APPT_LIST_MAX, sizeof *items);
-    int n = 0;
-    bool more = false;
-    bson_error_t err;
-    if (appt_store_list(app->db, app->bk, &f, items, &n, &more, &err) != 0) {
-        http_reply_db_error(req, &err);
-        free(items);
-        return;
-    }
-    buf b;
-    buf_init(&b);
-    buf_puts(&b, "{\"items\":[");
-    for (int i = 0; i < n; i++) {
-        if (i)
-            buf_putc(&b, ',');
-        append_appt(&b, &items[i]);
-    }
-    buf_puts(&b, "],\"next_cursor\":");
-    json_append_cstr(&b, more && n > 0 ? items[n - 1].id : NULL);
-    buf_putc(&b, '}');
-    http_reply_json(req, 200, &b, NULL);
-    buf_free(&b);
-    free(items);
+    if (api_valid_or_reply(req, appt_request_list(req->query, &lr, &p), &p) == 0)
+        api_list(req, &lr, lr.limit);
 }
 
-size_t appt_api_probe(void *app, ops_check *checks)
+/* service_api.probe: kafka. Finishing works while the broker is down (the
+ * outbox keeps the events), so Kafka is reported but not needed. */
+static size_t probe(void *app, ops_check *checks)
 {
-    appt_api *a = app;
-    /* Finishing works while the broker is down (the outbox keeps the
-     * events), so Kafka is reported but not needed. */
-    bool kafka_ok = outbox_ready(a->ob, KAFKA_PROBE_TIMEOUT_MS) == 0;
-    checks[0] = service_check_db(a->db);
-    checks[1] = (ops_check){.name = "kafka", .state = kafka_ok ? "ok" : "down", .ok = kafka_ok};
-    return 2;
+    outbox *ob = ((appt_api *)app)->ob;
+    checks[0] = ops_check_of("kafka", outbox_ready(ob, OPS_KAFKA_PROBE_TIMEOUT_MS) == 0, false);
+    return 1;
 }
 
-int appt_api_init_store(void *app, bson_error_t *err)
+static void render_metrics(void *app, buf *out)
 {
-    appt_api *a = app;
-    return appt_store_init(a->db, a->bk, err);
+    outbox_render_metrics(((appt_api *)app)->ob, out);
 }
 
-void appt_api_render_metrics(void *app, buf *out)
-{
-    appt_api *a = app;
-    outbox_render_metrics(a->ob, out);
-    mongo_render_metrics(a->db, out);
-}
-
-const http_route appt_api_routes[] = {
+static const http_route routes[] = {
     OPS_ROUTES,
     {"POST", "/appointments", handle_start, "appointments:write", true},
     {"GET", "/appointments", handle_list, "appointments:read", false},
-    {"GET", "/appointments/{id}", handle_get, "appointments:read", false},
+    {"GET", "/appointments/{id}", api_handle_get, "appointments:read", false},
     {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
     /* the original Python service's routes */
     {"POST", "/", handle_start, "appointments:write", true},
     {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
 };
-const size_t appt_api_nroutes = sizeof appt_api_routes / sizeof appt_api_routes[0];
+
+/* What api_handle_get and api_list serve. */
+static const api_resource appointments = {
+    .store = &appt_store_coll,
+    .not_found = "no appointment with this id",
+    .append = append_appt,
+    .list = list_appts,
+};
+
+const service_api appt_api_service = {
+    SERVICE_ROUTES(routes),
+    .probe = probe,
+    .render_metrics = render_metrics,
+    .resource = &appointments,
+};

@@ -3,106 +3,77 @@
 #include <stdio.h>
 #include <string.h>
 
-static void outbox_from_bson(bson_iter_t *ob, appt *a)
+#include "bsonread.h"
+
+/* "status": "started" or "finished". */
+static void read_status(const bson_iter_t *it, void *out)
 {
-    while (bson_iter_next(ob)) {
-        const char *k = bson_iter_key(ob);
-        if (strcmp(k, "state") == 0) {
-            char st[16];
-            mongo_iter_str(ob, st, sizeof st);
-            a->outbox_state =
-                strcmp(st, "published") == 0 ? APPT_OUTBOX_PUBLISHED : APPT_OUTBOX_PENDING;
-        } else if (strcmp(k, "event_id") == 0)
-            mongo_iter_str(ob, a->event_id, sizeof a->event_id);
-        else if (strcmp(k, "time") == 0)
-            a->event_time_ms = mongo_iter_int(ob);
-        else if (strcmp(k, "traceparent") == 0)
-            mongo_iter_str(ob, a->traceparent, sizeof a->traceparent);
-        else if (strcmp(k, "tracestate") == 0)
-            mongo_iter_str(ob, a->tracestate, sizeof a->tracestate);
-        else if (strcmp(k, "attempts") == 0)
-            a->attempts = (int32_t)mongo_iter_int(ob);
-        else if (strcmp(k, "next_attempt_at") == 0)
-            a->next_attempt_ms = mongo_iter_int(ob);
-    }
+    char st[16];
+    mongo_iter_str(it, st, sizeof st);
+    ((appt *)out)->finished = strcmp(st, "finished") == 0;
 }
 
-static void appt_from_bson(const bson_t *doc, appt *a)
+/* "outbox.state": "pending" or "published". */
+static void read_outbox_state(const bson_iter_t *it, void *out)
 {
-    memset(a, 0, sizeof *a);
-    bson_iter_t it;
-    if (!bson_iter_init(&it, doc))
-        return;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (strcmp(k, "_id") == 0)
-            mongo_iter_str(&it, a->id, sizeof a->id);
-        else if (strcmp(k, "physician_id") == 0)
-            mongo_iter_str(&it, a->physician_id, sizeof a->physician_id);
-        else if (strcmp(k, "patient_id") == 0)
-            mongo_iter_str(&it, a->patient_id, sizeof a->patient_id);
-        else if (strcmp(k, "start_date") == 0)
-            a->start_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "end_date") == 0)
-            a->end_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "status") == 0) {
-            char st[16];
-            mongo_iter_str(&it, st, sizeof st);
-            a->finished = strcmp(st, "finished") == 0;
-        } else if (strcmp(k, "price_cents") == 0)
-            a->price_cents = mongo_iter_int(&it);
-        else if (strcmp(k, "currency") == 0)
-            mongo_iter_str(&it, a->currency, sizeof a->currency);
-        else if (strcmp(k, "created_at") == 0)
-            a->created_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "outbox") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-            bson_iter_t ob;
-            if (bson_iter_recurse(&it, &ob))
-                outbox_from_bson(&ob, a);
-        }
-    }
+    char st[16];
+    mongo_iter_str(it, st, sizeof st);
+    ((appt *)out)->outbox_state =
+        strcmp(st, "published") == 0 ? APPT_OUTBOX_PUBLISHED : APPT_OUTBOX_PENDING;
 }
 
-void appt_store_bucket_refs(const appt *a, bucket_ref refs[2])
+static const bsonread_field outbox_fields[] = {
+    BSONREAD_FN("state", read_outbox_state),
+    BSONREAD_STR("event_id", appt, event_id),
+    BSONREAD_INT("time", appt, event_time_ms),
+    BSONREAD_STR("traceparent", appt, traceparent),
+    BSONREAD_STR("tracestate", appt, tracestate),
+    BSONREAD_INT32("attempts", appt, attempts),
+    BSONREAD_INT("next_attempt_at", appt, next_attempt_ms),
+};
+
+static const bsonread_field appt_fields[] = {
+    BSONREAD_APPOINTMENT_FIELDS(appt, id),
+    BSONREAD_FN("status", read_status),
+    BSONREAD_INT("price_cents", appt, price_cents),
+    BSONREAD_DOC("outbox", outbox_fields),
+};
+
+/* A mongo_decode_fn: the appointment of an appointments document. */
+static void appt_decode(const bson_t *doc, void *item)
 {
-    char day[BUCKET_DAY_LEN], scope[BUCKET_SCOPE_LEN];
-    buckets_day_of_id(a->id, a->created_ms, day);
-    bucket_ref_set(&refs[0], "all", day);
-    snprintf(scope, sizeof scope, "physician/%s", a->physician_id);
-    bucket_ref_set(&refs[1], scope, day);
+    memset(item, 0, sizeof(appt));
+    bsonread_doc(doc, appt_fields, BSONREAD_COUNT(appt_fields), item);
 }
 
-static size_t backfill_refs(const bson_t *doc, char day[BUCKET_DAY_LEN], bucket_ref *refs)
+void appt_store_bucket_refs(const appt *a, bucket_ref refs[APPT_MAX_REFS])
 {
-    appt a;
-    appt_from_bson(doc, &a);
-    appt_store_bucket_refs(&a, refs);
-    memcpy(day, refs[0].day, BUCKET_DAY_LEN);
-    return 2;
+    buckets_id_refs(a->id, a->created_ms, a->physician_id, refs);
 }
 
-#define MIGRATION "appointments-buckets-v1"
-
-/* Documents written before this version have no bucket and keep their
- * outbox state only in outbox.state: give them both, once. */
-static int migrate(mongo_db *db, buckets *bk, bson_error_t *err)
+/* buckets_migration.refs_of */
+static size_t refs_of(const void *item, bucket_ref *refs)
 {
-    int done = buckets_migrated(bk, db, MIGRATION, err);
-    if (done != 0)
-        return done < 0 ? -1 : 0;
+    appt_store_bucket_refs(item, refs);
+    return APPT_MAX_REFS;
+}
+
+/* Documents written before the top-level outbox flag existed keep their
+ * outbox state only in outbox.state: give them the flag. */
+static int flag_pending(mongo_db *db, bson_error_t *err)
+{
     bson_t *sel = BCON_NEW("outbox.state", BCON_UTF8("pending"), "outbox_pending", "{", "$exists",
                            BCON_BOOL(false), "}");
     bson_t *upd = BCON_NEW("$set", "{", "outbox_pending", BCON_BOOL(true), "}");
-    bool ok = mongo_update(db, APPT_COLLECTION, sel, upd, true, err) == 0;
+    int rc = mongo_update(db, APPT_COLLECTION, sel, upd, true, err);
     bson_destroy(upd);
     bson_destroy(sel);
-    if (!ok || buckets_backfill(bk, db, APPT_COLLECTION, backfill_refs, err) != 0)
-        return -1;
-    return buckets_mark_migrated(bk, db, MIGRATION, err);
+    return rc;
 }
 
 int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
 {
+    static const buckets_migration migration = {"appointments-buckets-v1", refs_of, flag_pending};
     /* physician_newest .. status_newest serve the lists on MongoDB; on
      * FerretDB only their GIN twins' equality lookups help, hence
      * bucket_newest (the day walk) and outbox_pending (the relay's claim). */
@@ -113,14 +84,13 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{", "key",
         "{", BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}",
         "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
-    int rc = mongo_db_create_indexes(db, APPT_COLLECTION, idx, err);
+    int rc = buckets_setup(bk, db, &appt_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
-    if (rc == 0)
-        rc = buckets_init(bk, db, err);
-    if (rc == 0)
-        rc = migrate(db, bk, err);
     return rc;
 }
+
+const buckets_coll appt_store_coll = {
+    {APPT_COLLECTION, appt_decode, sizeof(appt)}, APPT_BUCKETS_COLLECTION, appt_store_init};
 
 static void appt_to_bson(const appt *a, bson_t *doc)
 {
@@ -137,9 +107,9 @@ static void appt_to_bson(const appt *a, bson_t *doc)
 
 int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *err)
 {
-    bucket_ref refs[2];
+    bucket_ref refs[APPT_MAX_REFS];
     appt_store_bucket_refs(a, refs);
-    if (buckets_note(bk, db, refs, 2, err) != 0)
+    if (buckets_note(bk, db, refs, APPT_MAX_REFS, err) != 0)
         return -1;
     bson_t doc = BSON_INITIALIZER;
     appt_to_bson(a, &doc);
@@ -151,16 +121,7 @@ int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *er
 
 int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    bson_t doc;
-    int rc = mongo_find_one(db, APPT_COLLECTION, &filter, &doc, err);
-    if (rc == 1) {
-        appt_from_bson(&doc, out);
-        bson_destroy(&doc);
-    }
-    bson_destroy(&filter);
-    return rc;
+    return mongo_get(db, &appt_store_coll.docs, id, out, err);
 }
 
 /* Runs findAndModify(query, update, return new) and decodes the result.
@@ -186,7 +147,7 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
             bson_iter_document(&it, &len, &data);
             bson_t v;
             if (out && bson_init_static(&v, data, len))
-                appt_from_bson(&v, out);
+                appt_decode(&v, out);
             rc = 1;
         }
     }
@@ -227,37 +188,21 @@ int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *ou
     return rc;
 }
 
-static void decode_appt(const bson_t *doc, void *item)
-{
-    appt_from_bson(doc, item);
-}
-
-int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n, bool *more,
+int appt_store_list(mongo_db *db, buckets *bk, const appt_list_req *q, mongo_page *p,
                     bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    if (f->physician_id)
-        BSON_APPEND_UTF8(&filter, "physician_id", f->physician_id);
-    if (f->patient_id)
-        BSON_APPEND_UTF8(&filter, "patient_id", f->patient_id);
-    if (f->status >= 0)
-        BSON_APPEND_UTF8(&filter, "status", f->status ? "finished" : "started");
-    mongo_page p = {
-        .items = out, .item_size = sizeof *out, .limit = f->limit, .decode = decode_appt};
-    int rc;
-    if (f->patient_id || f->status == 0) {
-        rc = mongo_page_fill(db, APPT_COLLECTION, &filter, f->before_id, &p, err);
-    } else {
-        char scope[BUCKET_SCOPE_LEN] = "all";
-        if (f->physician_id)
-            snprintf(scope, sizeof scope, "physician/%s", f->physician_id);
-        rc = buckets_page(bk, db, APPT_COLLECTION, scope, &filter, f->before_id, &p, err);
-    }
+    char scope[BUCKET_SCOPE_LEN];
+    buckets_people_filter(&filter, q->has_physician ? q->physician_id : NULL,
+                          q->has_patient ? q->patient_id : NULL, scope);
+    if (q->status >= 0)
+        BSON_APPEND_UTF8(&filter, "status", q->status ? "finished" : "started");
+    const char *before_id = q->has_cursor ? q->cursor : NULL;
+    p->decode = appt_decode;
+    int rc = q->has_patient || q->status == 0
+                 ? mongo_page_fill(db, APPT_COLLECTION, &filter, before_id, p, err)
+                 : buckets_page(bk, db, APPT_COLLECTION, scope, &filter, before_id, p, err);
     bson_destroy(&filter);
-    if (rc == 0) {
-        *n = p.n;
-        *more = p.more;
-    }
     return rc;
 }
 
@@ -293,26 +238,15 @@ int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const
             bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key vanished");
         return -1;
     }
-    memset(existing, 0, sizeof *existing);
-    *existing_start_given = false;
+    /* The record names its fields as the appointment's document does, but
+     * for its _id, which is the key's. */
+    appt_decode(&found, existing);
+    existing->id[0] = '\0';
     bson_iter_t it;
-    if (bson_iter_init(&it, &found)) {
-        while (bson_iter_next(&it)) {
-            const char *k = bson_iter_key(&it);
-            if (strcmp(k, "appointment_id") == 0)
-                mongo_iter_str(&it, existing->id, sizeof existing->id);
-            else if (strcmp(k, "physician_id") == 0)
-                mongo_iter_str(&it, existing->physician_id, sizeof existing->physician_id);
-            else if (strcmp(k, "patient_id") == 0)
-                mongo_iter_str(&it, existing->patient_id, sizeof existing->patient_id);
-            else if (strcmp(k, "start_given") == 0 && BSON_ITER_HOLDS_BOOL(&it))
-                *existing_start_given = bson_iter_bool(&it);
-            else if (strcmp(k, "start_date") == 0)
-                existing->start_ms = mongo_iter_int(&it);
-            else if (strcmp(k, "created_at") == 0)
-                existing->created_ms = mongo_iter_int(&it);
-        }
-    }
+    if (bson_iter_init_find(&it, &found, "appointment_id"))
+        mongo_iter_str(&it, existing->id, sizeof existing->id);
+    *existing_start_given = bson_iter_init_find(&it, &found, "start_given") &&
+                            BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
     bson_destroy(&found);
     return 0;
 }
@@ -362,7 +296,7 @@ int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int 
     const bson_t *doc = NULL;
     int count = 0;
     while (count < max && mongoc_cursor_next(cur, &doc))
-        appt_from_bson(doc, &out[count++]);
+        appt_decode(doc, &out[count++]);
     int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(coll);

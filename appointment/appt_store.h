@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "appt_request.h"
 #include "buckets.h"
 #include "event.h"
 #include "mongo.h"
@@ -46,22 +47,19 @@ typedef struct appt {
     int64_t next_attempt_ms; /* the relay's: when the entry is due */
 } appt;
 
-typedef struct appt_filter {
-    const char *physician_id; /* NULL: any */
-    const char *patient_id;
-    int status;            /* -1 any, 0 started, 1 finished */
-    const char *before_id; /* cursor: only ids < this; NULL from the newest */
-    int limit;
-} appt_filter;
+/* The appointments collection: decoded into appt, its buckets recorded in
+ * APPT_BUCKETS_COLLECTION, set up by appt_store_init. */
+extern const buckets_coll appt_store_coll;
 
 /* Creates the indexes and gives documents written before day buckets and
  * the top-level outbox flag existed their fields (once per database; a
  * marker records it). Idempotent. */
 int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err);
 
-/* The buckets a lists walks to find a: "all" and "physician/<id>", on the
- * day of its id. Pure. */
-void appt_store_bucket_refs(const appt *a, bucket_ref refs[2]);
+/* The buckets a list walks to find a: "all" and "physician/<id>", on the
+ * day of its id (buckets_id_refs). Pure. */
+#define APPT_MAX_REFS BUCKETS_ID_REFS
+void appt_store_bucket_refs(const appt *a, bucket_ref refs[APPT_MAX_REFS]);
 
 /* Notes a's buckets (see buckets_note), then inserts it. */
 int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *err);
@@ -78,12 +76,13 @@ int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err);
 int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
                       bson_error_t *err);
 
-/* Lists newest first. Fills out[0..*n) with at most f->limit items and
- * reports whether more follow. A patient's list, and the started ones, are
+/* Lists what q asks for, newest first, into p, whose items (room for p->limit appointments)
+ * and limit the caller sets: fills p->n items, sets p->more when more
+ * follow, and sets p->decode. A patient's list, and the started ones, are
  * read by their own equality (they stay small: one patient's visits, the
  * consultations open now); every other list walks day buckets, so its cost
  * is bounded by the page, not by the collection. */
-int appt_store_list(mongo_db *db, buckets *bk, const appt_filter *f, appt *out, int *n, bool *more,
+int appt_store_list(mongo_db *db, buckets *bk, const appt_list_req *q, mongo_page *p,
                     bson_error_t *err);
 
 /* ---- idempotency keys ---- */
@@ -119,7 +118,8 @@ int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int 
  * meanwhile: moves its next attempt from what was seen to lease_until_ms and
  * counts the attempt, so other relays (other instances) skip it. The filter
  * is its _id plus the seen next attempt, a compare-and-swap. Returns 1 with
- * *out, 0 if another relay claimed it first (or it was published). */
+ * *out, 0 if another relay claimed it first (or it was published), -1 on
+ * error. */
 int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
                             bson_error_t *err);
 /* Counts pending entries (for /metrics). Returns the count or -1. */

@@ -43,7 +43,8 @@ void buckets_free(buckets *b)
     free(b);
 }
 
-int buckets_init(buckets *b, mongo_db *db, bson_error_t *err)
+/* Creates the records' index on their scope (idempotent). */
+static int init_records(buckets *b, mongo_db *db, bson_error_t *err)
 {
     bson_t *idx = BCON_NEW("0", "{", "key", "{", "scope", BCON_INT32(1), "}", "name",
                            BCON_UTF8("scope"), "}");
@@ -67,6 +68,34 @@ void bucket_ref_set(bucket_ref *ref, const char *scope, const char *day)
     ref->scope[n] = '\0';
     memcpy(ref->day, day, BUCKET_DAY_LEN - 1);
     ref->day[BUCKET_DAY_LEN - 1] = '\0';
+}
+
+void buckets_scope(const char *physician_id, char scope[BUCKET_SCOPE_LEN])
+{
+    if (physician_id)
+        snprintf(scope, BUCKET_SCOPE_LEN, "physician/%s", physician_id);
+    else
+        snprintf(scope, BUCKET_SCOPE_LEN, "all");
+}
+
+void buckets_people_filter(bson_t *filter, const char *physician_id, const char *patient_id,
+                           char scope[BUCKET_SCOPE_LEN])
+{
+    if (physician_id)
+        BSON_APPEND_UTF8(filter, "physician_id", physician_id);
+    if (patient_id)
+        BSON_APPEND_UTF8(filter, "patient_id", patient_id);
+    buckets_scope(physician_id, scope);
+}
+
+void buckets_id_refs(const char *id, int64_t fallback_ms, const char *physician_id,
+                     bucket_ref refs[BUCKETS_ID_REFS])
+{
+    char day[BUCKET_DAY_LEN], scope[BUCKET_SCOPE_LEN];
+    buckets_day_of_id(id, fallback_ms, day);
+    bucket_ref_set(&refs[0], "all", day);
+    buckets_scope(physician_id, scope);
+    bucket_ref_set(&refs[1], scope, day);
 }
 
 static void key_of(const bucket_ref *ref, char key[KEY_LEN])
@@ -256,20 +285,17 @@ static void migration_id(const char *name, char *out, size_t outlen)
     snprintf(out, outlen, "migration/%s", name);
 }
 
-int buckets_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err)
+/* Whether migration `name` ran on this database: 1 yes, 0 no, -1 error.
+ * One _id lookup in the records collection. */
+static int migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err)
 {
     char id[128];
     migration_id(name, id, sizeof id);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
-    bson_t doc;
-    int rc = mongo_find_one(db, b->records, filter, &doc, err);
-    if (rc == 1)
-        bson_destroy(&doc);
-    bson_destroy(filter);
-    return rc;
+    return mongo_find_id(db, b->records, id, NULL, NULL, err);
 }
 
-int buckets_mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err)
+/* Records that migration `name` ran. */
+static int mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err)
 {
     char id[128];
     migration_id(name, id, sizeof id);
@@ -283,7 +309,9 @@ int buckets_mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error
 #define BACKFILL_BATCH 500
 
 typedef struct backfill_batch {
-    buckets_refs_fn refs_of;
+    const mongo_coll *coll;
+    size_t (*refs_of)(const void *item, bucket_ref *refs);
+    void *item;                  /* one decoded document */
     bson_t *ids[BACKFILL_BATCH]; /* {_id: ...} of each document */
     char days[BACKFILL_BATCH][BUCKET_DAY_LEN];
     bucket_ref *refs; /* BACKFILL_BATCH * BUCKETS_MAX_REFS */
@@ -297,7 +325,11 @@ static int backfill_read(const bson_t *doc, void *ctx)
     bson_iter_t it;
     if (bb->ndocs == BACKFILL_BATCH || !bson_iter_init_find(&it, doc, "_id"))
         return 0;
-    bb->nrefs += bb->refs_of(doc, bb->days[bb->ndocs], bb->refs + bb->nrefs);
+    bucket_ref *refs = bb->refs + bb->nrefs;
+    memset(bb->item, 0, bb->coll->item_size);
+    bb->coll->decode(doc, bb->item);
+    bb->nrefs += bb->refs_of(bb->item, refs);
+    memcpy(bb->days[bb->ndocs], refs[0].day, BUCKET_DAY_LEN);
     bson_t *sel = bson_new();
     bson_append_iter(sel, "_id", 3, &it);
     bb->ids[bb->ndocs++] = sel;
@@ -312,11 +344,17 @@ static void add_bucket_set(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
     bson_destroy(upd);
 }
 
-int buckets_backfill(buckets *b, mongo_db *db, const char *coll, buckets_refs_fn refs_of,
-                     bson_error_t *err)
+/* Gives every document of c that has no bucket field its bucket and notes
+ * its refs, in batches. Idempotent; a scan of the collection, so it runs
+ * once (see migrated). */
+static int backfill(buckets *b, mongo_db *db, const mongo_coll *c, const buckets_migration *m,
+                    bson_error_t *err)
 {
+    const char *coll = c->name;
     backfill_batch *bb = xcalloc(1, sizeof *bb);
-    bb->refs_of = refs_of;
+    bb->coll = c;
+    bb->refs_of = m->refs_of;
+    bb->item = xmalloc(c->item_size);
     bb->refs = xmalloc(BACKFILL_BATCH * BUCKETS_MAX_REFS * sizeof *bb->refs);
     bson_t *filter = BCON_NEW(BUCKET_FIELD, "{", "$exists", BCON_BOOL(false), "}");
     int rc = 0;
@@ -337,7 +375,21 @@ int buckets_backfill(buckets *b, mongo_db *db, const char *coll, buckets_refs_fn
             break;
     }
     bson_destroy(filter);
+    free(bb->item);
     free(bb->refs);
     free(bb);
     return rc;
+}
+
+int buckets_setup(buckets *b, mongo_db *db, const mongo_coll *c, const bson_t *indexes,
+                  const buckets_migration *m, bson_error_t *err)
+{
+    if (mongo_db_create_indexes(db, c->name, indexes, err) != 0 || init_records(b, db, err) != 0)
+        return -1;
+    int done = migrated(b, db, m->name, err);
+    if (done != 0)
+        return done < 0 ? -1 : 0;
+    if ((m->also && m->also(db, err) != 0) || backfill(b, db, c, m, err) != 0)
+        return -1;
+    return mark_migrated(b, db, m->name, err);
 }

@@ -39,15 +39,29 @@ typedef struct bucket_ref {
 buckets *buckets_new(const char *records);
 void buckets_free(buckets *b);
 
-/* Creates the records' index on their scope (idempotent). */
-int buckets_init(buckets *b, mongo_db *db, bson_error_t *err);
-
 /* The bucket of id: the UTC day of its UUIDv7 time, or of fallback_ms when
  * id is not a version 7 UUID. Pure. */
 void buckets_day_of_id(const char *id, int64_t fallback_ms, char day[BUCKET_DAY_LEN]);
 
 /* Fills *ref with scope (truncated to fit) and day. Cannot fail. */
 void bucket_ref_set(bucket_ref *ref, const char *scope, const char *day);
+
+/* The scope of the lists of one physician's documents, "physician/<id>", or
+ * "all" when physician_id is NULL. Pure. */
+void buckets_scope(const char *physician_id, char scope[BUCKET_SCOPE_LEN]);
+
+/* For a list of documents that carry physician_id and patient_id: appends
+ * the equality of each one given (NULL: any) to filter, and writes in scope
+ * the buckets_scope(physician_id) whose buckets hold the list. Pure. */
+void buckets_people_filter(bson_t *filter, const char *physician_id, const char *patient_id,
+                           char scope[BUCKET_SCOPE_LEN]);
+
+/* The buckets a list walks to find a document of physician_id whose _id is
+ * id: refs[0] "all" and refs[1] buckets_scope(physician_id), both on
+ * buckets_day_of_id(id, fallback_ms). Pure. */
+#define BUCKETS_ID_REFS 2
+void buckets_id_refs(const char *id, int64_t fallback_ms, const char *physician_id,
+                     bucket_ref refs[BUCKETS_ID_REFS]);
 
 /* Makes sure a record exists for each of refs[0..n): those this process has
  * not written yet go in one bulk upsert (no round trip at all when every one
@@ -68,24 +82,38 @@ int buckets_days(buckets *b, mongo_db *db, const char *scope, const char *max_da
 int buckets_page(buckets *b, mongo_db *db, const char *coll, const char *scope,
                  const bson_t *filter, const char *before_id, mongo_page *p, bson_error_t *err);
 
-/* ---- one-time migration of documents written before buckets existed ---- */
+/* ---- setting up a collection of bucketed documents ---- */
 
 #define BUCKETS_MAX_REFS 4
 
-/* Reads one document: writes its bucket day and its refs (at most
- * BUCKETS_MAX_REFS), returns how many refs. */
-typedef size_t (*buckets_refs_fn)(const bson_t *doc, char day[BUCKET_DAY_LEN], bucket_ref *refs);
+/* The one-time migration of a collection's documents written before
+ * buckets existed. */
+typedef struct buckets_migration {
+    const char *name; /* its record in the records collection */
+    /* Writes the refs of one document, decoded by the collection's
+     * mongo_coll (at most BUCKETS_MAX_REFS; refs[0] on the day of its own
+     * bucket), and returns how many. */
+    size_t (*refs_of)(const void *item, bucket_ref *refs);
+    /* More of the same migration, run first; NULL: none. 0 or -1 with err. */
+    int (*also)(mongo_db *db, bson_error_t *err);
+} buckets_migration;
 
-/* Whether the one-time migration `name` ran on this database: 1 yes, 0 no,
- * -1 error. One _id lookup in the records collection. */
-int buckets_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err);
-/* Records that migration `name` ran. */
-int buckets_mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_t *err);
+/* A collection whose lists walk day buckets, as its store exports it: its
+ * documents, the collection of its buckets' records, and its set-up. */
+typedef struct buckets_coll {
+    mongo_coll docs;
+    const char *records; /* for buckets_new */
+    /* Creates the indexes and runs the one-time migrations (buckets_setup):
+     * idempotent; 0, or -1 with err. */
+    int (*setup)(mongo_db *db, buckets *b, bson_error_t *err);
+} buckets_coll;
 
-/* Gives every document of coll that has no bucket field its bucket and notes
- * its refs, in batches of a few hundred. Idempotent; a scan of the
- * collection, so run it once (see buckets_migrated). */
-int buckets_backfill(buckets *b, mongo_db *db, const char *coll, buckets_refs_fn refs_of,
-                     bson_error_t *err);
+/* Makes collection c ready for bucketed lists: creates its indexes
+ * (`indexes` is the createIndexes "indexes" array) and the records' own;
+ * then, unless the records say it ran, migration m: m->also, and a bucket
+ * for every document without one (its refs noted first), a few hundred
+ * documents at a time. Idempotent. Returns 0, or -1 with err. */
+int buckets_setup(buckets *b, mongo_db *db, const mongo_coll *c, const bson_t *indexes,
+                  const buckets_migration *m, bson_error_t *err);
 
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 
 int config_handle_args(int argc, char **argv, const char *service, const char *summary,
-                       const config_var *vars, size_t nvars)
+                       const config_var *vars, size_t nvars, char *err, size_t errlen)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -17,7 +17,7 @@ int config_handle_args(int argc, char **argv, const char *service, const char *s
                        vars[v].def[0] ? vars[v].def : "unset");
             return 1;
         }
-        fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", service, argv[i]);
+        snprintf(err, errlen, "unknown argument '%s' (try --help)", argv[i]);
         return -1;
     }
     return 0;

@@ -14,11 +14,12 @@ typedef struct config_var {
     const char *help; /* one line */
 } config_var;
 
-/* Handles argv: `--help`/`-h` prints usage and every variable with its default
- * to stdout and returns 1 (the caller exits 0); an unknown argument prints an
- * error to stderr and returns -1 (exit 2); otherwise returns 0. */
+/* Handles argv. `--help` or `-h` prints usage and every variable with its
+ * default to stdout and returns 1 (the caller exits 0); an unknown argument
+ * returns -1 with the reason in err (the caller exits 2); otherwise returns
+ * 0. */
 int config_handle_args(int argc, char **argv, const char *service, const char *summary,
-                       const config_var *vars, size_t nvars);
+                       const config_var *vars, size_t nvars, char *err, size_t errlen);
 
 /* The value of `name`: the environment's if set and non-empty, else the
  * table's default. `name` must be in the table (aborts otherwise: a typo is a

@@ -149,6 +149,26 @@ int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t 
     return rc;
 }
 
+int mongo_find_id(mongo_db *db, const char *coll, const char *id, mongo_decode_fn decode,
+                  void *item, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, doc;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    int rc = mongo_find_one(db, coll, &filter, &doc, err);
+    if (rc == 1) {
+        if (decode)
+            decode(&doc, item);
+        bson_destroy(&doc);
+    }
+    bson_destroy(&filter);
+    return rc;
+}
+
+int mongo_get(mongo_db *db, const mongo_coll *c, const char *id, void *item, bson_error_t *err)
+{
+    return mongo_find_id(db, c->name, id, c->decode, item, err);
+}
+
 uint64_t mongo_db_commands(const mongo_db *db)
 {
     return atomic_load_explicit(&((mongo_db *)db)->commands, memory_order_relaxed);
@@ -188,6 +208,9 @@ int mongo_page_fill(mongo_db *db, const char *coll, const bson_t *filter, const 
         }
         p->decode(doc, (char *)p->items + (size_t)p->n * p->item_size);
         p->n++;
+        bson_iter_t id;
+        if (bson_iter_init_find(&id, doc, "_id"))
+            mongo_iter_str(&id, p->last_id, sizeof p->last_id);
     }
     int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
     mongoc_cursor_destroy(cur);

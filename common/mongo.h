@@ -35,10 +35,29 @@ const char *mongo_db_name(const mongo_db *db);
 /* True when MONGODB_URI sets no write concern (w, journal) of its own. */
 bool mongo_db_default_write_concern(mongo_db *db);
 
+/* Fills one item (a struct) from a document; cannot fail. */
+typedef void (*mongo_decode_fn)(const bson_t *doc, void *item);
+
+/* A collection whose documents decode into one struct type: what code that
+ * does not know the type (a get by _id, a page, a backfill) needs. */
+typedef struct mongo_coll {
+    const char *name;
+    mongo_decode_fn decode;
+    size_t item_size;
+} mongo_coll;
+
 /* Finds the first document of collection `coll` matching filter. Returns 1
  * and a copy in *out (bson_destroy it), 0 when there is none, -1 with err. */
 int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t *out,
                    bson_error_t *err);
+
+/* Finds the document of `coll` whose _id is the string id and decodes it
+ * into item (decode NULL: only looks). Returns 1 when found, 0 when there is
+ * none (item untouched), -1 with err. */
+int mongo_find_id(mongo_db *db, const char *coll, const char *id, mongo_decode_fn decode,
+                  void *item, bson_error_t *err);
+/* The same for a mongo_coll: decodes into item (room for c->item_size). */
+int mongo_get(mongo_db *db, const mongo_coll *c, const char *id, void *item, bson_error_t *err);
 
 /* Commands this process sent to the database (every operation, ping and
  * index creation included; not the driver's own heartbeats). Lock-free. */
@@ -46,16 +65,21 @@ uint64_t mongo_db_commands(const mongo_db *db);
 /* Appends clinic_db_commands_total (the count above) in Prometheus text. */
 void mongo_render_metrics(const mongo_db *db, buf *out);
 
+/* Longest _id a page remembers as its cursor (UUIDs need 37 bytes). */
+#define MONGO_PAGE_ID_MAX 128
+
 /* One page of a keyset-paged list, newest _id first. The caller sets items
- * (room for limit items of item_size bytes each), limit and decode; n and
- * more start at 0/false and grow as mongo_page_fill is called. */
+ * (room for limit items of item_size bytes each), limit and decode; n, more
+ * and last_id start at 0, false and "" and grow as mongo_page_fill is
+ * called. */
 typedef struct mongo_page {
     void *items;
     size_t item_size;
     int limit;
-    void (*decode)(const bson_t *doc, void *item); /* fills one item; cannot fail */
-    int n;                                         /* items filled so far */
-    bool more;                                     /* a further item exists after the last one */
+    mongo_decode_fn decode;
+    int n;                           /* items filled so far */
+    bool more;                       /* a further item exists after the last one */
+    char last_id[MONGO_PAGE_ID_MAX]; /* the last item's _id: the next page's cursor */
 } mongo_page;
 
 /* Appends to p the documents of collection `coll` that match filter and have
@@ -110,7 +134,8 @@ int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const b
 int mongo_db_ping(mongo_db *db, bson_error_t *err);
 
 /* Creates indexes on collection `coll` (idempotent: same spec twice is a
- * no-op). `indexes` is the createIndexes "indexes" array. */
+ * no-op). `indexes` is the createIndexes "indexes" array. Returns 0, or -1
+ * with err. */
 int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexes,
                             bson_error_t *err);
 

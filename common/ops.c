@@ -49,6 +49,11 @@ ops_ready *ops_ready_new(void)
     return r;
 }
 
+ops_check ops_check_of(const char *name, bool ok, bool needed)
+{
+    return (ops_check){.name = name, .state = ok ? "ok" : "down", .ok = ok, .needed = needed};
+}
+
 static bool all_needed_ok(const ops_check *checks, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -24,6 +24,8 @@
 #define OPS_PROBE_STALE_MS 10000
 /* Most checks a probe reports. */
 #define OPS_MAX_CHECKS 4
+/* Broker metadata requests of a readiness probe wait at most this long. */
+#define OPS_KAFKA_PROBE_TIMEOUT_MS 500
 
 /* One check of the /readyz body: "name": "state". */
 typedef struct ops_check {
@@ -32,6 +34,9 @@ typedef struct ops_check {
     bool ok;           /* clinic_check_up in /metrics */
     bool needed;       /* readiness needs it ok (requests cannot be answered without it) */
 } ops_check;
+
+/* The check of a dependency: "ok" when ok, else "down". Cannot fail. */
+ops_check ops_check_of(const char *name, bool ok, bool needed);
 
 /* Runs a service's checks and fills checks[0..OPS_MAX_CHECKS); returns how
  * many. Runs on the probe thread, never on a request, so it may block for

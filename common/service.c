@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "log.h"
 #include "money.h"
 #include "timefmt.h"
@@ -17,25 +18,8 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-bool service_begin(int argc, char **argv, const char *name, const char *summary,
-                   const config_var *vars, size_t nvars, int *exit_code)
+static void install_signals(void)
 {
-    int a = config_handle_args(argc, argv, name, summary, vars, nvars);
-    if (a != 0) {
-        *exit_code = a > 0 ? 0 : 2;
-        return false;
-    }
-    const char *level = config_str(vars, nvars, "LOG_LEVEL");
-    if (log_init(name, level) != 0) {
-        /* A typo must not quietly log at another level than asked. */
-        char err[128];
-        snprintf(err, sizeof err, "LOG_LEVEL must be debug, info, warn or error, got '%.32s'",
-                 level);
-        log_error("invalid configuration", "error", err, NULL);
-        *exit_code = 2;
-        return false;
-    }
-
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -44,50 +28,64 @@ bool service_begin(int argc, char **argv, const char *name, const char *summary,
     sigaction(SIGTERM, &sa, NULL);
     /* A client that hangs up mid-reply must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
-    return true;
 }
 
 int service_int(const config_var *vars, size_t nvars, const char *name, int64_t min, int64_t max,
-                int *out)
+                int *out, char *err, size_t errlen)
 {
-    char err[256];
     int64_t v = 0;
-    if (config_int(vars, nvars, name, min, max, &v, err, sizeof err) != 0) {
-        log_error("invalid configuration", "error", err, NULL);
+    if (config_int(vars, nvars, name, min, max, &v, err, errlen) != 0)
         return -1;
-    }
     *out = (int)v;
     return 0;
 }
 
-int service_currency(const config_var *vars, size_t nvars, char out[4])
+int service_currency(const config_var *vars, size_t nvars, char out[4], char *err, size_t errlen)
 {
     const char *cur = config_str(vars, nvars, "CURRENCY");
     if (!money_currency_valid(cur, strlen(cur))) {
-        log_error("invalid configuration", "error", "CURRENCY must be 3 capital letters", NULL);
+        snprintf(err, errlen, "CURRENCY must be 3 capital letters");
         return -1;
     }
     memcpy(out, cur, 4);
     return 0;
 }
 
-int service_http_opts(const config_var *vars, size_t nvars, http_server_opts *opts)
+/* LOG_LEVEL. On failure logging is on at "info", so the caller can still say
+ * why it stops. */
+static int start_logging(const service_spec *spec, char *err, size_t errlen)
+{
+    const char *level = config_str(spec->vars, spec->nvars, "LOG_LEVEL");
+    if (log_init(spec->name, level) == 0)
+        return 0;
+    /* A typo must not quietly log at another level than asked. */
+    snprintf(err, errlen, "LOG_LEVEL must be debug, info, warn or error, got '%.32s'", level);
+    return -1;
+}
+
+/* Fills the HTTP_* fields of opts. */
+static int http_opts(const config_var *vars, size_t nvars, http_server_opts *opts, char *err,
+                     size_t errlen)
 {
     int max_body;
-    if (service_int(vars, nvars, "HTTP_PORT", 1, 65535, &opts->port) ||
-        service_int(vars, nvars, "HTTP_THREADS", 1, 1024, &opts->threads) ||
-        service_int(vars, nvars, "HTTP_MAX_BODY_BYTES", 1024, 64 << 20, &max_body) ||
-        service_int(vars, nvars, "HTTP_REQUEST_TIMEOUT_MS", 100, 600000, &opts->request_timeout_ms))
+    if (service_int(vars, nvars, "HTTP_PORT", 1, 65535, &opts->port, err, errlen) ||
+        service_int(vars, nvars, "HTTP_THREADS", 1, 1024, &opts->threads, err, errlen) ||
+        service_int(vars, nvars, "HTTP_MAX_BODY_BYTES", 1024, 64 << 20, &max_body, err, errlen) ||
+        service_int(vars, nvars, "HTTP_REQUEST_TIMEOUT_MS", 100, 600000, &opts->request_timeout_ms,
+                    err, errlen))
         return -1;
     opts->max_body = (size_t)max_body;
     opts->host = config_str(vars, nvars, "HTTP_HOST");
     return 0;
 }
 
-auth *service_auth(const config_var *vars, size_t nvars)
+/* The bearer-token configuration (AUTH_TOKENS, AUTH_JWT_*), checked whole:
+ * logs what is on. Returns it (the caller auth_free()s it after the HTTP
+ * server), or NULL with the reason in err. */
+static auth *service_auth(const config_var *vars, size_t nvars, char *err, size_t errlen)
 {
     int leeway;
-    if (service_int(vars, nvars, "AUTH_JWT_LEEWAY_S", 0, 3600, &leeway) != 0)
+    if (service_int(vars, nvars, "AUTH_JWT_LEEWAY_S", 0, 3600, &leeway, err, errlen) != 0)
         return NULL;
     auth_opts o = {
         .tokens = config_str(vars, nvars, "AUTH_TOKENS"),
@@ -97,12 +95,9 @@ auth *service_auth(const config_var *vars, size_t nvars)
         .jwt_audience = config_str(vars, nvars, "AUTH_JWT_AUDIENCE"),
         .jwt_leeway_s = leeway,
     };
-    char err[512];
-    auth *a = auth_new(&o, err, sizeof err);
-    if (!a) {
-        log_error("invalid configuration", "error", err, NULL);
+    auth *a = auth_new(&o, err, errlen);
+    if (!a)
         return NULL;
-    }
     if (auth_jwt_on(a)) {
         log_info("auth on", LOG_INT("static_tokens", auth_ntokens(a)), "jwt_alg", o.jwt_alg,
                  "jwt_key_file", o.jwt_key_file, "jwt_issuer",
@@ -118,34 +113,48 @@ auth *service_auth(const config_var *vars, size_t nvars)
     return a;
 }
 
-mongo_db *service_open_db(const config_var *vars, size_t nvars, const char *appname, char *err,
-                          size_t errlen)
+/* The MongoDB pool from MONGODB_URI and MONGODB_POOL_SIZE; NULL with err. */
+static mongo_db *open_db(const service_spec *spec, char *err, size_t errlen)
 {
     int pool;
-    if (service_int(vars, nvars, "MONGODB_POOL_SIZE", 1, 1000, &pool) != 0) {
-        snprintf(err, errlen, "MONGODB_POOL_SIZE is invalid");
+    if (service_int(spec->vars, spec->nvars, "MONGODB_POOL_SIZE", 1, 1000, &pool, err, errlen) != 0)
         return NULL;
-    }
-    return mongo_db_new(config_str(vars, nvars, "MONGODB_URI"), appname, pool, err, errlen);
+    return mongo_db_new(config_str(spec->vars, spec->nvars, "MONGODB_URI"), spec->name, pool, err,
+                        errlen);
 }
 
-void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars,
-                      const service_ops_spec *spec)
+/* ops_probe_fn: MongoDB's check, needed (a ping; it blocks up to
+ * serverSelectionTimeoutMS while the database is down), then the API's. */
+static size_t probe(void *app, ops_check *checks)
 {
-    ops->docs = docs_new(config_str(vars, nvars, "DOCS_DIR"), spec->title);
-    ops->service = spec->service;
-    ops->render_metrics = spec->render_metrics;
-    ops->probe = spec->probe;
+    service_app *svc = app;
+    bson_error_t err;
+    checks[0] = ops_check_of("mongodb", mongo_db_ping(svc->db, &err) == 0, true);
+    return 1 + svc->api->probe(app, checks + 1);
+}
+
+/* The API's metrics, then MongoDB's. */
+static void render_metrics(void *app, buf *out)
+{
+    service_app *svc = app;
+    if (svc->api->render_metrics)
+        svc->api->render_metrics(app, out);
+    mongo_render_metrics(svc->db, out);
+}
+
+/* The ops routes' context: docs from DOCS_DIR, the spec's fields, and the
+ * readiness state ("starting" until the first probe ends). */
+static void ops_init(ops_ctx *ops, const service_spec *spec)
+{
+    char title[96];
+    snprintf(title, sizeof title, "clinic-events %s API", spec->name);
+    ops->docs = docs_new(config_str(spec->vars, spec->nvars, "DOCS_DIR"), title);
+    ops->service = spec->name;
+    ops->render_metrics = render_metrics;
+    ops->probe = probe;
     ops->openapi = spec->openapi_start;
     ops->openapi_len = (size_t)(spec->openapi_end - spec->openapi_start);
     ops->ready = ops_ready_new();
-}
-
-ops_check service_check_db(mongo_db *db)
-{
-    bson_error_t err;
-    bool ok = mongo_db_ping(db, &err) == 0;
-    return (ops_check){.name = "mongodb", .state = ok ? "ok" : "down", .ok = ok, .needed = true};
 }
 
 static void sleep_ms(long ms)
@@ -154,17 +163,22 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-void service_wait(void *app, int (*init_store)(void *app, bson_error_t *err))
+/* Blocks until SIGINT or SIGTERM. Meanwhile runs the readiness probe
+ * thread, and the store's setup as soon as the database answers, retrying
+ * every 2 s, so start-up order does not matter. On return the probe thread
+ * is asked to stop: call ops_probe_stop before freeing what the probe
+ * uses. */
+static void wait_for_signal(service_app *svc)
 {
-    ops_ctx *ops = app; /* an app struct's first member is its ops_ctx */
-    if (ops_probe_start(ops, app) != 0)
+    ops_ctx *ops = &svc->ops;
+    if (ops_probe_start(ops, svc) != 0)
         log_error("cannot start the readiness probe thread: /readyz stays 503", NULL);
     bool indexes_ok = false;
     int64_t next_index_try = 0;
     while (!stop_requested) {
         if (!indexes_ok && timefmt_mono_ms() >= next_index_try) {
             bson_error_t berr;
-            indexes_ok = init_store(app, &berr) == 0;
+            indexes_ok = svc->api->resource->store->setup(svc->db, svc->bk, &berr) == 0;
             if (!indexes_ok) {
                 log_warn("cannot create indexes yet; retrying", "error", berr.message, NULL);
                 next_index_try = timefmt_mono_ms() + 2000;
@@ -174,6 +188,85 @@ void service_wait(void *app, int (*init_store)(void *app, bson_error_t *err))
     }
     log_info("shutting down", NULL);
     /* The last probe (a ping waits up to 2 s with the database down) ends
-     * while the HTTP server drains; main joins it with ops_probe_stop. */
+     * while the HTTP server drains; service_main joins it with
+     * ops_probe_stop. */
     ops_probe_request_stop(ops);
+}
+
+/* Everything read before anything is opened: a failure here exits 2. */
+static int configure(const service_spec *spec, void *app, http_server_opts *ho, auth **au,
+                     char *err, size_t errlen)
+{
+    if (start_logging(spec, err, errlen) != 0 ||
+        http_opts(spec->vars, spec->nvars, ho, err, errlen) != 0 ||
+        spec->worker->configure(app, spec->vars, spec->nvars, err, errlen) != 0)
+        return -1;
+    *au = service_auth(spec->vars, spec->nvars, err, errlen);
+    return *au ? 0 : -1;
+}
+
+int service_main(int argc, char **argv, const service_spec *spec, void *app)
+{
+    char err[512];
+    int a = config_handle_args(argc, argv, spec->name, spec->summary, spec->vars, spec->nvars, err,
+                               sizeof err);
+    if (a < 0) /* before logging starts: a plain line */
+        fprintf(stderr, "%s: %s\n", spec->name, err);
+    if (a != 0)
+        return a > 0 ? 0 : 2;
+    http_server_opts ho = {.service = spec->name,
+                           .routes = spec->api->routes,
+                           .nroutes = spec->api->nroutes,
+                           .app = app};
+    auth *au = NULL;
+    if (configure(spec, app, &ho, &au, err, sizeof err) != 0) {
+        log_error("invalid configuration", "error", err, NULL);
+        return 2;
+    }
+    ho.auth = au;
+    install_signals();
+    service_app *svc = app;
+    svc->api = spec->api;
+    ops_init(&svc->ops, spec);
+
+    /* From here on, everything is released at done, whatever step failed. */
+    int rc = 1;
+    http_server *srv = NULL;
+    char msg[64];
+    mongo_global_init();
+    svc->db = open_db(spec, err, sizeof err);
+    if (!svc->db)
+        goto fail;
+    svc->bk = buckets_new(spec->api->resource->store->records);
+    if (spec->worker->open(app, err, sizeof err) != 0)
+        goto fail;
+    srv = http_server_start(&ho, err, sizeof err);
+    if (!srv)
+        goto fail;
+    svc->ops.server = srv;
+    if (spec->worker->start(app, err, sizeof err) != 0)
+        goto fail;
+    snprintf(msg, sizeof msg, "%s listening", spec->name);
+    log_info(msg, LOG_INT("port", ho.port), NULL);
+
+    /* The API answers 503 while the database is down. */
+    wait_for_signal(svc);
+    if (spec->worker->stop)
+        spec->worker->stop(app);
+    rc = 0;
+    goto done;
+
+fail:
+    log_error("cannot start", "error", err, NULL);
+done:
+    http_server_free(srv);     /* stop accepting, finish requests in flight */
+    ops_probe_stop(&svc->ops); /* the probe uses what follows */
+    spec->worker->close(app);  /* the outbox flushes, the consumer commits and leaves */
+    buckets_free(svc->bk);
+    mongo_db_free(svc->db);
+    ops_destroy(&svc->ops); /* after the server: /readyz reads it */
+    mongo_global_cleanup();
+    auth_free(au); /* after the server: its requests read it */
+    log_info("stopped", NULL);
+    return rc;
 }

@@ -1,14 +1,17 @@
-/* service: the start-up and shutdown steps both services share — the common
- * configuration rows, signals, the HTTP and MongoDB settings, the ops routes'
- * context, and the wait loop that creates indexes once the database answers.
- * Each service's main.c keeps only what is its own. */
+/* service: a service process from start to exit, the same for both mains:
+ * argv and the configuration table, logging and signals, the HTTP and auth
+ * settings, the MongoDB pool and the day buckets, the HTTP server with the
+ * ops routes and the readiness probe, the wait for SIGINT/SIGTERM (creating
+ * the indexes as soon as the database answers), and the shutdown in reverse
+ * order. A main.c keeps its own variables and its worker (the outbox, the
+ * consumer), which it hands over as a service_worker (SERVICE_MAIN). */
 #ifndef COMMON_SERVICE_H
 #define COMMON_SERVICE_H
 
-#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "auth.h"
+#include "buckets.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
@@ -46,55 +49,103 @@
         "LOG_LEVEL", "info", "debug, info, warn or error"                                          \
     }
 
-/* Handles argv (--help), starts logging and installs the SIGINT/SIGTERM
- * handlers (SIGPIPE ignored). Returns true to go on; false when main should
- * return *exit_code (after --help, or a bad argument). */
-bool service_begin(int argc, char **argv, const char *name, const char *summary,
-                   const config_var *vars, size_t nvars, int *exit_code);
-
-/* config_int into an int; logs the reason and returns -1 when invalid. */
-int service_int(const config_var *vars, size_t nvars, const char *name, int64_t min, int64_t max,
-                int *out);
-
-/* CURRENCY as three capital letters plus NUL; logs and returns -1 otherwise. */
-int service_currency(const config_var *vars, size_t nvars, char out[4]);
-
-/* Fills the HTTP_* fields of opts (not auth, routes, app, service). */
-int service_http_opts(const config_var *vars, size_t nvars, http_server_opts *opts);
-
-/* The bearer-token configuration (AUTH_TOKENS, AUTH_JWT_*), checked whole:
- * logs what is on, or the reason it is refused and returns NULL. The caller
- * auth_free()s it after the HTTP server. */
-auth *service_auth(const config_var *vars, size_t nvars);
-
-/* The MongoDB pool from MONGODB_URI and MONGODB_POOL_SIZE; NULL with err. */
-mongo_db *service_open_db(const config_var *vars, size_t nvars, const char *appname, char *err,
-                          size_t errlen);
-
-/* What a service's ops routes need besides the configuration. */
-typedef struct service_ops_spec {
-    const char *service;                     /* "appointment" or "financial" */
-    const char *title;                       /* of the Swagger UI page */
-    const char *openapi_start, *openapi_end; /* the document linked into the binary */
+/* What a service's API module provides (appt_api_service, fin_api_service).
+ * probe and render_metrics get the app service_main was given. */
+typedef struct service_api {
+    const http_route *routes; /* OPS_ROUTES and the service's own */
+    size_t nroutes;
+    /* The readiness checks besides MongoDB's, which comes first and is the
+     * one needed: at most OPS_MAX_CHECKS - 1. */
+    ops_probe_fn probe;
+    /* Its own /metrics lines, before MongoDB's; may be NULL. */
     void (*render_metrics)(void *app, buf *out);
-    ops_probe_fn probe; /* the readiness checks */
-} service_ops_spec;
+    /* What api_handle_get and api_list serve, and its store: service_main
+     * makes its buckets and runs its setup as soon as the database answers,
+     * retrying every 2 s. */
+    const struct api_resource *resource;
+} service_api;
 
-/* The ops routes' context: docs from DOCS_DIR, the spec's fields, and the
- * readiness state ("starting" until service_wait's first probe ends). Call
- * before the HTTP server starts; free with ops_destroy. Cannot fail. */
-void service_ops_init(ops_ctx *ops, const config_var *vars, size_t nvars,
-                      const service_ops_spec *spec);
+/* The rows of a service_api that name its route table. */
+#define SERVICE_ROUTES(table) .routes = (table), .nroutes = sizeof(table) / sizeof((table)[0])
 
-/* The MongoDB row of a probe: needed, "ok" when a ping answers. Blocks up
- * to serverSelectionTimeoutMS while the database is down. */
-ops_check service_check_db(mongo_db *db);
+/* What a service's app struct starts with; service_main fills it. */
+typedef struct service_app {
+    ops_ctx ops;            /* first: the ops routes find it through req->app */
+    mongo_db *db;           /* the pool */
+    buckets *bk;            /* the lists' day buckets */
+    const service_api *api; /* for the probe and /metrics, which add MongoDB's */
+} service_app;
 
-/* Blocks until SIGINT or SIGTERM. Meanwhile runs the readiness probe
- * thread (app starts with its ops_ctx) and init_store(app) (indexes,
- * one-time migrations) as soon as the database answers, retrying every 2 s,
- * so start-up order does not matter. On return the probe thread is asked
- * to stop: call ops_probe_stop before freeing what the probe uses. */
-void service_wait(void *app, int (*init_store)(void *app, bson_error_t *err));
+/* A service's own steps of start-up and shutdown (its configuration, its
+ * worker: the outbox, the consumer), which service_main calls in this
+ * order. Each gets service_main's app; those that can fail return 0, or -1
+ * with the reason in err. */
+typedef struct service_worker {
+    /* Reads the service's own variables, before anything is opened
+     * (failing: exit 2). */
+    int (*configure)(void *app, const config_var *vars, size_t nvars, char *err, size_t errlen);
+    /* Creates the worker, once app's service_app is filled and before the
+     * HTTP server starts. */
+    int (*open)(void *app, char *err, size_t errlen);
+    /* Starts the worker's thread, once the HTTP server listens. */
+    int (*start)(void *app, char *err, size_t errlen);
+    /* After SIGINT or SIGTERM, while the HTTP server drains; may be NULL. */
+    void (*stop)(void *app);
+    /* Frees the worker once the HTTP server and the probe are gone; also
+     * after a failed start, whatever step failed. */
+    void (*close)(void *app);
+} service_worker;
+
+/* A service: its name, --help summary, configuration table, OpenAPI
+ * document, API and worker. SERVICE_MAIN fills one. */
+typedef struct service_spec {
+    const char *name; /* "appointment": logs, --help, MongoDB appname, clinic_build_info */
+    const char *summary;
+    const config_var *vars; /* SERVICE_HTTP_VARS, its own rows, SERVICE_TAIL_VARS */
+    size_t nvars;
+    const char *openapi_start, *openapi_end; /* proto/<name>.openapi.json, linked in */
+    const service_api *api;
+    const service_worker *worker;
+} service_spec;
+
+/* Runs the process described above and returns its exit status: 0 (after
+ * SIGINT or SIGTERM, or --help), 2 for a bad argument or configuration
+ * (checked whole before anything is opened), 1 when start-up fails; it logs
+ * why. app is what handlers see as req->app and what the worker's steps
+ * get: a zeroed struct that starts with its service_app. Call once, from
+ * main (SERVICE_MAIN). */
+int service_main(int argc, char **argv, const service_spec *spec, void *app);
+
+/* The main() of a service, as CHECK_MAIN is a test suite's: service_ is its
+ * name as an identifier (appointment), which also names its OpenAPI
+ * document proto/<service_>.openapi.json (the Makefile links it in), and
+ * app_ the type of its app struct, which starts with its service_app. */
+#define SERVICE_MAIN(service_, app_, summary_, vars_, api_, worker_)                               \
+    extern const char _binary_proto_##service_##_openapi_json_start[];                             \
+    extern const char _binary_proto_##service_##_openapi_json_end[];                               \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        static const service_spec spec = {                                                         \
+            .name = #service_,                                                                     \
+            .summary = (summary_),                                                                 \
+            .vars = (vars_),                                                                       \
+            .nvars = sizeof(vars_) / sizeof((vars_)[0]),                                           \
+            .openapi_start = _binary_proto_##service_##_openapi_json_start,                        \
+            .openapi_end = _binary_proto_##service_##_openapi_json_end,                            \
+            .api = (api_),                                                                         \
+            .worker = (worker_),                                                                   \
+        };                                                                                         \
+        static app_ app;                                                                           \
+        return service_main(argc, argv, &spec, &app);                                              \
+    }
+
+/* For a configure step: config_int into an int. Returns 0, or -1 with the
+ * reason in err. */
+int service_int(const config_var *vars, size_t nvars, const char *name, int64_t min, int64_t max,
+                int *out, char *err, size_t errlen);
+
+/* For a configure step: CURRENCY as three capital letters plus NUL. Returns
+ * 0, or -1 with the reason in err. */
+int service_currency(const config_var *vars, size_t nvars, char out[4], char *err, size_t errlen);
 
 #endif

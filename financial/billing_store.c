@@ -5,65 +5,42 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "bsonread.h"
 #include "timefmt.h"
 
-static void billing_from_bson(const bson_t *doc, billing *b)
+static const bsonread_field billing_fields[] = {
+    BSONREAD_APPOINTMENT_FIELDS(billing, appointment_id),
+    BSONREAD_INT("billed_hours", billing, billed_hours),
+    BSONREAD_INT("hourly_price_cents", billing, hourly_price_cents),
+    BSONREAD_INT("total_cents", billing, total_cents),
+    BSONREAD_STR("event_id", billing, event_id),
+};
+
+/* A mongo_decode_fn: the billing of a billings document. */
+static void billing_decode(const bson_t *doc, void *item)
 {
-    memset(b, 0, sizeof *b);
-    bson_iter_t it;
-    if (!bson_iter_init(&it, doc))
-        return;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (strcmp(k, "_id") == 0)
-            mongo_iter_str(&it, b->appointment_id, sizeof b->appointment_id);
-        else if (strcmp(k, "physician_id") == 0)
-            mongo_iter_str(&it, b->physician_id, sizeof b->physician_id);
-        else if (strcmp(k, "patient_id") == 0)
-            mongo_iter_str(&it, b->patient_id, sizeof b->patient_id);
-        else if (strcmp(k, "start_date") == 0)
-            b->start_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "end_date") == 0)
-            b->end_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "billed_hours") == 0)
-            b->billed_hours = mongo_iter_int(&it);
-        else if (strcmp(k, "hourly_price_cents") == 0)
-            b->hourly_price_cents = mongo_iter_int(&it);
-        else if (strcmp(k, "total_cents") == 0)
-            b->total_cents = mongo_iter_int(&it);
-        else if (strcmp(k, "currency") == 0)
-            mongo_iter_str(&it, b->currency, sizeof b->currency);
-        else if (strcmp(k, "event_id") == 0)
-            mongo_iter_str(&it, b->event_id, sizeof b->event_id);
-        else if (strcmp(k, "created_at") == 0)
-            b->created_ms = mongo_iter_int(&it);
-    }
+    memset(item, 0, sizeof(billing));
+    bsonread_doc(doc, billing_fields, BSONREAD_COUNT(billing_fields), item);
 }
 
 void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REFS])
 {
-    char day[BUCKET_DAY_LEN], end_day[BUCKET_DAY_LEN], scope[BUCKET_SCOPE_LEN];
-    buckets_day_of_id(b->appointment_id, b->created_ms, day);
+    char end_day[BUCKET_DAY_LEN];
+    buckets_id_refs(b->appointment_id, b->created_ms, b->physician_id, refs);
     timefmt_format_day(b->end_ms, end_day);
-    bucket_ref_set(&refs[0], "all", day);
-    snprintf(scope, sizeof scope, "physician/%s", b->physician_id);
-    bucket_ref_set(&refs[1], scope, day);
-    bucket_ref_set(&refs[2], "end", end_day);
+    bucket_ref_set(&refs[BUCKETS_ID_REFS], "end", end_day);
 }
 
-static size_t backfill_refs(const bson_t *doc, char day[BUCKET_DAY_LEN], bucket_ref *refs)
+/* buckets_migration.refs_of */
+static size_t refs_of(const void *item, bucket_ref *refs)
 {
-    billing b;
-    billing_from_bson(doc, &b);
-    billing_store_bucket_refs(&b, refs);
-    memcpy(day, refs[0].day, BUCKET_DAY_LEN);
+    billing_store_bucket_refs(item, refs);
     return BILLING_MAX_REFS;
 }
 
-#define MIGRATION "billings-buckets-v1"
-
 int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
 {
+    static const buckets_migration migration = {"billings-buckets-v1", refs_of, NULL};
     /* physician_newest .. end_date serve lists and summaries on MongoDB; on
      * FerretDB only equality lookups use an index (their GIN twins), hence
      * bucket_newest (the id-day walk) and end_day (summaries, ranges). */
@@ -74,21 +51,14 @@ int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
                  "end_date", BCON_INT32(-1), "}", "name", "end_date", "}", "3", "{", "key", "{",
                  BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest",
                  "}", "4", "{", "key", "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
-    int rc = mongo_db_create_indexes(db, BILLING_COLLECTION, idx, err);
+    int rc = buckets_setup(bk, db, &billing_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
-    if (rc == 0)
-        rc = buckets_init(bk, db, err);
-    if (rc == 0) {
-        int done = buckets_migrated(bk, db, MIGRATION, err);
-        if (done < 0)
-            rc = -1;
-        else if (done == 0 &&
-                 (buckets_backfill(bk, db, BILLING_COLLECTION, backfill_refs, err) != 0 ||
-                  buckets_mark_migrated(bk, db, MIGRATION, err) != 0))
-            rc = -1;
-    }
     return rc;
 }
+
+const buckets_coll billing_store_coll = {{BILLING_COLLECTION, billing_decode, sizeof(billing)},
+                                         BILLING_BUCKETS_COLLECTION,
+                                         billing_store_init};
 
 /* The billing document as it is stored (_id = appointment id). */
 static void billing_to_bson(const billing *b, const char *bucket, bson_t *doc)
@@ -184,15 +154,7 @@ int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size
 
 int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER, doc;
-    BSON_APPEND_UTF8(&filter, "_id", appointment_id);
-    int rc = mongo_find_one(db, BILLING_COLLECTION, &filter, &doc, err);
-    if (rc == 1) {
-        billing_from_bson(&doc, out);
-        bson_destroy(&doc);
-    }
-    bson_destroy(&filter);
-    return rc;
+    return mongo_get(db, &billing_store_coll.docs, appointment_id, out, err);
 }
 
 /* Appends {field: {$gte: from, $lt: to}} for the bounds that are set. */
@@ -208,11 +170,6 @@ static void append_range(bson_t *filter, const char *field, bool has_from, int64
     if (has_to)
         BSON_APPEND_DATE_TIME(&range, "$lt", to_ms);
     bson_append_document_end(filter, &range);
-}
-
-static void decode_billing(const bson_t *doc, void *item)
-{
-    billing_from_bson(doc, item);
 }
 
 static int id_desc(const void *x, const void *y)
@@ -241,16 +198,16 @@ static int end_days(mongo_db *db, buckets *bk, const char *first, const char *la
 }
 
 /* A short from/to range: the top of each of its end days, merged. */
-static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter,
-                            const billing_filter *f, mongo_page *p, bson_error_t *err)
+static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, const fin_range *r,
+                            const char *before_id, mongo_page *p, bson_error_t *err)
 {
     char first[BUCKET_DAY_LEN], last[BUCKET_DAY_LEN];
-    range_days(f->from_ms, f->to_ms, first, last);
+    range_days(r->from_ms, r->to_ms, first, last);
     char(*days)[BUCKET_DAY_LEN] = NULL;
     size_t ndays = 0;
     if (end_days(db, bk, first, last, &days, &ndays, err) != 0)
         return -1;
-    size_t room = (size_t)(f->limit + 1);
+    size_t room = (size_t)(p->limit + 1);
     billing *all = xmalloc((ndays ? ndays : 1) * room * sizeof *all);
     size_t nall = 0;
     int rc = 0;
@@ -261,54 +218,49 @@ static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter,
         /* limit + 1 per day: enough for the page and to know whether more follow. */
         mongo_page dp = {.items = all + nall,
                          .item_size = sizeof *all,
-                         .limit = f->limit + 1,
-                         .decode = decode_billing};
-        rc = mongo_page_fill(db, BILLING_COLLECTION, &day_filter, f->before_id, &dp, err);
+                         .limit = p->limit + 1,
+                         .decode = billing_decode};
+        rc = mongo_page_fill(db, BILLING_COLLECTION, &day_filter, before_id, &dp, err);
         nall += (size_t)dp.n;
         bson_destroy(&day_filter);
     }
     if (rc == 0) {
         if (nall > 1)
             qsort(all, nall, sizeof *all, id_desc);
-        size_t take = nall < (size_t)f->limit ? nall : (size_t)f->limit;
+        size_t take = nall < (size_t)p->limit ? nall : (size_t)p->limit;
         memcpy(p->items, all, take * sizeof *all);
         p->n = (int)take;
         p->more = nall > take;
+        if (take > 0) /* _id is the appointment id */
+            snprintf(p->last_id, sizeof p->last_id, "%s", all[take - 1].appointment_id);
     }
     free(all);
     free(days);
     return rc;
 }
 
-int billing_store_list(mongo_db *db, buckets *bk, const billing_filter *f, billing *out, int *n,
-                       bool *more, bson_error_t *err)
+int billing_store_list(mongo_db *db, buckets *bk, const fin_list_req *q, mongo_page *p,
+                       bson_error_t *err)
 {
+    const fin_range *r = &q->range;
     bson_t filter = BSON_INITIALIZER;
-    if (f->physician_id)
-        BSON_APPEND_UTF8(&filter, "physician_id", f->physician_id);
-    if (f->patient_id)
-        BSON_APPEND_UTF8(&filter, "patient_id", f->patient_id);
-    append_range(&filter, "end_date", f->has_from, f->from_ms, f->has_to, f->to_ms);
-    mongo_page p = {
-        .items = out, .item_size = sizeof *out, .limit = f->limit, .decode = decode_billing};
+    char scope[BUCKET_SCOPE_LEN];
+    buckets_people_filter(&filter, q->has_physician ? q->physician_id : NULL,
+                          q->has_patient ? q->patient_id : NULL, scope);
+    append_range(&filter, "end_date", r->has_from, r->from_ms, r->has_to, r->to_ms);
+    const char *before_id = q->has_cursor ? q->cursor : NULL;
+    p->decode = billing_decode;
     int rc;
-    if (f->patient_id) {
-        rc = mongo_page_fill(db, BILLING_COLLECTION, &filter, f->before_id, &p, err);
-    } else if (f->has_from && f->has_to &&
-               (f->to_ms <= f->from_ms ||
-                f->to_ms - f->from_ms <= (int64_t)BILLING_RANGE_DAYS_MAX * 86400000)) {
-        rc = f->to_ms <= f->from_ms ? 0 : list_by_end_days(db, bk, &filter, f, &p, err);
+    if (q->has_patient) {
+        rc = mongo_page_fill(db, BILLING_COLLECTION, &filter, before_id, p, err);
+    } else if (r->has_from && r->has_to &&
+               (r->to_ms <= r->from_ms ||
+                r->to_ms - r->from_ms <= (int64_t)BILLING_RANGE_DAYS_MAX * 86400000)) {
+        rc = r->to_ms <= r->from_ms ? 0 : list_by_end_days(db, bk, &filter, r, before_id, p, err);
     } else {
-        char scope[BUCKET_SCOPE_LEN] = "all";
-        if (f->physician_id)
-            snprintf(scope, sizeof scope, "physician/%s", f->physician_id);
-        rc = buckets_page(bk, db, BILLING_COLLECTION, scope, &filter, f->before_id, &p, err);
+        rc = buckets_page(bk, db, BILLING_COLLECTION, scope, &filter, before_id, p, err);
     }
     bson_destroy(&filter);
-    if (rc == 0) {
-        *n = p.n;
-        *more = p.more;
-    }
     return rc;
 }
 
@@ -365,7 +317,7 @@ static int row_key_cmp(const void *x, const void *y)
     return strcmp(((const summary_row *)x)->key, ((const summary_row *)y)->key);
 }
 
-/* Folds rows sorted by key into one group per key. Returns 0, or -2 with err
+/* Folds rows sorted by key into one group per key. Returns 0, or 1 with err
  * set when the result is too large. */
 static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **out, size_t *nout,
                      bson_error_t *err)
@@ -380,7 +332,7 @@ static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **ou
                 free(groups);
                 bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
                                "more than %zu groups", max_groups);
-                return -2;
+                return 1;
             }
             if (ngroups == cap) {
                 cap = cap ? cap * 2 : 16;
@@ -394,7 +346,7 @@ static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **ou
             free(groups);
             bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
                            "a total exceeds the largest amount");
-            return -2;
+            return 1;
         }
         g->count++;
     }

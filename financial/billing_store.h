@@ -14,6 +14,7 @@
 #include "billing.h"
 #include "buckets.h"
 #include "event.h"
+#include "fin_request.h"
 #include "mongo.h"
 #include "uuid.h"
 
@@ -23,17 +24,6 @@
  * buckets; a longer one walks the id buckets. */
 #define BILLING_RANGE_DAYS_MAX 31
 #define BILLING_DAY_LEN 11 /* "YYYY-MM-DD" + NUL */
-
-typedef struct billing_filter {
-    const char *physician_id; /* NULL: any */
-    const char *patient_id;   /* NULL: any */
-    bool has_from;            /* end_date >= from_ms */
-    int64_t from_ms;
-    bool has_to; /* end_date < to_ms */
-    int64_t to_ms;
-    const char *before_id; /* cursor: only ids < this; NULL from the newest */
-    int limit;             /* 1..100 */
-} billing_filter;
 
 typedef enum billing_group_by {
     BILLING_BY_PHYSICIAN = 0,
@@ -58,11 +48,15 @@ typedef struct billing_summary_query {
     size_t max_groups;    /* more groups than this is an error (see below) */
 } billing_summary_query;
 
+/* The billings collection: decoded into billing, its buckets recorded in
+ * BILLING_BUCKETS_COLLECTION, set up by billing_store_init. */
+extern const buckets_coll billing_store_coll;
+
 /* Creates the list indexes (idempotent; _id is the unique key) and gives
  * billings written before day buckets existed their bucket (once). */
 int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err);
 
-#define BILLING_MAX_REFS 3
+#define BILLING_MAX_REFS (BUCKETS_ID_REFS + 1)
 /* The buckets that lists and summaries walk to find b: "all" and
  * "physician/<id>" on the day of its appointment id, "end" on the day of its
  * end. Pure. */
@@ -82,18 +76,20 @@ int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size
 /* Returns 1 and fills *out, 0 if the appointment is not billed, -1 on error. */
 int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err);
 
-/* Lists newest first (appointment id descending). Fills out[0..*n) with at
- * most f->limit items and says whether more follow. A patient's billings are
+/* Lists what q asks for, newest first (appointment id descending), into p, whose items (room
+ * for p->limit billings) and limit the caller sets: fills p->n items, sets
+ * p->more when more follow, and sets p->decode. A patient's billings are
  * read by their own equality; a from/to range of at most
  * BILLING_RANGE_DAYS_MAX days through its end days; anything else walks the
  * id buckets newest first. */
-int billing_store_list(mongo_db *db, buckets *bk, const billing_filter *f, billing *out, int *n,
-                       bool *more, bson_error_t *err);
+int billing_store_list(mongo_db *db, buckets *bk, const fin_list_req *q, mongo_page *p,
+                       bson_error_t *err);
 
 /* Counts and totals billings per physician, patient or day, sorted by key.
  * Returns 0 with *out an array of *n groups the caller free()s (NULL when
- * empty); -1 on a database error; -2 (err says why) when the answer is too
- * large: more than q->max_groups groups, or a total beyond int64. */
+ * empty); 1, with err saying why and *out untouched, when the answer is too
+ * large: more than q->max_groups groups, or a total beyond int64; -1 on a
+ * database error. */
 int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
                           billing_group **out, size_t *n, bson_error_t *err);
 

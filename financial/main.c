@@ -1,16 +1,9 @@
 /* financial: bills finished consultations from appointment.finished events
  * and serves the billings over HTTP. */
 #include <stdio.h>
-#include <string.h>
 
 #include "fin_api.h"
-#include "consumer.h"
 #include "log.h"
-#include "service.h"
-#include "billing_store.h"
-
-extern const char _binary_proto_financial_openapi_json_start[];
-extern const char _binary_proto_financial_openapi_json_end[];
 
 static const config_var vars[] = {
     SERVICE_HTTP_VARS("8081"),
@@ -25,103 +18,66 @@ static const config_var vars[] = {
      "ISO 4217 currency that /billings/summary totals when the request names none"},
     SERVICE_TAIL_VARS,
 };
-#define NVARS (sizeof vars / sizeof vars[0])
 
-static const service_ops_spec ops_spec = {
-    .service = "financial",
-    .title = "clinic-events financial API",
-    .openapi_start = _binary_proto_financial_openapi_json_start,
-    .openapi_end = _binary_proto_financial_openapi_json_end,
-    .render_metrics = fin_api_render_metrics,
-    .probe = fin_api_probe,
-};
+/* The consumer's settings, read by configure for open_consumer: start-up
+ * runs on main's thread. */
+static consumer_opts consumer_options;
 
-int main(int argc, char **argv)
+static int configure(void *app, const config_var *v, size_t n, char *err, size_t errlen)
 {
-    int rc = 1;
-    if (!service_begin(argc, argv, "financial",
-                       "Bills finished consultations from appointment.finished events "
-                       "and serves the billings over HTTP.",
-                       vars, NVARS, &rc))
-        return rc;
-
-    fin_api app;
-    memset(&app, 0, sizeof app);
-    http_server_opts ho = {
-        .service = "financial", .routes = fin_api_routes, .nroutes = fin_api_nroutes, .app = &app};
-    int session_timeout, retry_max;
-    if (service_http_opts(vars, NVARS, &ho) ||
-        service_int(vars, NVARS, "KAFKA_SESSION_TIMEOUT_MS", 1000, 3600000, &session_timeout) ||
-        service_int(vars, NVARS, "CONSUMER_RETRY_MAX_MS", 100, 3600000, &retry_max) ||
-        service_currency(vars, NVARS, app.currency))
-        return 2;
-    auth *au = service_auth(vars, NVARS);
-    if (!au)
-        return 2;
-    ho.auth = au;
-
-    service_ops_init(&app.ops, vars, NVARS, &ops_spec);
-
-    char err[512];
-    http_server *srv = NULL;
-    consumer *cons = NULL;
-    mongo_global_init();
-    mongo_db *db = service_open_db(vars, NVARS, "financial", err, sizeof err);
-    if (!db) {
-        log_error("cannot start", "error", err, NULL);
-        goto done;
-    }
-    app.db = db;
-    app.bk = buckets_new(BILLING_BUCKETS_COLLECTION);
-    consumer_opts co = {
-        .bootstrap = config_str(vars, NVARS, "KAFKA_BOOTSTRAP"),
-        .topic = config_str(vars, NVARS, "KAFKA_TOPIC"),
-        .dlq_topic = config_str(vars, NVARS, "KAFKA_DLQ_TOPIC"),
-        .group_id = config_str(vars, NVARS, "KAFKA_GROUP_ID"),
-        .session_timeout_ms = session_timeout,
-        .retry_max_ms = retry_max,
-        .db = db,
-        .bk = app.bk,
-    };
-    cons = consumer_new(&co, err, sizeof err);
-    if (!cons) {
-        log_error("cannot start", "error", err, NULL);
-        goto done;
-    }
-    app.consumer = cons;
-
-    srv = http_server_start(&ho, err, sizeof err);
-    if (!srv) {
-        log_error("cannot start", "error", err, NULL);
-        goto done;
-    }
-    app.ops.server = srv;
-    /* The consumer needs no index (it writes by _id), so it starts at once;
-     * while the database is down it pauses and retries by itself. */
-    if (consumer_start(cons) != 0) {
-        log_error("cannot start the consumer thread", NULL);
-        goto done;
-    }
-    char portstr[8];
-    snprintf(portstr, sizeof portstr, "%d", ho.port);
-    log_info("financial listening", "port", portstr, "topic", co.topic, "group_id", co.group_id,
-             NULL);
-
-    service_wait(&app, fin_api_init_store);
-    /* Stop taking messages and partitions now, not after the HTTP server
-     * has finished its requests. */
-    consumer_stop(cons);
-    rc = 0;
-
-done:
-    http_server_free(srv);    /* stop accepting, finish requests in flight */
-    ops_probe_stop(&app.ops); /* the probe uses what follows */
-    consumer_free(cons);      /* stop consuming, commit stored offsets, leave the group */
-    buckets_free(app.bk);
-    mongo_db_free(db);
-    ops_destroy(&app.ops); /* after the server: /readyz reads it */
-    mongo_global_cleanup();
-    auth_free(au); /* after the server: its requests read it */
-    log_info("stopped", NULL);
-    return rc;
+    consumer_options.bootstrap = config_str(v, n, "KAFKA_BOOTSTRAP");
+    consumer_options.topic = config_str(v, n, "KAFKA_TOPIC");
+    consumer_options.dlq_topic = config_str(v, n, "KAFKA_DLQ_TOPIC");
+    consumer_options.group_id = config_str(v, n, "KAFKA_GROUP_ID");
+    return service_int(v, n, "KAFKA_SESSION_TIMEOUT_MS", 1000, 3600000,
+                       &consumer_options.session_timeout_ms, err, errlen) ||
+                   service_int(v, n, "CONSUMER_RETRY_MAX_MS", 100, 3600000,
+                               &consumer_options.retry_max_ms, err, errlen) ||
+                   service_currency(v, n, ((fin_api *)app)->currency, err, errlen)
+               ? -1
+               : 0;
 }
+
+static int open_consumer(void *app, char *err, size_t errlen)
+{
+    fin_api *f = app;
+    consumer_options.db = f->svc.db;
+    consumer_options.bk = f->svc.bk;
+    f->consumer = consumer_new(&consumer_options, err, errlen);
+    return f->consumer ? 0 : -1;
+}
+
+/* The consumer needs no index (it writes by _id), so it starts at once;
+ * while the database is down it pauses and retries by itself. */
+static int start_consumer(void *app, char *err, size_t errlen)
+{
+    if (consumer_start(((fin_api *)app)->consumer) != 0) {
+        snprintf(err, errlen, "cannot start the consumer thread");
+        return -1;
+    }
+    log_info("consuming", "topic", consumer_options.topic, "group_id", consumer_options.group_id,
+             NULL);
+    return 0;
+}
+
+/* Stops taking messages and partitions at once, not after the HTTP server
+ * has finished its requests. */
+static void stop_consumer(void *app)
+{
+    consumer_stop(((fin_api *)app)->consumer);
+}
+
+/* Commits the stored offsets and leaves the group. */
+static void free_consumer(void *app)
+{
+    consumer_free(((fin_api *)app)->consumer);
+}
+
+/* configure, open, start, stop, close: see service_worker. */
+static const service_worker consumer_worker = {configure, open_consumer, start_consumer,
+                                               stop_consumer, free_consumer};
+
+SERVICE_MAIN(financial, fin_api,
+             "Bills finished consultations from appointment.finished events and serves the "
+             "billings over HTTP.",
+             vars, &fin_api_service, &consumer_worker)

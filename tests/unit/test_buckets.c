@@ -97,6 +97,35 @@ START_TEST(test_billing_needs_its_id_day_buckets_and_its_end_day_bucket)
 }
 END_TEST
 
+START_TEST(test_a_physicians_list_walks_its_own_buckets_and_any_other_all)
+{
+    char scope[BUCKET_SCOPE_LEN];
+    buckets_scope("0191d2f4-8e3b-7c1a-9f00-1234567890ab", scope);
+    ck_assert_str_eq(scope, "physician/0191d2f4-8e3b-7c1a-9f00-1234567890ab");
+    buckets_scope(NULL, scope);
+    ck_assert_str_eq(scope, "all");
+}
+END_TEST
+
+START_TEST(test_people_filter_holds_an_equality_for_each_one_given)
+{
+    char scope[BUCKET_SCOPE_LEN];
+    bson_t f = BSON_INITIALIZER;
+    buckets_people_filter(&f, NULL, "q", scope);
+    ck_assert_str_eq(scope, "all");
+    ck_assert(!bson_has_field(&f, "physician_id"));
+    bson_iter_t it;
+    ck_assert(bson_iter_init_find(&it, &f, "patient_id"));
+    ck_assert_str_eq(bson_iter_utf8(&it, NULL), "q");
+    bson_reinit(&f);
+    buckets_people_filter(&f, "p", NULL, scope);
+    bool physician = bson_has_field(&f, "physician_id"), patient = bson_has_field(&f, "patient_id");
+    bson_destroy(&f);
+    ck_assert_str_eq(scope, "physician/p");
+    ck_assert(physician && !patient);
+}
+END_TEST
+
 static Suite *buckets_suite(void)
 {
     Suite *s = suite_create("buckets");
@@ -107,6 +136,8 @@ static Suite *buckets_suite(void)
     tcase_add_test(tc, test_ref_set_truncates_a_long_scope_and_keeps_the_day);
     tcase_add_test(tc, test_appointment_needs_the_all_and_physician_buckets_of_its_id_day);
     tcase_add_test(tc, test_billing_needs_its_id_day_buckets_and_its_end_day_bucket);
+    tcase_add_test(tc, test_a_physicians_list_walks_its_own_buckets_and_any_other_all);
+    tcase_add_test(tc, test_people_filter_holds_an_equality_for_each_one_given);
     suite_add_tcase(s, tc);
     return s;
 }
