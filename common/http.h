@@ -75,8 +75,7 @@ struct http_req {
 };
 
 typedef struct http_server_opts {
-    const char *service; /* for logs and problem types */
-    const char *host;    /* "0.0.0.0"; forced to 127.0.0.1 when auth is off */
+    const char *host; /* "0.0.0.0"; forced to 127.0.0.1 when auth is off */
     int port;
     int threads;
     size_t max_body;          /* bytes; larger bodies get 413 */

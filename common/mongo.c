@@ -121,11 +121,6 @@ bool mongo_db_default_write_concern(mongo_db *db)
     return is_default;
 }
 
-const char *mongo_db_name(const mongo_db *db)
-{
-    return db->dbname;
-}
-
 int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t *out,
                    bson_error_t *err)
 {

@@ -31,7 +31,6 @@ void mongo_db_push(mongo_db *db, mongoc_client_t *client);
 /* A handle on collection `name` of our database; mongoc_collection_destroy it
  * before pushing the client back. */
 mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client, const char *name);
-const char *mongo_db_name(const mongo_db *db);
 /* True when MONGODB_URI sets no write concern (w, journal) of its own. */
 bool mongo_db_default_write_concern(mongo_db *db);
 

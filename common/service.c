@@ -214,10 +214,7 @@ int service_main(int argc, char **argv, const service_spec *spec, void *app)
         fprintf(stderr, "%s: %s\n", spec->name, err);
     if (a != 0)
         return a > 0 ? 0 : 2;
-    http_server_opts ho = {.service = spec->name,
-                           .routes = spec->api->routes,
-                           .nroutes = spec->api->nroutes,
-                           .app = app};
+    http_server_opts ho = {.routes = spec->api->routes, .nroutes = spec->api->nroutes, .app = app};
     auth *au = NULL;
     if (configure(spec, app, &ho, &au, err, sizeof err) != 0) {
         log_error("invalid configuration", "error", err, NULL);

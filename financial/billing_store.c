@@ -119,7 +119,7 @@ static void mark_existing(const bson_t *reply, size_t first, size_t count, void 
     }
 }
 
-int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
+int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
                               bson_error_t *err)
 {
     if (n == 0)

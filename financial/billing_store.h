@@ -70,7 +70,7 @@ void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REF
  * this call wrote, 0 for those that existed (a duplicate event, or a
  * concurrent writer that won the race); on error returns -1 and nothing is
  * known (a retry is harmless). */
-int billing_store_upsert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
+int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
                               bson_error_t *err);
 
 /* Returns 1 and fills *out, 0 if the appointment is not billed, -1 on error. */

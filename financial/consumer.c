@@ -439,7 +439,7 @@ static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing 
     if (nbills == 0)
         return 0;
     bson_error_t err;
-    if (billing_store_upsert_many(c->opts.db, c->opts.bk, bills, nbills, created, &err) != 0) {
+    if (billing_store_insert_many(c->opts.db, c->opts.bk, bills, nbills, created, &err) != 0) {
         log_warn("cannot write the billings; pausing consumption", LOG_INT("count", nbills),
                  "first_appointment_id", bills[0].appointment_id, "error", err.message, NULL);
         return -1;

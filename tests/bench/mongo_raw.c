@@ -7,7 +7,7 @@
  *       N inserts (start), then for each: get by _id, findAndModify (finish),
  *       the published mark (MARK_BATCH ids per bulk, as a delivery-report
  *       round sends them, on MARK_THREADS threads), then the billings
- *       (billing_store_upsert_many, RW_BILL_BATCH per call, as a consumer
+ *       (billing_store_insert_many, RW_BILL_BATCH per call, as a consumer
  *       poll writes them, on BILL_THREADS threads); THREADS at once for the
  *       others, one phase after the other. One JSON line: each operation's
  *       rate and p50/p99 (a batch's latency counts for each of its items),
@@ -24,7 +24,7 @@
  *       noted) and, unless still started, appt_store_finish, one by one;
  *       meanwhile (with "published" and a FIN_URI other than "-") the
  *       billings the financial service would have written, through
- *       billing_store_upsert_many, BILL_BATCH per call on BILL_THREADS more
+ *       billing_store_insert_many, BILL_BATCH per call on BILL_THREADS more
  *       threads. Phase 2 (with "published"): the entries marked published
  *       (appt_store_outbox_published). With "pending" they stay pending and
  *       due (for the outbox relay). One JSON line: counts, seconds and rates
@@ -50,7 +50,7 @@
 #define MARK_BATCH 32       /* ids per appt_store_outbox_published in rw (one delivery round) */
 #define SEED_MARK_BATCH 256 /* ... when seeding (the store chunks it) */
 #define MARK_THREADS 2
-#define BILL_BATCH 500 /* billings per billing_store_upsert_many (seed; a consumer poll's most) */
+#define BILL_BATCH 500 /* billings per billing_store_insert_many (seed; a consumer poll's most) */
 #define RW_BILL_BATCH 100 /* ... in rw */
 #define BILL_THREADS 2
 #define SEED_PHYSICIANS 300
@@ -212,7 +212,7 @@ static void run_op(int op, long i, long k)
         bool *created = malloc((size_t)k * sizeof *created);
         for (long j = 0; j < k; j++)
             billing_of(&appts[i + j], &bills[j]);
-        if (billing_store_upsert_many(fdb, fbk, bills, (size_t)k, created, &err) != 0)
+        if (billing_store_insert_many(fdb, fbk, bills, (size_t)k, created, &err) != 0)
             note_error("bill", &err);
         free(created);
         free(bills);
@@ -364,7 +364,7 @@ static void *seed_mark_worker(void *arg)
     return NULL;
 }
 
-/* Phase 1 too: the billings, BILL_BATCH per billing_store_upsert_many. */
+/* Phase 1 too: the billings, BILL_BATCH per billing_store_insert_many. */
 static void *seed_bill_worker(void *arg)
 {
     (void)arg;
@@ -380,7 +380,7 @@ static void *seed_bill_worker(void *arg)
             if (appts[i].finished && billing_of(&appts[i], &bills[k]) == 0)
                 k++;
         bson_error_t err;
-        if (k > 0 && billing_store_upsert_many(fdb, fbk, bills, k, created, &err) != 0) {
+        if (k > 0 && billing_store_insert_many(fdb, fbk, bills, k, created, &err) != 0) {
             note_error("bill", &err);
             continue;
         }
