@@ -24,6 +24,27 @@ int billing_compute(int64_t start_ms, int64_t end_ms, int64_t hourly_price_cents
     return 0;
 }
 
+int billing_make(const event_finished *ev, const char *event_id, int64_t created_ms, billing *b)
+{
+    billing_amount amt;
+    if (billing_compute(ev->start_ms, ev->end_ms, ev->hourly_price_cents, &amt) != 0)
+        return -1;
+    memset(b, 0, sizeof *b);
+    memcpy(b->appointment_id, ev->appointment_id, UUID_STR_LEN);
+    memcpy(b->physician_id, ev->physician_id, UUID_STR_LEN);
+    memcpy(b->patient_id, ev->patient_id, UUID_STR_LEN);
+    b->start_ms = ev->start_ms;
+    b->end_ms = ev->end_ms;
+    b->billed_hours = amt.hours;
+    b->hourly_price_cents = ev->hourly_price_cents;
+    b->total_cents = amt.total_cents;
+    memcpy(b->currency, ev->currency, EVENT_CURRENCY_LEN);
+    if (event_id)
+        snprintf(b->event_id, sizeof b->event_id, "%s", event_id);
+    b->created_ms = created_ms;
+    return 0;
+}
+
 int billing_from_event(const char *body, size_t len, const char *ce_type, const char *ce_id,
                        int64_t created_ms, billing *b, char *reason, size_t reasonlen)
 {
@@ -40,23 +61,12 @@ int billing_from_event(const char *body, size_t len, const char *ce_type, const 
     event_finished ev;
     if (event_decode(body, len, &ev, reason, reasonlen) != 0)
         return -1;
-    billing_amount amt;
-    if (billing_compute(ev.start_ms, ev.end_ms, ev.hourly_price_cents, &amt) != 0) {
+    char event_id[UUID_STR_LEN] = "";
+    if (ce_id && uuid_normalize(ce_id, strlen(ce_id), event_id) != 0)
+        event_id[0] = '\0'; /* not a UUID: not worth keeping */
+    if (billing_make(&ev, event_id, created_ms, b) != 0) {
         snprintf(reason, reasonlen, "hourly_price_cents: the total does not fit in int64");
         return -1;
     }
-    memset(b, 0, sizeof *b);
-    memcpy(b->appointment_id, ev.appointment_id, UUID_STR_LEN);
-    memcpy(b->physician_id, ev.physician_id, UUID_STR_LEN);
-    memcpy(b->patient_id, ev.patient_id, UUID_STR_LEN);
-    b->start_ms = ev.start_ms;
-    b->end_ms = ev.end_ms;
-    b->billed_hours = amt.hours;
-    b->hourly_price_cents = ev.hourly_price_cents;
-    b->total_cents = amt.total_cents;
-    memcpy(b->currency, ev.currency, EVENT_CURRENCY_LEN);
-    if (!ce_id || uuid_normalize(ce_id, strlen(ce_id), b->event_id) != 0)
-        b->event_id[0] = '\0'; /* not a UUID: not worth keeping */
-    b->created_ms = created_ms;
     return 0;
 }

@@ -38,6 +38,12 @@ typedef struct billing {
 int billing_compute(int64_t start_ms, int64_t end_ms, int64_t hourly_price_cents,
                     billing_amount *out);
 
+/* The billing for a decoded event: event_id is its ce_id when it is a UUID
+ * (kept lowercase), else "" or NULL; created_ms is recorded as the billing's
+ * creation time. Returns 0 with *b filled, or -1 when the total does not fit
+ * in int64 (b untouched). */
+int billing_make(const event_finished *ev, const char *event_id, int64_t created_ms, billing *b);
+
 /* The billing one consultation-finished message makes. body[0..len) is the
  * message's value; ce_type and ce_id its CloudEvents headers, NULL when
  * absent (a plain producer sends none: accepted); created_ms is recorded as

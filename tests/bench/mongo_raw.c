@@ -37,6 +37,7 @@
 
 #include "mongo.h"
 #include "appt_store.h"
+#include "outbox.h"
 #include "timefmt.h"
 #include "uuid.h"
 #include "billing.h"
@@ -107,25 +108,14 @@ static void fill(appt *a, int64_t created_ms, long physician, long patient)
     memcpy(a->currency, "BRL", 4);
 }
 
-/* What financial's consumer writes for finished appointment a. */
+/* What financial's consumer writes for finished appointment a: the event
+ * appointment's outbox makes of it, billed by financial's own mapping. */
 static int billing_of(const appt *a, billing *b)
 {
-    billing_amount amt;
-    if (billing_compute(a->start_ms, a->end_ms, a->price_cents, &amt) != 0)
-        return -1;
-    memset(b, 0, sizeof *b);
-    memcpy(b->appointment_id, a->id, UUID_STR_LEN);
-    memcpy(b->physician_id, a->physician_id, UUID_STR_LEN);
-    memcpy(b->patient_id, a->patient_id, UUID_STR_LEN);
-    b->start_ms = a->start_ms;
-    b->end_ms = a->end_ms;
-    b->billed_hours = amt.hours;
-    b->hourly_price_cents = a->price_cents;
-    b->total_cents = amt.total_cents;
-    memcpy(b->currency, a->currency, EVENT_CURRENCY_LEN);
-    memcpy(b->event_id, a->event_id, UUID_STR_LEN);
-    b->created_ms = a->end_ms + 150; /* the consumer's write, a moment after the finish */
-    return 0;
+    event_finished ev;
+    outbox_event_of(a, &ev);
+    /* the consumer's write, a moment after the finish */
+    return billing_make(&ev, a->event_id, a->end_ms + 150, b);
 }
 
 static int cmp_i64(const void *x, const void *y)
