@@ -11,7 +11,7 @@ static const config_var vars[] = {
     {"KAFKA_MESSAGE_TIMEOUT_MS", "30000",
      "how long the producer retries one event before the relay takes over"},
     {"OUTBOX_RELAY_INTERVAL_MS", "1000",
-     "how often the relay looks for pending events after a failure or a start (else every 30 s)"},
+     "how often the relay looks for pending events that are due"},
     {"OUTBOX_RETRY_MAX_MS", "30000", "longest wait between two attempts to publish an event"},
     {"HOURLY_PRICE", "200.00", "price per started hour, captured when a consultation starts"},
     {"CURRENCY", "BRL", "ISO 4217 currency of the prices"},

@@ -152,11 +152,6 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
     return rc;
 }
 
-int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err)
-{
-    return mongo_get(db, &billing_store_coll.docs, appointment_id, out, err);
-}
-
 /* Appends {field: {$gte: from, $lt: to}} for the bounds that are set. */
 static void append_range(bson_t *filter, const char *field, bool has_from, int64_t from_ms,
                          bool has_to, int64_t to_ms)

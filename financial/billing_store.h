@@ -73,8 +73,6 @@ void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REF
 int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
                               bson_error_t *err);
 
-/* Returns 1 and fills *out, 0 if the appointment is not billed, -1 on error. */
-int billing_store_get(mongo_db *db, const char *appointment_id, billing *out, bson_error_t *err);
 
 /* Lists what q asks for, newest first (appointment id descending), into p, whose items (room
  * for p->limit billings) and limit the caller sets: fills p->n items, sets

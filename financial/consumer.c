@@ -57,8 +57,8 @@ struct consumer {
     int64_t backoff_ms;          /* 0 after a success */
     int64_t next_try_ms;         /* monotonic time of the next probe */
     int64_t next_lag_ms;         /* monotonic time of the next lag refresh */
-    bool coordinator_up;         /* the last statistics saw the group's coordinator */
-    int64_t stats_ms;            /* when they arrived (monotonic), 0: never */
+    bool coordinator_up;         /* the group's coordinator answered, as last seen */
+    int64_t coordinator_seen_ms; /* when that was seen (monotonic), 0: never */
     bool uncommitted;            /* offsets stored since the last commit */
     bool commit_in_flight;       /* an asynchronous commit awaits its result */
     int64_t next_commit_ms;      /* monotonic time of the next commit */
@@ -113,25 +113,32 @@ static void describe(const rd_kafka_topic_partition_list_t *l, char *out, size_t
 
 /* ---- offsets ---- */
 
+/* Records what was just seen of the group's coordinator. */
+static void coordinator_seen(consumer *c, bool up)
+{
+    c->coordinator_up = up;
+    c->coordinator_seen_ms = timefmt_mono_ms();
+}
+
 /* librdkafka's statistics (every STATS_INTERVAL_MS, served by the consumer's
  * poll): only the group coordinator's state is read. The JSON is librdkafka's
  * own, and it frees it (return 0). */
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     (void)rk;
-    consumer *c = opaque;
     json_t *root = json_loadb(json, len, 0, NULL);
     const char *state = json_string_value(json_object_get(json_object_get(root, "cgrp"), "state"));
-    c->coordinator_up = state && strcmp(state, "up") == 0;
-    c->stats_ms = timefmt_mono_ms();
+    coordinator_seen(opaque, state && strcmp(state, "up") == 0);
     json_decref(root);
     return 0;
 }
 
+/* Whether the coordinator answered lately: the statistics, an assignment
+ * (the coordinator just handed it out) or a commit's result say so. */
 static bool coordinator_up(const consumer *c)
 {
-    return c->coordinator_up && c->stats_ms > 0 &&
-           timefmt_mono_ms() - c->stats_ms < COORDINATOR_STALE_MS;
+    return c->coordinator_up && c->coordinator_seen_ms > 0 &&
+           timefmt_mono_ms() - c->coordinator_seen_ms < COORDINATOR_STALE_MS;
 }
 
 /* The result of an asynchronous commit, served by the consumer's poll. */
@@ -142,7 +149,11 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)offsets;
     consumer *c = opaque;
     c->commit_in_flight = false;
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        coordinator_seen(c, true);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
     c->uncommitted = true; /* the next round tries again */
     log_warn("cannot commit offsets; will retry", "error", rd_kafka_err2str(err), NULL);
@@ -236,6 +247,7 @@ static rd_kafka_error_t *take_assignment(consumer *c, rd_kafka_t *rk, bool coop,
         coop ? rd_kafka_incremental_assign(rk, parts) : error_of(rd_kafka_assign(rk, parts));
     lag_add(c->lag, parts);
     c->joined = true;
+    coordinator_seen(c, true);
     /* While the database is down, new partitions wait too. */
     if (c->paused && parts->cnt > 0)
         rd_kafka_pause_partitions(rk, parts);

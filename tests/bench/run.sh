@@ -3,11 +3,12 @@
 # raw Kafka and MongoDB clients) into $BUILD/bench/, then runs bench.py, which
 # starts its own Kafka + FerretDB + services on free ports under var/bench/,
 # prints one table and writes var/bench/<timestamp>.json and latest.json.
-#   BENCH_SECONDS (20)       each wrk run (bare civetweb and start, 16 and 64 connections)
+#   BENCH_SECONDS (10)       each wrk run (bare civetweb and start, 16 and 64 connections)
 #   BENCH_PAIRS (5000)       start+finish pairs per offered rate ...
 #   BENCH_PAIR_SECONDS (30)  ... or fewer: no pair starts after this
-#   BENCH_RATES (200,500,1000,0)   offered finishes/s, 0 = flat out
-#   BENCH_PRELOAD (10000)    grown-collections step size; 0 skips it
+#   BENCH_RATES (0,200,500)  offered finishes/s, 0 = flat out
+#   BENCH_PRELOAD (10000,100000)  grown-collections step sizes; 0 skips them
+#   BENCH_STEPS (all)        which steps run, comma-separated (see bench.py)
 #   BENCH_KAFKA_N (2000) BENCH_RELAY_N (500) BENCH_DB_N (1000)   sizes of the
 #                            Kafka, outbox relay and database-alone steps
 # `tests/bench/run.sh profile` instead runs appointment under callgrind for
