@@ -33,9 +33,8 @@ static const bsonread_field outbox_fields[] = {
 };
 
 static const bsonread_field appt_fields[] = {
-    BSONREAD_APPOINTMENT_FIELDS(appt, id),
-    BSONREAD_FN("status", read_status),
-    BSONREAD_INT("price_cents", appt, price_cents),
+    BSONREAD_CONSULTATION_FIELDS(appt, id, ), BSONREAD_INT("created_at", appt, created_ms),
+    BSONREAD_FN("status", read_status),       BSONREAD_INT("price_cents", appt, price_cents),
     BSONREAD_DOC("outbox", outbox_fields),
 };
 

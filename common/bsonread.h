@@ -58,15 +58,17 @@ typedef struct bsonread_field {
     }
 #define BSONREAD_COUNT(fields) (sizeof(fields) / sizeof((fields)[0]))
 
-/* The fields an appointment's document and a billing's share (a billing
- * copies them from the appointment.finished event), as rows of a table on a
- * struct that names its members physician_id, patient_id, start_ms, end_ms,
- * currency and created_ms; its _id goes to id_member. */
-#define BSONREAD_APPOINTMENT_FIELDS(type, id_member)                                               \
-    BSONREAD_STR("_id", type, id_member), BSONREAD_STR("physician_id", type, physician_id),        \
-        BSONREAD_STR("patient_id", type, patient_id), BSONREAD_INT("start_date", type, start_ms),  \
-        BSONREAD_INT("end_date", type, end_ms), BSONREAD_STR("currency", type, currency),          \
-        BSONREAD_INT("created_at", type, created_ms)
+/* The consultation's fields an appointment's document and a billing's share
+ * (a billing keeps the appointment.finished event it was made from), as rows
+ * of a table on `type`: _id goes to id_member, the others to members named
+ * physician_id, patient_id, start_ms, end_ms and currency, each prefixed by
+ * `in` ("event." for a billing's embedded event; empty when they are the
+ * struct's own). */
+#define BSONREAD_CONSULTATION_FIELDS(type, id_member, in)                                          \
+    BSONREAD_STR("_id", type, id_member), BSONREAD_STR("physician_id", type, in physician_id),     \
+        BSONREAD_STR("patient_id", type, in patient_id),                                           \
+        BSONREAD_INT("start_date", type, in start_ms), BSONREAD_INT("end_date", type, in end_ms),  \
+        BSONREAD_STR("currency", type, in currency)
 
 /* Reads every field of doc that fields[0..n) names into out (a struct of the
  * table's type); leaves the other members as they are. Cannot fail: a

@@ -30,15 +30,9 @@ int billing_make(const event_finished *ev, const char *event_id, int64_t created
     if (billing_compute(ev->start_ms, ev->end_ms, ev->hourly_price_cents, &amt) != 0)
         return -1;
     memset(b, 0, sizeof *b);
-    memcpy(b->appointment_id, ev->appointment_id, UUID_STR_LEN);
-    memcpy(b->physician_id, ev->physician_id, UUID_STR_LEN);
-    memcpy(b->patient_id, ev->patient_id, UUID_STR_LEN);
-    b->start_ms = ev->start_ms;
-    b->end_ms = ev->end_ms;
+    b->event = *ev;
     b->billed_hours = amt.hours;
-    b->hourly_price_cents = ev->hourly_price_cents;
     b->total_cents = amt.total_cents;
-    memcpy(b->currency, ev->currency, EVENT_CURRENCY_LEN);
     if (event_id)
         snprintf(b->event_id, sizeof b->event_id, "%s", event_id);
     b->created_ms = created_ms;

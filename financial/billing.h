@@ -17,21 +17,15 @@ typedef struct billing_amount {
     int64_t total_cents; /* hours * hourly_price_cents */
 } billing_amount;
 
-/* One consultation's bill, as billing_store keeps it. */
+/* One consultation's bill, as billing_store keeps it: the event it was made
+ * from, and what billing adds. */
 typedef struct billing {
-    char appointment_id[UUID_STR_LEN]; /* UUIDv7: sorts by creation time */
-    char physician_id[UUID_STR_LEN];
-    char patient_id[UUID_STR_LEN];
-    int64_t start_ms; /* ms since the epoch, UTC */
-    int64_t end_ms;
-    int64_t billed_hours;
-    int64_t hourly_price_cents;
-    int64_t total_cents;
-    char currency[EVENT_CURRENCY_LEN];
+    event_finished event;        /* appointment_id is a UUIDv7: sorts by creation time */
+    int64_t billed_hours;        /* >= 1 */
+    int64_t total_cents;         /* billed_hours * event.hourly_price_cents */
     char event_id[UUID_STR_LEN]; /* ce_id of the event that created it, or "" */
     int64_t created_ms;
 } billing;
-
 /* Computes the amount for a consultation from start_ms to end_ms (ms since the
  * epoch). Returns 0 and fills *out; -1 if end < start, the hourly price is
  * negative, or the total would overflow int64 (out untouched). */

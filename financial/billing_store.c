@@ -9,9 +9,10 @@
 #include "timefmt.h"
 
 static const bsonread_field billing_fields[] = {
-    BSONREAD_APPOINTMENT_FIELDS(billing, appointment_id),
+    BSONREAD_CONSULTATION_FIELDS(billing, event.appointment_id, event.),
+    BSONREAD_INT("created_at", billing, created_ms),
     BSONREAD_INT("billed_hours", billing, billed_hours),
-    BSONREAD_INT("hourly_price_cents", billing, hourly_price_cents),
+    BSONREAD_INT("hourly_price_cents", billing, event.hourly_price_cents),
     BSONREAD_INT("total_cents", billing, total_cents),
     BSONREAD_STR("event_id", billing, event_id),
 };
@@ -26,8 +27,8 @@ static void billing_decode(const bson_t *doc, void *item)
 void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REFS])
 {
     char end_day[BUCKET_DAY_LEN];
-    buckets_id_refs(b->appointment_id, b->created_ms, b->physician_id, refs);
-    timefmt_format_day(b->end_ms, end_day);
+    buckets_id_refs(b->event.appointment_id, b->created_ms, b->event.physician_id, refs);
+    timefmt_format_day(b->event.end_ms, end_day);
     bucket_ref_set(&refs[BUCKETS_ID_REFS], "end", end_day);
 }
 
@@ -64,21 +65,21 @@ const buckets_coll billing_store_coll = {{BILLING_COLLECTION, billing_decode, si
 static void billing_to_bson(const billing *b, const char *bucket, bson_t *doc)
 {
     char day[BILLING_DAY_LEN];
-    timefmt_format_day(b->end_ms, day);
-    BSON_APPEND_UTF8(doc, "_id", b->appointment_id);
-    BSON_APPEND_UTF8(doc, "appointment_id", b->appointment_id);
-    BSON_APPEND_UTF8(doc, "physician_id", b->physician_id);
-    BSON_APPEND_UTF8(doc, "patient_id", b->patient_id);
-    BSON_APPEND_DATE_TIME(doc, "start_date", b->start_ms);
-    BSON_APPEND_DATE_TIME(doc, "end_date", b->end_ms);
+    timefmt_format_day(b->event.end_ms, day);
+    BSON_APPEND_UTF8(doc, "_id", b->event.appointment_id);
+    BSON_APPEND_UTF8(doc, "appointment_id", b->event.appointment_id);
+    BSON_APPEND_UTF8(doc, "physician_id", b->event.physician_id);
+    BSON_APPEND_UTF8(doc, "patient_id", b->event.patient_id);
+    BSON_APPEND_DATE_TIME(doc, "start_date", b->event.start_ms);
+    BSON_APPEND_DATE_TIME(doc, "end_date", b->event.end_ms);
     /* The UTC day, precomputed: FerretDB 1.24 has no $dateToString, and an
      * equality on it is what summaries and ranges query. */
     BSON_APPEND_UTF8(doc, "end_day", day);
     BSON_APPEND_UTF8(doc, BUCKET_FIELD, bucket);
     BSON_APPEND_INT64(doc, "billed_hours", b->billed_hours);
-    BSON_APPEND_INT64(doc, "hourly_price_cents", b->hourly_price_cents);
+    BSON_APPEND_INT64(doc, "hourly_price_cents", b->event.hourly_price_cents);
     BSON_APPEND_INT64(doc, "total_cents", b->total_cents);
-    BSON_APPEND_UTF8(doc, "currency", b->currency);
+    BSON_APPEND_UTF8(doc, "currency", b->event.currency);
     if (b->event_id[0])
         BSON_APPEND_UTF8(doc, "event_id", b->event_id);
     BSON_APPEND_DATE_TIME(doc, "created_at", b->created_ms);
@@ -169,7 +170,8 @@ static void append_range(bson_t *filter, const char *field, bool has_from, int64
 
 static int id_desc(const void *x, const void *y)
 {
-    return strcmp(((const billing *)y)->appointment_id, ((const billing *)x)->appointment_id);
+    return strcmp(((const billing *)y)->event.appointment_id,
+                  ((const billing *)x)->event.appointment_id);
 }
 
 /* The UTC days [first, last] that a from/to range (to exclusive) touches. */
@@ -227,7 +229,7 @@ static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, con
         p->n = (int)take;
         p->more = nall > take;
         if (take > 0) /* _id is the appointment id */
-            snprintf(p->last_id, sizeof p->last_id, "%s", all[take - 1].appointment_id);
+            snprintf(p->last_id, sizeof p->last_id, "%s", all[take - 1].event.appointment_id);
     }
     free(all);
     free(days);

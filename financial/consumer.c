@@ -430,15 +430,16 @@ static void log_billing(const billing *b, const rd_kafka_message_t *m, bool crea
     trace_ids t;
     kafka_message_trace(m, &t);
     if (!created) {
-        log_info("duplicate event ignored: already billed", "appointment_id", b->appointment_id,
-                 "event_id", b->event_id, LOG_INT("partition", m->partition),
-                 LOG_INT("offset", m->offset), "trace_id", t.trace_id, "span_id", t.span_id, NULL);
+        log_info("duplicate event ignored: already billed", "appointment_id",
+                 b->event.appointment_id, "event_id", b->event_id,
+                 LOG_INT("partition", m->partition), LOG_INT("offset", m->offset), "trace_id",
+                 t.trace_id, "span_id", t.span_id, NULL);
         return;
     }
     char total[MONEY_STR_LEN];
     money_format(b->total_cents, total);
-    log_info("billing created", "appointment_id", b->appointment_id, "event_id", b->event_id,
-             "total", total, "currency", b->currency, LOG_INT("partition", m->partition),
+    log_info("billing created", "appointment_id", b->event.appointment_id, "event_id", b->event_id,
+             "total", total, "currency", b->event.currency, LOG_INT("partition", m->partition),
              LOG_INT("offset", m->offset), "trace_id", t.trace_id, "span_id", t.span_id, NULL);
 }
 
@@ -453,7 +454,7 @@ static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing 
     bson_error_t err;
     if (billing_store_insert_many(c->opts.db, c->opts.bk, bills, nbills, created, &err) != 0) {
         log_warn("cannot write the billings; pausing consumption", LOG_INT("count", nbills),
-                 "first_appointment_id", bills[0].appointment_id, "error", err.message, NULL);
+                 "first_appointment_id", bills[0].event.appointment_id, "error", err.message, NULL);
         return -1;
     }
     for (size_t k = 0; k < nbills; k++) {

@@ -17,12 +17,13 @@ static void append_billing(buf *b, const void *item)
 {
     const billing *x = item;
     buf_puts(b, "{\"appointment_id\":");
-    json_append_cstr(b, x->appointment_id);
+    json_append_cstr(b, x->event.appointment_id);
     api_json_money(b, "total_price", x->total_cents);
-    api_json_str(b, "currency", x->currency);
+    api_json_str(b, "currency", x->event.currency);
     api_json_int(b, "billed_hours", x->billed_hours);
-    api_json_money(b, "hourly_price", x->hourly_price_cents);
-    api_json_consultation(b, x->physician_id, x->patient_id, x->start_ms, &x->end_ms);
+    api_json_money(b, "hourly_price", x->event.hourly_price_cents);
+    api_json_consultation(b, x->event.physician_id, x->event.patient_id, x->event.start_ms,
+                          &x->event.end_ms);
     api_json_time(b, "created_at", true, x->created_ms);
     buf_putc(b, '}');
 }

@@ -222,15 +222,15 @@ START_TEST(test_event_makes_its_billing)
     ck_assert_int_eq(from_event(EV_BODY("2024-05-01T10:00:00Z", "2024-05-01T11:30:00Z", "20000"),
                                 EVENT_TYPE, CE_ID, &b, why),
                      0);
-    ck_assert_str_eq(b.appointment_id, "0190a000-0000-7000-8000-000000000001");
-    ck_assert_str_eq(b.physician_id, EV_DOC);
-    ck_assert_str_eq(b.patient_id, EV_PAT);
-    ck_assert_int_eq(b.start_ms, at("2024-05-01T10:00:00Z"));
-    ck_assert_int_eq(b.end_ms, at("2024-05-01T11:30:00Z"));
+    ck_assert_str_eq(b.event.appointment_id, "0190a000-0000-7000-8000-000000000001");
+    ck_assert_str_eq(b.event.physician_id, EV_DOC);
+    ck_assert_str_eq(b.event.patient_id, EV_PAT);
+    ck_assert_int_eq(b.event.start_ms, at("2024-05-01T10:00:00Z"));
+    ck_assert_int_eq(b.event.end_ms, at("2024-05-01T11:30:00Z"));
     ck_assert_int_eq(b.billed_hours, 2);
-    ck_assert_int_eq(b.hourly_price_cents, 20000);
+    ck_assert_int_eq(b.event.hourly_price_cents, 20000);
     ck_assert_int_eq(b.total_cents, 40000);
-    ck_assert_str_eq(b.currency, "BRL");
+    ck_assert_str_eq(b.event.currency, "BRL");
     ck_assert_str_eq(b.event_id, "7e3c1a2b-0000-4000-8000-00000000000a");
     ck_assert_int_eq(b.created_ms, 1234);
 }

@@ -118,7 +118,7 @@ static billing billing_of(const char *json)
     return b;
 }
 
-/* The fields both documents share (BSONREAD_APPOINTMENT_FIELDS), as the
+/* The fields both documents share (BSONREAD_CONSULTATION_FIELDS), as the
  * tests below write them. */
 #define SHARED                                                                                     \
     "\"physician_id\":\"p\",\"patient_id\":\"q\",\"start_date\":{\"$date\":1000},"                 \
@@ -172,10 +172,11 @@ START_TEST(test_a_billing_document_reads_whole)
         billing_of("{\"_id\":\"a\",\"appointment_id\":\"a\"," SHARED
                    ",\"end_day\":\"1970-01-01\",\"billed_hours\":2,"
                    "\"hourly_price_cents\":20000,\"total_cents\":40000,\"event_id\":\"e\"}");
-    ck_assert_str_eq(b.appointment_id, "a");
-    assert_shared(b.physician_id, b.patient_id, b.start_ms, b.end_ms, b.currency, b.created_ms);
+    ck_assert_str_eq(b.event.appointment_id, "a");
+    assert_shared(b.event.physician_id, b.event.patient_id, b.event.start_ms, b.event.end_ms,
+                  b.event.currency, b.created_ms);
     ck_assert_int_eq(b.billed_hours, 2);
-    ck_assert_int_eq(b.hourly_price_cents, 20000);
+    ck_assert_int_eq(b.event.hourly_price_cents, 20000);
     ck_assert_int_eq(b.total_cents, 40000);
     ck_assert_str_eq(b.event_id, "e");
 }

@@ -80,9 +80,9 @@ START_TEST(test_billing_needs_its_id_day_buckets_and_its_end_day_bucket)
 {
     billing b;
     memset(&b, 0, sizeof b);
-    uuid_v7(b.appointment_id, 1732924800000); /* made 2024-11-30 */
-    strcpy(b.physician_id, "0191d2f4-8e3b-7c1a-9f00-1234567890ab");
-    b.end_ms = 1733011199000; /* ended 2024-11-30T23:59:59Z */
+    uuid_v7(b.event.appointment_id, 1732924800000); /* made 2024-11-30 */
+    strcpy(b.event.physician_id, "0191d2f4-8e3b-7c1a-9f00-1234567890ab");
+    b.event.end_ms = 1733011199000; /* ended 2024-11-30T23:59:59Z */
     bucket_ref refs[BILLING_MAX_REFS];
     billing_store_bucket_refs(&b, refs);
     ck_assert_str_eq(refs[0].scope, "all");
@@ -90,7 +90,7 @@ START_TEST(test_billing_needs_its_id_day_buckets_and_its_end_day_bucket)
     ck_assert_str_eq(refs[1].scope, "physician/0191d2f4-8e3b-7c1a-9f00-1234567890ab");
     ck_assert_str_eq(refs[2].scope, "end");
     ck_assert_str_eq(refs[2].day, "2024-11-30");
-    b.end_ms = 1733011200000; /* a second later: the next day */
+    b.event.end_ms = 1733011200000; /* a second later: the next day */
     billing_store_bucket_refs(&b, refs);
     ck_assert_str_eq(refs[0].day, "2024-11-30");
     ck_assert_str_eq(refs[2].day, "2024-12-01");
