@@ -324,14 +324,13 @@ typedef struct stop_waker {
 static void *wake_master_thread(void *arg)
 {
     stop_waker *w = arg;
-    const struct timespec pause = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
     while (!atomic_load(&w->done)) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
             (void)connect(fd, (const struct sockaddr *)&w->addr, sizeof w->addr);
             close(fd);
         }
-        nanosleep(&pause, NULL);
+        timefmt_sleep_ms(20);
     }
     return NULL;
 }

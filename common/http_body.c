@@ -85,8 +85,7 @@ static void *watchdog_main(void *arg)
                 w->fired = true;
             }
         pthread_mutex_unlock(&srv->watch_mu);
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        timefmt_sleep_ms(50);
     }
     return NULL;
 }

@@ -157,12 +157,6 @@ static void ops_init(ops_ctx *ops, const service_spec *spec)
     ops->ready = ops_ready_new();
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Blocks until SIGINT or SIGTERM. Meanwhile runs the readiness probe
  * thread, and the store's setup as soon as the database answers, retrying
  * every 2 s, so start-up order does not matter. On return the probe thread
@@ -184,7 +178,7 @@ static void wait_for_signal(service_app *svc)
                 next_index_try = timefmt_mono_ms() + 2000;
             }
         }
-        sleep_ms(100);
+        timefmt_sleep_ms(100);
     }
     log_info("shutting down", NULL);
     /* The last probe (a ping waits up to 2 s with the database down) ends

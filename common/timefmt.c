@@ -228,6 +228,12 @@ int64_t timefmt_mono_ms(void)
     return clock_ms(CLOCK_MONOTONIC);
 }
 
+void timefmt_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 int64_t timefmt_mono_us(void)
 {
     struct timespec ts;

@@ -1,5 +1,6 @@
 /* timefmt: RFC 3339 timestamps <-> milliseconds since the Unix epoch (UTC).
- * Pure: no I/O except timefmt_now_ms(). Thread-safe. */
+ * Pure but for the clocks (timefmt_now_ms, timefmt_mono_*) and
+ * timefmt_sleep_ms. Thread-safe. */
 #ifndef COMMON_TIMEFMT_H
 #define COMMON_TIMEFMT_H
 
@@ -39,5 +40,7 @@ int64_t timefmt_now_ms(void);
 /* Monotonic clock in ms / us, for timeouts and latencies. */
 int64_t timefmt_mono_ms(void);
 int64_t timefmt_mono_us(void);
+/* Sleeps ms milliseconds (a signal may end it early). */
+void timefmt_sleep_ms(int64_t ms);
 
 #endif

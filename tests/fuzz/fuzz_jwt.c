@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "fuzz_input.h"
+#include "../unit/b64url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,26 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ALL_SCOPES                                                                                 \
     (AUTH_SCOPE_APPOINTMENTS_WRITE | AUTH_SCOPE_APPOINTMENTS_READ | AUTH_SCOPE_BILLINGS_READ |     \
      AUTH_SCOPE_METRICS_READ)
-
-static size_t b64url(const uint8_t *d, size_t n, char *out)
-{
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 8) | d[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = al[(acc >> bits) & 63];
-        }
-        acc &= (1u << bits) - 1;
-    }
-    if (bits > 0)
-        out[o++] = al[(acc << (6 - bits)) & 63];
-    return o;
-}
 
 static void check(const char *tok, size_t len, const auth_jwt_policy *p)
 {
@@ -110,11 +91,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *tok = malloc(cap);
     if (!tok)
         return 0;
-    size_t o = b64url(data, hlen, tok);
+    size_t o = b64url_encode(data, hlen, tok);
     tok[o++] = '.';
-    o += b64url(rest, clen, tok + o);
+    o += b64url_encode(rest, clen, tok + o);
     tok[o++] = '.';
-    o += b64url(sig, slen, tok + o);
+    o += b64url_encode(sig, slen, tok + o);
     char *exact = fuzz_input_copy((const uint8_t *)tok, o);
     free(tok);
     if (!exact)

@@ -57,20 +57,13 @@ class Stack:
         for svc in Service.instances:
             if svc.running():
                 svc.kill()
-        for k in [*self.extra, self.kafka]:
+        # Brokers first, then FerretDB before the PostgreSQL under it.
+        for proc in [*self.extra, self.kafka, self.ferretdb, self.postgres]:
             try:
-                k.stop()
+                proc.stop()
             except Exception:  # noqa: BLE001 - fall back to SIGKILL, keep tearing down
                 try:
-                    k.kill()
-                except Exception:  # noqa: BLE001
-                    pass
-        for db in (self.ferretdb, self.postgres):
-            try:
-                db.stop()
-            except Exception:  # noqa: BLE001 - fall back to SIGKILL, keep tearing down
-                try:
-                    db.kill()
+                    proc.kill()
                 except Exception:  # noqa: BLE001
                     pass
 

@@ -11,6 +11,7 @@
 
 #include "auth.h"
 
+#include "b64url.h"
 #include "check_main.h"
 
 /* 2030-01-01T00:00:00Z: a fixed "now", so the tests do not age. */
@@ -20,25 +21,11 @@ static char tmpdir[64];
 
 /* ---- helpers: tokens without a signature check, and key files ---- */
 
+/* A new base64url string of data[0..n). The caller frees it. */
 static char *b64url(const void *data, size_t n)
 {
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const unsigned char *d = data;
     char *out = malloc(n * 4 / 3 + 4);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 8) | d[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = al[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out[o++] = al[(acc << (6 - bits)) & 63];
-    out[o] = '\0';
+    b64url_encode(data, n, out);
     return out;
 }
 
@@ -103,10 +90,14 @@ static char *write_file(const char *name, const void *data, size_t n)
     return path;
 }
 
-static char *pem_public(EVP_PKEY *pk, size_t *len)
+/* pk as a PEM text: its private key, or its public one. The caller frees it. */
+static char *pem_of(EVP_PKEY *pk, bool private_key, size_t *len)
 {
     BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PUBKEY(b, pk);
+    if (private_key)
+        PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL);
+    else
+        PEM_write_bio_PUBKEY(b, pk);
     char *p;
     long n = BIO_get_mem_data(b, &p);
     char *out = malloc((size_t)n + 1);
@@ -117,18 +108,14 @@ static char *pem_public(EVP_PKEY *pk, size_t *len)
     return out;
 }
 
+static char *pem_public(EVP_PKEY *pk, size_t *len)
+{
+    return pem_of(pk, false, len);
+}
+
 static char *pem_private(EVP_PKEY *pk, size_t *len)
 {
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL);
-    char *p;
-    long n = BIO_get_mem_data(b, &p);
-    char *out = malloc((size_t)n + 1);
-    memcpy(out, p, (size_t)n);
-    out[n] = '\0';
-    BIO_free(b);
-    *len = (size_t)n;
-    return out;
+    return pem_of(pk, true, len);
 }
 
 static char *write_pem(const char *name, EVP_PKEY *pk, bool private_key)
