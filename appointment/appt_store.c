@@ -85,7 +85,7 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
     int rc = buckets_setup(bk, db, &appt_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
-    return rc;
+    return rc == 0 ? mongo_db_create_collection(db, APPT_IDEM_COLLECTION, err) : rc;
 }
 
 const buckets_coll appt_store_coll = {

@@ -356,6 +356,18 @@ int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexe
     return ok ? 0 : -1;
 }
 
+int mongo_db_create_collection(mongo_db *db, const char *coll, bson_error_t *err)
+{
+    enum { NAMESPACE_EXISTS = 48 };
+    mongoc_client_t *c = mongo_db_pop(db);
+    bson_t cmd = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&cmd, "create", coll);
+    bool ok = mongoc_client_write_command_with_opts(c, db->dbname, &cmd, NULL, NULL, err);
+    bson_destroy(&cmd);
+    mongo_db_push(db, c);
+    return ok || (err->domain == MONGOC_ERROR_SERVER && err->code == NAMESPACE_EXISTS) ? 0 : -1;
+}
+
 bool mongo_error_is_unavailable(const bson_error_t *err)
 {
     if (err->domain == MONGOC_ERROR_SERVER_SELECTION || err->domain == MONGOC_ERROR_STREAM)

@@ -138,6 +138,13 @@ int mongo_db_ping(mongo_db *db, bson_error_t *err);
 int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexes,
                             bson_error_t *err);
 
+/* Creates collection `coll` if it does not exist (an existing one is fine).
+ * Services create every collection they write at set-up, never implicitly on
+ * a write: on FerretDB a creation is two PostgreSQL statements, and an outage
+ * between them leaves a table no later creation can get past. Returns 0, or
+ * -1 with err. */
+int mongo_db_create_collection(mongo_db *db, const char *coll, bson_error_t *err);
+
 /* Copies the string the iterator is on into out[outlen], truncating; "" if it
  * is not a string. Cannot fail. */
 void mongo_iter_str(const bson_iter_t *it, char *out, size_t outlen);

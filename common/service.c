@@ -124,12 +124,19 @@ static mongo_db *open_db(const service_spec *spec, char *err, size_t errlen)
 }
 
 /* ops_probe_fn: MongoDB's check, needed (a ping; it blocks up to
- * serverSelectionTimeoutMS while the database is down), then the API's. */
+ * serverSelectionTimeoutMS while the database is down), then the API's.
+ * A database that answers but lacks the store's collections and indexes is
+ * "setting-up", not ready: its requests would scan or create collections,
+ * and on FerretDB a collection whose creation an outage cuts in two is
+ * lost for good (README, "FerretDB and DDL"). */
 static size_t probe(void *app, ops_check *checks)
 {
     service_app *svc = app;
     bson_error_t err;
     checks[0] = ops_check_of("mongodb", mongo_db_ping(svc->db, &err) == 0, true);
+    if (checks[0].ok && !atomic_load(&svc->setup_done))
+        checks[0] =
+            (ops_check){.name = "mongodb", .state = "setting-up", .ok = false, .needed = true};
     return 1 + svc->api->probe(app, checks + 1);
 }
 
@@ -167,15 +174,16 @@ static void wait_for_signal(service_app *svc)
     ops_ctx *ops = &svc->ops;
     if (ops_probe_start(ops, svc) != 0)
         log_error("cannot start the readiness probe thread: /readyz stays 503", NULL);
-    bool indexes_ok = false;
-    int64_t next_index_try = 0;
+    int64_t next_setup_try = 0;
     while (!stop_requested) {
-        if (!indexes_ok && timefmt_mono_ms() >= next_index_try) {
+        if (!atomic_load(&svc->setup_done) && timefmt_mono_ms() >= next_setup_try) {
             bson_error_t berr;
-            indexes_ok = svc->api->resource->store->setup(svc->db, svc->bk, &berr) == 0;
-            if (!indexes_ok) {
+            if (svc->api->resource->store->setup(svc->db, svc->bk, &berr) == 0) {
+                atomic_store(&svc->setup_done, true);
+                log_info("collections and indexes ready", NULL);
+            } else {
                 log_warn("cannot create indexes yet; retrying", "error", berr.message, NULL);
-                next_index_try = timefmt_mono_ms() + 2000;
+                next_setup_try = timefmt_mono_ms() + 2000;
             }
         }
         timefmt_sleep_ms(100);

@@ -8,6 +8,7 @@
 #ifndef COMMON_SERVICE_H
 #define COMMON_SERVICE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,9 @@ typedef struct service_app {
     mongo_db *db;           /* the pool */
     buckets *bk;            /* the lists' day buckets */
     const service_api *api; /* for the probe and /metrics, which add MongoDB's */
+    /* The store's setup (collections, indexes, migrations) has succeeded:
+     * until then /readyz says mongodb "setting-up" and is 503. */
+    atomic_bool setup_done;
 } service_app;
 
 /* A service's own steps of start-up and shutdown (its configuration, its

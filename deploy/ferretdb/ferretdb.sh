@@ -82,7 +82,9 @@ wait_ready() {
 }
 
 # FerretDB starts without PostgreSQL and fails each command later; refuse to
-# start instead. Then install the GIN twins (before FerretDB creates an index).
+# start instead. Then install the GIN twins (before FerretDB creates an index)
+# and drop the empty tables an outage cut off from FerretDB's metadata
+# (deploy/postgres/ferretdb-orphans.sql), while no FerretDB caches it.
 check_postgres() {
     local bindir out url="${PG_URL%%\?*}" query param params=()
     bindir="$(pg_bindir)" || die "PostgreSQL client binaries not found: run 'make deps'"
@@ -105,6 +107,11 @@ check_postgres() {
         -f "$ROOT/deploy/postgres/gin-twins.sql" 2>&1 >/dev/null)"; then
         die "installing deploy/postgres/gin-twins.sql into $PG_URL failed: $out"
     fi
+    if ! out="$("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$url" \
+        -f "$ROOT/deploy/postgres/ferretdb-orphans.sql" 2>&1 >/dev/null)"; then
+        die "deploy/postgres/ferretdb-orphans.sql failed on $PG_URL: $out"
+    fi
+    [[ -z "$out" ]] || log "$(sed 's/^.*NOTICE: *//' <<<"$out")"
 }
 
 cmd_start() {

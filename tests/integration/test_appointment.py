@@ -350,6 +350,9 @@ def test_broker_down_finish_still_answers_and_publishes_when_back(appt, stack):
 def test_database_down_is_503_with_retry_after_then_recovers(appt, stack, down):
     """FerretDB stopped, or PostgreSQL stopped under a FerretDB that stays up
     and answers every command with an error."""
+    # Ready first: the service's set-up (collections, indexes) is done, so
+    # the outage cannot cut a FerretDB collection creation in two.
+    wait_ready(appt, 30, everything=False)
     db = getattr(stack, down)
     db.stop()
     try:

@@ -327,6 +327,7 @@ def test_duplicate_keys_and_extended_json_are_dead_lettered_naming_the_field(fin
 def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack, down):
     """FerretDB stopped, or PostgreSQL stopped under a FerretDB that stays up
     and answers every command with an error."""
+    wait_all_up(fin, 30, everything=False)  # set-up done (see test_appointment's twin)
     warm = event()
     publish(fin, warm)
     wait_billed(fin, warm["appointment_id"])

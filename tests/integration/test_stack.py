@@ -81,6 +81,69 @@ def test_ferretdb_keeps_documents_across_restart(stack, dbname):
 
 # ---------------------------------------------------------------- PostgreSQL under FerretDB
 
+def ferretdb_table(collection: str) -> str:
+    """The PostgreSQL table FerretDB 1.24 gives a new collection: its name,
+    lower-cased, then _ and the FNV-1a 32-bit hash of the name in hex."""
+    h = 0x811C9DC5
+    for b in collection.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return f"{re.sub(r'[^a-z0-9_]', '_', collection.lower())}_{h:08x}"
+
+
+def test_ferretdb_start_drops_empty_orphan_tables(stack, dbname):
+    """A collection whose creation an outage cut in two (table created, its
+    metadata row not written) cannot be created again through FerretDB;
+    ferretdb.sh start drops such an empty table, and never one with rows."""
+    import pymongo.errors
+    uri = stack.ferretdb.uri(dbname)
+    with mongo_client(uri) as c:
+        c[dbname].things.insert_one({"_id": "a"})  # the database (schema) exists
+    # What the cut leaves: FerretDB's table, without its metadata row.
+    stack.postgres.psql(f'CREATE TABLE "{dbname}"."{ferretdb_table("cut")}" (_jsonb jsonb)')
+    stack.postgres.psql(f'CREATE TABLE "{dbname}"."kept_orphan" (_jsonb jsonb);'
+                        f'INSERT INTO "{dbname}"."kept_orphan" VALUES (\'{{"_id": 1}}\')')
+    with mongo_client(uri) as c:
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            c[dbname].cut.insert_one({"_id": "x"})
+        assert "SQLSTATE 42P07" in str(e.value), e.value
+    stack.ferretdb.restart()
+    with mongo_client(uri) as c:
+        c[dbname].cut.insert_one({"_id": "x"})
+        assert c[dbname].cut.find_one({"_id": "x"}) == {"_id": "x"}
+        assert c[dbname].things.find_one({"_id": "a"}) == {"_id": "a"}
+    tables = stack.postgres.psql("SELECT table_name FROM information_schema.tables "
+                                 f"WHERE table_schema = '{dbname}'").split()
+    assert "kept_orphan" in tables, tables
+    assert stack.postgres.psql(f'SELECT count(*) FROM "{dbname}"."kept_orphan"').strip() == "1"
+
+
+def test_service_not_ready_until_its_collections_exist_then_recovers(stack, dbname, start_service,
+                                                                      topic):
+    """appointment cannot create its buckets' collection (an orphan table of
+    that name, as a cut creation leaves): /readyz 503 with mongodb
+    "setting-up" (the database answers, the set-up is not done), requests
+    answer problems, never a crash; a FerretDB restart drops the orphan and
+    the service's own retries make it ready, with no restart of its own."""
+    with mongo_client(stack.ferretdb.uri(dbname)) as c:
+        c[dbname].placeholder.insert_one({"_id": "a"})  # the database (schema) exists
+    stack.postgres.psql(f'CREATE TABLE "{dbname}"."{ferretdb_table("appointment_buckets")}" '
+                        "(_jsonb jsonb)")
+    appt = start_service("appointment", KAFKA_TOPIC=topic)
+    r = wait_until(lambda: (x := http("GET", appt.url("/readyz"))).body["status"] != "starting"
+                   and x, 15, message="the first probe ends")
+    assert r.status == 503 and r.body["checks"]["mongodb"] == "setting-up", r.body
+    assert r.headers["retry-after"]
+    assert appt.running()
+    stack.ferretdb.restart()
+    r = wait_until(lambda: (x := http("GET", appt.url("/readyz"))).status == 200 and x, 30,
+                   message="ready once the orphan is gone")
+    assert r.body["checks"]["mongodb"] == "ok"
+    s = http("POST", appt.url("/appointments"),
+             {"physician_id": str(uuid.uuid4()), "patient_id": str(uuid.uuid4())})
+    assert s.status == 201, s.body
+    assert "cannot create indexes yet" in appt.log_path.read_text()
+
+
 def pg_sh(pg: Postgres, *args: str, **env: str) -> subprocess.CompletedProcess:
     """deploy/postgres/postgres.sh run as the harness does, its exit code kept."""
     return subprocess.run(["bash", str(POSTGRES_SH), *args], env={**os.environ, **pg.env, **env},
