@@ -16,10 +16,11 @@
 
 struct ops_ready {
     pthread_mutex_t mu;
-    pthread_cond_t wake; /* signalled to stop the probe thread */
+    pthread_cond_t wake; /* signalled to stop the probe thread, or to probe now */
     pthread_t thread;
     bool started;
     bool stop;
+    bool now; /* probe again without waiting for the interval */
     /* The last result, under mu. probed_ms is 0 before the first probe. */
     ops_check checks[OPS_MAX_CHECKS];
     size_t n;
@@ -102,6 +103,7 @@ static void *probe_main(void *arg)
     ops_ready *r = arg;
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
+        r->now = false;
         pthread_mutex_unlock(&r->mu);
         ops_check checks[OPS_MAX_CHECKS];
         size_t n = r->probe(r->app, checks);
@@ -115,7 +117,7 @@ static void *probe_main(void *arg)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!r->stop && pthread_cond_timedwait(&r->wake, &r->mu, &until) != ETIMEDOUT)
+        while (!r->stop && !r->now && pthread_cond_timedwait(&r->wake, &r->mu, &until) != ETIMEDOUT)
             ;
     }
     pthread_mutex_unlock(&r->mu);
@@ -142,6 +144,17 @@ void ops_probe_request_stop(ops_ctx *ops)
         return;
     pthread_mutex_lock(&r->mu);
     r->stop = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void ops_probe_now(ops_ctx *ops)
+{
+    ops_ready *r = ops->ready;
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->now = true;
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->mu);
 }

@@ -69,6 +69,10 @@ int ops_probe_start(ops_ctx *ops, void *app);
 /* Asks the probe thread to stop after the probe in flight, if any; returns
  * at once, so shutdown goes on meanwhile. Thread-safe. */
 void ops_probe_request_stop(ops_ctx *ops);
+/* Asks the probe thread to probe again at once (after the probe in flight,
+ * if any) instead of at the end of its interval: something a check reads
+ * has just changed. Thread-safe; returns at once. */
+void ops_probe_now(ops_ctx *ops);
 /* Stops the probe thread and waits for it (the probe in flight ends first:
  * up to serverSelectionTimeoutMS while MongoDB is down), so what the probe
  * uses may be freed after this returns. /readyz keeps answering the last

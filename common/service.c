@@ -181,6 +181,7 @@ static void wait_for_signal(service_app *svc)
             if (svc->api->resource->store->setup(svc->db, svc->bk, &berr) == 0) {
                 atomic_store(&svc->setup_done, true);
                 log_info("collections and indexes ready", NULL);
+                ops_probe_now(ops); /* ready now, not at the next probe */
             } else {
                 log_warn("cannot create indexes yet; retrying", "error", berr.message, NULL);
                 next_setup_try = timefmt_mono_ms() + 2000;

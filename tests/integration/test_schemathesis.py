@@ -25,7 +25,7 @@ import pytest
 
 pytest.importorskip("schemathesis")
 
-from harness import http  # noqa: E402
+from harness import http, wait_ready  # noqa: E402
 from harness.schemathesis_run import (PAT, PHYS, SCOPES, TOKEN, fuzz, known_billing,  # noqa: E402
                                       max_examples, record)
 
@@ -48,6 +48,10 @@ def test_schemathesis(service, start_service, topic, tmp_path):
                         AUTH_TOKENS=f"{TOKEN}={SCOPES}", HTTP_HOST="127.0.0.1", AUTH_JWT_ALG="HS256",
                         AUTH_JWT_KEY_FILE=str(tmp_path / "jwt.key"), AUTH_JWT_ISSUER="https://idp.test",
                         AUTH_JWT_AUDIENCE="clinic")
+    # Fuzz a service that is ready, as a load balancer would send it traffic:
+    # /readyz is 503 by contract while it sets up, which Schemathesis would
+    # count as a server error.
+    wait_ready(svc, 30, everything=False)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     if service == "appointment":
         r = http("POST", svc.url("/appointments"), json={"physician_id": PHYS, "patient_id": PAT}, headers=auth)
