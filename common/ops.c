@@ -137,26 +137,29 @@ int ops_probe_start(ops_ctx *ops, void *app)
     return 0;
 }
 
-void ops_probe_request_stop(ops_ctx *ops)
+/* Wakes the probe thread, to stop (stop) or to probe again at once. */
+static void wake_probe(ops_ctx *ops, bool stop)
 {
     ops_ready *r = ops->ready;
     if (!r)
         return;
     pthread_mutex_lock(&r->mu);
-    r->stop = true;
+    if (stop)
+        r->stop = true;
+    else
+        r->now = true;
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->mu);
 }
 
+void ops_probe_request_stop(ops_ctx *ops)
+{
+    wake_probe(ops, true);
+}
+
 void ops_probe_now(ops_ctx *ops)
 {
-    ops_ready *r = ops->ready;
-    if (!r)
-        return;
-    pthread_mutex_lock(&r->mu);
-    r->now = true;
-    pthread_cond_signal(&r->wake);
-    pthread_mutex_unlock(&r->mu);
+    wake_probe(ops, false);
 }
 
 void ops_probe_stop(ops_ctx *ops)

@@ -1,6 +1,5 @@
 #include "consumer.h"
 
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,6 +10,7 @@
 #include "alloc.h"
 #include "billing.h"
 #include "billing_store.h"
+#include "commits.h"
 #include "dlq.h"
 #include "kafka.h"
 #include "lag.h"
@@ -29,13 +29,6 @@
 #define RETRY_MIN_MS 100
 #define SEEK_TIMEOUT_MS 5000
 #define LAG_REFRESH_MS 1000
-/* Stored offsets are committed at most this often (librdkafka's auto commit
- * would every 5 s; see commit_if_due for why it is off). */
-#define COMMIT_INTERVAL_MS 1000
-/* librdkafka reports the group coordinator's state in its statistics this
- * often; a report older than COORDINATOR_STALE_MS is not trusted. */
-#define STATS_INTERVAL_MS "1000"
-#define COORDINATOR_STALE_MS 2500
 
 struct consumer {
     consumer_opts opts; /* its strings point at the copies below */
@@ -57,11 +50,7 @@ struct consumer {
     int64_t backoff_ms;          /* 0 after a success */
     int64_t next_try_ms;         /* monotonic time of the next probe */
     int64_t next_lag_ms;         /* monotonic time of the next lag refresh */
-    bool coordinator_up;         /* the group's coordinator answered, as last seen */
-    int64_t coordinator_seen_ms; /* when that was seen (monotonic), 0: never */
-    bool uncommitted;            /* offsets stored since the last commit */
-    bool commit_in_flight;       /* an asynchronous commit awaits its result */
-    int64_t next_commit_ms;      /* monotonic time of the next commit */
+    commits commits;             /* the offsets' commits (commits.h) */
 
     metrics_counter consumed;
     metrics_counter billed;
@@ -113,32 +102,15 @@ static void describe(const rd_kafka_topic_partition_list_t *l, char *out, size_t
 
 /* ---- offsets ---- */
 
-/* Records what was just seen of the group's coordinator. */
-static void coordinator_seen(consumer *c, bool up)
-{
-    c->coordinator_up = up;
-    c->coordinator_seen_ms = timefmt_mono_ms();
-}
-
-/* librdkafka's statistics (every STATS_INTERVAL_MS, served by the consumer's
- * poll): only the group coordinator's state is read. The JSON is librdkafka's
- * own, and it frees it (return 0). */
+/* librdkafka's statistics (every COMMITS_STATS_INTERVAL_MS, served by the
+ * consumer's poll): they show the group's coordinator. The JSON is
+ * librdkafka's own, and it frees it (return 0). */
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     (void)rk;
-    json_t *root = json_loadb(json, len, 0, NULL);
-    const char *state = json_string_value(json_object_get(json_object_get(root, "cgrp"), "state"));
-    coordinator_seen(opaque, state && strcmp(state, "up") == 0);
-    json_decref(root);
+    consumer *c = opaque;
+    commits_stats(&c->commits, json, len, timefmt_mono_ms());
     return 0;
-}
-
-/* Whether the coordinator answered lately: the statistics, an assignment
- * (the coordinator just handed it out) or a commit's result say so. */
-static bool coordinator_up(const consumer *c)
-{
-    return c->coordinator_up && c->coordinator_seen_ms > 0 &&
-           timefmt_mono_ms() - c->coordinator_seen_ms < COORDINATOR_STALE_MS;
 }
 
 /* The result of an asynchronous commit, served by the consumer's poll. */
@@ -148,52 +120,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)rk;
     (void)offsets;
     consumer *c = opaque;
-    c->commit_in_flight = false;
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        coordinator_seen(c, true);
-        return;
-    }
-    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-        return;
-    c->uncommitted = true; /* the next round tries again */
-    log_warn("cannot commit offsets; will retry", "error", rd_kafka_err2str(err), NULL);
-}
-
-/* Commits the stored offsets (each follows a durable billing) in the
- * background, once a second at most, and only while the group's coordinator
- * is known. A commit asked for without one waits in librdkafka until the
- * session times out, and rd_kafka_destroy waits for it: with the broker down
- * that held SIGTERM for the whole session timeout (10 s by default), which is
- * why librdkafka's auto commit is off. Not committing then loses nothing: the
- * next owner re-reads from the last commit, and each re-read billing is a
- * duplicate the store ignores. */
-static void commit_if_due(consumer *c)
-{
-    int64_t now = timefmt_mono_ms();
-    if (!c->uncommitted || c->commit_in_flight || now < c->next_commit_ms || !coordinator_up(c))
-        return;
-    c->next_commit_ms = now + COMMIT_INTERVAL_MS;
-    c->uncommitted = false;
-    c->commit_in_flight = true;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 1);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        on_commit(c->rk, e, NULL, c);
-}
-
-/* Commits the stored offsets before partitions go. Synchronous in a
- * rebalance, so the next owner starts where this one ended; asynchronous
- * while closing (the close waits for it, within its deadline). Skipped
- * without a coordinator, for the reason above. */
-static void commit_before_revoke(consumer *c)
-{
-    if (!coordinator_up(c))
-        return;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, c->closing ? 1 : 0);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        log_warn("cannot commit offsets; the next owner re-reads from the last commit", "error",
-                 rd_kafka_err2str(e), NULL);
-    else
-        c->uncommitted = false;
+    commits_result(&c->commits, err, timefmt_mono_ms());
 }
 
 /* Stores the offsets after msgs[from..to), all handled: per partition, the
@@ -222,7 +149,7 @@ static void store_offsets(consumer *c, rd_kafka_message_t **msgs, size_t from, s
             continue;
         }
         lag_set_next(c->lag, l->elems[i].partition, l->elems[i].offset);
-        c->uncommitted = true;
+        commits_stored(&c->commits);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -247,7 +174,7 @@ static rd_kafka_error_t *take_assignment(consumer *c, rd_kafka_t *rk, bool coop,
         coop ? rd_kafka_incremental_assign(rk, parts) : error_of(rd_kafka_assign(rk, parts));
     lag_add(c->lag, parts);
     c->joined = true;
-    coordinator_seen(c, true);
+    commits_seen(&c->commits, true, timefmt_mono_ms());
     /* While the database is down, new partitions wait too. */
     if (c->paused && parts->cnt > 0)
         rd_kafka_pause_partitions(rk, parts);
@@ -280,7 +207,7 @@ static rd_kafka_error_t *give_back(consumer *c, rd_kafka_t *rk, bool coop,
     /* Hand over exactly what is billed: the stored offsets. Lost partitions
      * belong to someone else already; a commit would fail. */
     if (!lost)
-        commit_before_revoke(c);
+        commits_before_revoke(&c->commits, !c->closing);
     rd_kafka_error_t *error =
         coop ? rd_kafka_incremental_unassign(rk, parts) : error_of(rd_kafka_assign(rk, NULL));
     lag_remove(c->lag, coop ? parts : NULL);
@@ -554,12 +481,12 @@ static void *consumer_main(void *arg)
             handle_batch(c, batch, n);
         for (size_t i = 0; i < n; i++)
             rd_kafka_message_destroy(batch[i]);
-        commit_if_due(c);
+        commits_if_due(&c->commits);
         int64_t now = timefmt_mono_ms();
         if (c->paused && now >= c->next_try_ms)
             probe(c);
         if (now >= c->next_lag_ms) {
-            lag_refresh(c->lag, c->rk, c->paused, coordinator_up(c));
+            lag_refresh(c->lag, c->rk, c->paused, commits_coordinator_up(&c->commits, now));
             c->next_lag_ms = timefmt_mono_ms() + LAG_REFRESH_MS;
         }
     }
@@ -581,13 +508,14 @@ static rd_kafka_t *group_consumer_new(consumer *c, char *err, size_t errlen)
         return NULL;
     if (kafka_conf_set(conf, "group.id", c->opts.group_id, err, errlen) != 0 ||
         /* Offsets are stored by hand after each durable billing, and
-         * committed by commit_if_due. */
+         * committed by commits_if_due. */
         kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != 0 ||
         kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != 0 ||
         kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != 0 ||
         kafka_conf_set(conf, "session.timeout.ms", session, err, errlen) != 0 ||
         kafka_conf_set(conf, "heartbeat.interval.ms", heartbeat, err, errlen) != 0 ||
-        kafka_conf_set(conf, "statistics.interval.ms", STATS_INTERVAL_MS, err, errlen) != 0) {
+        kafka_conf_set(conf, "statistics.interval.ms", COMMITS_STATS_INTERVAL_MS, err, errlen) !=
+            0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -665,6 +593,7 @@ consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
     c->rk = group_consumer_new(c, err, errlen);
     if (!c->rk)
         goto fail;
+    commits_init(&c->commits, c->rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, c->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
