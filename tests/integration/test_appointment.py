@@ -346,6 +346,21 @@ def test_broker_down_finish_still_answers_and_publishes_when_back(appt, stack):
     assert wait_ready(appt, 30).body["checks"]["kafka"] == "ok"
 
 
+def test_ready_means_every_collection_exists_before_any_request(appt):
+    """The set-up creates every collection the service writes (none is
+    created implicitly by a request, which an outage could cut in two on
+    FerretDB), with its indexes, before /readyz says ready."""
+    wait_ready(appt, 30, everything=False)
+    uri = appt.env["MONGODB_URI"]
+    dbname = uri.rsplit("/", 1)[1].split("?")[0]
+    with mongo_client(uri) as c:
+        names = set(c[dbname].list_collection_names())
+        assert {"appointments", "appointment_buckets", "idempotency_keys"} <= names, names
+        indexes = set(c[dbname].appointments.index_information())
+    assert {"physician_newest", "bucket_newest", "outbox_pending"} <= indexes, indexes
+    assert "collections and indexes ready" in appt.log_text()
+
+
 @pytest.mark.parametrize("down", ["ferretdb", "postgres"])
 def test_database_down_is_503_with_retry_after_then_recovers(appt, stack, down):
     """FerretDB stopped, or PostgreSQL stopped under a FerretDB that stays up
