@@ -134,9 +134,10 @@ static size_t probe(void *app, ops_check *checks)
     service_app *svc = app;
     bson_error_t err;
     checks[0] = ops_check_of("mongodb", mongo_db_ping(svc->db, &err) == 0, true);
-    if (checks[0].ok && !atomic_load(&svc->setup_done))
-        checks[0] =
-            (ops_check){.name = "mongodb", .state = "setting-up", .ok = false, .needed = true};
+    if (checks[0].ok && !atomic_load(&svc->setup_done)) {
+        checks[0].state = "setting-up";
+        checks[0].ok = false;
+    }
     return 1 + svc->api->probe(app, checks + 1);
 }
 
