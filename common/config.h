@@ -1,6 +1,6 @@
 /* config: settings come from environment variables, each with a default.
  * A service declares a table of config_var and reads values through it, so
- * `--help` and the README can list every variable. Not thread-safe: read
+ * `--help` and docs/configuration.md can list every variable. Not thread-safe: read
  * everything at start-up. */
 #ifndef COMMON_CONFIG_H
 #define COMMON_CONFIG_H

@@ -128,7 +128,7 @@ static mongo_db *open_db(const service_spec *spec, char *err, size_t errlen)
  * A database that answers but lacks the store's collections and indexes is
  * "setting-up", not ready: its requests would scan or create collections,
  * and on FerretDB a collection whose creation an outage cuts in two is
- * lost for good (README, "FerretDB and DDL"). */
+ * lost for good (docs/operations.md, "FerretDB and DDL"). */
 static size_t probe(void *app, ops_check *checks)
 {
     service_app *svc = app;

@@ -1,4 +1,4 @@
-"""README.md's curl examples work as printed: its shell blocks under
+"""README.md's curl tour works as printed: its shell blocks under
 "Using it" run, in order, in one bash (so `ID=$(curl … | jq -r .id)` feeds
 the next commands), with the real curl, against an appointment and a
 financial service started for this test (localhost:8080/8081 become their
@@ -76,11 +76,14 @@ def test_readme_curl_examples_run_and_cover_every_route(start_service, topic, tm
 
 
 def test_every_make_target_readme_names_exists():
-    text = (ROOT / "README.md").read_text()
+    """Over the README and docs/: every target the Makefile's users need is
+    named, and every `make X` named is a target."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text() for p in pages)
     named = set(re.findall(r"\bmake ([a-z][a-z-]*)\b", text))
     for target in ("test", "run", "bench", "chaos", "fuzz", "soak", "reconcile"):
-        assert target in named, f"README does not mention make {target}"
+        assert target in named, f"README and docs/ do not mention make {target}"
     makefile = (ROOT / "Makefile").read_text()
     defined = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
     missing = sorted(named - defined)
-    assert not missing, f"README names make targets the Makefile lacks: {missing}"
+    assert not missing, f"README or docs/ name make targets the Makefile lacks: {missing}"
