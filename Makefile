@@ -19,8 +19,8 @@ PKGS    := libmongoc-1.0 libbson-1.0 rdkafka jansson
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
                -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
                -Wstrict-prototypes -Wmissing-prototypes -g -O2 -pthread -Icommon
-# Bearer JWTs (common/auth.c): libjwt checks signatures, libcrypto the key at
-# start and the client ids; jansson (above) reads the tokens' JSON.
+# Bearer JWTs (common/auth.c, auth_jwt.c): libjwt checks signatures, libcrypto
+# the key at start and the client ids; jansson (above) reads the tokens' JSON.
 PKGS        += libjwt libcrypto
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lm -pthread

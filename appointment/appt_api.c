@@ -5,10 +5,10 @@
 
 #include "api.h"
 #include "appt_request.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "service.h"
-#include "timefmt.h"
 
 #define IDEM_KEY_MAX 200
 
@@ -131,7 +131,7 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
 static void handle_start(http_req *req)
 {
     appt_api *app = req->app;
-    int64_t now = timefmt_now_ms();
+    int64_t now = clock_now_ms();
     appt_start_req sr;
     const char *key = NULL;
     if (body_or_reply(req, now, check_start, &sr) != 0 || idem_key_or_reply(req, &key) != 0)
@@ -184,7 +184,7 @@ static void handle_finish(http_req *req)
 {
     appt_api *app = req->app;
     char id[UUID_STR_LEN];
-    int64_t now = timefmt_now_ms();
+    int64_t now = clock_now_ms();
     appt_finish_req fr;
     if (http_param_uuid_or_reply(req, 0, "id", id) != 0 ||
         body_or_reply(req, now, check_finish, &fr) != 0)

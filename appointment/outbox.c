@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -57,7 +58,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         memcpy(ob->acked[ob->nacked++], om->id, UUID_STR_LEN);
     } else {
         metrics_inc(&ob->failed);
-        int64_t at = timefmt_now_ms() + backoff_ms(ob, om->attempts);
+        int64_t at = clock_now_ms() + backoff_ms(ob, om->attempts);
         log_warn("event delivery failed; the relay will retry", "appointment_id", om->id, "error",
                  rd_kafka_err2str(m->err), NULL);
         if (appt_store_outbox_retry_at(ob->opts.db, om->id, om->event_id, at, &err) != 0)
@@ -178,7 +179,7 @@ static void relay_due(outbox *ob)
 {
     appt *due = xcalloc(RELAY_BATCH, sizeof *due);
     for (int done = 0; done < RELAY_MAX_PER_ROUND && !worker_stopping(&ob->thread);) {
-        int64_t now = timefmt_now_ms();
+        int64_t now = clock_now_ms();
         bson_error_t err;
         int n = 0;
         if (appt_store_outbox_due(ob->opts.db, now, due, RELAY_BATCH, &n, &err) != 0) {
@@ -221,9 +222,9 @@ static void *outbox_main(void *arg)
     while (!worker_stopping(&ob->thread)) {
         rd_kafka_poll(ob->rk, 100);
         mark_acked(ob);
-        if (timefmt_mono_ms() >= next_relay) {
+        if (clock_mono_ms() >= next_relay) {
             relay_due(ob);
-            next_relay = timefmt_mono_ms() + ob->opts.relay_interval_ms;
+            next_relay = clock_mono_ms() + ob->opts.relay_interval_ms;
         }
     }
     return NULL;

@@ -17,7 +17,9 @@
  * many threads at once. A verified JWT is remembered (by its SHA-256, at most
  * 1024 of them) until it expires, so its signature is checked once, not at
  * every request. The JWT reading that libjwt does not do is the pure
- * auth_jwt_inspect, unit-tested and fuzzed on its own (tests/fuzz/fuzz_jwt.c). */
+ * auth_jwt_inspect, unit-tested and fuzzed (tests/fuzz/fuzz_jwt.c, which
+ * reaches the whole of the JWT half: common/auth_jwt.c). The module's two
+ * files share common/auth_internal.h; callers include this header only. */
 #ifndef COMMON_AUTH_H
 #define COMMON_AUTH_H
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "timefmt.h"
 #include "uuid.h"
 
@@ -300,7 +301,7 @@ static int mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_
     char id[128];
     migration_id(name, id, sizeof id);
     bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "scope", BCON_UTF8("migration"), "at",
-                           BCON_DATE_TIME(timefmt_now_ms()));
+                           BCON_DATE_TIME(clock_now_ms()));
     bool ok = mongo_insert(db, b->records, doc, err) == 0 || mongo_error_is_duplicate(err);
     bson_destroy(doc);
     return ok ? 0 : -1;

@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "http_internal.h"
 #include "http_parse.h"
 #include "log.h"
-#include "timefmt.h"
 
 /* ---- request ids and trace context ---- */
 
@@ -187,7 +187,7 @@ static int begin_request(struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     http_server *srv = ri->user_data;
-    int64_t t0 = timefmt_mono_us();
+    int64_t t0 = clock_mono_us();
     http_exchange x;
     memset(&x, 0, sizeof x);
     http_req *req = &x.req;
@@ -204,7 +204,7 @@ static int begin_request(struct mg_connection *conn)
     http_route_stats *st = &srv->stats[idx];
     int status = req->status > 0 && req->status < HTTP_MAX_STATUS ? req->status : 0;
     metrics_inc(&st->by_status[status]);
-    int64_t dt = timefmt_mono_us() - t0;
+    int64_t dt = clock_mono_us() - t0;
     metrics_observe_us(&st->latency, dt > 0 ? (uint64_t)dt : 0);
     if (req->status >= 500 && req->status != 503) /* 503s are outages, logged where seen */
         log_warn("request failed", "method", req->method, "route",
@@ -330,7 +330,7 @@ static void *wake_master_thread(void *arg)
             (void)connect(fd, (const struct sockaddr *)&w->addr, sizeof w->addr);
             close(fd);
         }
-        timefmt_sleep_ms(20);
+        clock_sleep_ms(20);
     }
     return NULL;
 }

@@ -17,9 +17,9 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "http_internal.h"
 #include "json.h"
-#include "timefmt.h"
 
 /* ---- finding the request's socket ---- */
 
@@ -77,7 +77,7 @@ static void *watchdog_main(void *arg)
 {
     http_server *srv = arg;
     while (!atomic_load(&srv->watchdog_stop)) {
-        int64_t now = timefmt_mono_ms();
+        int64_t now = clock_mono_ms();
         pthread_mutex_lock(&srv->watch_mu);
         for (http_body_watch *w = srv->watches; w; w = w->next)
             if (!w->fired && now >= w->deadline_ms) {
@@ -85,7 +85,7 @@ static void *watchdog_main(void *arg)
                 w->fired = true;
             }
         pthread_mutex_unlock(&srv->watch_mu);
-        timefmt_sleep_ms(50);
+        clock_sleep_ms(50);
     }
     return NULL;
 }
@@ -185,7 +185,7 @@ int http_body_read_or_reply(http_server *srv, http_exchange *x, long long declar
         x->body_read = true;
         return 0;
     }
-    http_body_watch w = {conn_fd(mg_get_request_info(req->conn)), timefmt_mono_ms() + timeout_ms,
+    http_body_watch w = {conn_fd(mg_get_request_info(req->conn)), clock_mono_ms() + timeout_ms,
                          false, NULL};
     if (w.fd >= 0)
         watch_add(srv, &w);

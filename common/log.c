@@ -7,8 +7,8 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "json.h"
-#include "timefmt.h"
 
 static const char *log_service = "clinic-events";
 static log_level log_min = LOG_INFO;
@@ -39,7 +39,7 @@ void log_kv(log_level level, const char *msg, ...)
     buf b;
     buf_init(&b);
     buf_puts(&b, "{\"ts\":");
-    json_append_time(&b, timefmt_now_ms());
+    json_append_time(&b, clock_now_ms());
     buf_printf(&b, ",\"level\":\"%s\",\"service\":", level_names[level]);
     json_append_cstr(&b, log_service);
     buf_puts(&b, ",\"msg\":");

@@ -7,11 +7,11 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "procstat.h"
-#include "timefmt.h"
 #include "version.h" /* CLINIC_VERSION, written by the Makefile */
 
 struct ops_ready {
@@ -93,7 +93,7 @@ static void publish(ops_ready *r, const ops_check *checks, size_t n)
     memcpy(before, r->checks, sizeof before);
     memcpy(r->checks, checks, n * sizeof *checks);
     r->n = n;
-    r->probed_ms = timefmt_mono_ms();
+    r->probed_ms = clock_mono_ms();
     pthread_mutex_unlock(&r->mu);
     log_changes(before, nbefore, checks, n);
 }
@@ -192,7 +192,7 @@ static size_t last_result(ops_ready *r, ops_check *checks, long *age_ms)
     pthread_mutex_lock(&r->mu);
     size_t n = r->n;
     memcpy(checks, r->checks, n * sizeof *checks);
-    *age_ms = r->probed_ms ? (long)(timefmt_mono_ms() - r->probed_ms) : -1;
+    *age_ms = r->probed_ms ? (long)(clock_mono_ms() - r->probed_ms) : -1;
     pthread_mutex_unlock(&r->mu);
     return n;
 }

@@ -6,9 +6,9 @@
 #include <time.h>
 
 #include "api.h"
+#include "clock.h"
 #include "log.h"
 #include "money.h"
-#include "timefmt.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -177,7 +177,7 @@ static void wait_for_signal(service_app *svc)
         log_error("cannot start the readiness probe thread: /readyz stays 503", NULL);
     int64_t next_setup_try = 0;
     while (!stop_requested) {
-        if (!atomic_load(&svc->setup_done) && timefmt_mono_ms() >= next_setup_try) {
+        if (!atomic_load(&svc->setup_done) && clock_mono_ms() >= next_setup_try) {
             bson_error_t berr;
             if (svc->api->resource->store->setup(svc->db, svc->bk, &berr) == 0) {
                 atomic_store(&svc->setup_done, true);
@@ -185,10 +185,10 @@ static void wait_for_signal(service_app *svc)
                 ops_probe_now(ops); /* ready now, not at the next probe */
             } else {
                 log_warn("cannot create indexes yet; retrying", "error", berr.message, NULL);
-                next_setup_try = timefmt_mono_ms() + 2000;
+                next_setup_try = clock_mono_ms() + 2000;
             }
         }
-        timefmt_sleep_ms(100);
+        clock_sleep_ms(100);
     }
     log_info("shutting down", NULL);
     /* The last probe (a ping waits up to 2 s with the database down) ends

@@ -1,7 +1,6 @@
 #include "timefmt.h"
 
 #include <stdbool.h>
-#include <time.h>
 
 #define MS_PER_DAY INT64_C(86400000)
 
@@ -209,34 +208,4 @@ void timefmt_format_day(int64_t ms, char *out)
     int m, d;
     split(ms, &y, &m, &d);
     *put_day(out, y, m, d) = '\0';
-}
-
-static int64_t clock_ms(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t timefmt_now_ms(void)
-{
-    return clock_ms(CLOCK_REALTIME);
-}
-
-int64_t timefmt_mono_ms(void)
-{
-    return clock_ms(CLOCK_MONOTONIC);
-}
-
-void timefmt_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-int64_t timefmt_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

@@ -1,6 +1,5 @@
 /* timefmt: RFC 3339 timestamps <-> milliseconds since the Unix epoch (UTC).
- * Pure but for the clocks (timefmt_now_ms, timefmt_mono_*) and
- * timefmt_sleep_ms. Thread-safe. */
+ * Pure (the clocks are in clock.h). Thread-safe. */
 #ifndef COMMON_TIMEFMT_H
 #define COMMON_TIMEFMT_H
 
@@ -33,14 +32,5 @@ void timefmt_format_day(int64_t ms, char *out);
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
  * algorithm). No validation. */
 int64_t timefmt_days_from_civil(int64_t y, unsigned m, unsigned d);
-
-/* Wall clock now, in ms since the epoch (CLOCK_REALTIME). */
-int64_t timefmt_now_ms(void);
-
-/* Monotonic clock in ms / us, for timeouts and latencies. */
-int64_t timefmt_mono_ms(void);
-int64_t timefmt_mono_us(void);
-/* Sleeps ms milliseconds (a signal may end it early). */
-void timefmt_sleep_ms(int64_t ms);
 
 #endif

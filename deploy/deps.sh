@@ -34,7 +34,7 @@ apt_install() {
     have java || want+=(openjdk-17-jre-headless)
     have mvn || want+=(maven)
     have npm || want+=(npm)
-    # JWT bearer tokens (common/auth.c): libjwt verifies, libssl-dev's
+    # JWT bearer tokens (common/auth_jwt.c): libjwt verifies, libssl-dev's
     # libcrypto checks the key at start.
     want+=(libjwt-dev libssl-dev)
     # No Debian golang: its 1.19 cannot build FerretDB (see ensure_go).

@@ -3,8 +3,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
-#include "timefmt.h"
 
 void commits_init(commits *cm, rd_kafka_t *rk)
 {
@@ -57,7 +57,7 @@ void commits_result(commits *cm, rd_kafka_resp_err_t err, int64_t now_ms)
 
 void commits_if_due(commits *cm)
 {
-    int64_t now = timefmt_mono_ms();
+    int64_t now = clock_mono_ms();
     if (!commits_due(cm, now))
         return;
     cm->next_ms = now + COMMITS_INTERVAL_MS;
@@ -70,7 +70,7 @@ void commits_if_due(commits *cm)
 
 void commits_before_revoke(commits *cm, bool sync)
 {
-    if (!commits_coordinator_up(cm, timefmt_mono_ms()))
+    if (!commits_coordinator_up(cm, clock_mono_ms()))
         return;
     rd_kafka_resp_err_t e = rd_kafka_commit(cm->rk, NULL, sync ? 0 : 1);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)

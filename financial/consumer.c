@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "billing.h"
 #include "billing_store.h"
+#include "clock.h"
 #include "commits.h"
 #include "dlq.h"
 #include "kafka.h"
@@ -17,7 +18,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
-#include "timefmt.h"
 #include "trace.h"
 #include "worker.h"
 
@@ -109,7 +109,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     (void)rk;
     consumer *c = opaque;
-    commits_stats(&c->commits, json, len, timefmt_mono_ms());
+    commits_stats(&c->commits, json, len, clock_mono_ms());
     return 0;
 }
 
@@ -120,7 +120,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)rk;
     (void)offsets;
     consumer *c = opaque;
-    commits_result(&c->commits, err, timefmt_mono_ms());
+    commits_result(&c->commits, err, clock_mono_ms());
 }
 
 /* Stores the offsets after msgs[from..to), all handled: per partition, the
@@ -174,7 +174,7 @@ static rd_kafka_error_t *take_assignment(consumer *c, rd_kafka_t *rk, bool coop,
         coop ? rd_kafka_incremental_assign(rk, parts) : error_of(rd_kafka_assign(rk, parts));
     lag_add(c->lag, parts);
     c->joined = true;
-    commits_seen(&c->commits, true, timefmt_mono_ms());
+    commits_seen(&c->commits, true, clock_mono_ms());
     /* While the database is down, new partitions wait too. */
     if (c->paused && parts->cnt > 0)
         rd_kafka_pause_partitions(rk, parts);
@@ -285,7 +285,7 @@ static void backoff_grow(consumer *c)
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : RETRY_MIN_MS;
     if (c->backoff_ms > c->opts.retry_max_ms)
         c->backoff_ms = c->opts.retry_max_ms;
-    c->next_try_ms = timefmt_mono_ms() + c->backoff_ms;
+    c->next_try_ms = clock_mono_ms() + c->backoff_ms;
 }
 
 /* Pauses, and rewinds each partition of msgs[0..n) to its first message
@@ -349,7 +349,7 @@ static int billing_of_message(const rd_kafka_message_t *m, billing *b, char *rea
     bool has_type = kafka_message_header(m, "ce_type", type, sizeof type) == 0;
     bool has_id = kafka_message_header(m, "ce_id", id, sizeof id) == 0;
     return billing_from_event(m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
-                              has_id ? id : NULL, timefmt_now_ms(), b, reason, reasonlen);
+                              has_id ? id : NULL, clock_now_ms(), b, reason, reasonlen);
 }
 
 static void log_billing(const billing *b, const rd_kafka_message_t *m, bool created)
@@ -482,12 +482,12 @@ static void *consumer_main(void *arg)
         for (size_t i = 0; i < n; i++)
             rd_kafka_message_destroy(batch[i]);
         commits_if_due(&c->commits);
-        int64_t now = timefmt_mono_ms();
+        int64_t now = clock_mono_ms();
         if (c->paused && now >= c->next_try_ms)
             probe(c);
         if (now >= c->next_lag_ms) {
             lag_refresh(c->lag, c->rk, c->paused, commits_coordinator_up(&c->commits, now));
-            c->next_lag_ms = timefmt_mono_ms() + LAG_REFRESH_MS;
+            c->next_lag_ms = clock_mono_ms() + LAG_REFRESH_MS;
         }
     }
     free(batch);
@@ -550,8 +550,8 @@ static void close_group(consumer *c)
                  NULL);
         rd_kafka_error_destroy(error);
     } else {
-        int64_t deadline = timefmt_mono_ms() + CLOSE_TIMEOUT_MS;
-        while (!rd_kafka_consumer_closed(c->rk) && timefmt_mono_ms() < deadline) {
+        int64_t deadline = clock_mono_ms() + CLOSE_TIMEOUT_MS;
+        while (!rd_kafka_consumer_closed(c->rk) && clock_mono_ms() < deadline) {
             rd_kafka_event_t *ev = rd_kafka_queue_poll(q, POLL_MS);
             if (!ev)
                 continue;

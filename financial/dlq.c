@@ -7,9 +7,9 @@
 #include <stdlib.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
-#include "timefmt.h"
 #include "trace.h"
 
 #define DLQ_MESSAGE_TIMEOUT_MS 10000 /* the producer's message.timeout.ms */
@@ -74,8 +74,8 @@ static rd_kafka_resp_err_t produce_awaited(dlq *d, const rd_kafka_message_t *m,
     }
     /* A shutdown stops the wait: the offset is not stored, so the message is
      * handled again after the restart. */
-    int64_t deadline = timefmt_mono_ms() + DLQ_MESSAGE_TIMEOUT_MS + 2000;
-    while (!d->done && timefmt_mono_ms() < deadline && !worker_stopping(owner))
+    int64_t deadline = clock_mono_ms() + DLQ_MESSAGE_TIMEOUT_MS + 2000;
+    while (!d->done && clock_mono_ms() < deadline && !worker_stopping(owner))
         rd_kafka_poll(d->rk, DLQ_POLL_MS);
     return d->done ? d->err : RD_KAFKA_RESP_ERR__TIMED_OUT;
 }

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "metrics.h"
-#include "timefmt.h"
 
 #define LAG_QUERY_INTERVAL_MS 2000
 #define LAG_QUERY_TIMEOUT_MS 500
@@ -145,7 +145,7 @@ void lag_refresh(lag_table *t, rd_kafka_t *rk, bool paused, bool broker_up)
         rd_kafka_topic_partition_list_add(pos, t->topic, t->parts[i].partition);
     rd_kafka_position(rk, pos);
 
-    int64_t budget_end = timefmt_mono_ms() + LAG_QUERY_BUDGET_MS;
+    int64_t budget_end = clock_mono_ms() + LAG_QUERY_BUDGET_MS;
     for (size_t i = 0; i < t->n; i++) {
         part_info p = t->parts[i];
         int64_t lo = -1, hi = -1;
@@ -163,7 +163,7 @@ void lag_refresh(lag_table *t, rd_kafka_t *rk, bool paused, bool broker_up)
         /* Nothing consumed since the assignment (idle, or rewound): the
          * group's committed offset is where consumption stands. */
         bool need_committed = next < 0 && p.committed == -1;
-        int64_t now = timefmt_mono_ms();
+        int64_t now = clock_mono_ms();
         if ((!fresh || need_committed) && broker_up && now < budget_end)
             query(rk, t->topic, &p, !fresh, need_committed, now);
         if (next < 0)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "event.h"
 #include "timefmt.h"
 #include "uuid.h"
@@ -67,13 +68,13 @@ static int produce(const char *bootstrap, const char *topic, long n)
         fprintf(stderr, "kafka_raw: %s\n", err);
         return 1;
     }
-    int64_t t0 = timefmt_mono_us();
+    int64_t t0 = clock_mono_us();
     buf value;
     buf_init(&value);
     for (long i = 0; i < n; i++) {
         event_finished ev;
         memset(&ev, 0, sizeof ev);
-        int64_t now = timefmt_now_ms();
+        int64_t now = clock_now_ms();
         uuid_v7(ev.appointment_id, now);
         memcpy(ev.physician_id, "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a", UUID_STR_LEN);
         memcpy(ev.patient_id, "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a", UUID_STR_LEN);
@@ -113,7 +114,7 @@ static int produce(const char *bootstrap, const char *topic, long n)
         rd_kafka_poll(rk, 0);
     }
     rd_kafka_flush(rk, 60000);
-    double secs = (double)(timefmt_mono_us() - t0) / 1e6;
+    double secs = (double)(clock_mono_us() - t0) / 1e6;
     printf("{\"msgs\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"per_s\":%.1f}\n", delivered, failed,
            secs, (double)delivered / secs);
     buf_free(&value);
@@ -125,7 +126,7 @@ static int consume(const char *bootstrap, const char *topic, long n)
 {
     rd_kafka_conf_t *conf = conf_new(bootstrap);
     char group[64], err[256];
-    snprintf(group, sizeof group, "bench-raw-%lld", (long long)timefmt_now_ms());
+    snprintf(group, sizeof group, "bench-raw-%lld", (long long)clock_now_ms());
     set(conf, "group.id", group);
     set(conf, "auto.offset.reset", "earliest");
     set(conf, "enable.auto.commit", "false");
@@ -140,21 +141,21 @@ static int consume(const char *bootstrap, const char *topic, long n)
     rd_kafka_subscribe(rk, t);
     rd_kafka_topic_partition_list_destroy(t);
     long got = 0;
-    int64_t first = 0, deadline = timefmt_mono_us() + 120 * 1000000LL;
+    int64_t first = 0, deadline = clock_mono_us() + 120 * 1000000LL;
     size_t bytes = 0;
-    while (got < n && timefmt_mono_us() < deadline) {
+    while (got < n && clock_mono_us() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
         if (!m->err) {
             if (!got)
-                first = timefmt_mono_us();
+                first = clock_mono_us();
             got++;
             bytes += m->len;
         }
         rd_kafka_message_destroy(m);
     }
-    double secs = first ? (double)(timefmt_mono_us() - first) / 1e6 : 0;
+    double secs = first ? (double)(clock_mono_us() - first) / 1e6 : 0;
     printf("{\"msgs\":%ld,\"bytes\":%zu,\"seconds\":%.3f,\"per_s\":%.1f}\n", got, bytes, secs,
            secs > 0 ? (double)(got - 1) / secs : 0);
     rd_kafka_consumer_close(rk);

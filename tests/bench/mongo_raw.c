@@ -38,7 +38,7 @@
 #include "mongo.h"
 #include "appt_store.h"
 #include "outbox.h"
-#include "timefmt.h"
+#include "clock.h"
 #include "uuid.h"
 #include "billing.h"
 #include "billing_store.h"
@@ -126,7 +126,7 @@ static int cmp_i64(const void *x, const void *y)
 
 static double secs_since(int64_t t0_us)
 {
-    return (double)(timefmt_mono_us() - t0_us) / 1e6;
+    return (double)(clock_mono_us() - t0_us) / 1e6;
 }
 
 static uint64_t commands(void)
@@ -180,7 +180,7 @@ static void run_op(int op, long i, long k)
             note_error("get", &err);
         break;
     case OP_FINISH:
-        a->end_ms = timefmt_now_ms();
+        a->end_ms = clock_now_ms();
         a->finished = true;
         uuid_v4(a->event_id);
         a->event_time_ms = a->end_ms;
@@ -216,16 +216,16 @@ static void phase(int op, int t)
 {
     pthread_barrier_wait(&barrier);
     if (t == 0)
-        phase_us[op] = timefmt_mono_us();
+        phase_us[op] = clock_mono_us();
     int nt = phase_threads(op);
     if (t >= nt)
         return;
     long per = rw_n / nt, first = t * per, end = t == nt - 1 ? rw_n : first + per;
     for (long i = first; i < end; i += op_batch[op]) {
         long k = end - i < op_batch[op] ? end - i : op_batch[op];
-        int64_t t0 = timefmt_mono_us();
+        int64_t t0 = clock_mono_us();
         run_op(op, i, k);
-        int64_t took = timefmt_mono_us() - t0;
+        int64_t took = clock_mono_us() - t0;
         for (long j = 0; j < k; j++)
             lat[op][i + j] = took;
     }
@@ -238,7 +238,7 @@ static void *rw_worker(void *arg)
         phase(op, t);
     pthread_barrier_wait(&barrier);
     if (t == 0)
-        phase_us[NOPS] = timefmt_mono_us();
+        phase_us[NOPS] = clock_mono_us();
     return NULL;
 }
 
@@ -249,7 +249,7 @@ static int rw(long n)
     for (int op = 0; op < NOPS; op++)
         lat[op] = calloc((size_t)n, sizeof *lat[op]);
     uint64_t s = 0x9e3779b97f4a7c15ULL;
-    int64_t now = timefmt_now_ms();
+    int64_t now = clock_now_ms();
     for (long i = 0; i < n; i++) {
         fill(&appts[i], now, (long)(rnd(&s) % SEED_PHYSICIANS), (long)(rnd(&s) % SEED_PATIENTS));
         appts[i].start_ms = now - 90 * 60 * 1000;
@@ -299,7 +299,7 @@ static void *seed_appt_worker(void *arg)
     (void)arg;
     /* Pending and due now (the relay's work), or due only tomorrow, so a
      * running relay leaves them alone until phase 2 marks them. */
-    int64_t retry_at = seed_published ? timefmt_now_ms() + 24 * HOUR_MS : 0;
+    int64_t retry_at = seed_published ? clock_now_ms() + 24 * HOUR_MS : 0;
     for (;;) {
         long i0 = atomic_fetch_add(&next_item, 64);
         if (i0 >= seed_n)
@@ -389,7 +389,7 @@ static void *seed_bill_worker(void *arg)
 static double run_phase(void *(*fn)(void *), int nt, void *(*fn2)(void *), int nt2, double *secs2)
 {
     pthread_t th[256 + BILL_THREADS];
-    int64_t t0 = timefmt_mono_us();
+    int64_t t0 = clock_mono_us();
     atomic_store(&next_item, 0);
     atomic_store(&next_bill, 0);
     for (int t = 0; t < nt + nt2; t++)
@@ -415,8 +415,8 @@ static int seed(long n, int days)
      * before today began: today's buckets hold only what the benchmark's own
      * consultations add. Sorted, because uuid_v7 never goes back in time
      * within a process: ids must be made oldest first to carry their times. */
-    uint64_t s = (uint64_t)timefmt_now_ms() | 1;
-    int64_t now = timefmt_now_ms(), today = now - now % DAY_MS;
+    uint64_t s = (uint64_t)clock_now_ms() | 1;
+    int64_t now = clock_now_ms(), today = now - now % DAY_MS;
     int64_t span = (int64_t)days * DAY_MS - 3 * HOUR_MS;
     for (long i = 0; i < n; i++)
         when[i] = today - 3 * HOUR_MS - (int64_t)(rnd(&s) % (uint64_t)span);
@@ -436,7 +436,7 @@ static int seed(long n, int days)
         return 1;
 
     uint64_t cmd0 = commands();
-    int64_t t0 = timefmt_mono_us();
+    int64_t t0 = clock_mono_us();
     double bill_s = 0;
     double appt_s = run_phase(seed_appt_worker, nthreads, seed_bill_worker,
                               seed_published && fdb ? BILL_THREADS : 0, &bill_s);

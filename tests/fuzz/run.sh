@@ -37,8 +37,10 @@ srcs_fuzz_event="$pure common/event.c"
 srcs_fuzz_request="$pure common/problem.c common/query.c appointment/appt_request.c financial/fin_request.c"
 # common/query.c reads parameters with civetweb's mg_get_var2 (pure, not instrumented).
 libs_fuzz_request="-lcivetweb"
-# auth_jwt_inspect is pure; the rest of common/auth.c links libjwt and libcrypto.
-srcs_fuzz_jwt="$pure common/auth.c"
+# The JWT half of auth (common/auth_jwt.c) whole: auth_jwt_inspect is pure, the
+# key, signature and cache code links libjwt and libcrypto; common/auth.c holds
+# the scopes, client ids and auth_check it is reached through.
+srcs_fuzz_jwt="$pure common/auth.c common/auth_jwt.c"
 libs_fuzz_jwt="-ljwt -ljansson -lcrypto"
 # The request-line and header readers of the HTTP layer (common/http_parse.c).
 srcs_fuzz_http_parse="common/http_parse.c common/uuid.c"
