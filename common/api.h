@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buckets.h"
 #include "buf.h"
 #include "http.h"
 #include "mongo.h"
 #include "problem.h"
+#include "store.h"
 
 /* Appends one item (a resource's struct) as a JSON object. */
 typedef void (*api_append_fn)(buf *out, const void *item);
@@ -26,9 +26,9 @@ typedef void (*api_append_fn)(buf *out, const void *item);
  * its service_api names it, and the functions below get the service_app
  * from req->app. */
 typedef struct api_resource {
-    const buckets_coll *store; /* its collection, whose _id is the resource's id */
-    const char *not_found;     /* the 404's detail */
-    api_append_fn append;      /* its JSON */
+    const store_desc *store; /* its collection, whose _id is the resource's id */
+    const char *not_found;   /* the 404's detail */
+    api_append_fn append;    /* its JSON */
     /* A store's list: fills p (items, item_size and limit set) with the
      * page that query (the route's parsed request, as handed to api_list)
      * asks for. 0, or -1 with err. */
