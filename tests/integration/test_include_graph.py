@@ -28,11 +28,21 @@ def tree(tmp_path):
     return tmp_path
 
 
-def add_include(tree, path: str, header: str) -> None:
-    """Adds #include "header" right after the first line of tree/path."""
+def failure(tree) -> str:
+    """Runs the script on tree, which must fail (exit 1): its output."""
+    r = run(tree)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "include_graph: FAILED" in r.stdout
+    return r.stdout
+
+
+def failure_with(tree, path: str, header: str) -> str:
+    """failure() once #include "header" is added after the first line of
+    tree/path."""
     f = tree / path
     first, rest = f.read_text().split("\n", 1)
     f.write_text(f'{first}\n#include "{header}"\n{rest}')
+    return failure(tree)
 
 
 def test_the_tree_passes(tree):
@@ -44,58 +54,46 @@ def test_the_tree_passes(tree):
 def test_a_cycle_within_one_layer_fails_naming_its_chain(tree):
     # json.h includes buf.h; buf.c including json.h closes a cycle between
     # two modules of the same layer (base), so only the cycle rule sees it.
-    add_include(tree, "common/buf.c", "json.h")
-    r = run(tree)
-    assert r.returncode == 1, r.stdout
-    assert "include cycle: common/buf -> common/json -> common/buf" in r.stdout
-    assert "common/buf.c includes common/json.h" in r.stdout
-    assert "common/json.h includes common/buf.h" in r.stdout
-    assert "(layer " not in r.stdout, r.stdout
+    out = failure_with(tree, "common/buf.c", "json.h")
+    assert "include cycle: common/buf -> common/json -> common/buf" in out
+    assert "common/buf.c includes common/json.h" in out
+    assert "common/json.h includes common/buf.h" in out
+    assert "(layer " not in out, out
 
 
 def test_the_cycle_api_and_service_had_fails(tree):
-    add_include(tree, "common/api.c", "service.h")
-    r = run(tree)
-    assert r.returncode == 1, r.stdout
-    assert "include cycle: common/api -> common/service -> common/api" in r.stdout
-    assert "common/api.c (layer api) includes common/service.h (layer service)" in r.stdout
+    out = failure_with(tree, "common/api.c", "service.h")
+    assert "include cycle: common/api -> common/service -> common/api" in out
+    assert "common/api.c (layer api) includes common/service.h (layer service)" in out
 
 
 def test_common_including_a_service_header_fails(tree):
-    add_include(tree, "common/mongo.c", "appt_store.h")
-    r = run(tree)
-    assert r.returncode == 1, r.stdout
+    out = failure_with(tree, "common/mongo.c", "appt_store.h")
     assert ("common/mongo.c includes appointment/appt_store.h: common/ must not include "
-            "appointment/ headers") in r.stdout
+            "appointment/ headers") in out
 
 
 def test_one_service_including_the_other_fails(tree):
-    add_include(tree, "financial/billing.c", "appt_request.h")
-    r = run(tree)
-    assert r.returncode == 1, r.stdout
-    assert "financial/ must not include appointment/ headers" in r.stdout
+    out = failure_with(tree, "financial/billing.c", "appt_request.h")
+    assert "financial/ must not include appointment/ headers" in out
 
 
 def test_a_header_including_a_higher_layer_fails(tree):
     # billing (domain) must not know the dead-letter producer (worker); dlq
     # includes nothing of billing, so this is no cycle, only a layer breach.
-    add_include(tree, "financial/billing.h", "dlq.h")
-    r = run(tree)
-    assert r.returncode == 1, r.stdout
+    out = failure_with(tree, "financial/billing.h", "dlq.h")
     assert ("financial/billing.h (layer domain) includes financial/dlq.h (layer worker)"
-            in r.stdout)
-    assert "cycle" not in r.stdout
+            in out)
+    assert "cycle" not in out
 
 
 def test_a_module_without_a_layer_fails(tree):
     (tree / "common" / "newthing.h").write_text('#include "buf.h"\n')
-    r = run(tree)
-    assert r.returncode == 1, r.stdout
-    assert "common/newthing: no layer" in r.stdout
+    out = failure(tree)
+    assert "common/newthing: no layer" in out
 
 
 def test_namesake_headers_fail(tree):
     shutil.copy(tree / "common" / "log.h", tree / "financial" / "log.h")
-    r = run(tree)
-    assert r.returncode == 1, r.stdout
-    assert "namesake headers: common/log.h, financial/log.h" in r.stdout
+    out = failure(tree)
+    assert "namesake headers: common/log.h, financial/log.h" in out
