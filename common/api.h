@@ -57,9 +57,10 @@ void api_handle_get(http_req *req, const api_ctx *ctx);
  * p->last_id when p->more, else null. Pure. */
 void api_page_json(buf *out, const mongo_page *p, api_append_fn append);
 
-/* GET of a list of ctx's resource: fetches the page query asks for, at most limit items (on the
- * heap: a page of appointments is too big for a worker's stack), and answers 200 with
- * api_page_json, or the database error. */
+/* GET of a list of ctx's resource: fetches the page query asks for, at
+ * most limit items (on the heap: a page of appointments is too big for a
+ * worker's stack), and answers 200 with api_page_json, or the database
+ * error. */
 void api_list(http_req *req, const api_ctx *ctx, const void *query, int limit);
 
 /* rc is a validator's result (0, or -1 with *p): replies *p unless it is 0. */
