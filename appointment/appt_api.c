@@ -27,10 +27,10 @@ static void append_appt(buf *b, const void *item)
 }
 
 /* api_resource.list: query is an appt_list_req (handle_list). */
-static int list_appts(void *app, const void *query, mongo_page *p, bson_error_t *err)
+static int list_appts(mongo_db *db, buckets *bk, const void *query, mongo_page *p,
+                      bson_error_t *err)
 {
-    appt_api *a = app;
-    return appt_store_list(a->svc.db, a->svc.bk, query, p, err);
+    return appt_store_list(db, bk, query, p, err);
 }
 
 static void reply_appt(http_req *req, int status, const appt *a)
@@ -253,7 +253,7 @@ static void handle_list(http_req *req)
     appt_list_req lr;
     problem p;
     if (api_valid_or_reply(req, appt_request_list(req->query, &lr, &p), &p) == 0)
-        api_list(req, &lr, lr.limit);
+        service_list(req, &lr, lr.limit);
 }
 
 /* service_api.probe: kafka. Finishing works while the broker is down (the
@@ -274,24 +274,25 @@ static const http_route routes[] = {
     OPS_ROUTES,
     {"POST", "/appointments", handle_start, "appointments:write", true},
     {"GET", "/appointments", handle_list, "appointments:read", false},
-    {"GET", "/appointments/{id}", api_handle_get, "appointments:read", false},
+    {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false},
     {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
     /* the original Python service's routes */
     {"POST", "/", handle_start, "appointments:write", true},
     {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
 };
 
-/* What api_handle_get and api_list serve. */
+/* What service_handle_get and service_list serve. */
 static const api_resource appointments = {
-    .store = &appt_store_coll,
+    .docs = &appt_store_coll.docs,
     .not_found = "no appointment with this id",
     .append = append_appt,
     .list = list_appts,
 };
 
 const service_api appt_api_service = {
-    SERVICE_ROUTES(routes),
     .probe = probe,
     .render_metrics = render_metrics,
     .resource = &appointments,
+    .store = &appt_store_coll,
+    SERVICE_ROUTES(routes),
 };

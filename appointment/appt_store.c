@@ -88,7 +88,7 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
     return rc == 0 ? mongo_db_create_collection(db, APPT_IDEM_COLLECTION, err) : rc;
 }
 
-const buckets_coll appt_store_coll = {
+const store_desc appt_store_coll = {
     {APPT_COLLECTION, appt_decode, sizeof(appt)}, APPT_BUCKETS_COLLECTION, appt_store_init};
 
 static void appt_to_bson(const appt *a, bson_t *doc)

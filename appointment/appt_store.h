@@ -13,6 +13,7 @@
 #include "buckets.h"
 #include "event.h"
 #include "mongo.h"
+#include "store.h"
 #include "trace.h"
 #include "uuid.h"
 
@@ -49,7 +50,7 @@ typedef struct appt {
 
 /* The appointments collection: decoded into appt, its buckets recorded in
  * APPT_BUCKETS_COLLECTION, set up by appt_store_init. */
-extern const buckets_coll appt_store_coll;
+extern const store_desc appt_store_coll;
 
 /* Creates the indexes and gives documents written before day buckets and
  * the top-level outbox flag existed their fields (once per database; a

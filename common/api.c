@@ -7,7 +7,6 @@
 
 #include "alloc.h"
 #include "json.h"
-#include "service.h"
 #include "uuid.h"
 
 void api_reply_item(http_req *req, int status, const void *item, api_append_fn append,
@@ -20,12 +19,6 @@ void api_reply_item(http_req *req, int status, const void *item, api_append_fn a
     buf_free(&b);
 }
 
-/* The service's resource: an app struct starts with its service_app. */
-static const api_resource *resource_of(http_req *req)
-{
-    return ((service_app *)req->app)->api->resource;
-}
-
 /* The name of the route's path capture: "id" of "/appointments/{id}" or of
  * "/{id:uuid}". */
 static void capture_name(const char *pattern, char *out, size_t outlen)
@@ -35,16 +28,16 @@ static void capture_name(const char *pattern, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)n, s ? s : "");
 }
 
-void api_handle_get(http_req *req)
+void api_handle_get(http_req *req, const api_ctx *ctx)
 {
-    const api_resource *r = resource_of(req);
+    const api_resource *r = ctx->resource;
     char field[64], id[UUID_STR_LEN];
     capture_name(req->route->pattern, field, sizeof field);
     if (http_param_uuid_or_reply(req, 0, field, id) != 0)
         return;
-    void *item = xmalloc(r->store->docs.item_size);
+    void *item = xmalloc(r->docs->item_size);
     bson_error_t err;
-    int rc = mongo_get(((service_app *)req->app)->db, &r->store->docs, id, item, &err);
+    int rc = mongo_get(ctx->db, r->docs, id, item, &err);
     if (rc < 0)
         http_reply_db_error(req, &err);
     else if (rc == 0)
@@ -67,13 +60,13 @@ void api_page_json(buf *out, const mongo_page *p, api_append_fn append)
     buf_putc(out, '}');
 }
 
-void api_list(http_req *req, const void *query, int limit)
+void api_list(http_req *req, const api_ctx *ctx, const void *query, int limit)
 {
-    const api_resource *r = resource_of(req);
-    size_t size = r->store->docs.item_size;
+    const api_resource *r = ctx->resource;
+    size_t size = r->docs->item_size;
     mongo_page p = {.items = xcalloc((size_t)limit, size), .item_size = size, .limit = limit};
     bson_error_t err;
-    if (r->list(req->app, query, &p, &err) != 0) {
+    if (r->list(ctx->db, ctx->bk, query, &p, &err) != 0) {
         http_reply_db_error(req, &err);
     } else {
         buf b;

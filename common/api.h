@@ -23,36 +23,45 @@
 typedef void (*api_append_fn)(buf *out, const void *item);
 
 /* The resource an API serves by id and by page (appointments, billings):
- * its service_api names it, and the functions below get the service_app
- * from req->app. */
+ * a static constant of its service's API module, which its service_api
+ * names. */
 typedef struct api_resource {
-    const buckets_coll *store; /* its collection, whose _id is the resource's id */
-    const char *not_found;     /* the 404's detail */
-    api_append_fn append;      /* its JSON */
+    const mongo_coll *docs; /* its collection, whose _id is the resource's id */
+    const char *not_found;  /* the 404's detail */
+    api_append_fn append;   /* its JSON */
     /* A store's list: fills p (items, item_size and limit set) with the
      * page that query (the route's parsed request, as handed to api_list)
      * asks for. 0, or -1 with err. */
-    int (*list)(void *app, const void *query, mongo_page *p, bson_error_t *err);
+    int (*list)(mongo_db *db, buckets *bk, const void *query, mongo_page *p, bson_error_t *err);
 } api_resource;
+
+/* What api_handle_get and api_list work with, all borrowed: the caller (the
+ * service layer, service_handle_get and service_list) fills one per
+ * request from its app. */
+typedef struct api_ctx {
+    mongo_db *db;                 /* the pool */
+    buckets *bk;                  /* the lists' day buckets */
+    const api_resource *resource; /* what is served */
+} api_ctx;
 
 /* Answers status with item as JSON (append); headers as http_reply's. */
 void api_reply_item(http_req *req, int status, const void *item, api_append_fn append,
                     const char *const *headers);
 
-/* A route handler: GET of the service's resource whose id is the route's
- * one path capture ("/appointments/{id}"): 200 with it, 400 naming the
- * capture when it is no UUID, 404, or the database error. */
-void api_handle_get(http_req *req);
+/* GET of ctx's resource whose id is the route's one path capture
+ * ("/appointments/{id}"): 200 with it, 400 naming the capture when it is no
+ * UUID, 404, or the database error. */
+void api_handle_get(http_req *req, const api_ctx *ctx);
 
 /* The body of one page: {"items":[...],"next_cursor":...}, next_cursor being
  * p->last_id when p->more, else null. Pure. */
 void api_page_json(buf *out, const mongo_page *p, api_append_fn append);
 
-/* GET of a list of the service's resource: fetches the page query asks
- * for, at most limit items (on the heap: a page of appointments is too big
- * for a worker's stack), and answers 200 with api_page_json, or the database
+/* GET of a list of ctx's resource: fetches the page query asks for, at
+ * most limit items (on the heap: a page of appointments is too big for a
+ * worker's stack), and answers 200 with api_page_json, or the database
  * error. */
-void api_list(http_req *req, const void *query, int limit);
+void api_list(http_req *req, const api_ctx *ctx, const void *query, int limit);
 
 /* rc is a validator's result (0, or -1 with *p): replies *p unless it is 0. */
 int api_valid_or_reply(http_req *req, int rc, const problem *p);

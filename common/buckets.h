@@ -98,16 +98,6 @@ typedef struct buckets_migration {
     int (*also)(mongo_db *db, bson_error_t *err);
 } buckets_migration;
 
-/* A collection whose lists walk day buckets, as its store exports it: its
- * documents, the collection of its buckets' records, and its set-up. */
-typedef struct buckets_coll {
-    mongo_coll docs;
-    const char *records; /* for buckets_new */
-    /* Creates the indexes and runs the one-time migrations (buckets_setup):
-     * idempotent; 0, or -1 with err. */
-    int (*setup)(mongo_db *db, buckets *b, bson_error_t *err);
-} buckets_coll;
-
 /* Makes collection c ready for bucketed lists: creates its indexes
  * (`indexes` is the createIndexes "indexes" array) and the records' own;
  * then, unless the records say it ran, migration m: m->also, and a bucket

@@ -51,6 +51,26 @@ int service_currency(const config_var *vars, size_t nvars, char out[4], char *er
     return 0;
 }
 
+/* What the api's handlers work with: req->app's pool, day buckets and
+ * resource. */
+static api_ctx api_ctx_of(const http_req *req)
+{
+    const service_app *svc = req->app;
+    return (api_ctx){.db = svc->db, .bk = svc->bk, .resource = svc->api->resource};
+}
+
+void service_handle_get(http_req *req)
+{
+    api_ctx ctx = api_ctx_of(req);
+    api_handle_get(req, &ctx);
+}
+
+void service_list(http_req *req, const void *query, int limit)
+{
+    api_ctx ctx = api_ctx_of(req);
+    api_list(req, &ctx, query, limit);
+}
+
 /* LOG_LEVEL. On failure logging is on at "info", so the caller can still say
  * why it stops. */
 static int start_logging(const service_spec *spec, char *err, size_t errlen)
@@ -179,7 +199,7 @@ static void wait_for_signal(service_app *svc)
     while (!stop_requested) {
         if (!atomic_load(&svc->setup_done) && clock_mono_ms() >= next_setup_try) {
             bson_error_t berr;
-            if (svc->api->resource->store->setup(svc->db, svc->bk, &berr) == 0) {
+            if (svc->api->store->setup(svc->db, svc->bk, &berr) == 0) {
                 atomic_store(&svc->setup_done, true);
                 log_info("collections and indexes ready", NULL);
                 ops_probe_now(ops); /* ready now, not at the next probe */
@@ -238,7 +258,7 @@ int service_main(int argc, char **argv, const service_spec *spec, void *app)
     svc->db = open_db(spec, err, sizeof err);
     if (!svc->db)
         goto fail;
-    svc->bk = buckets_new(spec->api->resource->store->records);
+    svc->bk = buckets_new(spec->api->store->records);
     if (spec->worker->open(app, err, sizeof err) != 0)
         goto fail;
     srv = http_server_start(&ho, err, sizeof err);

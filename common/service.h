@@ -18,6 +18,7 @@
 #include "http.h"
 #include "mongo.h"
 #include "ops.h"
+#include "store.h"
 
 /* Rows of a service's config_var table, in the order --help lists them. */
 #define SERVICE_HTTP_VARS(default_port)                                                            \
@@ -60,10 +61,12 @@ typedef struct service_api {
     ops_probe_fn probe;
     /* Its own /metrics lines, before MongoDB's; may be NULL. */
     void (*render_metrics)(void *app, buf *out);
-    /* What api_handle_get and api_list serve, and its store: service_main
-     * makes its buckets and runs its setup as soon as the database answers,
-     * retrying every 2 s. */
+    /* What api_handle_get and api_list serve (service_handle_get and
+     * service_list hand it to them). */
     const struct api_resource *resource;
+    /* Its store: service_main makes its buckets and runs its setup as soon
+     * as the database answers, retrying every 2 s. */
+    const store_desc *store;
 } service_api;
 
 /* The rows of a service_api that name its route table. */
@@ -142,6 +145,14 @@ int service_main(int argc, char **argv, const service_spec *spec, void *app);
         static app_ app;                                                                           \
         return service_main(argc, argv, &spec, &app);                                              \
     }
+
+/* A route handler: api_handle_get of the service's resource with the
+ * pool of req->app's service_app. */
+void service_handle_get(http_req *req);
+
+/* For a list handler: api_list of the service's resource (query and limit
+ * as api_list's) with the pool and day buckets of req->app's service_app. */
+void service_list(http_req *req, const void *query, int limit);
 
 /* For a configure step: config_int into an int. Returns 0, or -1 with the
  * reason in err. */

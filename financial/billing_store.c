@@ -57,9 +57,9 @@ int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
     return rc;
 }
 
-const buckets_coll billing_store_coll = {{BILLING_COLLECTION, billing_decode, sizeof(billing)},
-                                         BILLING_BUCKETS_COLLECTION,
-                                         billing_store_init};
+const store_desc billing_store_coll = {{BILLING_COLLECTION, billing_decode, sizeof(billing)},
+                                       BILLING_BUCKETS_COLLECTION,
+                                       billing_store_init};
 
 /* The billing document as it is stored (_id = appointment id). */
 static void billing_to_bson(const billing *b, const char *bucket, bson_t *doc)

@@ -16,6 +16,7 @@
 #include "event.h"
 #include "fin_request.h"
 #include "mongo.h"
+#include "store.h"
 #include "uuid.h"
 
 #define BILLING_COLLECTION "billings"
@@ -50,7 +51,7 @@ typedef struct billing_summary_query {
 
 /* The billings collection: decoded into billing, its buckets recorded in
  * BILLING_BUCKETS_COLLECTION, set up by billing_store_init. */
-extern const buckets_coll billing_store_coll;
+extern const store_desc billing_store_coll;
 
 /* Creates the list indexes (idempotent; _id is the unique key) and gives
  * billings written before day buckets existed their bucket (once). */

@@ -29,10 +29,10 @@ static void append_billing(buf *b, const void *item)
 }
 
 /* api_resource.list: query is a fin_list_req (handle_list). */
-static int list_billings(void *app, const void *query, mongo_page *p, bson_error_t *err)
+static int list_billings(mongo_db *db, buckets *bk, const void *query, mongo_page *p,
+                         bson_error_t *err)
 {
-    fin_api *a = app;
-    return billing_store_list(a->svc.db, a->svc.bk, query, p, err);
+    return billing_store_list(db, bk, query, p, err);
 }
 
 static void handle_list(http_req *req)
@@ -40,7 +40,7 @@ static void handle_list(http_req *req)
     fin_list_req lr;
     problem p;
     if (api_valid_or_reply(req, fin_request_list(req->query, &lr, &p), &p) == 0)
-        api_list(req, &lr, lr.limit);
+        service_list(req, &lr, lr.limit);
 }
 
 static const char *const group_names[] = {"physician", "patient", "day"};
@@ -142,22 +142,23 @@ static const http_route routes[] = {
     OPS_ROUTES,
     {"GET", "/billings/summary", handle_summary, "billings:read", false},
     {"GET", "/billings", handle_list, "billings:read", false},
-    {"GET", "/billings/{appointment_id}", api_handle_get, "billings:read", false},
+    {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false},
     /* the original Python service's route */
-    {"GET", "/{appointment_id:uuid}", api_handle_get, "billings:read", false},
+    {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false},
 };
 
-/* What api_handle_get and api_list serve. */
+/* What service_handle_get and service_list serve. */
 static const api_resource billings = {
-    .store = &billing_store_coll,
+    .docs = &billing_store_coll.docs,
     .not_found = "no billing for this appointment (not finished, or not billed yet)",
     .append = append_billing,
     .list = list_billings,
 };
 
 const service_api fin_api_service = {
-    SERVICE_ROUTES(routes),
     .probe = probe,
     .render_metrics = render_metrics,
     .resource = &billings,
+    .store = &billing_store_coll,
+    SERVICE_ROUTES(routes),
 };

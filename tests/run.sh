@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suites and prints one closing line: "N passed, N failed".
 #   tests/run.sh              unit + integration + e2e
-#   tests/run.sh unit         Check suites only
+#   tests/run.sh unit         Check suites, the include graph, fuzz corpora replayed
 #   tests/run.sh integration  pytest suites only (integration + e2e)
 #   tests/run.sh chaos        the long fault and abuse scenarios (make chaos)
 # BUILD (default build) selects the build tree, e.g. build/sanitize.
@@ -34,6 +34,16 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
     failed=$((failed + f + e))
     if [ "$rc" -ne 0 ] && [ $((f + e)) -eq 0 ]; then failed=$((failed + 1)); fi
   done
+fi
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+  # Dependencies point down only: no include cycle, no common/ header that
+  # knows a service, no header of a lower layer including a higher one.
+  echo "== include graph (tests/include_graph.py)"
+  out=$(python3 tests/include_graph.py 2>&1)
+  rc=$?
+  printf '%s\n' "$out" | sed 's/^/  /'
+  if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
