@@ -64,7 +64,7 @@ const buckets_coll billing_store_coll = {{BILLING_COLLECTION, billing_decode, si
 /* The billing document as it is stored (_id = appointment id). */
 static void billing_to_bson(const billing *b, const char *bucket, bson_t *doc)
 {
-    char day[BILLING_DAY_LEN];
+    char day[BUCKET_DAY_LEN];
     timefmt_format_day(b->event.end_ms, day);
     BSON_APPEND_UTF8(doc, "_id", b->event.appointment_id);
     BSON_APPEND_UTF8(doc, "appointment_id", b->event.appointment_id);

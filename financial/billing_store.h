@@ -23,7 +23,6 @@
 /* A from/to range of at most this many days is listed through its end-day
  * buckets; a longer one walks the id buckets. */
 #define BILLING_RANGE_DAYS_MAX 31
-#define BILLING_DAY_LEN 11 /* "YYYY-MM-DD" + NUL */
 
 typedef enum billing_group_by {
     BILLING_BY_PHYSICIAN = 0,
