@@ -195,7 +195,7 @@ static int end_days(mongo_db *db, buckets *bk, const char *first, const char *la
 }
 
 /* A short from/to range: the top of each of its end days, merged. */
-static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, const fin_range *r,
+static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, const billing_range *r,
                             const char *before_id, mongo_page *p, bson_error_t *err)
 {
     char first[BUCKET_DAY_LEN], last[BUCKET_DAY_LEN];
@@ -236,10 +236,10 @@ static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, con
     return rc;
 }
 
-int billing_store_list(mongo_db *db, buckets *bk, const fin_list_req *q, mongo_page *p,
+int billing_store_list(mongo_db *db, buckets *bk, const billing_list_req *q, mongo_page *p,
                        bson_error_t *err)
 {
-    const fin_range *r = &q->range;
+    const billing_range *r = &q->range;
     bson_t filter = BSON_INITIALIZER;
     char scope[BUCKET_SCOPE_LEN];
     buckets_people_filter(&filter, q->has_physician ? q->physician_id : NULL,

@@ -14,7 +14,7 @@
 #include "billing.h"
 #include "buckets.h"
 #include "event.h"
-#include "fin_request.h"
+#include "billing_request.h"
 #include "mongo.h"
 #include "uuid.h"
 
@@ -78,7 +78,7 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
  * read by their own equality; a from/to range of at most
  * BILLING_RANGE_DAYS_MAX days through its end days; anything else walks the
  * id buckets newest first. */
-int billing_store_list(mongo_db *db, buckets *bk, const fin_list_req *q, mongo_page *p,
+int billing_store_list(mongo_db *db, buckets *bk, const billing_list_req *q, mongo_page *p,
                        bson_error_t *err);
 
 /* Counts and totals billings per physician, patient or day, sorted by key.

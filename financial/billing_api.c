@@ -1,4 +1,4 @@
-#include "fin_api.h"
+#include "billing_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "api.h"
 #include "billing_store.h"
-#include "fin_request.h"
+#include "billing_request.h"
 #include "json.h"
 #include "service.h"
 
@@ -28,18 +28,18 @@ static void append_billing(buf *b, const void *item)
     buf_putc(b, '}');
 }
 
-/* api_resource.list: query is a fin_list_req (handle_list). */
+/* api_resource.list: query is a billing_list_req (handle_list). */
 static int list_billings(void *app, const void *query, mongo_page *p, bson_error_t *err)
 {
-    fin_api *a = app;
+    billing_api *a = app;
     return billing_store_list(a->svc.db, a->svc.bk, query, p, err);
 }
 
 static void handle_list(http_req *req)
 {
-    fin_list_req lr;
+    billing_list_req lr;
     problem p;
-    if (api_valid_or_reply(req, fin_request_list(req->query, &lr, &p), &p) == 0)
+    if (api_valid_or_reply(req, billing_request_list(req->query, &lr, &p), &p) == 0)
         api_list(req, &lr, lr.limit);
 }
 
@@ -47,10 +47,10 @@ static const char *const group_names[] = {"physician", "patient", "day"};
 
 static void handle_summary(http_req *req)
 {
-    fin_api *app = req->app;
-    fin_summary_req sr;
+    billing_api *app = req->app;
+    billing_summary_req sr;
     problem p;
-    if (api_valid_or_reply(req, fin_request_summary(req->query, app->currency, &sr, &p), &p))
+    if (api_valid_or_reply(req, billing_request_summary(req->query, app->currency, &sr, &p), &p))
         return;
     const char *currency = sr.currency;
     billing_summary_query q = {
@@ -118,7 +118,7 @@ static void handle_summary(http_req *req)
  * events wait in the topic. So both are reported, not needed. */
 static size_t probe(void *app, ops_check *checks)
 {
-    consumer *c = ((fin_api *)app)->consumer;
+    consumer *c = ((billing_api *)app)->consumer;
     consumer_state s = consumer_get_state(c);
     checks[0] =
         ops_check_of("kafka", consumer_kafka_ready(c, OPS_KAFKA_PROBE_TIMEOUT_MS) == 0, false);
@@ -132,7 +132,7 @@ static size_t probe(void *app, ops_check *checks)
 
 static void render_metrics(void *app, buf *out)
 {
-    consumer_render_metrics(((fin_api *)app)->consumer, out);
+    consumer_render_metrics(((billing_api *)app)->consumer, out);
 }
 
 /* First match wins: /billings/summary before /billings/{appointment_id}. The
@@ -155,7 +155,7 @@ static const api_resource billings = {
     .list = list_billings,
 };
 
-const service_api fin_api_service = {
+const service_api billing_api_service = {
     SERVICE_ROUTES(routes),
     .probe = probe,
     .render_metrics = render_metrics,
