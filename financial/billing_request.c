@@ -5,7 +5,23 @@
 #include "money.h"
 #include "query.h"
 
-static const char *const group_names[] = {"physician", "patient", "day"};
+/* The group_by values, by billing_group_by. */
+static const struct {
+    const char *name;
+    billing_group_by by;
+} group_names[] = {
+    {"physician", BILLING_BY_PHYSICIAN},
+    {"patient", BILLING_BY_PATIENT},
+    {"day", BILLING_BY_DAY},
+};
+
+const char *billing_request_group_name(billing_group_by g)
+{
+    for (size_t i = 0; i < sizeof group_names / sizeof group_names[0]; i++)
+        if (group_names[i].by == g)
+            return group_names[i].name;
+    return group_names[0].name;
+}
 
 /* Reads the optional from/to pair (end_date range [from, to)). */
 static int range(const char *query, billing_range *out, problem *p)
@@ -25,9 +41,9 @@ static int range(const char *query, billing_range *out, problem *p)
     return 0;
 }
 
-int billing_request_list(const char *query, billing_list_req *out, problem *p)
+int billing_request_list(const char *query, billing_list_query *out, problem *p)
 {
-    billing_list_req r;
+    billing_list_query r;
     memset(&r, 0, sizeof r);
     int has_phys, has_pat, has_cursor;
     int64_t limit = BILLING_LIST_DEFAULT;
@@ -45,15 +61,15 @@ int billing_request_list(const char *query, billing_list_req *out, problem *p)
     return 0;
 }
 
-static int group_by(const char *query, int *out, problem *p)
+static int group_by(const char *query, billing_group_by *out, problem *p)
 {
     char v[16];
     int rc = query_str(query, "group_by", v, sizeof v, p);
     if (rc < 0)
         return -1;
     for (size_t i = 0; rc == 1 && i < sizeof group_names / sizeof group_names[0]; i++) {
-        if (strcmp(v, group_names[i]) == 0) {
-            *out = (int)i;
+        if (strcmp(v, group_names[i].name) == 0) {
+            *out = group_names[i].by;
             return 0;
         }
     }
@@ -80,9 +96,9 @@ static int currency(const char *query, const char *def, char *out, problem *p)
 }
 
 int billing_request_summary(const char *query, const char *default_currency,
-                            billing_summary_req *out, problem *p)
+                            billing_summary_query *out, problem *p)
 {
-    billing_summary_req r;
+    billing_summary_query r;
     memset(&r, 0, sizeof r);
     if (group_by(query, &r.group_by, p) < 0 || range(query, &r.range, p) < 0 ||
         currency(query, default_currency, r.currency, p) < 0)

@@ -107,7 +107,7 @@ static void query(int which, const char *q)
         if (r.status < -1 || r.status > 1 || r.limit < 1 || r.limit > APPT_LIST_MAX)
             abort();
     } else if (which == 3) {
-        billing_list_req r;
+        billing_list_query r;
         if (billing_request_list(q, &r, &p) != 0) {
             check_problem(&p);
             return;
@@ -122,7 +122,7 @@ static void query(int which, const char *q)
         if (r.limit < 1 || r.limit > BILLING_LIST_MAX)
             abort();
     } else {
-        billing_summary_req r;
+        billing_summary_query r;
         if (billing_request_summary(q, "BRL", &r, &p) != 0) {
             check_problem(&p);
             return;
