@@ -49,7 +49,7 @@ typedef struct billing_list_query {
     bool has_physician, has_patient, has_cursor;
     char physician_id[UUID_STR_LEN]; /* lowercase */
     char patient_id[UUID_STR_LEN];
-    char cursor[UUID_STR_LEN]; /* list what comes after this appointment id */
+    char cursor[UUID_STR_LEN]; /* the last appointment id of the previous page */
     billing_range range;
     int limit; /* 1..BILLING_LIST_MAX (billing_request.h) */
 } billing_list_query;
