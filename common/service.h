@@ -51,7 +51,7 @@
         "LOG_LEVEL", "info", "debug, info, warn or error"                                          \
     }
 
-/* What a service's API module provides (appt_api_service, fin_api_service).
+/* What a service's API module provides (appt_api_service, billing_api_service).
  * probe and render_metrics get the app service_main was given. */
 typedef struct service_api {
     const http_route *routes; /* OPS_ROUTES and the service's own */

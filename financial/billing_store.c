@@ -64,7 +64,7 @@ const store_desc billing_store_coll = {{BILLING_COLLECTION, billing_decode, size
 /* The billing document as it is stored (_id = appointment id). */
 static void billing_to_bson(const billing *b, const char *bucket, bson_t *doc)
 {
-    char day[BILLING_DAY_LEN];
+    char day[BUCKET_DAY_LEN];
     timefmt_format_day(b->event.end_ms, day);
     BSON_APPEND_UTF8(doc, "_id", b->event.appointment_id);
     BSON_APPEND_UTF8(doc, "appointment_id", b->event.appointment_id);
@@ -153,18 +153,17 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
     return rc;
 }
 
-/* Appends {field: {$gte: from, $lt: to}} for the bounds that are set. */
-static void append_range(bson_t *filter, const char *field, bool has_from, int64_t from_ms,
-                         bool has_to, int64_t to_ms)
+/* Appends {field: {$gte: from, $lt: to}} for the bounds of r that are set. */
+static void append_range(bson_t *filter, const char *field, const billing_range *r)
 {
-    if (!has_from && !has_to)
+    if (!r->has_from && !r->has_to)
         return;
     bson_t range;
     BSON_APPEND_DOCUMENT_BEGIN(filter, field, &range);
-    if (has_from)
-        BSON_APPEND_DATE_TIME(&range, "$gte", from_ms);
-    if (has_to)
-        BSON_APPEND_DATE_TIME(&range, "$lt", to_ms);
+    if (r->has_from)
+        BSON_APPEND_DATE_TIME(&range, "$gte", r->from_ms);
+    if (r->has_to)
+        BSON_APPEND_DATE_TIME(&range, "$lt", r->to_ms);
     bson_append_document_end(filter, &range);
 }
 
@@ -195,7 +194,7 @@ static int end_days(mongo_db *db, buckets *bk, const char *first, const char *la
 }
 
 /* A short from/to range: the top of each of its end days, merged. */
-static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, const fin_range *r,
+static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, const billing_range *r,
                             const char *before_id, mongo_page *p, bson_error_t *err)
 {
     char first[BUCKET_DAY_LEN], last[BUCKET_DAY_LEN];
@@ -236,15 +235,15 @@ static int list_by_end_days(mongo_db *db, buckets *bk, const bson_t *filter, con
     return rc;
 }
 
-int billing_store_list(mongo_db *db, buckets *bk, const fin_list_req *q, mongo_page *p,
+int billing_store_list(mongo_db *db, buckets *bk, const billing_list_query *q, mongo_page *p,
                        bson_error_t *err)
 {
-    const fin_range *r = &q->range;
+    const billing_range *r = &q->range;
     bson_t filter = BSON_INITIALIZER;
     char scope[BUCKET_SCOPE_LEN];
     buckets_people_filter(&filter, q->has_physician ? q->physician_id : NULL,
                           q->has_patient ? q->patient_id : NULL, scope);
-    append_range(&filter, "end_date", r->has_from, r->from_ms, r->has_to, r->to_ms);
+    append_range(&filter, "end_date", r);
     const char *before_id = q->has_cursor ? q->cursor : NULL;
     p->decode = billing_decode;
     int rc;
@@ -314,10 +313,10 @@ static int row_key_cmp(const void *x, const void *y)
     return strcmp(((const summary_row *)x)->key, ((const summary_row *)y)->key);
 }
 
-/* Folds rows sorted by key into one group per key. Returns 0, or 1 with err
- * set when the result is too large. */
-static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **out, size_t *nout,
-                     bson_error_t *err)
+/* Folds rows sorted by key into one group per key: BILLING_SUMMARY_OK with
+ * *out and *nout set, or why the answer is too large (nothing set then). */
+static billing_summary_outcome fold_rows(const summary_acc *a, size_t max_groups,
+                                         billing_group **out, size_t *nout)
 {
     billing_group *groups = NULL;
     size_t ngroups = 0, cap = 0;
@@ -327,9 +326,7 @@ static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **ou
         if (!g || strcmp(g->key, r->key) != 0) {
             if (ngroups == max_groups) {
                 free(groups);
-                bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
-                               "more than %zu groups", max_groups);
-                return 1;
+                return BILLING_SUMMARY_TOO_MANY_GROUPS;
             }
             if (ngroups == cap) {
                 cap = cap ? cap * 2 : 16;
@@ -341,33 +338,33 @@ static int fold_rows(const summary_acc *a, size_t max_groups, billing_group **ou
         }
         if (__builtin_add_overflow(g->total_cents, r->total_cents, &g->total_cents)) {
             free(groups);
-            bson_set_error(err, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG,
-                           "a total exceeds the largest amount");
-            return 1;
+            return BILLING_SUMMARY_TOTAL_TOO_LARGE;
         }
         g->count++;
     }
     *out = groups;
     *nout = ngroups;
-    return 0;
+    return BILLING_SUMMARY_OK;
 }
 
 int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
-                          billing_group **out, size_t *n, bson_error_t *err)
+                          size_t max_groups, billing_group **out, size_t *n,
+                          billing_summary_outcome *outcome, bson_error_t *err)
 {
+    const billing_range *r = &q->range;
     /* One equality query per end day that holds billings (the "end"
      * buckets), summed here: FerretDB serves each from an index, where an
      * aggregation would read the whole collection. */
     char first[BUCKET_DAY_LEN], last[BUCKET_DAY_LEN];
-    if (q->has_from)
-        timefmt_format_day(q->from_ms, first);
-    if (q->has_to)
-        timefmt_format_day(q->to_ms - 1, last);
+    if (r->has_from)
+        timefmt_format_day(r->from_ms, first);
+    if (r->has_to)
+        timefmt_format_day(r->to_ms - 1, last);
     char(*days)[BUCKET_DAY_LEN] = NULL;
     size_t ndays = 0;
-    if (q->has_from && q->has_to && q->to_ms <= q->from_ms)
+    if (r->has_from && r->has_to && r->to_ms <= r->from_ms)
         ndays = 0;
-    else if (end_days(db, bk, q->has_from ? first : NULL, q->has_to ? last : NULL, &days, &ndays,
+    else if (end_days(db, bk, r->has_from ? first : NULL, r->has_to ? last : NULL, &days, &ndays,
                       err) != 0)
         return -1;
 
@@ -379,7 +376,7 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
         bson_t filter = BSON_INITIALIZER;
         BSON_APPEND_UTF8(&filter, "end_day", days[i]);
         BSON_APPEND_UTF8(&filter, "currency", q->currency);
-        append_range(&filter, "end_date", q->has_from, q->from_ms, q->has_to, q->to_ms);
+        append_range(&filter, "end_date", r);
         rc = mongo_find_each(db, BILLING_COLLECTION, &filter, proj, add_row, &acc, err);
         bson_destroy(&filter);
     }
@@ -388,7 +385,7 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
     if (rc == 0) {
         if (acc.n > 1)
             qsort(acc.rows, acc.n, sizeof *acc.rows, row_key_cmp);
-        rc = fold_rows(&acc, q->max_groups, out, n, err);
+        *outcome = fold_rows(&acc, max_groups, out, n);
     }
     free(acc.rows);
     return rc;

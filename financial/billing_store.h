@@ -14,7 +14,6 @@
 #include "billing.h"
 #include "buckets.h"
 #include "event.h"
-#include "fin_request.h"
 #include "mongo.h"
 #include "store.h"
 #include "uuid.h"
@@ -24,7 +23,6 @@
 /* A from/to range of at most this many days is listed through its end-day
  * buckets; a longer one walks the id buckets. */
 #define BILLING_RANGE_DAYS_MAX 31
-#define BILLING_DAY_LEN 11 /* "YYYY-MM-DD" + NUL */
 
 typedef enum billing_group_by {
     BILLING_BY_PHYSICIAN = 0,
@@ -39,15 +37,38 @@ typedef struct billing_group {
     int64_t total_cents;
 } billing_group;
 
-typedef struct billing_summary_query {
-    billing_group_by group_by;
+/* The end_date range [from, to) of lists and summaries. */
+typedef struct billing_range {
     bool has_from; /* end_date >= from_ms */
     int64_t from_ms;
     bool has_to; /* end_date < to_ms */
     int64_t to_ms;
-    const char *currency; /* only billings in this currency are summed */
-    size_t max_groups;    /* more groups than this is an error (see below) */
+} billing_range;
+
+/* What a list asks for (billing_request_list reads it from a query string). */
+typedef struct billing_list_query {
+    bool has_physician, has_patient, has_cursor;
+    char physician_id[UUID_STR_LEN]; /* lowercase */
+    char patient_id[UUID_STR_LEN];
+    char cursor[UUID_STR_LEN]; /* the last appointment id of the previous page */
+    billing_range range;
+    int limit; /* 1..BILLING_LIST_MAX (billing_request.h) */
+} billing_list_query;
+
+/* What a summary asks for (billing_request_summary reads it from a query
+ * string). */
+typedef struct billing_summary_query {
+    billing_group_by group_by;
+    billing_range range;
+    char currency[EVENT_CURRENCY_LEN]; /* only billings in this currency are summed */
 } billing_summary_query;
+
+/* How a summary ended, when the database answered. */
+typedef enum billing_summary_outcome {
+    BILLING_SUMMARY_OK = 0,
+    BILLING_SUMMARY_TOO_MANY_GROUPS, /* more groups than the caller's max_groups */
+    BILLING_SUMMARY_TOTAL_TOO_LARGE, /* a group's total beyond int64 */
+} billing_summary_outcome;
 
 /* The billings collection: decoded into billing, its buckets recorded in
  * BILLING_BUCKETS_COLLECTION, set up by billing_store_init. */
@@ -80,15 +101,16 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
  * read by their own equality; a from/to range of at most
  * BILLING_RANGE_DAYS_MAX days through its end days; anything else walks the
  * id buckets newest first. */
-int billing_store_list(mongo_db *db, buckets *bk, const fin_list_req *q, mongo_page *p,
+int billing_store_list(mongo_db *db, buckets *bk, const billing_list_query *q, mongo_page *p,
                        bson_error_t *err);
 
 /* Counts and totals billings per physician, patient or day, sorted by key.
- * Returns 0 with *out an array of *n groups the caller free()s (NULL when
- * empty); 1, with err saying why and *out untouched, when the answer is too
- * large: more than q->max_groups groups, or a total beyond int64; -1 on a
- * database error. */
+ * Returns 0 with the outcome in *outcome: BILLING_SUMMARY_OK with *out an
+ * array of *n groups the caller free()s (NULL when empty); any other outcome
+ * (the answer is too large: more than max_groups groups, or a total beyond
+ * int64) leaves *out and *n untouched. Returns -1 on a database error. */
 int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
-                          billing_group **out, size_t *n, bson_error_t *err);
+                          size_t max_groups, billing_group **out, size_t *n,
+                          billing_summary_outcome *outcome, bson_error_t *err);
 
 #endif

@@ -122,11 +122,6 @@ int dlq_ping(dlq *d, const char *topic, int timeout_ms)
     return kafka_ping(d->rk, topic, timeout_ms);
 }
 
-const char *dlq_topic(const dlq *d)
-{
-    return d->topic;
-}
-
 uint64_t dlq_sent(dlq *d)
 {
     return metrics_get(&d->sent);

@@ -27,8 +27,6 @@ int dlq_send(dlq *d, const rd_kafka_message_t *m, const char *source_topic, cons
 /* Whether a broker answers and `topic` exists, within timeout_ms: 0 or -1.
  * Thread-safe: readiness asks it for any topic. */
 int dlq_ping(dlq *d, const char *topic, int timeout_ms);
-/* The dead-letter topic's name. */
-const char *dlq_topic(const dlq *d);
 /* Messages copied and acknowledged so far. Thread-safe. */
 uint64_t dlq_sent(dlq *d);
 /* Drops what is still queued (each send was awaited, so anything left was

@@ -2,7 +2,7 @@
  * and serves the billings over HTTP. */
 #include <stdio.h>
 
-#include "fin_api.h"
+#include "billing_api.h"
 #include "log.h"
 
 static const config_var vars[] = {
@@ -33,14 +33,14 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
                        &consumer_options.session_timeout_ms, err, errlen) ||
                    service_int(v, n, "CONSUMER_RETRY_MAX_MS", 100, 3600000,
                                &consumer_options.retry_max_ms, err, errlen) ||
-                   service_currency(v, n, ((fin_api *)app)->currency, err, errlen)
+                   service_currency(v, n, ((billing_api *)app)->currency, err, errlen)
                ? -1
                : 0;
 }
 
 static int open_consumer(void *app, char *err, size_t errlen)
 {
-    fin_api *f = app;
+    billing_api *f = app;
     consumer_options.db = f->svc.db;
     consumer_options.bk = f->svc.bk;
     f->consumer = consumer_new(&consumer_options, err, errlen);
@@ -51,7 +51,7 @@ static int open_consumer(void *app, char *err, size_t errlen)
  * while the database is down it pauses and retries by itself. */
 static int start_consumer(void *app, char *err, size_t errlen)
 {
-    if (consumer_start(((fin_api *)app)->consumer) != 0) {
+    if (consumer_start(((billing_api *)app)->consumer) != 0) {
         snprintf(err, errlen, "cannot start the consumer thread");
         return -1;
     }
@@ -64,20 +64,20 @@ static int start_consumer(void *app, char *err, size_t errlen)
  * has finished its requests. */
 static void stop_consumer(void *app)
 {
-    consumer_stop(((fin_api *)app)->consumer);
+    consumer_stop(((billing_api *)app)->consumer);
 }
 
 /* Commits the stored offsets and leaves the group. */
 static void free_consumer(void *app)
 {
-    consumer_free(((fin_api *)app)->consumer);
+    consumer_free(((billing_api *)app)->consumer);
 }
 
 /* configure, open, start, stop, close: see service_worker. */
 static const service_worker consumer_worker = {configure, open_consumer, start_consumer,
                                                stop_consumer, free_consumer};
 
-SERVICE_MAIN(financial, fin_api,
+SERVICE_MAIN(financial, billing_api,
              "Bills finished consultations from appointment.finished events and serves the "
              "billings over HTTP.",
-             vars, &fin_api_service, &consumer_worker)
+             vars, &billing_api_service, &consumer_worker)

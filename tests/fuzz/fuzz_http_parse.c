@@ -24,7 +24,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The services' route patterns (appointment/appt_api.c, financial/fin_api.c,
+/* The services' route patterns (appointment/appt_api.c, financial/billing_api.c,
  * common/ops.h), and a few shapes they do not use yet. */
 static const char *const patterns[] = {
     "/",

@@ -1,5 +1,5 @@
 /* libFuzzer target for the request validators of both services
- * (appointment/appt_request.c, financial/fin_request.c, common/query.c). The first
+ * (appointment/appt_request.c, financial/billing_request.c, common/query.c). The first
  * input byte picks the validator; the rest is the body (start, finish) or the
  * raw query string (lists, summary). Properties: an accepted request has
  * canonical lowercase UUIDs, dates in range, limits within bounds; a rejected
@@ -12,7 +12,7 @@
 
 #include "json.h"
 #include "appt_request.h"
-#include "fin_request.h"
+#include "billing_request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +42,7 @@ static void check_time(int64_t ms)
         abort();
 }
 
-static void check_range(const fin_range *r)
+static void check_range(const billing_range *r)
 {
     if (r->has_from)
         check_time(r->from_ms);
@@ -107,8 +107,8 @@ static void query(int which, const char *q)
         if (r.status < -1 || r.status > 1 || r.limit < 1 || r.limit > APPT_LIST_MAX)
             abort();
     } else if (which == 3) {
-        fin_list_req r;
-        if (fin_request_list(q, &r, &p) != 0) {
+        billing_list_query r;
+        if (billing_request_list(q, &r, &p) != 0) {
             check_problem(&p);
             return;
         }
@@ -119,11 +119,11 @@ static void query(int which, const char *q)
         if (r.has_cursor)
             check_uuid(r.cursor);
         check_range(&r.range);
-        if (r.limit < 1 || r.limit > FIN_LIST_MAX)
+        if (r.limit < 1 || r.limit > BILLING_LIST_MAX)
             abort();
     } else {
-        fin_summary_req r;
-        if (fin_request_summary(q, "BRL", &r, &p) != 0) {
+        billing_summary_query r;
+        if (billing_request_summary(q, "BRL", &r, &p) != 0) {
             check_problem(&p);
             return;
         }

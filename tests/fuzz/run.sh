@@ -34,7 +34,7 @@ srcs_fuzz_timefmt="common/timefmt.c"
 srcs_fuzz_uuid="common/uuid.c"
 srcs_fuzz_money="common/money.c"
 srcs_fuzz_event="$pure common/event.c"
-srcs_fuzz_request="$pure common/problem.c common/query.c appointment/appt_request.c financial/fin_request.c"
+srcs_fuzz_request="$pure common/problem.c common/query.c appointment/appt_request.c financial/billing_request.c"
 # common/query.c reads parameters with civetweb's mg_get_var2 (pure, not instrumented).
 libs_fuzz_request="-lcivetweb"
 # The JWT half of auth (common/auth_jwt.c) whole: auth_jwt_inspect is pure, the
@@ -49,7 +49,8 @@ if ! command -v "$CLANG" >/dev/null; then
   echo "fuzz: $CLANG not found (make deps installs clang and libclang-rt-14-dev)" >&2
   exit 2
 fi
-pkg_cflags=$(pkg-config --cflags libbson-1.0 jansson)
+# libmongoc's headers (types only): billing_request.h fills the store's queries.
+pkg_cflags=$(pkg-config --cflags libmongoc-1.0 libbson-1.0 jansson)
 pkg_libs=$(pkg-config --libs libbson-1.0 jansson)
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fno-omit-frame-pointer
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

@@ -13,7 +13,7 @@ FERRETDB_SH = ROOT / "deploy" / "ferretdb" / "ferretdb.sh"
 POSTGRES_SH = ROOT / "deploy" / "postgres" / "postgres.sh"
 TEST_VAR = ROOT / "var" / "test"  # one directory per test session: var/test/<run-id>/
 SERVICES = ("appointment", "financial")
-_API_SOURCES = {"appointment": "appointment/appt_api.c", "financial": "financial/fin_api.c"}
+_API_SOURCES = {"appointment": "appointment/appt_api.c", "financial": "financial/billing_api.c"}
 
 
 def api_source(service: str) -> Path:

@@ -6,7 +6,7 @@
 - the example headers are the CloudEvents binary-mode headers common/event.h
   defines;
 - each OpenAPI document lists exactly the routes of its service's route table
-  (appointment/appt_api.c, financial/fin_api.c), with the route's auth scope, its path parameters, and the
+  (appointment/appt_api.c, financial/billing_api.c), with the route's auth scope, its path parameters, and the
   error responses the HTTP layer can give it;
 - the binary serves the same bytes at /openapi.json (the file is linked in).
 Needs neither Kafka nor MongoDB/FerretDB.

@@ -1,5 +1,5 @@
 /* The request validators of both services: appointment/appt_request.c
- * (appt_request_*) and financial/fin_request.c (fin_request_*). */
+ * (appt_request_*) and financial/billing_request.c (billing_request_*). */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "appt_request.h"
-#include "fin_request.h"
+#include "billing_request.h"
 #include "json.h"
 #include "timefmt.h"
 
@@ -217,38 +217,59 @@ START_TEST(test_appt_list_rejects_unknown_status_and_limit_out_of_range)
 }
 END_TEST
 
-START_TEST(test_fin_list_reads_range_and_rejects_empty_one)
+START_TEST(test_billing_list_reads_range_and_rejects_empty_one)
 {
-    fin_list_req r;
+    billing_list_query r;
     problem p;
     ck_assert_int_eq(
-        fin_request_list("from=2024-05-01T00:00:00Z&to=2024-06-01T00:00:00Z&limit=5", &r, &p), 0);
+        billing_request_list("from=2024-05-01T00:00:00Z&to=2024-06-01T00:00:00Z&limit=5", &r, &p),
+        0);
     ck_assert(r.range.has_from && r.range.has_to);
     ck_assert_int_lt(r.range.from_ms, r.range.to_ms);
     ck_assert_int_eq(r.limit, 5);
-    ck_assert_int_eq(fin_request_list("from=2024-05-01T00:00:00Z&to=2024-05-01T00:00:00Z", &r, &p),
-                     -1);
+    ck_assert_int_eq(
+        billing_request_list("from=2024-05-01T00:00:00Z&to=2024-05-01T00:00:00Z", &r, &p), -1);
     assert_problem(&p, "invalid-query", "to", "to must be after from");
 }
 END_TEST
 
 START_TEST(test_summary_requires_group_by_and_defaults_currency)
 {
-    fin_summary_req r;
+    billing_summary_query r;
     problem p;
-    ck_assert_int_eq(fin_request_summary("currency=BRL", "BRL", &r, &p), -1);
+    ck_assert_int_eq(billing_request_summary("currency=BRL", "BRL", &r, &p), -1);
     assert_problem(&p, "invalid-query", "group_by",
                    "group_by is required: physician, patient or day");
-    ck_assert_int_eq(fin_request_summary("group_by=month", "BRL", &r, &p), -1);
+    ck_assert_int_eq(billing_request_summary("group_by=month", "BRL", &r, &p), -1);
     assert_problem(&p, "invalid-query", "group_by", "group_by must be physician, patient or day");
-    ck_assert_int_eq(fin_request_summary("group_by=day", "EUR", &r, &p), 0);
+    ck_assert_int_eq(billing_request_summary("group_by=day", "EUR", &r, &p), 0);
     ck_assert_int_eq(r.group_by, 2);
     ck_assert_str_eq(r.currency, "EUR");
-    ck_assert_int_eq(fin_request_summary("group_by=patient&currency=USD", "EUR", &r, &p), 0);
+    ck_assert_int_eq(billing_request_summary("group_by=patient&currency=USD", "EUR", &r, &p), 0);
     ck_assert_int_eq(r.group_by, 1);
     ck_assert_str_eq(r.currency, "USD");
-    ck_assert_int_eq(fin_request_summary("group_by=patient&currency=usd", "EUR", &r, &p), -1);
+    ck_assert_int_eq(billing_request_summary("group_by=patient&currency=usd", "EUR", &r, &p), -1);
     ck_assert_str_eq(p.field, "currency");
+}
+END_TEST
+
+START_TEST(test_summary_group_by_reads_into_the_store_enum_and_names_it_back)
+{
+    static const struct {
+        const char *query, *name;
+        billing_group_by by;
+    } cases[] = {
+        {"group_by=physician", "physician", BILLING_BY_PHYSICIAN},
+        {"group_by=patient", "patient", BILLING_BY_PATIENT},
+        {"group_by=day", "day", BILLING_BY_DAY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        billing_summary_query r;
+        problem p;
+        ck_assert_int_eq(billing_request_summary(cases[i].query, "BRL", &r, &p), 0);
+        ck_assert_int_eq(r.group_by, cases[i].by);
+        ck_assert_str_eq(billing_request_group_name(r.group_by), cases[i].name);
+    }
 }
 END_TEST
 
@@ -267,8 +288,9 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_appt_list_defaults);
     tcase_add_test(tc, test_appt_list_reads_every_filter);
     tcase_add_test(tc, test_appt_list_rejects_unknown_status_and_limit_out_of_range);
-    tcase_add_test(tc, test_fin_list_reads_range_and_rejects_empty_one);
+    tcase_add_test(tc, test_billing_list_reads_range_and_rejects_empty_one);
     tcase_add_test(tc, test_summary_requires_group_by_and_defaults_currency);
+    tcase_add_test(tc, test_summary_group_by_reads_into_the_store_enum_and_names_it_back);
     suite_add_tcase(s, tc);
     return s;
 }

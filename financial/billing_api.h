@@ -1,23 +1,24 @@
-/* fin_api: the financial service's HTTP routes (see proto/ for the
+/* billing_api: the financial service's HTTP routes (see proto/ for the
  * contract): read, list and total billings, plus health, readiness, metrics
  * and the OpenAPI document. Handlers run on civetweb threads and share one
- * fin_api, which they only read. */
-#ifndef FIN_API_H
-#define FIN_API_H
+ * billing_api, which they only read.
+ * billing_, not fin_: one prefix for the folder, which is about billings. */
+#ifndef BILLING_API_H
+#define BILLING_API_H
 
 #include "billing_store.h"
 #include "consumer.h"
 #include "service.h"
 
-typedef struct fin_api {
+typedef struct billing_api {
     service_app svc;                   /* first: ops, the pool, the day buckets */
     consumer *consumer;                /* borrowed */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
-} fin_api;
+} billing_api;
 
 /* The routes, the readiness checks (mongodb, needed; kafka and the
  * consumer's state, reported), the consumer's metrics and the store's
- * set-up, for service_main; app is a fin_api. */
-extern const service_api fin_api_service;
+ * set-up, for service_main; app is a billing_api. */
+extern const service_api billing_api_service;
 
 #endif

@@ -1,4 +1,4 @@
-#include "fin_api.h"
+#include "billing_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "api.h"
 #include "billing_store.h"
-#include "fin_request.h"
+#include "billing_request.h"
 #include "json.h"
 #include "service.h"
 
@@ -28,7 +28,7 @@ static void append_billing(buf *b, const void *item)
     buf_putc(b, '}');
 }
 
-/* api_resource.list: query is a fin_list_req (handle_list). */
+/* api_resource.list: query is a billing_list_query (handle_list). */
 static int list_billings(mongo_db *db, buckets *bk, const void *query, mongo_page *p,
                          bson_error_t *err)
 {
@@ -37,56 +37,58 @@ static int list_billings(mongo_db *db, buckets *bk, const void *query, mongo_pag
 
 static void handle_list(http_req *req)
 {
-    fin_list_req lr;
+    billing_list_query lq;
     problem p;
-    if (api_valid_or_reply(req, fin_request_list(req->query, &lr, &p), &p) == 0)
-        service_list(req, &lr, lr.limit);
+    if (api_valid_or_reply(req, billing_request_list(req->query, &lq, &p), &p) == 0)
+        service_list(req, &lq, lq.limit);
 }
 
-static const char *const group_names[] = {"physician", "patient", "day"};
+/* 400 summary-too-large, saying why. */
+static void reply_too_large(http_req *req, const char *why)
+{
+    char detail[128];
+    snprintf(detail, sizeof detail, "the summary is too large (%s); narrow from/to", why);
+    http_reply_problem(req, 400, "summary-too-large", NULL, detail);
+}
 
 static void handle_summary(http_req *req)
 {
-    fin_api *app = req->app;
-    fin_summary_req sr;
+    billing_api *app = req->app;
+    billing_summary_query q;
     problem p;
-    if (api_valid_or_reply(req, fin_request_summary(req->query, app->currency, &sr, &p), &p))
+    if (api_valid_or_reply(req, billing_request_summary(req->query, app->currency, &q, &p), &p))
         return;
-    const char *currency = sr.currency;
-    billing_summary_query q = {
-        .group_by = (billing_group_by)sr.group_by,
-        .has_from = sr.range.has_from,
-        .from_ms = sr.range.from_ms,
-        .has_to = sr.range.has_to,
-        .to_ms = sr.range.to_ms,
-        .currency = currency,
-        .max_groups = SUMMARY_MAX_GROUPS,
-    };
-
     billing_group *groups = NULL;
     size_t n = 0;
+    billing_summary_outcome outcome;
     bson_error_t err;
-    int rc = billing_store_summary(app->svc.db, app->svc.bk, &q, &groups, &n, &err);
-    if (rc == 1) {
-        char detail[sizeof err.message + 64];
-        snprintf(detail, sizeof detail, "the summary is too large (%s); narrow from/to",
-                 err.message);
-        http_reply_problem(req, 400, "summary-too-large", NULL, detail);
-        return;
-    }
-    if (rc != 0) {
+    if (billing_store_summary(app->svc.db, app->svc.bk, &q, SUMMARY_MAX_GROUPS, &groups, &n,
+                              &outcome, &err) != 0) {
         http_reply_db_error(req, &err);
         return;
+    }
+    switch (outcome) {
+    case BILLING_SUMMARY_TOO_MANY_GROUPS: {
+        char why[64];
+        snprintf(why, sizeof why, "more than %d groups", SUMMARY_MAX_GROUPS);
+        reply_too_large(req, why);
+        return;
+    }
+    case BILLING_SUMMARY_TOTAL_TOO_LARGE:
+        reply_too_large(req, "a total exceeds the largest amount");
+        return;
+    case BILLING_SUMMARY_OK:
+        break;
     }
     int64_t total = 0, count = 0;
     bool overflow = false;
     buf out;
     buf_init(&out);
     buf_puts(&out, "{\"group_by\":");
-    json_append_cstr(&out, group_names[q.group_by]);
-    api_json_time(&out, "from", q.has_from, q.from_ms);
-    api_json_time(&out, "to", q.has_to, q.to_ms);
-    api_json_str(&out, "currency", currency);
+    json_append_cstr(&out, billing_request_group_name(q.group_by));
+    api_json_time(&out, "from", q.range.has_from, q.range.from_ms);
+    api_json_time(&out, "to", q.range.has_to, q.range.to_ms);
+    api_json_str(&out, "currency", q.currency);
     buf_puts(&out, ",\"groups\":[");
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -105,9 +107,7 @@ static void handle_summary(http_req *req)
     buf_putc(&out, '}');
     free(groups);
     if (overflow)
-        http_reply_problem(req, 400, "summary-too-large", NULL,
-                           "the summary is too large (the total exceeds the largest amount); "
-                           "narrow from/to");
+        reply_too_large(req, "the total exceeds the largest amount");
     else
         http_reply_json(req, 200, &out, NULL);
     buf_free(&out);
@@ -118,7 +118,7 @@ static void handle_summary(http_req *req)
  * events wait in the topic. So both are reported, not needed. */
 static size_t probe(void *app, ops_check *checks)
 {
-    consumer *c = ((fin_api *)app)->consumer;
+    consumer *c = ((billing_api *)app)->consumer;
     consumer_state s = consumer_get_state(c);
     checks[0] =
         ops_check_of("kafka", consumer_kafka_ready(c, OPS_KAFKA_PROBE_TIMEOUT_MS) == 0, false);
@@ -132,7 +132,7 @@ static size_t probe(void *app, ops_check *checks)
 
 static void render_metrics(void *app, buf *out)
 {
-    consumer_render_metrics(((fin_api *)app)->consumer, out);
+    consumer_render_metrics(((billing_api *)app)->consumer, out);
 }
 
 /* First match wins: /billings/summary before /billings/{appointment_id}. The
@@ -155,7 +155,7 @@ static const api_resource billings = {
     .list = list_billings,
 };
 
-const service_api fin_api_service = {
+const service_api billing_api_service = {
     .probe = probe,
     .render_metrics = render_metrics,
     .resource = &billings,
