@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from harness import (committed, consume, end_offsets, http, iso, metric, mongo_client, now, wait_ready,
+from harness import (consume, end_offsets, http, iso, metric, mongo_client, now, wait_drained, wait_ready,
                      wait_until)
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
@@ -72,16 +72,6 @@ def report(fin, expected: dict[str, int]) -> str:
           f"events on the topic={sum(end_offsets(fin.bootstrap, fin.topic).values())})")
     assert f["billed"] == f["sent"] and f["duplicates"] == 0 and f["lost"] == 0, line
     return line
-
-
-def wait_drained(fin, timeout: float = 20.0) -> None:
-    """Every event on the topic handled by financial and its offset committed."""
-    ends = end_offsets(fin.bootstrap, fin.topic)
-
-    def done():
-        got = committed(fin.bootstrap, fin.group, fin.topic)
-        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
-    wait_until(done, timeout, interval=0.5, message=f"financial committed up to {ends}")
 
 
 def wait_count(fin, n: int, timeout: float, expected: dict[str, int]) -> None:
