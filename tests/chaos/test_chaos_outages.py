@@ -22,16 +22,13 @@ from harness.chaos import (appointment_env, assert_exact, databases, financial_e
 pytestmark = pytest.mark.chaos
 
 
-def test_broker_down_while_200_finish(start_service, topic, stack):
+def test_broker_down_while_200_finish(pair, topic, stack):
     """Kafka stopped (data kept) while 200 consultations finish: every finish
     still answers 200 at once, appointment stays ready (/readyz 200 saying
     "kafka":"down"), the events wait in the outbox; after the restart each is
     billed exactly once."""
     began = time.monotonic()
-    fin = start_service("financial", **financial_env(topic))
-    appt = start_service("appointment", **appointment_env(topic))
-    wait_ready(fin)
-    wait_ready(appt)
+    appt, fin = pair  # both ready
     ends = start_many(appt, 200)
     ids = set(ends)
     appt_db, fin_db = databases(appt, fin)

@@ -13,10 +13,7 @@ Each scenario prints (and puts in its assertion messages) one line
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timedelta
-
-import pytest
 
 from harness import (consume, end_offsets, http, iso, metric, mongo_client, now, wait_drained, wait_ready,
                      wait_until)
@@ -79,20 +76,6 @@ def wait_count(fin, n: int, timeout: float, expected: dict[str, int]) -> None:
         wait_until(lambda: len(billings(fin)) >= n, timeout, interval=0.5)
     except AssertionError as e:
         raise AssertionError(f"{counts(fin, expected)[0]}: {e}") from None
-
-
-@pytest.fixture
-def pair(start_service, topic, stack):
-    """financial + appointment on this test's topic and database; financial ready."""
-    group = f"financial-e2e-{uuid.uuid4().hex[:10]}"
-    fin = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
-                        KAFKA_GROUP_ID=group, KAFKA_SESSION_TIMEOUT_MS=6000,
-                        CONSUMER_RETRY_MAX_MS=500)
-    fin.topic, fin.group, fin.bootstrap = topic, group, stack.kafka.bootstrap
-    appt = start_service("appointment", KAFKA_TOPIC=topic, KAFKA_MESSAGE_TIMEOUT_MS=3000,
-                         OUTBOX_RELAY_INTERVAL_MS=200, OUTBOX_RETRY_MAX_MS=1000)
-    wait_ready(fin, 30)  # ready, the broker reachable, the consumer in the group
-    return appt, fin
 
 
 # ---------------------------------------------------------------- scenarios

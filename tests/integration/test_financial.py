@@ -108,27 +108,6 @@ def summary_line(sent: int, billed: int, duplicates: int, lost: int) -> str:
     return line
 
 
-@pytest.fixture
-def start_financial(start_service, topic, stack):
-    """Starts financial on this test's topic with a group of its own; waits until ready."""
-    group = f"financial-test-{uuid.uuid4().hex[:10]}"
-
-    def _start(wait_ready: bool = True, **env):
-        env = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500, **env}
-        svc = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
-                            KAFKA_GROUP_ID=group, **env)
-        svc.topic, svc.group, svc.bootstrap = topic, group, stack.kafka.bootstrap
-        if wait_ready:
-            wait_all_up(svc, 30)  # ready, the broker reachable, the consumer in the group
-        return svc
-    return _start
-
-
-@pytest.fixture
-def fin(start_financial):
-    return start_financial()
-
-
 # ---------------------------------------------------------------- billing totals and shapes
 
 TOTALS = [
