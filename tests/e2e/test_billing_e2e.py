@@ -71,6 +71,21 @@ def report(fin, expected: dict[str, int]) -> str:
     return line
 
 
+def assert_each_billed_once(appt, fin, expected: dict[str, int], created: int,
+                            drain_timeout: float = 20.0) -> None:
+    """A scenario's end: every event handled and its offset committed, each
+    appointment of `expected` billed with its total, the count line clean,
+    `created` billings created (clinic_billings_created_total); then both
+    services exit 0 on SIGTERM."""
+    wait_drained(fin, drain_timeout)
+    for aid, cents in expected.items():
+        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
+    line = report(fin, expected)
+    assert metric(fin, "clinic_billings_created_total") == created, line
+    assert appt.stop() == 0
+    assert fin.stop() == 0
+
+
 def wait_count(fin, n: int, timeout: float, expected: dict[str, int]) -> None:
     try:
         wait_until(lambda: len(billings(fin)) >= n, timeout, interval=0.5)
@@ -110,10 +125,7 @@ def test_finished_consultations_become_billings_with_the_right_total(pair):
         assert b["hourly_price"] == a["price"] == 200.00 and b["currency"] == "BRL"
         compat = http("GET", fin.url(f"/{aid}/")).body
         assert compat["total_price"] == cents / 100
-    wait_drained(fin)
-    report(fin, expected)
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, len(DURATIONS))
 
 
 def test_financial_down_while_50_finish_then_each_billed_once(pair):
@@ -135,13 +147,7 @@ def test_financial_down_while_50_finish_then_each_billed_once(pair):
     fin.start()
     wait_ready(fin)
     wait_count(fin, 50, 60, expected)
-    wait_drained(fin)
-    for aid, cents in expected.items():
-        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
-    line = report(fin, expected)
-    assert metric(fin, "clinic_billings_created_total") == 50, line
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, 50)
 
 
 def test_refinish_with_the_same_end_date_bills_once(pair, stack):
@@ -168,10 +174,7 @@ def test_refinish_with_the_same_end_date_bills_once(pair, stack):
     assert len({(m.value, m.headers["ce_id"]) for m in events}) == 1, "a second event payload"
     wait_drained(fin)
     assert http("GET", fin.url(f"/billings/{s['id']}")).body == billed
-    line = report(fin, expected)
-    assert metric(fin, "clinic_billings_created_total") == 1, line
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, 1)
 
 
 def test_broker_down_while_20_finish_then_each_billed_once(pair, stack):
@@ -195,15 +198,9 @@ def test_broker_down_while_20_finish_then_each_billed_once(pair, stack):
     finally:
         stack.kafka.start()
     wait_count(fin, 20, 90, expected)
-    wait_drained(fin, 30)
-    for aid, cents in expected.items():
-        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
-    line = report(fin, expected)
-    assert metric(fin, "clinic_billings_created_total") == 20, line
     wait_ready(appt)
     wait_ready(fin)
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, 20, drain_timeout=30)
 
 
 def _log_lines(svc, msg: str, appointment_id: str) -> list[dict]:
