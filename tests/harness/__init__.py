@@ -14,7 +14,8 @@ Modules:
   contracts      every response and event a test sees checked against proto/
   openapi_check  ... against the OpenAPI documents
   event_check    ... against the event schema and CloudEvents headers
-  processes      Kafka, Postgres, FerretDB (deploy/'s scripts), Service, help_vars
+  processes      Kafka, Postgres, FerretDB (deploy/'s scripts), Service, help_vars,
+                 the services' test settings (APPOINTMENT_ENV, FINANCIAL_ENV, *_env)
   session        Stack: the session's Kafka + PostgreSQL + FerretDB (var/test/<run>/)
   state          the session's stack and current test, shared by the modules above
   fixtures       pytest fixtures and hooks (registered by tests/conftest.py)
