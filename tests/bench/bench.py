@@ -856,12 +856,7 @@ class Bench:
             print(text)
             ok = True
         finally:
-            for s in self.services:
-                if s.running():
-                    s.kill()
-            self.stack.teardown()
-            if ok:
-                st.remove_run_dir(self.dir)
+            self.close(ok)
         return 0
 
     # ---- report
@@ -1128,6 +1123,18 @@ class Bench:
 
     # ---- run
 
+    def close(self, ok: bool) -> None:
+        """The services still running killed, the stack stopped; the run's
+        state removed after a run that went well, kept (and said where) otherwise."""
+        for s in self.services:
+            if s.running():
+                s.kill()
+        self.stack.teardown()
+        if ok:
+            st.remove_run_dir(self.dir)
+        else:
+            log(f"state kept in {self.dir}")
+
     def run(self) -> int:
         ok = False
         text = ""
@@ -1150,14 +1157,7 @@ class Bench:
             text = self.table()
             ok = "errors" not in self.r
         finally:
-            for s in self.services:
-                if s.running():
-                    s.kill()
-            self.stack.teardown()
-            if ok:
-                st.remove_run_dir(self.dir)
-            else:
-                log(f"state kept in {self.dir}")
+            self.close(ok)
         print(text)
         self.r["table"] = text
         # Only a run of every step is the latest: a partial one is kept apart.

@@ -9,10 +9,13 @@ import json as jsonlib
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts import PRODUCED_HERE, check_message
 from harness.util import wait_until
+
+if TYPE_CHECKING:
+    from harness.processes import Service
 
 @dataclass
 class Message:
@@ -174,3 +177,19 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
                 for tp in c.committed([TopicPartition(topic, p) for p in parts], timeout=10)}
     finally:
         c.close()
+
+
+def wait_drained(consumer: "Service", timeout: float = 20.0) -> None:
+    """Every message on the topic of a consuming service (financial) handled
+    and its offset committed: the group's committed offsets reach the end
+    offsets read now (partitions that are still empty aside). The topic,
+    group and broker are the service's KAFKA_TOPIC, KAFKA_GROUP_ID and
+    KAFKA_BOOTSTRAP."""
+    env = consumer.env
+    bootstrap, group, topic = env["KAFKA_BOOTSTRAP"], env["KAFKA_GROUP_ID"], env["KAFKA_TOPIC"]
+    ends = end_offsets(bootstrap, topic)
+
+    def done() -> bool:
+        got = committed(bootstrap, group, topic)
+        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
+    wait_until(done, timeout, interval=0.5, message=f"{consumer.name} (group {group}) committed up to {ends}")

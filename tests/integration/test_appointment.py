@@ -22,14 +22,6 @@ def ago(**kw) -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0) - timedelta(**kw)
 
 
-@pytest.fixture
-def appt(start_service, topic):
-    svc = start_service("appointment", KAFKA_TOPIC=topic, KAFKA_MESSAGE_TIMEOUT_MS=3000,
-                        OUTBOX_RELAY_INTERVAL_MS=200, OUTBOX_RETRY_MAX_MS=1000)
-    svc.topic = topic
-    return svc
-
-
 def start(svc, body=None, headers=None):
     return http("POST", svc.url("/appointments"),
                 json=body if body is not None else {"physician_id": PHYS, "patient_id": PAT},

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from harness import (assert_problem, committed, consume, end_offsets, http, iso, metric, mongo_client,
-                     produce, wait_until)
+                     produce, wait_drained, wait_until)
 from harness import wait_ready as wait_all_up
 
 PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
@@ -91,16 +91,6 @@ def billing_docs(svc) -> list[dict]:
         return list(d["billings"].find({}))
 
 
-def assert_committed_up_to_end(svc, timeout: float = 15.0) -> None:
-    """Every message of the topic handled and its offset committed."""
-    ends = end_offsets(svc.bootstrap, svc.topic)
-
-    def done():
-        got = committed(svc.bootstrap, svc.group, svc.topic)
-        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
-    wait_until(done, timeout, interval=0.5, message=f"committed offsets reach {ends}")
-
-
 def start_ferretdb(stack) -> None:
     """stack.ferretdb.start(), tried twice: ferretdb.sh's start can report
     "exited during startup" while the process is in fact starting (its
@@ -116,27 +106,6 @@ def summary_line(sent: int, billed: int, duplicates: int, lost: int) -> str:
     line = f"sent={sent} billed={billed} duplicates={duplicates} lost={lost}"
     print(f"\n{line}")
     return line
-
-
-@pytest.fixture
-def start_financial(start_service, topic, stack):
-    """Starts financial on this test's topic with a group of its own; waits until ready."""
-    group = f"financial-test-{uuid.uuid4().hex[:10]}"
-
-    def _start(wait_ready: bool = True, **env):
-        env = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500, **env}
-        svc = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
-                            KAFKA_GROUP_ID=group, **env)
-        svc.topic, svc.group, svc.bootstrap = topic, group, stack.kafka.bootstrap
-        if wait_ready:
-            wait_all_up(svc, 30)  # ready, the broker reachable, the consumer in the group
-        return svc
-    return _start
-
-
-@pytest.fixture
-def fin(start_financial):
-    return start_financial()
 
 
 # ---------------------------------------------------------------- billing totals and shapes
@@ -210,7 +179,7 @@ def test_redelivered_and_conflicting_events_change_nothing(fin):
 
     wait_until(lambda: metric(fin, "clinic_duplicates_ignored_total") == dup_before + 2, 20,
                message="both re-deliveries seen as duplicates")
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     docs = list(d["billings"].find({}))
     c.close()
     assert docs == [doc_before]
@@ -267,7 +236,7 @@ def test_poison_messages_go_to_the_dlq_and_consumption_moves_on(fin):
         assert h["ce_type"] == (ce_type or "clinic.appointment.finished.v1")
     assert metric(fin, "clinic_events_dead_lettered_total") == len(poison)
     assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     # nothing more lands in the DLQ (each poison message dead-lettered once)
     assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=5)) == len(poison)
     assert fin.stop() == 0
@@ -317,7 +286,7 @@ def test_duplicate_keys_and_extended_json_are_dead_lettered_naming_the_field(fin
     assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
     for key, _, _ in poison:
         assert_problem(get_billing(fin, key), 404)
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     assert fin.stop() == 0
 
 
@@ -331,7 +300,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
     warm = event()
     publish(fin, warm)
     wait_billed(fin, warm["appointment_id"])
-    assert_committed_up_to_end(fin)  # a stable baseline: the warm-up event is committed
+    wait_drained(fin)  # a stable baseline: the warm-up event is committed
     base = committed(fin.bootstrap, fin.group, fin.topic)
     billed_before = metric(fin, "clinic_billings_created_total")
 
@@ -369,7 +338,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
         b = wait_billed(fin, ev["appointment_id"], timeout=40).body
         assert b["billed_hours"] == -(-30 * (evs.index(ev) + 1) // 60)
     wait_until(lambda: http("GET", fin.url("/readyz")).status == 200, 20)
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     docs = billing_docs(fin)
     ids = [d["appointment_id"] for d in docs]
     outage = {e["appointment_id"] for e in evs}
