@@ -47,7 +47,9 @@ if ! command -v "$CLANG" >/dev/null; then
   echo "fuzz: $CLANG not found (make deps installs clang and libclang-rt-14-dev)" >&2
   exit 2
 fi
-pkg_cflags=$(pkg-config --cflags libbson-1.0 jansson)
+# libmongoc's headers only: appt_request.h fills appt_store.h's list query
+# (nothing links libmongoc).
+pkg_cflags=$(pkg-config --cflags libmongoc-1.0 libbson-1.0 jansson)
 pkg_libs=$(pkg-config --libs libbson-1.0 jansson)
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fno-omit-frame-pointer
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
