@@ -24,7 +24,8 @@
 #define SERVICE_HTTP_VARS(default_port)                                                            \
     {"HTTP_HOST", "0.0.0.0", "address to listen on (127.0.0.1 is forced while auth is off)"},      \
         {"HTTP_PORT", default_port, "TCP port of the HTTP API"},                                   \
-        {"HTTP_THREADS", "16", "HTTP worker threads (concurrent requests)"},                       \
+        {"HTTP_THREADS", "256",                                                                   \
+         "HTTP worker threads: each open connection holds one, slow or idle clients included"},     \
         {"HTTP_MAX_BODY_BYTES", "65536", "largest accepted request body; larger gets 413"},        \
         {"HTTP_REQUEST_TIMEOUT_MS", "10000",                                                       \
          "time a client has to send its request line and headers, then its body (408 after)"},     \

@@ -29,7 +29,8 @@ Only `fixtures` imports pytest; `schemathesis_run` imports schemathesis.
 
 from harness.contracts import SERVICE_BY_PORT, VIOLATIONS
 from harness.http_client import UP_STATES, Response, assert_problem, http, metric, wait_ready
-from harness.kafka_client import Message, committed, consume, create_topic, end_offsets, produce, wait_drained
+from harness.kafka_client import (Message, committed, consume, create_topic, end_offsets, produce,
+                                   set_topic_config, wait_drained)
 from harness.mongo import insert_billing, mongo_client
 from harness.paths import (FERRETDB_SH, KAFKA_SH, POSTGRES_SH, PROTO, ROOT, SERVICES, TEST_VAR,
                            api_source, build_dir)
@@ -45,7 +46,8 @@ __all__ = [
     "free_port", "free_ports", "port_open", "wait_until", "iso", "now", "ms", "rss_kib",
     # clients
     "http", "Response", "metric", "wait_ready", "UP_STATES", "assert_problem",
-    "Message", "consume", "produce", "create_topic", "end_offsets", "committed", "wait_drained",
+    "Message", "consume", "produce", "set_topic_config", "create_topic", "end_offsets", "committed",
+    "wait_drained",
     "mongo_client", "insert_billing",
     # contracts
     "SERVICE_BY_PORT", "VIOLATIONS",

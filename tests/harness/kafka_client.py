@@ -61,6 +61,15 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, replication_fac
     wait_until(ready, timeout, message=f"topic {name} ready")
 
 
+def set_topic_config(bootstrap: str, topic: str, config: dict[str, str], timeout: float = 10.0) -> None:
+    """Sets topic-level configs (e.g. max.message.bytes) and waits for the broker."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()]
+    admin = _admin(bootstrap)  # alive until the futures are done
+    for fut in admin.incremental_alter_configs([ConfigResource("topic", topic, incremental_configs=entries)]).values():
+        fut.result(timeout)
+
+
 def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
     """High watermark of each partition: where the next message will land."""
     from confluent_kafka import Consumer, TopicPartition
@@ -141,10 +150,13 @@ def consume(bootstrap: str, topic: str, from_beginning: bool | dict[int, int] = 
 
 def produce(bootstrap: str, topic: str, value: bytes | str | dict | None, key: str | None = None,
             headers: dict[str, str] | None = None, partition: int | None = None,
-            timeout: float = 10.0) -> tuple[int, int]:
-    """Produce one message (dict values as JSON), wait for the ack; returns (partition, offset)."""
+            timeout: float = 10.0, config: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Produce one message (dict values as JSON), wait for the ack; returns
+    (partition, offset). `config`: more librdkafka properties (e.g.
+    message.max.bytes for a message over librdkafka's default 1,000,000)."""
     from confluent_kafka import KafkaException, Producer
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                  **(config or {})})
     if isinstance(value, dict):
         value = jsonlib.dumps(value)
     result: dict[str, Any] = {}

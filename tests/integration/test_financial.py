@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from harness import (assert_problem, committed, consume, end_offsets, http, iso, metric, mongo_client,
-                     produce, wait_drained, wait_until)
+                     produce, set_topic_config, wait_drained, wait_until)
 from harness import wait_ready as wait_all_up
 
 PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
@@ -643,3 +643,113 @@ def test_one_partitions_assigned_line_per_assignment(start_financial):
     all_six = "0,1,2,3,4,5"
     assert [m for m in assignment_log(fin) if m[0].startswith("partitions")] == [
         ("partitions assigned", all_six), ("partitions revoked", all_six)]
+
+
+# ---------------------------------------------------------------- no single message stops its partition (issue 19)
+
+ONE_MB = 1_000_000
+
+
+def _bill_on_partition(svc, partition: int, n: int = 3, timeout: float = 15.0) -> None:
+    """n ordinary events on `partition` are billed within `timeout` seconds."""
+    evs = [event() for _ in range(n)]
+    for ev in evs:
+        publish(svc, ev, partition=partition)
+    for ev in evs:
+        wait_billed(svc, ev["appointment_id"], timeout=timeout)
+
+
+@pytest.mark.parametrize("dlq_max_bytes", [None, 65536], ids=["copied-whole", "too-large-for-the-dlq"])
+def test_a_1_mb_event_is_dead_lettered_and_its_partition_moves_on(start_financial, dlq_max_bytes):
+    """librdkafka's producer refuses a message over 1,000,000 bytes by default,
+    below what the broker takes: the dead-letter copy of a 1 MB event failed
+    for ever, read as "the dead-letter topic is down", and every later
+    consultation of the partition stayed unbilled, after restarts too. Now
+    the copy goes whole, and where the dead-letter topic's own limit refuses
+    it, a small `too_large` record says where the message is."""
+    fin = start_financial()
+    dlq = fin.topic + ".dlq"
+    if dlq_max_bytes:
+        set_topic_config(fin.bootstrap, dlq, {"max.message.bytes": str(dlq_max_bytes)})
+    dlq_before = end_offsets(fin.bootstrap, dlq)
+    key = str(uuid.uuid4())
+    big = b"{" + b"x" * (ONE_MB - 1)  # not JSON: undecodable
+    part, off = produce(fin.bootstrap, fin.topic, big, key=key, headers=ce_headers(), partition=0,
+                        config={"message.max.bytes": 2 * ONE_MB})
+    _bill_on_partition(fin, 0)
+    letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=1)
+    assert len(letters) == 1
+    h = letters[0].headers
+    assert (h["dlq_source_topic"], int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) == \
+        (fin.topic, part, off)
+    if dlq_max_bytes is None:
+        assert h["dlq_reason"].startswith("undecodable") or "JSON" in h["dlq_reason"], h["dlq_reason"]
+        assert letters[0].value == big
+    else:
+        assert h["dlq_reason"] == "too_large"
+        rec = letters[0].json()
+        assert rec["reason"] == "too_large" and rec["original_reason"]
+        assert (rec["source_topic"], rec["source_partition"], rec["source_offset"]) == (fin.topic, part, off)
+        assert rec["key"] == key and rec["value_bytes"] == ONE_MB
+        assert rec["value_head"] == big[:1024].decode()
+        assert len(letters[0].value) < 4096
+    wait_drained(fin)
+    # A new member (a restart) starts after the big message: nothing wedges,
+    # and it is not dead-lettered twice.
+    fin.stop()
+    fin = start_financial()
+    _bill_on_partition(fin, 0, n=2)
+    assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=3)) == 1
+
+
+def _refuse_billing_of(svc, stack, appointment_id: str) -> None:
+    """Makes PostgreSQL, under FerretDB, refuse one billing document: a
+    trigger on the billings table raises for that appointment id, as a
+    constraint a DBA added would. Everything else is written as usual."""
+    schema = svc.env["MONGODB_URI"].rsplit("/", 1)[1].split("?")[0]
+    table = stack.postgres.psql(
+        f"SELECT _jsonb->>'table' FROM \"{schema}\"._ferretdb_database_metadata "
+        f"WHERE _jsonb->>'_id' = 'billings'").strip()
+    assert table, "the billings table"
+    stack.postgres.psql(f"""
+        CREATE OR REPLACE FUNCTION "{schema}".refuse_one() RETURNS trigger AS $$
+        BEGIN
+            IF NEW._jsonb->>'_id' = '{appointment_id}' THEN
+                RAISE EXCEPTION 'billing refused by a test trigger';
+            END IF;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER refuse_one BEFORE INSERT ON "{schema}"."{table}"
+            FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_one();""")
+
+
+def test_a_billing_the_database_refuses_is_dead_lettered_and_the_rest_bill(start_financial, stack):
+    """Any write error but a duplicate key was read as "the database is down":
+    one document the database refuses every time paused the consumer for ever.
+    Now the batch is written one by one, and after BILLING_WRITE_ATTEMPTS
+    refusals of the same message it is dead-lettered `refused`; the others,
+    before and after it on its partition, are billed."""
+    fin = start_financial(BILLING_WRITE_ATTEMPTS=2)
+    _bill_on_partition(fin, 1, n=1)  # the collection exists
+    dlq = fin.topic + ".dlq"
+    dlq_before = end_offsets(fin.bootstrap, dlq)
+    refused = event()
+    _refuse_billing_of(fin, stack, refused["appointment_id"])
+    before = event()
+    publish(fin, before, partition=1)
+    _, (part, off) = publish(fin, refused, partition=1)
+    _bill_on_partition(fin, 1, n=3, timeout=30)
+    wait_billed(fin, before["appointment_id"])
+    letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=1)
+    assert len(letters) == 1
+    h = letters[0].headers
+    assert h["dlq_reason"].startswith("refused"), h["dlq_reason"]
+    assert (int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) == (part, off)
+    assert get_billing(fin, refused["appointment_id"]).status == 404
+    assert metric(fin, "clinic_billings_refused_total") == 1
+    wait_drained(fin)
+    # After a restart the refused message is not read again.
+    fin.stop()
+    fin = start_financial(BILLING_WRITE_ATTEMPTS=2)
+    _bill_on_partition(fin, 1, n=2)
+    assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=3)) == 1
