@@ -215,6 +215,15 @@ static void handle_finish(http_req *req)
         http_reply_problem(req, 400, "invalid-field", "end_date",
                            "end_date must not be before start_date");
         return;
+    case APPT_FINISH_TOO_LONG: {
+        char detail[160];
+        snprintf(detail, sizeof detail,
+                 "the consultation would last more than MAX_CONSULTATION_HOURS (%lld hours): "
+                 "give the end_date it ended at",
+                 (long long)(app->max_consultation_ms / 3600000));
+        http_reply_problem(req, 422, "consultation-too-long", "end_date", detail);
+        return;
+    }
     }
 }
 

@@ -163,13 +163,14 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
 
 /* The finishing findAndModify (appt_store_finish): sets *matched, and fills
  * *out when it is true. */
-static int finish_guarded(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
-                          bool *matched, bson_error_t *err)
+static int finish_guarded(mongo_db *db, const appt *a, int64_t max_ms, int64_t retry_at_ms,
+                          appt *out, bool *matched, bson_error_t *err)
 {
-    /* _id and status are equalities the database indexes; the start guard
-     * is checked on that one document. */
-    bson_t *query = BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date",
-                             "{", "$lte", BCON_DATE_TIME(a->end_ms), "}");
+    /* _id and status are equalities the database indexes; the start guards
+     * are checked on that one document. */
+    bson_t *query =
+        BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date", "{", "$lte",
+                 BCON_DATE_TIME(a->end_ms), "$gte", BCON_DATE_TIME(a->end_ms - max_ms), "}");
     bson_t update = BSON_INITIALIZER, set, outbox;
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
@@ -193,14 +194,15 @@ static int finish_guarded(mongo_db *db, const appt *a, int64_t retry_at_ms, appt
     return rc;
 }
 
-int appt_store_finish(mongo_db *db, const appt *a, bool end_given, int64_t retry_at_ms, appt *out,
-                      appt_finish_outcome *outcome, bson_error_t *err)
+int appt_store_finish(mongo_db *db, const appt *a, bool end_given, int64_t max_ms,
+                      int64_t retry_at_ms, appt *out, appt_finish_outcome *outcome,
+                      bson_error_t *err)
 {
     /* At most two passes: the second only after a start ahead of this clock. */
     appt want = *a;
     for (int pass = 0;; pass++) {
         bool matched = false, found = false;
-        if (finish_guarded(db, &want, retry_at_ms, out, &matched, err) != 0)
+        if (finish_guarded(db, &want, max_ms, retry_at_ms, out, &matched, err) != 0)
             return -1;
         if (matched) {
             *outcome = APPT_FINISH_DONE;
@@ -220,8 +222,16 @@ int appt_store_finish(mongo_db *db, const appt *a, bool end_given, int64_t retry
             bson_set_error(err, MONGOC_ERROR_SERVER, 0, "appointment changed meanwhile");
             return -1;
         }
-        if (!found || end_given) {
-            *outcome = found ? APPT_FINISH_BEFORE_START : APPT_FINISH_NOT_FOUND;
+        if (!found) {
+            *outcome = APPT_FINISH_NOT_FOUND;
+            return 0;
+        }
+        if (want.end_ms >= cur.start_ms && want.end_ms - cur.start_ms > max_ms) {
+            *outcome = APPT_FINISH_TOO_LONG;
+            return 0;
+        }
+        if (end_given) {
+            *outcome = APPT_FINISH_BEFORE_START;
             return 0;
         }
         /* Started "in the future" by this clock (another host's was ahead):

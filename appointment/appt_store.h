@@ -75,20 +75,20 @@ typedef enum appt_finish_outcome {
     APPT_FINISH_CONFLICT,     /* finished before with another end than the one asked: *out */
     APPT_FINISH_NOT_FOUND,    /* no such appointment */
     APPT_FINISH_BEFORE_START, /* the end asked is before its start */
+    APPT_FINISH_TOO_LONG,     /* the end (asked, or now) is more than max_ms after its start */
 } appt_finish_outcome;
 
 /* Finishes appointment a->id if it is still started and a->end_ms is not
- * before its start: sets end, status, and a pending outbox entry (a's event
- * id, time, traceparent and tracestate, next attempt at retry_at_ms) in one
- * findAndModify whose filter holds those guards. Only a miss reads the
- * document, to tell why into *outcome. end_given: a->end_ms is the client's
- * end_date; otherwise it is now, and an appointment started after it (another
- * host's clock was ahead) ends at its start, the shortest consultation, with
- * a second findAndModify. *out is written for DONE, ALREADY and CONFLICT. An
- * appointment that changes between the reads in a way none of the outcomes
- * covers is reported as an error. */
-int appt_store_finish(mongo_db *db, const appt *a, bool end_given, int64_t retry_at_ms, appt *out,
-                      appt_finish_outcome *outcome, bson_error_t *err);
+ * before its start nor more than max_ms after it: sets end, status, and a pending outbox entry (a's
+ * event id, time, traceparent and tracestate, next attempt at retry_at_ms) in one findAndModify
+ * whose filter holds those guards. Only a miss reads the document, to tell why into *outcome.
+ * end_given: a->end_ms is the client's end_date; otherwise it is now, and an appointment started
+ * after it (another host's clock was ahead) ends at its start, the shortest consultation, with a
+ * second findAndModify. *out is written for DONE, ALREADY and CONFLICT. An appointment that changes
+ * between the reads in a way none of the outcomes covers is reported as an error. */
+int appt_store_finish(mongo_db *db, const appt *a, bool end_given, int64_t max_ms,
+                      int64_t retry_at_ms, appt *out, appt_finish_outcome *outcome,
+                      bson_error_t *err);
 
 /* GET /appointments's query (appt_request_list fills it). */
 typedef struct appt_list_query {

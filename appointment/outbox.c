@@ -176,8 +176,8 @@ static void outbox_publish(outbox *ob, const appt *a)
 int outbox_finish(outbox *ob, const appt *a, bool end_given, int64_t now_ms, appt *out,
                   appt_finish_outcome *outcome, bson_error_t *err)
 {
-    if (appt_store_finish(ob->opts.db, a, end_given, outbox_lease_until(ob, now_ms), out, outcome,
-                          err) != 0)
+    if (appt_store_finish(ob->opts.db, a, end_given, ob->opts.max_consultation_ms,
+                          outbox_lease_until(ob, now_ms), out, outcome, err) != 0)
         return -1;
     if (*outcome == APPT_FINISH_DONE)
         outbox_publish(ob, out);

@@ -18,10 +18,11 @@
 typedef struct outbox_opts {
     const char *bootstrap;
     const char *topic;
-    int message_timeout_ms; /* librdkafka delivery timeout */
-    int relay_interval_ms;  /* how often the relay looks for due entries */
-    int retry_max_ms;       /* cap of the backoff between attempts */
-    mongo_db *db;           /* borrowed; outlives the outbox */
+    int message_timeout_ms;      /* librdkafka delivery timeout */
+    int relay_interval_ms;       /* how often the relay looks for due entries */
+    int retry_max_ms;            /* cap of the backoff between attempts */
+    mongo_db *db;                /* borrowed; outlives the outbox */
+    int64_t max_consultation_ms; /* appt_store_finish's max_ms */
 } outbox_opts;
 
 typedef struct outbox outbox;
@@ -35,7 +36,8 @@ int outbox_start(outbox *ob);
  * not acknowledged stay pending in MongoDB for the next start. NULL: no-op. */
 void outbox_free(outbox *ob, int timeout_ms);
 
-/* Finishes appointment a through appt_store_finish (same a, end_given,
+/* Finishes appointment a through appt_store_finish (same a, end_given, with
+ * opts.max_consultation_ms,
  * *out, *outcome and errors), with an entry leased to the in-process producer
  * from now_ms on (the relay leaves it alone until the lease runs out), and
  * when the outcome is APPT_FINISH_DONE enqueues its event. Thread-safe; does

@@ -81,14 +81,16 @@ static void store_offsets(consumer *c, rd_kafka_message_t **msgs, size_t from, s
 /* ---- one batch ---- */
 
 /* The billing m makes (0), or -1 with the reason m can never be billed. */
-static int billing_of_message(const rd_kafka_message_t *m, billing *b, char *reason,
-                              size_t reasonlen)
+static int billing_of_message(const consumer *c, const rd_kafka_message_t *m, billing *b,
+                              char *reason, size_t reasonlen)
 {
     char type[128], id[64];
     bool has_type = kafka_message_header(m, "ce_type", type, sizeof type) == 0;
     bool has_id = kafka_message_header(m, "ce_id", id, sizeof id) == 0;
-    return billing_from_event(m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
-                              has_id ? id : NULL, clock_now_ms(), b, reason, reasonlen);
+    if (billing_from_event(m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
+                           has_id ? id : NULL, clock_now_ms(), b, reason, reasonlen) != 0)
+        return -1;
+    return billing_check_length(b, c->opts.max_consultation_ms, reason, reasonlen);
 }
 
 static void log_billing(const billing *b, const rd_kafka_message_t *m, bool created)
@@ -250,7 +252,7 @@ static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
     consumer_state failure = CONSUMER_RUNNING;
     for (size_t i = 0; i < n && failure == CONSUMER_RUNNING; i++) {
         char reason[DLQ_REASON_LEN];
-        if (billing_of_message(msgs[i], &p.bills[p.n], reason, sizeof reason) == 0) {
+        if (billing_of_message(c, msgs[i], &p.bills[p.n], reason, sizeof reason) == 0) {
             p.at[p.n++] = i;
             continue;
         }

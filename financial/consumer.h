@@ -35,6 +35,9 @@ typedef struct consumer_opts {
     /* Refusals in a row of one billing (the database answers, but not this
      * document) before its message is dead-lettered "refused" (0: 3). */
     int write_attempts_max;
+    /* MAX_CONSULTATION_HOURS in ms: a longer consultation's event is
+     * dead-lettered too_long, never billed (billing_check_length). */
+    int64_t max_consultation_ms;
 } consumer_opts;
 
 #define CONSUMER_WRITE_ATTEMPTS_DEFAULT 3

@@ -269,9 +269,14 @@ def tail(path: Path, lines: int) -> str:
 # Short timeouts, so outages are handed to the outbox relay / retried within
 # seconds: the services the fixtures (appt, fin, pair) and the chaos
 # scenarios start.
+# The suites' consultations last up to 26 h (a billing crossing a leap day,
+# the chaos scenarios' 1 min to 25 h): above MAX_CONSULTATION_HOURS' 24 h
+# default, which test_consultation_length.py tests with services started
+# without these settings.
 APPOINTMENT_ENV = {"KAFKA_MESSAGE_TIMEOUT_MS": 3000, "OUTBOX_RELAY_INTERVAL_MS": 200,
-                   "OUTBOX_RETRY_MAX_MS": 1000}
-FINANCIAL_ENV = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500}
+                   "OUTBOX_RETRY_MAX_MS": 1000, "MAX_CONSULTATION_HOURS": 48}
+FINANCIAL_ENV = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500,
+                 "MAX_CONSULTATION_HOURS": 48}
 
 
 def financial_env(topic: str, group: str | None = None) -> dict[str, Any]:
