@@ -77,6 +77,15 @@ static void handle_summary(http_req *req)
     case BILLING_SUMMARY_TOTAL_TOO_LARGE:
         reply_too_large(req, "a total exceeds the largest amount");
         return;
+    case BILLING_SUMMARY_TOO_MANY_DAYS: {
+        char detail[128];
+        snprintf(detail, sizeof detail,
+                 "the summary would read more than %d days of billings: give from and to at "
+                 "most %d days apart",
+                 BILLING_SUMMARY_MAX_DAYS, BILLING_RANGE_MAX_DAYS);
+        http_reply_problem(req, 422, "range-too-long", "from", detail);
+        return;
+    }
     case BILLING_SUMMARY_OK:
         break;
     }

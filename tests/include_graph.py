@@ -80,6 +80,7 @@ LAYERS = {
     "financial/billing": "domain",
     "financial/commits": "domain",
     "financial/refusals": "domain",
+    "financial/billing_fold": "domain",
     # 2 infra
     "common/auth": "infra",
     "common/bsonread": "infra",
