@@ -209,18 +209,6 @@ START_TEST(test_format_compat_is_naive_utc_with_six_fraction_digits)
 }
 END_TEST
 
-START_TEST(test_format_compat_then_parse_compat_round_trips)
-{
-    char out[TIMEFMT_LEN];
-    for (int64_t ms = 0; ms < INT64_C(253402300800000); ms += INT64_C(7919) * 1000003) {
-        size_t n = timefmt_format_compat(ms, out);
-        int64_t back = -1;
-        ck_assert_msg(timefmt_parse_compat(out, n, &back) == 0, "rejected: %s", out);
-        ck_assert_int_eq(back, ms);
-    }
-}
-END_TEST
-
 START_TEST(test_parse_rejects_fields_not_of_two_digits)
 {
     assert_rejected("2024-1-31T10:00:00Z");
@@ -457,6 +445,11 @@ START_TEST(test_format_then_parse_round_trips)
         int64_t back = -1;
         ck_assert_msg(timefmt_parse(out, n, &back) == 0, "rejected: %s", out);
         ck_assert_int_eq(back, ms);
+        /* and the compatibility routes' form */
+        n = timefmt_format_compat(ms, out);
+        back = -1;
+        ck_assert_msg(timefmt_parse_compat(out, n, &back) == 0, "rejected: %s", out);
+        ck_assert_int_eq(back, ms);
     }
 }
 END_TEST
@@ -551,7 +544,6 @@ static Suite *timefmt_suite(void)
     tcase_add_test(tc, test_parse_compat_takes_what_parse_takes);
     tcase_add_test(tc, test_parse_compat_rejects_what_is_no_date_time);
     tcase_add_test(tc, test_format_compat_is_naive_utc_with_six_fraction_digits);
-    tcase_add_test(tc, test_format_compat_then_parse_compat_round_trips);
     tcase_add_test(tc, test_parse_rejects_signs_and_spaces_in_fields);
     tcase_add_test(tc, test_parse_rejects_wrong_separators);
     tcase_add_test(tc, test_parse_rejects_empty_and_date_only);
