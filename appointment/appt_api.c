@@ -13,13 +13,13 @@
 #define IDEM_KEY_MAX 200
 
 /* An api_append_fn: the appointment resource. */
-static void append_appt(buf *b, const void *item)
+static void append_appt(buf *b, const void *item, api_dates dates)
 {
     const appt *a = item;
     buf_puts(b, "{\"id\":");
     json_append_cstr(b, a->id);
     api_json_consultation(b, a->physician_id, a->patient_id, a->start_ms,
-                          a->finished ? &a->end_ms : NULL);
+                          a->finished ? &a->end_ms : NULL, dates);
     api_json_money(b, "price", a->price_cents);
     api_json_str(b, "currency", a->currency);
     api_json_str(b, "status", a->finished ? "finished" : "started");
@@ -35,23 +35,32 @@ static int list_appts(mongo_db *db, buckets *bk, const void *query, mongo_page *
 
 static void reply_appt(http_req *req, int status, const appt *a)
 {
+    /* The original service answered its start with 200 (its clients check
+     * for it), and with no Location. */
+    if (req->route->compat && status == 201) {
+        api_reply_item(req, 200, a, append_appt, NULL);
+        return;
+    }
     char location[64];
     snprintf(location, sizeof location, "/appointments/%s", a->id);
     const char *const hdr[] = {"Location", location, NULL};
     api_reply_item(req, status, a, append_appt, status == 201 ? hdr : NULL);
 }
 
-/* Validates a JSON body with one of appt_request's parsers. */
-typedef int (*body_check_fn)(const json_t *doc, int64_t now_ms, void *out, problem *p);
+/* Validates a JSON body with one of appt_request's parsers; compat: for a
+ * compatibility route (its _compat parser). */
+typedef int (*body_check_fn)(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p);
 
-static int check_start(const json_t *doc, int64_t now_ms, void *out, problem *p)
+static int check_start(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p)
 {
-    return appt_request_start(doc, now_ms, out, p);
+    return compat ? appt_request_start_compat(doc, now_ms, out, p)
+                  : appt_request_start(doc, now_ms, out, p);
 }
 
-static int check_finish(const json_t *doc, int64_t now_ms, void *out, problem *p)
+static int check_finish(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p)
 {
-    return appt_request_finish(doc, now_ms, out, p);
+    return compat ? appt_request_finish_compat(doc, now_ms, out, p)
+                  : appt_request_finish(doc, now_ms, out, p);
 }
 
 /* Parses the body and validates it with check into *out. Returns 0, or -1
@@ -62,7 +71,7 @@ static int body_or_reply(http_req *req, int64_t now_ms, body_check_fn check, voi
     if (http_body_json_or_reply(req, &doc) != 0)
         return -1;
     problem p;
-    int rc = check(doc, now_ms, out, &p);
+    int rc = check(doc, now_ms, req->route->compat, out, &p);
     json_decref(doc);
     return api_valid_or_reply(req, rc, &p);
 }
@@ -251,13 +260,13 @@ static void render_metrics(void *app, buf *out)
 
 static const http_route routes[] = {
     OPS_ROUTES,
-    {"POST", "/appointments", handle_start, "appointments:write", true},
-    {"GET", "/appointments", handle_list, "appointments:read", false},
-    {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false},
-    {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
+    {"POST", "/appointments", handle_start, "appointments:write", true, false},
+    {"GET", "/appointments", handle_list, "appointments:read", false, false},
+    {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false, false},
+    {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true, false},
     /* the original Python service's routes */
-    {"POST", "/", handle_start, "appointments:write", true},
-    {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
+    {"POST", "/", handle_start, "appointments:write", true, true},
+    {"POST", "/{id:uuid}", handle_finish, "appointments:write", true, true},
 };
 
 /* What service_handle_get and service_list serve. */
