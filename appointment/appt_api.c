@@ -152,8 +152,8 @@ static void handle_start(http_req *req)
     if (key) {
         appt first;
         bool recorded = false, first_given = false;
-        if (appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, &recorded, &first,
-                                &first_given, &err) != 0) {
+        if (appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, app->idem_ttl_ms,
+                                &recorded, &first, &first_given, &err) != 0) {
             http_reply_db_error(req, &err);
             return;
         }
@@ -247,6 +247,7 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
+    idem_expiry_render_metrics(((appt_api *)app)->expiry, out);
 }
 
 static const http_route routes[] = {
