@@ -163,8 +163,14 @@ static void handle_start(http_req *req)
         }
     }
     if (appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0) {
-        http_reply_db_error(req, &err);
-        return;
+        /* A concurrent retry of the same key read our record and inserted
+         * the appointment first (start_replay): it is this one. */
+        bool found = false;
+        if (!key || !mongo_error_is_duplicate(&err) ||
+            appt_store_get(app->svc.db, a.id, &a, &found, &err) != 0 || !found) {
+            http_reply_db_error(req, &err);
+            return;
+        }
     }
     reply_appt(req, 201, &a);
 }
