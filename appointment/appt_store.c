@@ -403,12 +403,38 @@ done:
     return rc;
 }
 
-int64_t appt_store_idem_delete_day(mongo_db *db, const char *day, bson_error_t *err)
+typedef struct idem_days {
+    const char (*days)[BUCKET_DAY_LEN];
+    int64_t deleted;
+} idem_days;
+
+/* mongo_bulk_add_fn: deleteMany({day: days[i]}). */
+static void add_day_delete(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
 {
-    bson_t *sel = BCON_NEW(APPT_IDEM_DAY_FIELD, BCON_UTF8(day));
-    int64_t n = mongo_delete_many(db, APPT_IDEM_COLLECTION, sel, err);
+    const idem_days *d = ctx;
+    bson_t *sel = BCON_NEW(APPT_IDEM_DAY_FIELD, BCON_UTF8(d->days[i]));
+    mongoc_bulk_operation_remove_many_with_opts(bulk, sel, NULL, NULL);
     bson_destroy(sel);
-    return n;
+}
+
+/* mongo_bulk_reply_fn: adds up the records a chunk deleted. */
+static void count_deleted(const bson_t *reply, size_t first, size_t count, void *ctx)
+{
+    (void)first;
+    (void)count;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, reply, "nRemoved"))
+        ((idem_days *)ctx)->deleted += mongo_iter_int(&it);
+}
+
+int appt_store_idem_delete_days(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
+                                int64_t *deleted, bson_error_t *err)
+{
+    idem_days d = {days, 0};
+    int rc =
+        mongo_bulk_write(db, APPT_IDEM_COLLECTION, NULL, n, add_day_delete, count_deleted, &d, err);
+    *deleted = d.deleted;
+    return rc;
 }
 
 static void add_published(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)

@@ -139,10 +139,14 @@ int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const
  * time to live of ttl_ms (its age is ttl_ms or more). Pure. */
 bool appt_store_idem_expired(int64_t created_ms, int64_t now_ms, int64_t ttl_ms);
 
-/* Deletes the idempotency records of UTC day `day` ("YYYY-MM-DD"):
- * deleteMany({day}), an indexed equality. Returns how many it deleted, or
- * -1 with err. */
-int64_t appt_store_idem_delete_day(mongo_db *db, const char *day, bson_error_t *err);
+/* Deletes the idempotency records of the UTC days days[0..n)
+ * ("YYYY-MM-DD"): one deleteMany({day}) statement per day, an indexed
+ * equality, sent as bulk writes of MONGO_BULK_CHUNK statements (one round
+ * trip for a few days, 13 for 400). Sets *deleted to how many records went,
+ * also when it fails part-way (the chunks before stay applied). Returns 0,
+ * or -1 with err. */
+int appt_store_idem_delete_days(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
+                                int64_t *deleted, bson_error_t *err);
 
 /* ---- outbox ---- */
 

@@ -46,24 +46,21 @@ size_t idem_expiry_back(int64_t now_ms, int64_t last_ok_ms)
     return since >= IDEM_EXPIRY_CATCH_UP_DAYS ? IDEM_EXPIRY_CATCH_UP_DAYS : (size_t)since;
 }
 
-/* One sweep: deletes the expired days, newest first, until one fails. */
+/* One sweep: deletes the expired days since the last sweep that succeeded. */
 static void sweep(idem_expiry *x)
 {
     int64_t now = clock_now_ms();
     size_t n = idem_expiry_days(now, x->ttl_ms, idem_expiry_back(now, x->last_ok_ms), x->days);
     int64_t deleted = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (worker_stopping(&x->thread))
-            return;
-        bson_error_t err;
-        int64_t got = appt_store_idem_delete_day(x->db, x->days[i], &err);
-        if (got < 0) {
-            log_warn("idempotency keys not swept; retrying at the next sweep", "day", x->days[i],
-                     "error", err.message, NULL);
-            return;
-        }
-        deleted += got;
-        atomic_fetch_add_explicit(&x->expired, (uint_fast64_t)got, memory_order_relaxed);
+    bson_error_t err;
+    int rc = n > 0 ? appt_store_idem_delete_days(x->db, (const char(*)[BUCKET_DAY_LEN])x->days, n,
+                                                 &deleted, &err)
+                   : 0;
+    atomic_fetch_add_explicit(&x->expired, (uint_fast64_t)deleted, memory_order_relaxed);
+    if (rc != 0) {
+        log_warn("idempotency keys not all swept; retrying at the next sweep", "error", err.message,
+                 LOG_INT("deleted", deleted), NULL);
+        return;
     }
     x->last_ok_ms = now;
     if (deleted > 0)

@@ -1,12 +1,12 @@
 /* idem_expiry: the sweep that deletes expired idempotency records
  * (appt_store_idem_put), day by day: deleteMany({day}) for every UTC day
  * whose records are all past the time to live, an indexed equality on every
- * backend. One background thread sweeps once the store's set-up is done
- * (then back IDEM_EXPIRY_CATCH_UP_DAYS days, so that a service that was
- * down catches up) and every IDEM_EXPIRY_INTERVAL_MS after; a sweep that
- * fails (database down) logs and is retried at the next one, reaching back
- * to the last sweep that succeeded. A record found expired before its day
- * is swept is as good as absent already (appt_store_idem_put replaces it). */
+ * backend, the days of one sweep in bulk writes (appt_store_idem_delete_days). One background
+ * thread sweeps once the store's set-up is done (then back IDEM_EXPIRY_CATCH_UP_DAYS days, so that
+ * a service that was down catches up) and every IDEM_EXPIRY_INTERVAL_MS after; a sweep that fails
+ * (database down) logs and is retried at the next one, reaching back to the last sweep that
+ * succeeded. A record found expired before its day is swept is as good as absent already
+ * (appt_store_idem_put replaces it). */
 #ifndef APPOINTMENT_IDEM_EXPIRY_H
 #define APPOINTMENT_IDEM_EXPIRY_H
 
@@ -40,7 +40,9 @@ size_t idem_expiry_back(int64_t now_ms, int64_t last_ok_ms);
 idem_expiry *idem_expiry_new(mongo_db *db, const atomic_bool *ready, int64_t ttl_ms);
 /* Starts the thread. Returns 0, or -1 if no thread could be made. */
 int idem_expiry_start(idem_expiry *x);
-/* Stops the thread (within a round: one deleteMany) and frees. NULL: no-op. */
+/* Stops the thread (after the sweep under way, if any: at most
+ * IDEM_EXPIRY_CATCH_UP_DAYS / MONGO_BULK_CHUNK bulk writes) and frees.
+ * NULL: no-op. */
 void idem_expiry_free(idem_expiry *x);
 
 /* Appends clinic_idempotency_keys_expired_total (records the sweep

@@ -309,22 +309,6 @@ int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const b
     return ok ? 0 : -1;
 }
 
-int64_t mongo_delete_many(mongo_db *db, const char *coll, const bson_t *selector, bson_error_t *err)
-{
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
-    bson_t reply;
-    int64_t n = -1;
-    if (mongoc_collection_delete_many(handle, selector, NULL, &reply, err)) {
-        bson_iter_t it;
-        n = bson_iter_init_find(&it, &reply, "deletedCount") ? mongo_iter_int(&it) : 0;
-    }
-    bson_destroy(&reply);
-    mongoc_collection_destroy(handle);
-    mongo_db_push(db, c);
-    return n;
-}
-
 int mongo_db_ping(mongo_db *db, bson_error_t *err)
 {
     mongoc_client_t *c = mongo_db_pop(db);

@@ -129,11 +129,6 @@ int mongo_insert(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t
 int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const bson_t *update,
                  bool many, bson_error_t *err);
 
-/* Deletes every document of `coll` matching selector (deleteMany). Returns
- * how many it deleted, or -1 with err. */
-int64_t mongo_delete_many(mongo_db *db, const char *coll, const bson_t *selector,
-                          bson_error_t *err);
-
 /* Round-trips a ping. Returns 0, or -1 with err filled. */
 int mongo_db_ping(mongo_db *db, bson_error_t *err);
 
