@@ -161,8 +161,8 @@ static void handle_start(http_req *req)
     if (key) {
         appt first;
         bool recorded = false, first_given = false;
-        if (appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, &recorded, &first,
-                                &first_given, &err) != 0) {
+        if (appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, app->idem_ttl_ms,
+                                &recorded, &first, &first_given, &err) != 0) {
             http_reply_db_error(req, &err);
             return;
         }
@@ -172,8 +172,14 @@ static void handle_start(http_req *req)
         }
     }
     if (appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0) {
-        http_reply_db_error(req, &err);
-        return;
+        /* A concurrent retry of the same key read our record and inserted
+         * the appointment first (start_replay): it is this one. */
+        bool found = false;
+        if (!key || !mongo_error_is_duplicate(&err) ||
+            appt_store_get(app->svc.db, a.id, &a, &found, &err) != 0 || !found) {
+            http_reply_db_error(req, &err);
+            return;
+        }
     }
     reply_appt(req, 201, &a);
 }
@@ -256,6 +262,7 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
+    idem_expiry_render_metrics(((appt_api *)app)->expiry, out);
 }
 
 static const http_route routes[] = {

@@ -99,6 +99,7 @@ LAYERS = {
     "financial/billing_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
+    "appointment/idem_expiry": "worker",
     "financial/consumer": "worker",
     "financial/dlq": "worker",
     "financial/lag": "worker",
