@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "kafka.h"
 #include "log.h"
 #include "money.h"
 #include "timefmt.h"
@@ -61,6 +62,41 @@ static int start_logging(const service_spec *spec, char *err, size_t errlen)
     /* A typo must not quietly log at another level than asked. */
     snprintf(err, errlen, "LOG_LEVEL must be debug, info, warn or error, got '%.32s'", level);
     return -1;
+}
+
+/* The Kafka security settings every client of the process uses (read by
+ * configure, freed at the end of service_main). */
+static kafka_security kafka_sec;
+
+/* KAFKA_SECURITY_PROTOCOL and the rest, checked whole (librdkafka included)
+ * and handed to kafka_conf_new; logs what is on, never a secret. */
+static int kafka_security_configure(const config_var *vars, size_t nvars, char *err, size_t errlen)
+{
+    kafka_security_opts o = {
+        .protocol = config_str(vars, nvars, "KAFKA_SECURITY_PROTOCOL"),
+        .mechanism = config_str(vars, nvars, "KAFKA_SASL_MECHANISM"),
+        .username = config_str(vars, nvars, "KAFKA_SASL_USERNAME"),
+        .password_file = config_str(vars, nvars, "KAFKA_SASL_PASSWORD_FILE"),
+        .ca_file = config_str(vars, nvars, "KAFKA_SSL_CA_FILE"),
+        .cert_file = config_str(vars, nvars, "KAFKA_SSL_CERT_FILE"),
+        .key_file = config_str(vars, nvars, "KAFKA_SSL_KEY_FILE"),
+        .config_file = config_str(vars, nvars, "KAFKA_CONFIG_FILE"),
+    };
+    if (kafka_security_init(&kafka_sec, &o, err, errlen) != 0)
+        return -1;
+    if (kafka_security_check(&kafka_sec, err, errlen) != 0) {
+        kafka_security_destroy(&kafka_sec);
+        return -1;
+    }
+    kafka_use_security(&kafka_sec);
+    char desc[512];
+    kafka_security_describe(&kafka_sec, desc, sizeof desc);
+    log_info("kafka security", "protocol", kafka_sec.protocol, "settings", desc, NULL);
+    if (strcmp(kafka_sec.protocol, "sasl_plaintext") == 0)
+        log_warn("KAFKA_SECURITY_PROTOCOL is sasl_plaintext: the password and every event cross "
+                 "the network unencrypted",
+                 NULL);
+    return 0;
 }
 
 /* Fills the HTTP_* fields of opts. */
@@ -203,6 +239,7 @@ static int configure(const service_spec *spec, void *app, http_server_opts *ho, 
 {
     if (start_logging(spec, err, errlen) != 0 ||
         http_opts(spec->vars, spec->nvars, ho, err, errlen) != 0 ||
+        kafka_security_configure(spec->vars, spec->nvars, err, errlen) != 0 ||
         spec->worker->configure(app, spec->vars, spec->nvars, err, errlen) != 0)
         return -1;
     *au = service_auth(spec->vars, spec->nvars, err, errlen);
@@ -222,6 +259,8 @@ int service_main(int argc, char **argv, const service_spec *spec, void *app)
     auth *au = NULL;
     if (configure(spec, app, &ho, &au, err, sizeof err) != 0) {
         log_error("invalid configuration", "error", err, NULL);
+        kafka_use_security(NULL);
+        kafka_security_destroy(&kafka_sec);
         return 2;
     }
     ho.auth = au;
@@ -268,6 +307,8 @@ done:
     ops_destroy(&svc->ops); /* after the server: /readyz reads it */
     mongo_global_cleanup();
     auth_free(au); /* after the server: its requests read it */
+    kafka_use_security(NULL);
+    kafka_security_destroy(&kafka_sec); /* after every Kafka client */
     log_info("stopped", NULL);
     return rc;
 }
