@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "config.h"
 
 /* A secret file larger than this is a wrong path, not a password. */
 #define SECRET_FILE_MAX 4096
@@ -57,29 +58,6 @@ static void add_prop(kafka_security *s, const char *name, const char *value, boo
     s->props[s->nprops++] = (kafka_prop){xstrdup(name), xstrdup(value), secret, from, line};
 }
 
-/* Reads a whole file of at most max bytes into a NUL-terminated heap string.
- * Returns it, or NULL with a message naming var in err. */
-static char *read_file(const char *var, const char *path, size_t max, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read '%s'", var, path);
-        return NULL;
-    }
-    char *text = xmalloc(max + 1);
-    size_t n = fread(text, 1, max + 1, f);
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (bad || n > max) {
-        snprintf(err, errlen, "%s: '%s' %s", var, path,
-                 bad ? "cannot be read" : "is too large for this setting");
-        free(text);
-        return NULL;
-    }
-    text[n] = '\0';
-    return text;
-}
-
 static int check_readable(const char *var, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -125,25 +103,18 @@ int kafka_config_line(char *line, char **key, char **value)
 /* The password: the file's first line without its line end. */
 static int read_password(kafka_security *s, const char *path, char *err, size_t errlen)
 {
-    char *text = read_file("KAFKA_SASL_PASSWORD_FILE", path, SECRET_FILE_MAX, err, errlen);
-    if (!text)
+    char *pw = config_read_secret("KAFKA_SASL_PASSWORD_FILE", path, SECRET_FILE_MAX, err, errlen);
+    if (!pw)
         return -1;
-    text[strcspn(text, "\r\n")] = '\0';
-    int rc = 0;
-    if (!text[0]) {
-        snprintf(err, errlen, "KAFKA_SASL_PASSWORD_FILE: '%s' holds no password", path);
-        rc = -1;
-    } else {
-        add_prop(s, "sasl.password", text, true, "KAFKA_SASL_PASSWORD_FILE", 0);
-    }
-    explicit_bzero(text, strlen(text));
-    free(text);
-    return rc;
+    add_prop(s, "sasl.password", pw, true, "KAFKA_SASL_PASSWORD_FILE", 0);
+    explicit_bzero(pw, strlen(pw));
+    free(pw);
+    return 0;
 }
 
 static int read_config_file(kafka_security *s, const char *path, char *err, size_t errlen)
 {
-    char *text = read_file("KAFKA_CONFIG_FILE", path, CONFIG_FILE_MAX, err, errlen);
+    char *text = config_read_file("KAFKA_CONFIG_FILE", path, CONFIG_FILE_MAX, err, errlen);
     if (!text)
         return -1;
     int rc = 0, lineno = 0;

@@ -38,6 +38,9 @@
         {"AUTH_JWT_LEEWAY_S", "30", "clock skew allowed on JWT exp, nbf and iat, in seconds"},     \
         {"MONGODB_URI", "mongodb://127.0.0.1:27017/clinic",                                        \
          "MongoDB connection string; its path names the database"},                                \
+        {"MONGODB_URI_FILE", "",                                                                   \
+         "file whose first line is the connection string (one holding a password), for "           \
+         "MONGODB_URI"},                                                                           \
         {"MONGODB_POOL_SIZE", "32", "most MongoDB connections held at once"},                      \
         {"KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)"},          \
         {"KAFKA_TOPIC", "appointment.finished", "topic of appointment.finished events"},           \
