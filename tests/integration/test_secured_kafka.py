@@ -20,6 +20,7 @@ same set-up.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -29,7 +30,7 @@ from typing import Iterator
 
 import pytest
 
-from harness import Kafka, Service, get_stack, http, wait_ready, wait_until
+from harness import ROOT, UP_STATES, Kafka, Service, get_stack, http, wait_ready, wait_until
 from harness.tls import Cert, make_ca, make_cert
 
 PASSWORDS = {"admin": "admin-S3cret-1", "appointment": "appt-S3cret-2",
@@ -216,4 +217,37 @@ def test_a_poison_message_is_dead_lettered_through_financials_acl(secured, dbnam
         c.close()
     assert fin.running()
     assert_no_password_leaks(fin)
+    assert fin.stop() == 0
+
+
+def documented_example() -> tuple[dict[str, str], str]:
+    """docs/security.md's example: its variables and its client properties file."""
+    text = (ROOT / "docs" / "security.md").read_text()
+    section = text[text.index("### Example"):]
+    env_block = re.search(r"^```sh\n(.*?)^```", section, re.M | re.S).group(1)
+    props = re.search(r"^```properties\n(.*?)^```", section, re.M | re.S).group(1)
+    env = dict(line.split("=", 1) for line in env_block.splitlines() if line and line[0] != "#")
+    return env, props
+
+
+def test_the_documented_example_connects(secured, dbname, tmp_path):
+    env, props = documented_example()
+    # The files and the broker are the test's; the rest is used as printed.
+    conf = tmp_path / "kafka-client.properties"
+    conf.write_text(props)
+    uri = tmp_path / "mongodb.uri"
+    uri.write_text(f"mongodb://postgres:unused@127.0.0.1:{get_stack().ferretdb.port}/{dbname}"
+                   "?authMechanism=PLAIN\n")
+    ours = {"KAFKA_BOOTSTRAP": secured.kafka.bootstrap,
+            "KAFKA_SASL_PASSWORD_FILE": str(secured.password_file(env["KAFKA_SASL_USERNAME"])),
+            "KAFKA_SSL_CA_FILE": str(secured.ca.cert), "KAFKA_CONFIG_FILE": str(conf),
+            "MONGODB_URI_FILE": str(uri)}
+    assert set(ours) <= set(env), f"the example no longer sets {sorted(set(ours) - set(env))}"
+    fin = Service("financial", {**env, **ours}).start()
+    r = wait_ready(fin)
+    assert r.body["checks"]["kafka"] == "ok" and r.body["checks"]["consumer"] in UP_STATES, r.body
+    names = [line.split("=", 1)[0].strip() for line in props.splitlines()
+             if line.strip() and not line.startswith("#")]
+    described = next(rec for rec in fin.log_records() if rec.get("msg") == "kafka security")
+    assert all(f"{n}=..." in described["settings"] for n in names), described
     assert fin.stop() == 0
