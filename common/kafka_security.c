@@ -230,17 +230,15 @@ static int init_ssl(kafka_security *s, const kafka_security_opts *o, const char 
                  set(o->cert_file) ? "KAFKA_SSL_KEY_FILE" : "KAFKA_SSL_CERT_FILE");
         return -1;
     }
-    static const struct {
-        const char *var, *prop;
-        size_t field;
+    const struct {
+        const char *var, *prop, *path;
     } files[] = {
-        {"KAFKA_SSL_CA_FILE", "ssl.ca.location", offsetof(kafka_security_opts, ca_file)},
-        {"KAFKA_SSL_CERT_FILE", "ssl.certificate.location",
-         offsetof(kafka_security_opts, cert_file)},
-        {"KAFKA_SSL_KEY_FILE", "ssl.key.location", offsetof(kafka_security_opts, key_file)},
+        {"KAFKA_SSL_CA_FILE", "ssl.ca.location", o->ca_file},
+        {"KAFKA_SSL_CERT_FILE", "ssl.certificate.location", o->cert_file},
+        {"KAFKA_SSL_KEY_FILE", "ssl.key.location", o->key_file},
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        const char *path = *(const char *const *)((const char *)o + files[i].field);
+        const char *path = files[i].path;
         if (!set(path))
             continue;
         if (check_readable(files[i].var, path, err, errlen) != 0)
