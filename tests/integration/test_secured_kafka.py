@@ -13,8 +13,9 @@ Shown: the whole pipeline bills over SASL_SSL, and no password reaches a log,
 running, healthy for HTTP, with /readyz's kafka check down, a log line that
 says why, and its CPU low (no busy loop); the broker refuses the intruder
 (and financial) a write to the topic; a poison message reaches the
-dead-letter topic through financial's own ACL. docs/security.md walks the
-same set-up.
+dead-letter topic through financial's own ACL; a client certificate and its
+key load, a mismatched key stops the service at start; docs/security.md's
+example connects as printed.
 """
 
 from __future__ import annotations
@@ -251,3 +252,21 @@ def test_the_documented_example_connects(secured, dbname, tmp_path):
     described = next(rec for rec in fin.log_records() if rec.get("msg") == "kafka security")
     assert all(f"{n}=..." in described["settings"] for n in names), described
     assert fin.stop() == 0
+
+
+def test_a_client_certificate_is_loaded_and_a_mismatched_key_refused_at_start(secured, dbname):
+    """Mutual TLS settings: a certificate and its key are accepted (the broker
+    here authenticates by SCRAM and ignores it); a key of another
+    certificate stops the service at start, exit 2, naming the variable."""
+    client = make_cert(secured.ca, "appointment-client")
+    other = make_cert(secured.ca, "other-client")
+    env = {**secured.service_env("appointment", dbname),
+           "KAFKA_SSL_CERT_FILE": str(client.cert), "KAFKA_SSL_KEY_FILE": str(client.key)}
+    appt = Service("appointment", env).start()
+    assert wait_ready(appt).body["checks"]["kafka"] == "ok"
+    assert appt.stop() == 0
+    bad = Service("appointment", {**env, "KAFKA_SSL_KEY_FILE": str(other.key)})
+    bad.start(wait_healthy=False)
+    assert bad.proc.wait(20) == 2
+    line = next(r for r in bad.log_records() if r.get("msg") == "invalid configuration")
+    assert line["error"].startswith("KAFKA_SSL_KEY_FILE: librdkafka refuses it:"), line
