@@ -10,8 +10,10 @@
 - Credentials the server refuses (a user PostgreSQL does not know) leave the
   service running and not ready, saying why, without the password.
 - MONGODB_URI_FILE with MONGODB_URI, or an unreadable one: exit 2 naming it.
-(The local FerretDB's PostgreSQL trusts loopback connections, so it checks
-the user but not the password: see docs/security.md.)
+- FerretDB checks the password: for a PostgreSQL role whose pg_hba line asks
+  for scram-sha-256 (the rest of the session's PostgreSQL trusts loopback,
+  see docs/security.md), the right password works and a wrong one leaves the
+  service up and not ready, saying why, the password in no log line.
 """
 
 from __future__ import annotations
@@ -106,4 +108,58 @@ def test_refused_credentials_leave_the_service_up_not_ready_and_quiet_about_the_
                for rec in fin.log_records()), fin.log_tail()
     assert fin.running()
     assert_no_secret(fin)
+    assert fin.stop() == 0
+
+
+@pytest.fixture
+def checked_role(stack) -> tuple[str, str]:
+    """A PostgreSQL role whose password is checked (scram-sha-256 for it
+    alone on 127.0.0.1; the rest of the session stack stays on trust), with
+    what FerretDB needs to work in its database as that role."""
+    role, password = f"clinic_{uuid.uuid4().hex[:6]}", f"pw-{uuid.uuid4().hex}"
+    pg = stack.postgres
+    pg.psql(f"SET password_encryption = 'scram-sha-256'; "
+            f"CREATE ROLE {role} LOGIN PASSWORD '{password}'; "
+            f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE ferretdb TO {role}")
+    hba = Path(pg.psql("SHOW hba_file").strip())
+    original = hba.read_text()
+    hba.write_text(f"host all {role} 127.0.0.1/32 scram-sha-256\n" + original)
+    pg.psql("SELECT pg_reload_conf()")
+    yield role, password
+    hba.write_text(original)
+    pg.psql("SELECT pg_reload_conf()")
+
+
+def test_ferretdb_checks_the_password_through_postgresql(stack, dbname, tmp_path, checked_role):
+    """FerretDB 1.24 takes PLAIN credentials to PostgreSQL: the right
+    password works, a wrong one leaves the service up, not ready, saying
+    why, and neither password is in its log, /readyz or /metrics."""
+    role, password = checked_role
+    good = tmp_path / "good.uri"
+    good.write_text(f"mongodb://{role}:{password}@127.0.0.1:{stack.ferretdb.port}/{dbname}"
+                    "?authMechanism=PLAIN\n")
+    env = {"KAFKA_BOOTSTRAP": stack.kafka.bootstrap, "LOG_LEVEL": "debug"}
+    fin = Service("financial", {**env, "MONGODB_URI_FILE": str(good)}).start()
+    r = wait_ready(fin, everything=False)
+    assert r.body["checks"]["mongodb"] == "ok", r.body
+    assert http("GET", fin.url("/billings")).status == 200
+    assert password not in fin.log_text()
+    assert fin.stop() == 0
+
+    bad = tmp_path / "bad.uri"
+    bad.write_text(f"mongodb://{role}:{SECRET}@127.0.0.1:{stack.ferretdb.port}/{dbname}"
+                   "?authMechanism=PLAIN\n")
+    fin = Service("financial", {**env, "MONGODB_URI_FILE": str(bad)}).start()
+    wait_until(lambda: any(rec.get("msg") == "cannot create indexes yet; retrying"
+                           # PostgreSQL's SCRAM refused it (the driver's message is
+                           # cut at 504 bytes, before PostgreSQL's own words)
+                           and f"failed to connect to `user={role}" in rec.get("error", "")
+                           and "failed SASL auth" in rec.get("error", "")
+                           for rec in fin.log_records()), 20,
+               message="the set-up says the password was refused")
+    r = http("GET", fin.url("/readyz"))
+    assert r.status == 503 and r.body["checks"]["mongodb"] == "down", r.body
+    assert fin.running()
+    assert_no_secret(fin)
+    assert password not in fin.log_text()
     assert fin.stop() == 0
