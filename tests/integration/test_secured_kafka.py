@@ -15,11 +15,13 @@ says why, and its CPU low (no busy loop); the broker refuses the intruder
 (and financial) a write to the topic; a poison message reaches the
 dead-letter topic through financial's own ACL; a client certificate and its
 key load, a mismatched key stops the service at start; docs/security.md's
-example connects as printed.
+example connects as printed; mistakes in the settings stop a service at
+start (exit 2) with a message naming the variable, never a secret.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -31,7 +33,8 @@ from typing import Iterator
 
 import pytest
 
-from harness import ROOT, UP_STATES, Kafka, Service, get_stack, http, wait_ready, wait_until
+from harness import (ROOT, UP_STATES, Kafka, Service, build_dir, free_port, get_stack, http,
+                     wait_ready, wait_until)
 from harness.tls import Cert, make_ca, make_cert
 
 PASSWORDS = {"admin": "admin-S3cret-1", "appointment": "appt-S3cret-2",
@@ -270,3 +273,37 @@ def test_a_client_certificate_is_loaded_and_a_mismatched_key_refused_at_start(se
     assert bad.proc.wait(20) == 2
     line = next(r for r in bad.log_records() if r.get("msg") == "invalid configuration")
     assert line["error"].startswith("KAFKA_SSL_KEY_FILE: librdkafka refuses it:"), line
+
+
+CONFIG_MISTAKES = [
+    ({"KAFKA_SECURITY_PROTOCOL": "ssl", "KAFKA_SASL_MECHANISM": "PLAIN"},
+     "KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL is ssl"),
+    ({"KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+      "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD_FILE": "/nonexistent/pw"},
+     "KAFKA_SASL_PASSWORD_FILE: cannot read '/nonexistent/pw'"),
+    ({"KAFKA_SECURITY_PROTOCOL": "ssl", "KAFKA_SSL_CERT_FILE": "/etc/hostname"},
+     "KAFKA_SSL_CERT_FILE is set without KAFKA_SSL_KEY_FILE"),
+    ({"KAFKA_SECURITY_PROTOCOL": "tls"}, "KAFKA_SECURITY_PROTOCOL must be plaintext, ssl"),
+    ({"KAFKA_CONFIG_FILE": "linger.msec=5\n"}, "KAFKA_CONFIG_FILE line 1: No such configuration property"),
+    ({"KAFKA_CONFIG_FILE": f"# secret\nsasl.password={PASSWORDS['admin']}\n"},
+     "KAFKA_CONFIG_FILE line 2: sasl.password is set by KAFKA_SASL_PASSWORD_FILE"),
+]
+
+
+@pytest.mark.parametrize("service", ["appointment", "financial"])
+@pytest.mark.parametrize("env,message", CONFIG_MISTAKES, ids=[m[1][:40] for m in CONFIG_MISTAKES])
+def test_kafka_setting_mistakes_stop_the_service_at_start_naming_the_variable(
+        service, env, message, tmp_path):
+    env = dict(env)
+    if "KAFKA_CONFIG_FILE" in env:  # the value above is the file's content
+        f = tmp_path / "client.properties"
+        f.write_text(env["KAFKA_CONFIG_FILE"])
+        env["KAFKA_CONFIG_FILE"] = str(f)
+    proc = subprocess.run([str(build_dir() / service)], capture_output=True, text=True, timeout=20,
+                          env={"PATH": "/usr/bin:/bin", "HTTP_PORT": str(free_port()),
+                               "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/x", **env})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    line = next(json.loads(ln) for ln in out.splitlines() if '"invalid configuration"' in ln)
+    assert message in line["error"], line
+    assert PASSWORDS["admin"] not in out
