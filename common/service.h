@@ -40,10 +40,26 @@
         {"AUTH_JWT_LEEWAY_S", "30", "clock skew allowed on JWT exp, nbf and iat, in seconds"},     \
         {"MONGODB_URI", "mongodb://127.0.0.1:27017/clinic",                                        \
          "MongoDB connection string; its path names the database"},                                \
+        {"MONGODB_URI_FILE", "",                                                                   \
+         "file whose first line is the connection string (one holding a password), for "           \
+         "MONGODB_URI"},                                                                           \
         {"MONGODB_POOL_SIZE", "32", "most MongoDB connections held at once"},                      \
         {"KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)"},          \
+        {"KAFKA_TOPIC", "appointment.finished", "topic of appointment.finished events"},           \
+        SERVICE_KAFKA_SECURITY_VARS
+
+/* How every Kafka client of the service authenticates (kafka_security.h);
+ * service_main reads them and kafka_conf_new applies them. */
+#define SERVICE_KAFKA_SECURITY_VARS                                                                \
+    {"KAFKA_SECURITY_PROTOCOL", "plaintext", "plaintext, ssl, sasl_plaintext or sasl_ssl"},        \
+        {"KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (sasl_* protocols)"},  \
+        {"KAFKA_SASL_USERNAME", "", "SASL user name"},                                             \
+        {"KAFKA_SASL_PASSWORD_FILE", "", "file holding the SASL password (first line)"},           \
+        {"KAFKA_SSL_CA_FILE", "", "PEM CA certificates that sign the brokers' (unset: system's)"}, \
+        {"KAFKA_SSL_CERT_FILE", "", "PEM client certificate for mutual TLS (with its key)"},       \
+        {"KAFKA_SSL_KEY_FILE", "", "PEM private key of KAFKA_SSL_CERT_FILE"},                      \
     {                                                                                              \
-        "KAFKA_TOPIC", "appointment.finished", "topic of appointment.finished events"              \
+        "KAFKA_CONFIG_FILE", "", "further librdkafka properties, key=value lines (kcat -F format)" \
     }
 
 /* The longest consultation, the same for both services: appointment refuses

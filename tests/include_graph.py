@@ -88,6 +88,7 @@ LAYERS = {
     "common/docs": "infra",
     "common/http": "infra",
     "common/kafka": "infra",
+    "common/kafka_security": "base",
     "common/mongo": "infra",
     "common/ops": "infra",
     # 3 store

@@ -23,6 +23,7 @@ Modules:
   chaos          the chaos scenarios' and the soak's client, reconciliation and results
   schemathesis_run  property-based API runs (test_schemathesis, test_schemathesis_full)
   reconcile      deploy/reconcile.py (what `make reconcile` runs), loaded from its file
+  tls            a CA and certificates made with the openssl command line (test_secured_kafka)
 
 Only `fixtures` imports pytest; `schemathesis_run` imports schemathesis.
 """

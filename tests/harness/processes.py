@@ -50,8 +50,11 @@ class Kafka:
     """
 
     def __init__(self, home: Path | str, nodes: int = 1, topics: str = DEFAULT_TOPICS,
-                 port: int | None = None, extra_config: str = "", script_log: Path | None = None):
+                 port: int | None = None, extra_config: str = "", script_log: Path | None = None,
+                 extra_env: dict[str, str] | None = None):
         self.home = Path(home)
+        # kafka.sh's other settings, e.g. KAFKA_SECURITY=sasl_ssl and its files
+        self.extra_env = dict(extra_env or {})
         self.nodes = nodes
         self.topics = topics
         # Client ports port..port+n-1, then controller ports: one block of 2n.
@@ -64,7 +67,8 @@ class Kafka:
     def env(self) -> dict[str, str]:
         return {"KAFKA_HOME_DIR": str(self.home), "KAFKA_NODES": str(self.nodes),
                 "KAFKA_PORT": str(self.port), "KAFKA_CONTROLLER_PORT": str(self.controller_port),
-                "KAFKA_TOPICS": self.topics, "KAFKA_EXTRA_CONFIG": self.extra_config}
+                "KAFKA_TOPICS": self.topics, "KAFKA_EXTRA_CONFIG": self.extra_config,
+                **self.extra_env}
 
     @property
     def bootstrap(self) -> str:
