@@ -245,14 +245,10 @@ class FileError(Exception):
 
 
 def _price_cents(value: Any) -> int | None:
-    """Cents of a price given as a JSON number or a CSV cell: at most two
+    """Cents of a price read as a JSON number (int or Decimal): at most two
     decimals, not negative; None when it is not one."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        if not _MONEY.match(value.strip()):
-            return None
-        value = Decimal(value.strip())
     if isinstance(value, int):
         value = Decimal(value)
     if not isinstance(value, Decimal):
@@ -267,16 +263,26 @@ def _price_cents(value: Any) -> int | None:
 
 
 class _Duplicates:
-    """The first line of each kind + id: a later row with the same one is
-    refused (which of two rows would win is otherwise up to the timing)."""
+    """The first line of each kind + id, license and CPF in a file: a later
+    row with the same one is refused here (sent at the same time, which of
+    the two the service would take is up to the timing)."""
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[str, str], int] = {}
+        self.seen: dict[tuple[str, ...], int] = {}
 
     def check(self, rec: Record) -> Refusal | None:
-        first = self.seen.setdefault((rec.kind, rec.id), rec.line)
-        if first != rec.line:
-            return Refusal(rec.line, "id", f"the same {rec.kind} as line {first}", rec.kind, rec.id)
+        keys = [("id", (rec.kind, rec.id), f"the same {rec.kind}")]
+        for fld in ("license", "document"):
+            coded = rec.body.get(fld)
+            if isinstance(coded, dict) and isinstance(coded.get("system"), str) \
+                    and isinstance(coded.get("value"), str):
+                keys.append((fld, (fld, coded["system"], coded["value"]), f"the same {fld}"))
+        for fld, key, what in keys:
+            first = self.seen.get(key)
+            if first is not None:
+                return Refusal(rec.line, fld, f"{what} as line {first}", rec.kind, rec.id)
+        for _, key, _ in keys:
+            self.seen[key] = rec.line
         return None
 
 
@@ -359,6 +365,8 @@ def parse_csv(text: str) -> Parsed:
             for k in ("name", "specialty", "hourly_price", "currency"):
                 if k in cells:
                     body[k] = cells[k]
+            if _MONEY.match(body.get("hourly_price", "")):
+                body["hourly_price"] = Decimal(body["hourly_price"])
             if "license_system" in cells or "license_value" in cells:
                 body["license"] = {k: cells[f"license_{k}"] for k in ("system", "value")
                                    if f"license_{k}" in cells}
