@@ -23,6 +23,8 @@ Modules:
   chaos          the chaos scenarios' and the soak's client, reconciliation and results
   schemathesis_run  property-based API runs (test_schemathesis, test_schemathesis_full)
   reconcile      deploy/reconcile.py (what `make reconcile` runs), loaded from its file
+  registry       deploy/registry.py (make load-sample, make import), loaded from its file;
+                 has_registry(): /physicians in the appointment OpenAPI document
 
 Only `fixtures` imports pytest; `schemathesis_run` imports schemathesis.
 """
