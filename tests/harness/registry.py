@@ -11,7 +11,6 @@ are there.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,25 +19,13 @@ from typing import Any
 
 from harness.openapi_check import OpenAPIDoc
 from harness.paths import ROOT
+from harness.util import load_script
 
 SCRIPT = ROOT / "deploy" / "registry.py"
 NO_REGISTRY = ("route /physicians not in the OpenAPI document (proto/appointment.openapi.json): "
                "the appointment service has no registry yet")
-_NAME = "clinic_deploy_registry"
 
-
-def _load():
-    if _NAME in sys.modules:
-        return sys.modules[_NAME]
-    spec = importlib.util.spec_from_file_location(_NAME, SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[_NAME] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-registry = _load()
+registry = load_script(SCRIPT, "clinic_deploy_registry")
 
 
 def has_registry() -> bool:
