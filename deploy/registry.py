@@ -71,6 +71,7 @@ PATIENTS = 2000
 # uuid5(NAMESPACE, "patient/<k>").
 NAMESPACE = uuid.UUID("5b7e2c1a-3f4d-5e6a-8b9c-0d1e2f3a4b5c")
 PRICE_MIN_CENTS, PRICE_MAX_CENTS = 15000, 65000
+UNAVAILABLE_WAIT_S = 30  # how long a 503 is retried
 SPECIALTIES = (
     "Cardiologia", "Clínica Médica", "Dermatologia", "Endocrinologia", "Gastroenterologia",
     "Ginecologia", "Neurologia", "Oftalmologia", "Ortopedia", "Pediatria", "Psiquiatria",
@@ -444,13 +445,18 @@ class Client:
 
     def request(self, method: str, path: str, body: str | None = None) -> tuple[int, Any]:
         """(status, parsed JSON body or None). Retries a dropped keep-alive
-        connection and 503s (with their Retry-After, up to 2 s) a few times."""
+        connection twice, and a 503 (a service still setting up its
+        database, or a database outage) after its Retry-After (at most 2 s)
+        for up to UNAVAILABLE_WAIT_S."""
         headers = dict(self.headers)
         data = None
         if body is not None:
             data = body.encode()
             headers["Content-Type"] = "application/json"
-        for attempt in range(6):
+        deadline = time.monotonic() + UNAVAILABLE_WAIT_S
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 c = self._conn()
                 c.request(method, self.prefix + path, body=data, headers=headers)
@@ -461,18 +467,17 @@ class Client:
                     self._drop()
             except (OSError, http.client.HTTPException) as e:
                 self._drop()
-                if attempt >= 2:
+                if attempt >= 3:
                     raise ServiceError(f"{method} {path}: {e}") from e
-                time.sleep(0.2 * (attempt + 1))
+                time.sleep(0.2 * attempt)
                 continue
-            if r.status == 503 and attempt < 5:
-                time.sleep(min(2.0, float(retry_after or 0.5)))
+            if r.status == 503 and time.monotonic() < deadline:
+                time.sleep(min(2.0, float(retry_after)) if (retry_after or "").isdigit() else 0.5)
                 continue
             try:
                 return r.status, json.loads(raw) if raw else None
             except ValueError:
                 return r.status, None
-        raise ServiceError(f"{method} {path}: still 503 after retries")
 
     def _drop(self) -> None:
         c = getattr(self.local, "conn", None)

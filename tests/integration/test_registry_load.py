@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import pytest
 
-from harness import free_port, http
+from harness import free_port, http, wait_ready
 from harness.registry import NO_REGISTRY, has_registry, load_sample, registry, run, summary
 
 needs_registry = pytest.mark.skipif(not has_registry(), reason=NO_REGISTRY)
@@ -298,6 +298,7 @@ def test_load_sample_twice_second_run_changes_nothing(start_service, topic):
 @needs_registry
 def test_import_reports_good_unchanged_and_refused_rows_by_line(start_service, topic, tmp_path):
     appt = start_service("appointment", KAFKA_TOPIC=topic)
+    wait_ready(appt, everything=False)  # writes wait for the database's set-up
     # Already there before the import: a physician whose license and a
     # patient whose CPF the file's rows then try to take.
     held_phys, held_pat = str(uuid.uuid4()), str(uuid.uuid4())
