@@ -431,6 +431,9 @@ class Client:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
         self.local = threading.local()
+        # Set once a request raised ServiceError: the other threads' requests
+        # then raise at once instead of retrying for nothing.
+        self.stopped = threading.Event()
 
     def _conn(self) -> http.client.HTTPConnection:
         c = getattr(self.local, "conn", None)
@@ -457,6 +460,8 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
+            if self.stopped.is_set():
+                raise ServiceError("stopped: another request failed")
             try:
                 c = self._conn()
                 c.request(method, self.prefix + path, body=data, headers=headers)
@@ -581,16 +586,31 @@ def sync(client: Client, records: Iterable[Record], threads: int = 8,
     if records and not registry_routes(client):
         raise ServiceError("this appointment service has no registry routes (GET /physicians "
                            "answers 404): it predates the registry")
+    first: list[ServiceError] = []  # the error that stopped the others
+
+    def one(rec: Record) -> str | Refusal:
+        try:
+            return sync_one(client, rec)
+        except ServiceError as e:
+            if not client.stopped.is_set():
+                client.stopped.set()
+                first.append(e)
+            raise
+
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for rec, res in zip(records, pool.map(lambda r: sync_one(client, r), records)):
-            if isinstance(res, Refusal):
-                rep.refused.append(res)
-                continue
-            rep.by_kind[rec.kind] += 1
-            if res == "imported":
-                rep.imported += 1
-            else:
-                rep.unchanged += 1
+        try:
+            results = list(pool.map(one, records))
+        except ServiceError as e:
+            raise (first[0] if first else e) from None
+    for rec, res in zip(records, results):
+        if isinstance(res, Refusal):
+            rep.refused.append(res)
+            continue
+        rep.by_kind[rec.kind] += 1
+        if res == "imported":
+            rep.imported += 1
+        else:
+            rep.unchanged += 1
     rep.refused.sort(key=lambda r: r.line)
     rep.seconds = time.monotonic() - t0
     return rep
