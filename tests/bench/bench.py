@@ -342,8 +342,10 @@ class Bench:
         w["db_round_trips_per_req"] = (metric(svc, "clinic_db_commands_total") - cmds0) / n
         if f"ceiling_c{c}" in self.r:
             w["ratio_to_ceiling"] = w["cpu_us_per_req"] / self.r[f"ceiling_c{c}"]["cpu_us_per_req"]
+        ratio = w.get("ratio_to_ceiling")
         log(f"{label} c={c}: {w['rps']:.0f} req/s, p99 {w['p99_us'] / 1000:.1f} ms, "
-            f"{w['cpu_us_per_req']:.0f} µs CPU/req ({w.get('ratio_to_ceiling', 0):.1f}× ceiling), "
+            f"{w['cpu_us_per_req']:.0f} µs CPU/req "
+            f"({'no ceiling measured' if ratio is None else f'{ratio:.1f}× ceiling'}), "
             f"ferretdb {w['ferretdb_cpu_us_per_req']:.0f} postgres "
             f"{w['postgres_cpu_us_per_req']:.0f} µs/req, {w['db_round_trips_per_req']:.2f} "
             f"round trips/req, non-2xx {w['non_2xx']}, timeouts {w['timeouts']}")
