@@ -24,6 +24,8 @@ Modules:
   schemathesis_run  property-based API runs (test_schemathesis, test_schemathesis_full)
   reconcile      deploy/reconcile.py (what `make reconcile` runs), loaded from its file
   tls            a CA and certificates made with the openssl command line (test_secured_kafka)
+  registry       deploy/registry.py (make load-sample, make import), loaded from its file;
+                 has_registry(): /physicians in the appointment OpenAPI document
 
 Only `fixtures` imports pytest; `schemathesis_run` imports schemathesis.
 """
