@@ -38,6 +38,9 @@ typedef struct consumer_opts {
     /* MAX_CONSULTATION_HOURS in ms: a longer consultation's event is
      * dead-lettered too_long, never billed (billing_check_length). */
     int64_t max_consultation_ms;
+    /* The ce_source of the events to bill (EVENT_SOURCE): any other is
+     * dead-lettered, never billed (billing_check_origin). */
+    const char *event_source;
 } consumer_opts;
 
 #define CONSUMER_WRITE_ATTEMPTS_DEFAULT 3

@@ -18,6 +18,9 @@ static const config_var vars[] = {
      "refusals in a row of one billing (the database answers, but not that document) before its "
      "message is dead-lettered"},
     SERVICE_CONSULTATION_VAR,
+    {"EVENT_SOURCE", EVENT_SOURCE,
+     "the ce_source of the events to bill (the appointment service's); any other is "
+     "dead-lettered"},
     {"CURRENCY", "BRL",
      "ISO 4217 currency that /billings/summary totals when the request names none"},
     SERVICE_TAIL_VARS,
@@ -33,6 +36,7 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
     consumer_options.topic = config_str(v, n, "KAFKA_TOPIC");
     consumer_options.dlq_topic = config_str(v, n, "KAFKA_DLQ_TOPIC");
     consumer_options.group_id = config_str(v, n, "KAFKA_GROUP_ID");
+    consumer_options.event_source = config_str(v, n, "EVENT_SOURCE");
     return service_int(v, n, "KAFKA_SESSION_TIMEOUT_MS", 1000, 3600000,
                        &consumer_options.session_timeout_ms, err, errlen) ||
                    service_int(v, n, "CONSUMER_RETRY_MAX_MS", 100, 3600000,
