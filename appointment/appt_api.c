@@ -146,6 +146,9 @@ static void handle_start(http_req *req)
     a.created_ms = now;
     a.price_cents = app->price_cents;
     memcpy(a.currency, app->currency, EVENT_CURRENCY_LEN);
+    if (registry_start_check_or_reply(req, &app->reg, app->svc.db, a.physician_id, a.patient_id,
+                                      &a.price_cents, a.currency) != 0)
+        return;
 
     bson_error_t err;
     if (key) {
@@ -268,6 +271,7 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
+    registry_render_metrics(&((appt_api *)app)->reg, out);
 }
 
 static const http_route routes[] = {
@@ -277,6 +281,19 @@ static const http_route routes[] = {
     {"GET", "/appointments/{id}", api_handle_get, "appointments:read", false},
     {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
     /* the original Python service's routes */
+    /* the registries (registry_api.c) */
+    {"POST", "/physicians", registry_handle_create, "registry:write", true},
+    {"GET", "/physicians", registry_handle_list, "registry:read", false},
+    {"GET", "/physicians/{id}", registry_handle_get, "registry:read", false},
+    {"PUT", "/physicians/{id}", registry_handle_put, "registry:write", true},
+    {"PATCH", "/physicians/{id}", registry_handle_patch, "registry:write", true},
+    {"DELETE", "/physicians/{id}", registry_handle_delete, "registry:write", false},
+    {"POST", "/patients", registry_handle_create, "patients:write", true},
+    {"GET", "/patients", registry_handle_list, "patients:read", false},
+    {"GET", "/patients/{id}", registry_handle_get, "patients:read", false},
+    {"PUT", "/patients/{id}", registry_handle_put, "patients:write", true},
+    {"PATCH", "/patients/{id}", registry_handle_patch, "patients:write", true},
+    {"DELETE", "/patients/{id}", registry_handle_delete, "patients:write", false},
     {"POST", "/", handle_start, "appointments:write", true},
     {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
 };

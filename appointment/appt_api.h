@@ -7,6 +7,7 @@
 
 #include "appt_store.h"
 #include "outbox.h"
+#include "registry_api.h"
 #include "service.h"
 
 typedef struct appt_api {
@@ -14,6 +15,7 @@ typedef struct appt_api {
     outbox *ob;          /* borrowed */
     int64_t price_cents; /* hourly price captured by new appointments */
     char currency[EVENT_CURRENCY_LEN];
+    registry reg; /* the physicians and patients a start must name */
 } appt_api;
 
 /* The routes, the readiness checks (mongodb, needed; kafka, reported), the

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bsonread.h"
+#include "registry_store.h"
 
 /* "status": "started" or "finished". */
 static void read_status(const bson_iter_t *it, void *out)
@@ -85,7 +86,9 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
     int rc = buckets_setup(bk, db, &appt_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
-    return rc == 0 ? mongo_db_create_collection(db, APPT_IDEM_COLLECTION, err) : rc;
+    if (rc == 0)
+        rc = mongo_db_create_collection(db, APPT_IDEM_COLLECTION, err);
+    return rc == 0 ? registry_store_init(db, err) : rc;
 }
 
 const buckets_coll appt_store_coll = {

@@ -16,6 +16,7 @@ static const config_var vars[] = {
     {"HOURLY_PRICE", "200.00", "price per started hour, captured when a consultation starts"},
     {"CURRENCY", "BRL", "ISO 4217 currency of the prices"},
     {"SHUTDOWN_FLUSH_MS", "10000", "how long shutdown waits for the broker to acknowledge events"},
+    REGISTRY_VARS,
     SERVICE_TAIL_VARS,
 };
 
@@ -36,7 +37,8 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
         service_int(v, n, "OUTBOX_RETRY_MAX_MS", 100, 3600000, &outbox_options.retry_max_ms, err,
                     errlen) ||
         service_int(v, n, "SHUTDOWN_FLUSH_MS", 0, 600000, &flush_ms, err, errlen) ||
-        service_currency(v, n, a->currency, err, errlen))
+        service_currency(v, n, a->currency, err, errlen) ||
+        registry_configure(&a->reg, v, n, err, errlen))
         return -1;
     const char *price = config_str(v, n, "HOURLY_PRICE");
     if (money_parse(price, strlen(price), &a->price_cents) != 0 ||
@@ -68,6 +70,7 @@ static int start_outbox(void *app, char *err, size_t errlen)
 static void free_outbox(void *app)
 {
     outbox_free(((appt_api *)app)->ob, flush_ms);
+    registry_destroy(&((appt_api *)app)->reg);
 }
 
 /* configure, open, start, stop, close: see service_worker. */
