@@ -273,6 +273,20 @@ static void reply_precondition(http_req *req)
 
 /* ---- handlers ---- */
 
+/* Writes wait for the set-up: a record written before the unique index
+ * exists could duplicate another and keep the index from ever being made.
+ * Returns 0, or -1 after replying 503. */
+static int set_up_or_reply(http_req *req)
+{
+    if (atomic_load(&((service_app *)req->app)->setup_done))
+        return 0;
+    bson_error_t err;
+    bson_set_error(&err, MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+                   "the registry's collections and indexes are being set up");
+    http_reply_db_error(req, &err);
+    return -1;
+}
+
 /* The {id} capture, or -1 after replying 400. */
 static int id_or_reply(http_req *req, char id[UUID_STR_LEN])
 {
@@ -312,7 +326,7 @@ void registry_handle_create(http_req *req)
     const api_kind *k = kind_of(req);
     int64_t now = clock_now_ms();
     json_t *doc;
-    if (http_body_json_or_reply(req, &doc) != 0)
+    if (set_up_or_reply(req) != 0 || http_body_json_or_reply(req, &doc) != 0)
         return;
     void *record = xcalloc(1, k->store->coll.item_size);
     if (record_or_reply(req, k, doc, now, record) == 0) {
@@ -426,7 +440,7 @@ static void write_record(http_req *req, write_op op)
     const api_kind *k = kind_of(req);
     char id[UUID_STR_LEN];
     json_t *body = NULL;
-    if (id_or_reply(req, id) != 0)
+    if (id_or_reply(req, id) != 0 || set_up_or_reply(req) != 0)
         return;
     if (op == OP_PATCH) {
         const char *ct = http_header(req, "Content-Type");

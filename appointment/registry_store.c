@@ -163,6 +163,13 @@ static int replace(mongo_db *db, const registry_kind *k, const char *id, int64_t
     return rc;
 }
 
+/* A unique-index violation: E11000, or, from FerretDB 1.24's update,
+ * PostgreSQL's own unique_violation passed through as an internal error. */
+static bool duplicate(const bson_error_t *err)
+{
+    return mongo_error_is_duplicate(err) || strstr(err->message, "(SQLSTATE 23505)") != NULL;
+}
+
 registry_write registry_store_put(mongo_db *db, const registry_kind *k, const void *record,
                                   int64_t expect_version, bson_error_t *err)
 {
@@ -176,7 +183,7 @@ registry_write registry_store_put(mongo_db *db, const registry_kind *k, const vo
         return REG_WRITE_DONE;
     if (rc == 0)
         return REG_WRITE_MOVED;
-    if (!mongo_error_is_duplicate(err))
+    if (!duplicate(err))
         return REG_WRITE_FAILED;
     if (expect_version != 0)
         return REG_WRITE_DUPLICATE; /* _id cannot clash in a replace: the unique key did */
