@@ -294,12 +294,15 @@ static int id_or_reply(http_req *req, char id[UUID_STR_LEN])
 }
 
 /* Writes a new record (m.id set) at version 1. Returns the write's outcome
- * (having replied unless it is REG_WRITE_MOVED). */
+ * (having replied unless it is REG_WRITE_MOVED; REG_WRITE_FAILED also when
+ * the set-up is not done). */
 static registry_write create_record(http_req *req, const api_kind *k, void *record, int64_t now)
 {
     reg_meta *m = record;
     m->created_ms = m->updated_ms = now;
     m->version = 1;
+    if (set_up_or_reply(req) != 0)
+        return REG_WRITE_FAILED;
     bson_error_t err;
     registry_write w = registry_store_put(db_of(req), k->store, record, 0, &err);
     if (w == REG_WRITE_DONE) {
@@ -326,7 +329,7 @@ void registry_handle_create(http_req *req)
     const api_kind *k = kind_of(req);
     int64_t now = clock_now_ms();
     json_t *doc;
-    if (set_up_or_reply(req) != 0 || http_body_json_or_reply(req, &doc) != 0)
+    if (http_body_json_or_reply(req, &doc) != 0)
         return;
     void *record = xcalloc(1, k->store->coll.item_size);
     if (record_or_reply(req, k, doc, now, record) == 0) {
@@ -440,7 +443,7 @@ static void write_record(http_req *req, write_op op)
     const api_kind *k = kind_of(req);
     char id[UUID_STR_LEN];
     json_t *body = NULL;
-    if (id_or_reply(req, id) != 0 || set_up_or_reply(req) != 0)
+    if (id_or_reply(req, id) != 0)
         return;
     if (op == OP_PATCH) {
         const char *ct = http_header(req, "Content-Type");
@@ -478,6 +481,8 @@ static void write_record(http_req *req, write_op op)
             /* replied 400 */
         } else if (!changes(k, cur, next)) {
             reply_record(req, k, op == OP_DELETE ? 204 : 200, cur); /* updated_at kept */
+        } else if (op != OP_DELETE && set_up_or_reply(req) != 0) {
+            /* replied 503 (deactivating touches no unique key: it may go ahead) */
         } else {
             reg_meta *m = next;
             m->version = ((reg_meta *)cur)->version + 1;
