@@ -53,6 +53,17 @@ static long text_chars(const char *s, size_t n)
     return chars;
 }
 
+/* A required string field: 0 with *s and *n (borrowed from doc), 1 when it
+ * is there but no string, or -1 with the missing-field problem. */
+static int body_required_str(const json_t *doc, const char *field, const char **s, size_t *n,
+                             problem *p)
+{
+    json_status st = json_get_str(doc, field, s, n);
+    if (st == JSON_MISSING)
+        return problem_set(p, 400, "missing-field", field, "%s is required", field);
+    return st == JSON_OK ? 0 : 1;
+}
+
 /* A required string of 1..max characters, no control characters, into
  * out[outlen]. */
 static int body_text(const json_t *doc, const char *field, long max, char *out, size_t outlen,
@@ -60,10 +71,10 @@ static int body_text(const json_t *doc, const char *field, long max, char *out, 
 {
     const char *s = NULL;
     size_t n = 0;
-    json_status st = json_get_str(doc, field, &s, &n);
-    if (st == JSON_MISSING)
-        return problem_set(p, 400, "missing-field", field, "%s is required", field);
-    long chars = st == JSON_OK ? text_chars(s, n) : -1;
+    int rc = body_required_str(doc, field, &s, &n, p);
+    if (rc < 0)
+        return -1;
+    long chars = rc == 0 ? text_chars(s, n) : -1;
     if (chars < 1 || chars > max || n >= outlen)
         return problem_set(p, 400, "invalid-field", field,
                            "%s must be a string of 1 to %ld characters without control characters",
@@ -202,10 +213,10 @@ int registry_request_physician(const json_t *doc, reg_physician *out, problem *p
         return -1;
     const char *cur = NULL;
     size_t cn = 0;
-    json_status st = json_get_str(doc, "currency", &cur, &cn);
-    if (st == JSON_MISSING)
-        return problem_set(p, 400, "missing-field", "currency", "currency is required");
-    if (st != JSON_OK || !money_currency_valid(cur, cn))
+    int rc = body_required_str(doc, "currency", &cur, &cn, p);
+    if (rc < 0)
+        return -1;
+    if (rc || !money_currency_valid(cur, cn))
         return problem_set(p, 400, "invalid-field", "currency",
                            "currency must be an ISO 4217 code of three capital letters");
     memcpy(ph.currency, cur, 3);
@@ -261,12 +272,12 @@ int registry_request_patient(const json_t *doc, int64_t now_ms, reg_patient *out
         return -1;
     const char *s = NULL;
     size_t n = 0;
-    json_status st = json_get_str(doc, "birth_date", &s, &n);
-    if (st == JSON_MISSING)
-        return problem_set(p, 400, "missing-field", "birth_date", "birth_date is required");
+    int rc = body_required_str(doc, "birth_date", &s, &n, p);
+    if (rc < 0)
+        return -1;
     char today[REG_DATE_LEN];
     timefmt_format_day(now_ms, today);
-    if (st != JSON_OK || !date_valid(s, n) || memcmp(s, today, 10) > 0)
+    if (rc || !date_valid(s, n) || memcmp(s, today, 10) > 0)
         return problem_set(p, 400, "invalid-field", "birth_date",
                            "birth_date must be a date YYYY-MM-DD, from 1850 on and not in the "
                            "future");

@@ -156,11 +156,39 @@ START_TEST(test_physician_body_is_read)
 }
 END_TEST
 
+/* A body a validator must refuse, and the field it must name. */
+typedef struct refusal {
+    const char *body, *field;
+} refusal;
+
+/* Each case is refused with a 400 naming its field, and the detail quotes
+ * none of the values used ("secret", the CPF's digits, the dates). */
+static void assert_refusals(const refusal *cases, size_t n,
+                            int (*validate)(const char *body, problem *p))
+{
+    for (size_t i = 0; i < n; i++) {
+        problem p;
+        ck_assert_int_eq(validate(cases[i].body, &p), -1);
+        ck_assert_int_eq(p.status, 400);
+        ck_assert_msg(strcmp(p.field, cases[i].field) == 0, "%s: field %s", cases[i].body, p.field);
+        ck_assert(!strstr(p.detail, "secret") && !strstr(p.detail, "5299822472") &&
+                  !strstr(p.detail, "1980"));
+    }
+}
+
+/* Validates into a record that must stay untouched. */
+static int refused_physician(const char *body, problem *p)
+{
+    reg_physician ph;
+    memset(&ph, 0, sizeof ph);
+    int rc = physician_of(body, &ph, p);
+    ck_assert_str_eq(ph.name, "");
+    return rc;
+}
+
 START_TEST(test_physician_refusals_name_the_field)
 {
-    static const struct {
-        const char *body, *field;
-    } cases[] = {
+    static const refusal cases[] = {
         {"{" PHYSICIAN_BODY "}", "hourly_price"},
         {"{" PHYSICIAN_BODY ",\"hourly_price\":0}", "hourly_price"},
         {"{" PHYSICIAN_BODY ",\"hourly_price\":1.001}", "hourly_price"},
@@ -180,15 +208,7 @@ START_TEST(test_physician_refusals_name_the_field)
          "\"hourly_price\":1,\"currency\":\"brl\"}",
          "currency"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        reg_physician ph;
-        memset(&ph, 0, sizeof ph);
-        problem p;
-        ck_assert_int_eq(physician_of(cases[i].body, &ph, &p), -1);
-        ck_assert_int_eq(p.status, 400);
-        ck_assert_msg(strcmp(p.field, cases[i].field) == 0, "%s: field %s", cases[i].body, p.field);
-        ck_assert_str_eq(ph.name, ""); /* untouched */
-    }
+    assert_refusals(cases, sizeof cases / sizeof cases[0], refused_physician);
 }
 END_TEST
 
@@ -237,11 +257,18 @@ START_TEST(test_patient_body_is_read)
 }
 END_TEST
 
+static int refused_patient(const char *body, problem *p)
+{
+    reg_patient pt;
+    memset(&pt, 0, sizeof pt);
+    int rc = patient_of(body, &pt, p);
+    ck_assert_str_eq(pt.name, "");
+    return rc;
+}
+
 START_TEST(test_patient_refusals_name_the_field_and_never_quote_the_value)
 {
-    static const struct {
-        const char *body, *field;
-    } cases[] = {
+    static const refusal cases[] = {
         {"{\"name\":\"J\",\"birth_date\":\"2030-01-02\"," PATIENT_DOC "}", "birth_date"},
         {"{\"name\":\"J\",\"birth_date\":\"1961-02-29\"," PATIENT_DOC "}", "birth_date"},
         {"{\"name\":\"J\",\"birth_date\":\"1980-13-01\"," PATIENT_DOC "}", "birth_date"},
@@ -261,15 +288,7 @@ START_TEST(test_patient_refusals_name_the_field_and_never_quote_the_value)
         {"{\"name\":\"J\",\"birth_date\":\"1980-01-01\"," PATIENT_DOC ",\"phone\":\"secret\"}",
          "phone"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        reg_patient pt;
-        memset(&pt, 0, sizeof pt);
-        problem p;
-        ck_assert_int_eq(patient_of(cases[i].body, &pt, &p), -1);
-        ck_assert_msg(strcmp(p.field, cases[i].field) == 0, "%s: field %s", cases[i].body, p.field);
-        ck_assert(!strstr(p.detail, "secret") && !strstr(p.detail, "5299822472") &&
-                  !strstr(p.detail, "1980"));
-    }
+    assert_refusals(cases, sizeof cases / sizeof cases[0], refused_patient);
 }
 END_TEST
 
