@@ -413,3 +413,14 @@ def test_a_physician_created_right_after_a_422_is_seen_at_once(reg):
     # Deactivating is seen at once as well.
     assert http("DELETE", reg.url(f"/physicians/{pid}")).status == 204
     assert_problem(start(reg, pid, pt["id"]), 409, "physician_id")
+
+
+def test_set_up_creates_both_collections_and_their_unique_indexes(reg):
+    from harness import mongo_client
+    uri = reg.env["MONGODB_URI"]
+    with mongo_client(uri) as c:
+        db = c.get_default_database()
+        assert {"physicians", "patients"} <= set(db.list_collection_names())
+        phys, pats = db.physicians.index_information(), db.patients.index_information()
+    assert phys["license_key"].get("unique") and {"active", "specialty"} <= set(phys)
+    assert pats["cpf"].get("unique") and "active" in pats
