@@ -17,6 +17,8 @@
 
 /* How often a write re-reads a record that changed under it before giving up. */
 #define WRITE_ATTEMPTS 4
+/* How long a write waits for the set-up before answering 503. */
+#define SET_UP_WAIT_MS 5000
 
 /* What the handlers do differently for physicians and patients. */
 typedef struct api_kind {
@@ -275,10 +277,16 @@ static void reply_precondition(http_req *req)
 
 /* Writes wait for the set-up: a record written before the unique index
  * exists could duplicate another and keep the index from ever being made.
- * Returns 0, or -1 after replying 503. */
+ * The set-up runs as soon as the database answers (a fraction of a second
+ * after start), so a write waits up to SET_UP_WAIT_MS for it. Returns 0, or
+ * -1 after replying 503. */
 static int set_up_or_reply(http_req *req)
 {
-    if (atomic_load(&((service_app *)req->app)->setup_done))
+    service_app *svc = req->app;
+    for (int64_t until = clock_mono_ms() + SET_UP_WAIT_MS;
+         !atomic_load(&svc->setup_done) && clock_mono_ms() < until;)
+        clock_sleep_ms(20);
+    if (atomic_load(&svc->setup_done))
         return 0;
     bson_error_t err;
     bson_set_error(&err, MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
