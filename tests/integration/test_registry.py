@@ -424,3 +424,27 @@ def test_set_up_creates_both_collections_and_their_unique_indexes(reg):
         phys, pats = db.physicians.index_information(), db.patients.index_information()
     assert phys["license_key"].get("unique") and {"active", "specialty"} <= set(phys)
     assert pats["cpf"].get("unique") and "active" in pats
+
+
+def test_expired_entries_serve_while_the_database_is_away_and_an_uncached_id_is_503(
+        start_service, topic, stack):
+    svc = start_service("appointment", KAFKA_TOPIC=topic, REGISTRY_CHECK="on",
+                        REGISTRY_CACHE_TTL_MS=300)
+    wait_ready(svc, 30, everything=False)
+    ph = create(svc, "/physicians", physician())
+    pt = create(svc, "/patients", patient())
+    assert start(svc, ph["id"], pt["id"]).status == 201  # both cached
+    time.sleep(0.5)  # and expired
+    stale = (cache(svc, "stale"), cache(svc, "stale", "patient"))
+    stack.ferretdb.stop()
+    try:
+        # The lookups fail and are answered from the expired entries; the insert is the 503.
+        assert_problem(start(svc, ph["id"], pt["id"]), 503)
+        assert (cache(svc, "stale") - stale[0], cache(svc, "stale", "patient") - stale[1]) == (1, 1)
+        r = start(svc, str(uuid.uuid4()), pt["id"])  # nothing cached for it
+        assert_problem(r, 503)
+        assert r.headers["retry-after"]
+    finally:
+        stack.ferretdb.start()
+    wait_until(lambda: start(svc, ph["id"], pt["id"]).status == 201, 30,
+               message="starts after the database is back")
