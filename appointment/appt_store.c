@@ -6,6 +6,7 @@
 #include "bsonread.h"
 #include "clock.h"
 #include "timefmt.h"
+#include "registry_store.h"
 
 /* "status": "started" or "finished". */
 static void read_status(const bson_iter_t *it, void *out)
@@ -113,7 +114,7 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         rc = buckets_once(bk, db, "idempotency-keys-day-v1", idem_give_day, err);
     bson_destroy(idem_idx);
     bson_destroy(idx);
-    return rc;
+    return rc == 0 ? registry_store_init(db, err) : rc;
 }
 
 const store_desc appt_store_coll = {

@@ -79,6 +79,8 @@ LAYERS = {
     # 1 domain
     "financial/billing": "domain",
     "financial/commits": "domain",
+    "appointment/registry_request": "domain",
+    "appointment/registry_cache": "domain",
     "financial/refusals": "domain",
     "financial/billing_fold": "domain",
     # 2 infra
@@ -94,6 +96,7 @@ LAYERS = {
     # 3 store
     "common/store": "store",
     "appointment/appt_store": "store",
+    "appointment/registry_store": "store",
     "financial/billing_store": "store",
     # 4 request
     "appointment/appt_request": "request",
@@ -110,6 +113,7 @@ LAYERS = {
     "common/service": "service",
     # 7 app
     "appointment/appt_api": "app",
+    "appointment/registry_api": "app",
     "financial/billing_api": "app",
     # 8 main
     "appointment/main": "main",
