@@ -123,6 +123,9 @@ LAYERS = {
 # Files that belong to another module than their own name says: the parts
 # of a module split over several files, and its internal header.
 PARTS = {
+    "common/mongo_error": "common/mongo",
+    "appointment/appt_store_idem": "appointment/appt_store",
+    "appointment/registry_check": "appointment/registry_api",
     "common/auth_internal": "common/auth",
     "common/auth_jwt": "common/auth",
     "financial/consumer_internal": "financial/consumer",
