@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "appt_finished_api.h"
 #include "appt_request.h"
 #include "clock.h"
 #include "json.h"
@@ -268,12 +269,14 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
+    appt_finished_api_render_metrics(((appt_api *)app)->svc.db, clock_now_ms(), out);
 }
 
 static const http_route routes[] = {
     OPS_ROUTES,
     {"POST", "/appointments", handle_start, "appointments:write", true},
     {"GET", "/appointments", handle_list, "appointments:read", false},
+    {"GET", "/appointments/finished", appt_finished_api_handle, "appointments:read", false},
     {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false},
     {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
     /* the original Python service's routes */

@@ -85,6 +85,7 @@ LAYERS = {
     "common/buckets": "infra",
     "common/docs": "infra",
     "common/http": "infra",
+    "common/http_client": "infra",
     "common/kafka": "infra",
     "common/mongo": "infra",
     "common/ops": "infra",
@@ -92,6 +93,7 @@ LAYERS = {
     "common/store": "store",
     "appointment/appt_store": "store",
     "financial/billing_store": "store",
+    "appointment/appt_finished": "store",
     # 4 request
     "appointment/appt_request": "request",
     "financial/billing_request": "request",
@@ -107,6 +109,7 @@ LAYERS = {
     # 7 app
     "appointment/appt_api": "app",
     "financial/billing_api": "app",
+    "appointment/appt_finished_api": "app",
     # 8 main
     "appointment/main": "main",
     "financial/main": "main",
