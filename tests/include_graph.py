@@ -102,6 +102,7 @@ LAYERS = {
     "financial/consumer": "worker",
     "financial/dlq": "worker",
     "financial/lag": "worker",
+    "financial/reconcile": "worker",
     # 5 api
     "common/api": "api",
     # 6 service
