@@ -14,6 +14,7 @@ typedef struct appt_api {
     outbox *ob;          /* borrowed */
     int64_t price_cents; /* hourly price captured by new appointments */
     char currency[EVENT_CURRENCY_LEN];
+    int64_t max_consultation_ms; /* MAX_CONSULTATION_HOURS: a finish past it is 422 */
 } appt_api;
 
 /* The routes, the readiness checks (mongodb, needed; kafka, reported), the

@@ -64,9 +64,9 @@ int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out,
     return 0;
 }
 
-int appt_request_list(const char *query, appt_list_req *out, problem *p)
+int appt_request_list(const char *query, appt_list_query *out, problem *p)
 {
-    appt_list_req r;
+    appt_list_query r;
     memset(&r, 0, sizeof r);
     r.status = -1;
     int has_phys, has_pat, has_cursor;

@@ -120,15 +120,19 @@ int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *er
     return rc;
 }
 
-int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err)
+int appt_store_get(mongo_db *db, const char *id, appt *out, bool *found, bson_error_t *err)
 {
-    return mongo_get(db, &appt_store_coll.docs, id, out, err);
+    int rc = mongo_get(db, &appt_store_coll.docs, id, out, err);
+    if (rc < 0)
+        return -1;
+    *found = rc == 1;
+    return 0;
 }
 
-/* Runs findAndModify(query, update, return new) and decodes the result.
- * Returns 1 with *out, 0 when nothing matched, -1 on error. */
+/* Runs findAndModify(query, update, return new): sets *matched, and decodes
+ * the new document into *out when it is true. */
 static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *update,
-                           const bson_t *sort, appt *out, bson_error_t *err)
+                           const bson_t *sort, appt *out, bool *matched, bson_error_t *err)
 {
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
@@ -142,14 +146,14 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
     if (mongoc_collection_find_and_modify_with_opts(coll, query, opts, &reply, err)) {
         bson_iter_t it;
         rc = 0;
-        if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        *matched = bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it);
+        if (*matched) {
             uint32_t len = 0;
             const uint8_t *data = NULL;
             bson_iter_document(&it, &len, &data);
             bson_t v;
             if (out && bson_init_static(&v, data, len))
                 appt_decode(&v, out);
-            rc = 1;
         }
     }
     bson_destroy(&reply);
@@ -159,13 +163,16 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
     return rc;
 }
 
-int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
-                      bson_error_t *err)
+/* The finishing findAndModify (appt_store_finish): sets *matched, and fills
+ * *out when it is true. */
+static int finish_guarded(mongo_db *db, const appt *a, int64_t max_ms, int64_t retry_at_ms,
+                          appt *out, bool *matched, bson_error_t *err)
 {
-    /* _id and status are equalities the database indexes; the start guard
-     * is checked on that one document. */
-    bson_t *query = BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date",
-                             "{", "$lte", BCON_DATE_TIME(a->end_ms), "}");
+    /* _id and status are equalities the database indexes; the start guards
+     * are checked on that one document. */
+    bson_t *query =
+        BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date", "{", "$lte",
+                 BCON_DATE_TIME(a->end_ms), "$gte", BCON_DATE_TIME(a->end_ms - max_ms), "}");
     bson_t update = BSON_INITIALIZER, set, outbox;
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
@@ -187,13 +194,59 @@ int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *ou
     BSON_APPEND_DATE_TIME(&outbox, "next_attempt_at", retry_at_ms);
     bson_append_document_end(&set, &outbox);
     bson_append_document_end(&update, &set);
-    int rc = find_and_modify(db, query, &update, NULL, out, err);
+    int rc = find_and_modify(db, query, &update, NULL, out, matched, err);
     bson_destroy(&update);
     bson_destroy(query);
     return rc;
 }
 
-int appt_store_list(mongo_db *db, buckets *bk, const appt_list_req *q, mongo_page *p,
+int appt_store_finish(mongo_db *db, const appt *a, bool end_given, int64_t max_ms,
+                      int64_t retry_at_ms, appt *out, appt_finish_outcome *outcome,
+                      bson_error_t *err)
+{
+    /* At most two passes: the second only after a start ahead of this clock. */
+    appt want = *a;
+    for (int pass = 0;; pass++) {
+        bool matched = false, found = false;
+        if (finish_guarded(db, &want, max_ms, retry_at_ms, out, &matched, err) != 0)
+            return -1;
+        if (matched) {
+            *outcome = APPT_FINISH_DONE;
+            return 0;
+        }
+        /* Only a miss reads the document, to tell why. */
+        appt cur;
+        if (appt_store_get(db, a->id, &cur, &found, err) != 0)
+            return -1;
+        if (found && cur.finished) { /* before, or concurrently by another request */
+            *outcome =
+                end_given && a->end_ms != cur.end_ms ? APPT_FINISH_CONFLICT : APPT_FINISH_ALREADY;
+            *out = cur;
+            return 0;
+        }
+        if (pass > 0) {
+            bson_set_error(err, MONGOC_ERROR_SERVER, 0, "appointment changed meanwhile");
+            return -1;
+        }
+        if (!found) {
+            *outcome = APPT_FINISH_NOT_FOUND;
+            return 0;
+        }
+        if (want.end_ms >= cur.start_ms && want.end_ms - cur.start_ms > max_ms) {
+            *outcome = APPT_FINISH_TOO_LONG;
+            return 0;
+        }
+        if (end_given) {
+            *outcome = APPT_FINISH_BEFORE_START;
+            return 0;
+        }
+        /* Started "in the future" by this clock (another host's was ahead):
+         * end it at its start, the shortest consultation. */
+        want.end_ms = cur.start_ms;
+    }
+}
+
+int appt_store_list(mongo_db *db, buckets *bk, const appt_list_query *q, mongo_page *p,
                     bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
@@ -212,8 +265,8 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_list_req *q, mongo_pag
 }
 
 int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
-                        bool start_given, appt *existing, bool *existing_start_given,
-                        bson_error_t *err)
+                        bool start_given, bool *recorded, appt *existing,
+                        bool *existing_start_given, bson_error_t *err)
 {
     char *id = bson_strdup_printf("%s %s", client, key);
     bson_t doc = BSON_INITIALIZER;
@@ -230,7 +283,9 @@ int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const
     bson_destroy(&doc);
     if (rc == 0 || !mongo_error_is_duplicate(err)) {
         bson_free(id);
-        return rc == 0 ? 1 : -1;
+        if (rc == 0)
+            *recorded = true;
+        return rc;
     }
 
     bson_t filter = BSON_INITIALIZER, found;
@@ -253,6 +308,7 @@ int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const
     *existing_start_given = bson_iter_init_find(&it, &found, "start_given") &&
                             BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
     bson_destroy(&found);
+    *recorded = false;
     return 0;
 }
 
@@ -276,10 +332,9 @@ int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], s
     return mongo_bulk_write(db, APPT_COLLECTION, NULL, n, add_published, NULL, (void *)ids, err);
 }
 
-int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,
-                               bson_error_t *err)
+int appt_store_outbox_retry_at(mongo_db *db, const char *id, int64_t at_ms, bson_error_t *err)
 {
-    (void)event_id; /* fixed once the entry is written: {_id} alone is enough */
+    /* {_id} alone: the entry's event id is fixed once it is written. */
     bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *upd = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(at_ms), "}");
     int rc = mongo_update(db, APPT_COLLECTION, sel, upd, false, err);
@@ -313,13 +368,13 @@ int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int 
 }
 
 int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
-                            bson_error_t *err)
+                            bool *claimed, bson_error_t *err)
 {
     bson_t *query = BCON_NEW("_id", BCON_UTF8(seen->id), "outbox_pending", BCON_BOOL(true),
                              "outbox.next_attempt_at", BCON_DATE_TIME(seen->next_attempt_ms));
     bson_t *update = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(lease_until_ms),
                               "}", "$inc", "{", "outbox.attempts", BCON_INT32(1), "}");
-    int rc = find_and_modify(db, query, update, NULL, out, err);
+    int rc = find_and_modify(db, query, update, NULL, out, claimed, err);
     bson_destroy(update);
     bson_destroy(query);
     return rc;

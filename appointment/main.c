@@ -15,6 +15,7 @@ static const config_var vars[] = {
     {"OUTBOX_RETRY_MAX_MS", "30000", "longest wait between two attempts to publish an event"},
     {"HOURLY_PRICE", "200.00", "price per started hour, captured when a consultation starts"},
     {"CURRENCY", "BRL", "ISO 4217 currency of the prices"},
+    SERVICE_CONSULTATION_VAR,
     {"SHUTDOWN_FLUSH_MS", "10000", "how long shutdown waits for the broker to acknowledge events"},
     SERVICE_TAIL_VARS,
 };
@@ -36,8 +37,10 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
         service_int(v, n, "OUTBOX_RETRY_MAX_MS", 100, 3600000, &outbox_options.retry_max_ms, err,
                     errlen) ||
         service_int(v, n, "SHUTDOWN_FLUSH_MS", 0, 600000, &flush_ms, err, errlen) ||
-        service_currency(v, n, a->currency, err, errlen))
+        service_currency(v, n, a->currency, err, errlen) ||
+        service_max_consultation_ms(v, n, &a->max_consultation_ms, err, errlen))
         return -1;
+    outbox_options.max_consultation_ms = a->max_consultation_ms;
     const char *price = config_str(v, n, "HOURLY_PRICE");
     if (money_parse(price, strlen(price), &a->price_cents) != 0 ||
         a->price_cents > EVENT_MAX_HOURLY_PRICE_CENTS) {

@@ -47,6 +47,13 @@ rd_kafka_t *kafka_producer_new(const kafka_producer_opts *o, char *err, size_t e
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    char max_bytes[16];
+    snprintf(max_bytes, sizeof max_bytes, "%d", o->message_max_bytes);
+    if (o->message_max_bytes > 0 &&
+        kafka_conf_set(conf, "message.max.bytes", max_bytes, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     rd_kafka_conf_set_dr_msg_cb(conf, o->on_delivery);
     rd_kafka_conf_set_opaque(conf, o->opaque);
     char why[512];

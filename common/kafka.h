@@ -27,6 +27,7 @@ typedef struct kafka_producer_opts {
     const char *client_id;
     int message_timeout_ms; /* how long librdkafka retries one message */
     int linger_ms;
+    int message_max_bytes; /* message.max.bytes; 0: librdkafka's default */
     void (*on_delivery)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     void *opaque;
 } kafka_producer_opts;

@@ -406,6 +406,30 @@ bool mongo_error_is_unavailable(const bson_error_t *err)
     }
 }
 
+bool mongo_error_is_permanent(const bson_error_t *err)
+{
+    if (err->domain == MONGOC_ERROR_BSON || err->domain == MONGOC_ERROR_BSON_INVALID)
+        return true;
+    if (err->domain == MONGOC_ERROR_CLIENT && err->code == MONGOC_ERROR_CLIENT_TOO_BIG)
+        return true;
+    if (err->domain != MONGOC_ERROR_SERVER && err->domain != MONGOC_ERROR_COLLECTION &&
+        err->domain != MONGOC_ERROR_COMMAND)
+        return false;
+    switch (err->code) {
+    case 2:     /* BadValue */
+    case 14:    /* TypeMismatch */
+    case 22:    /* InvalidBSON */
+    case 52:    /* DollarPrefixedFieldName */
+    case 55:    /* InvalidDBRef */
+    case 121:   /* DocumentValidationFailure */
+    case 10334: /* BSONObjectTooLarge */
+    case 17280: /* KeyTooLong */
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool mongo_error_is_duplicate(const bson_error_t *err)
 {
     return err->code == 11000 || err->code == 11001;

@@ -154,6 +154,12 @@ int64_t mongo_iter_int(const bson_iter_t *it);
 /* True for errors that mean "the database is unreachable or not answering"
  * (server selection, socket, timeout): callers answer 503 or retry later. */
 bool mongo_error_is_unavailable(const bson_error_t *err);
+
+/* True for errors that say "this document can never be written as it is"
+ * (the server's BadValue, document too large, validation, key too long,
+ * invalid BSON; the driver's own BSON and size refusals): retrying the same
+ * document is pointless. Pure. */
+bool mongo_error_is_permanent(const bson_error_t *err);
 /* True for a unique-index violation (E11000). */
 bool mongo_error_is_duplicate(const bson_error_t *err);
 /* True when a failed bulk write's reply holds write errors that are all

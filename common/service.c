@@ -40,6 +40,16 @@ int service_int(const config_var *vars, size_t nvars, const char *name, int64_t 
     return 0;
 }
 
+int service_max_consultation_ms(const config_var *vars, size_t nvars, int64_t *out, char *err,
+                                size_t errlen)
+{
+    int hours;
+    if (service_int(vars, nvars, "MAX_CONSULTATION_HOURS", 1, 8760, &hours, err, errlen) != 0)
+        return -1;
+    *out = (int64_t)hours * 3600000;
+    return 0;
+}
+
 int service_currency(const config_var *vars, size_t nvars, char out[4], char *err, size_t errlen)
 {
     const char *cur = config_str(vars, nvars, "CURRENCY");

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "billing.h"
@@ -15,6 +16,8 @@
 #include "kafka.h"
 #include "log.h"
 #include "money.h"
+#include "mongo.h"
+#include "refusals.h"
 #include "clock.h"
 #include "trace.h"
 
@@ -78,14 +81,16 @@ static void store_offsets(consumer *c, rd_kafka_message_t **msgs, size_t from, s
 /* ---- one batch ---- */
 
 /* The billing m makes (0), or -1 with the reason m can never be billed. */
-static int billing_of_message(const rd_kafka_message_t *m, billing *b, char *reason,
-                              size_t reasonlen)
+static int billing_of_message(const consumer *c, const rd_kafka_message_t *m, billing *b,
+                              char *reason, size_t reasonlen)
 {
     char type[128], id[64];
     bool has_type = kafka_message_header(m, "ce_type", type, sizeof type) == 0;
     bool has_id = kafka_message_header(m, "ce_id", id, sizeof id) == 0;
-    return billing_from_event(m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
-                              has_id ? id : NULL, clock_now_ms(), b, reason, reasonlen);
+    if (billing_from_event(m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
+                           has_id ? id : NULL, clock_now_ms(), b, reason, reasonlen) != 0)
+        return -1;
+    return billing_check_length(b, c->opts.max_consultation_ms, reason, reasonlen);
 }
 
 static void log_billing(const billing *b, const rd_kafka_message_t *m, bool created)
@@ -106,25 +111,127 @@ static void log_billing(const billing *b, const rd_kafka_message_t *m, bool crea
              LOG_INT("offset", m->offset), "trace_id", t.trace_id, "span_id", t.span_id, NULL);
 }
 
-/* Writes the billings of a batch (bills[k] came from msgs[at[k]]) in one bulk
- * insert. Returns 0 once they are durable, -1 if the database did not take
- * them (nothing is stored then; a retry is harmless). */
-static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing *bills,
-                          const size_t *at, size_t nbills, bool *created)
+/* What one flush of a batch's billings needs: bills[k] came from msgs[at[k]];
+ * created[k] and refused[k] (with why[k]) are what the write made of it. */
+typedef struct pending {
+    billing *bills;
+    size_t *at;
+    bool *created;
+    bool *refused;
+    char (*why)[DLQ_REASON_LEN];
+    size_t n;
+} pending;
+
+/* Writes p's billings one at a time, after their bulk write failed with an
+ * error that is no outage: the billings the database takes are written, and
+ * one it refuses is given up on (refused[k], to be dead-lettered) once
+ * refusals_note says so. Returns 0, or -1 to pause and retry (an outage, or
+ * a refusal not given up on yet). */
+static int write_one_by_one(consumer *c, rd_kafka_message_t **msgs, pending *p)
 {
-    if (nbills == 0)
-        return 0;
-    bson_error_t err;
-    if (billing_store_insert_many(c->opts.db, c->opts.bk, bills, nbills, created, &err) != 0) {
-        log_warn("cannot write the billings; pausing consumption", LOG_INT("count", nbills),
-                 "first_appointment_id", bills[0].event.appointment_id, "error", err.message, NULL);
-        return -1;
-    }
-    for (size_t k = 0; k < nbills; k++) {
-        metrics_inc(created[k] ? &c->billed : &c->duplicates);
-        log_billing(&bills[k], msgs[at[k]], created[k]);
+    for (size_t k = 0; k < p->n; k++) {
+        const rd_kafka_message_t *m = msgs[p->at[k]];
+        bson_error_t err;
+        if (billing_store_insert_many(c->opts.db, c->opts.bk, &p->bills[k], 1, &p->created[k],
+                                      &err) == 0) {
+            refusals_done(&c->refusals, m->partition, m->offset);
+            continue;
+        }
+        if (mongo_error_is_unavailable(&err)) {
+            log_warn("cannot write the billing; pausing consumption", "appointment_id",
+                     p->bills[k].event.appointment_id, "error", err.message, NULL);
+            return -1;
+        }
+        bool permanent = mongo_error_is_permanent(&err);
+        if (!refusals_note(&c->refusals, m->partition, m->offset, permanent)) {
+            log_warn("the database refused the billing; retrying after a pause", "appointment_id",
+                     p->bills[k].event.appointment_id, LOG_INT("partition", m->partition),
+                     LOG_INT("offset", m->offset), LOG_INT("refusals", c->refusals.count),
+                     LOG_INT("max", c->refusals.max), "error", err.message, NULL);
+            return -1;
+        }
+        refusals_done(&c->refusals, m->partition, m->offset);
+        p->refused[k] = true;
+        /* The reason is a header: the database's words, cut to fit. */
+        int len = snprintf(
+            p->why[k], sizeof p->why[k],
+            "refused: the database refused the billing%s: ", permanent ? "" : " on every try");
+        size_t used = len > 0 ? (size_t)len : 0;
+        if (used < sizeof p->why[k])
+            memcpy(p->why[k] + used, err.message,
+                   strnlen(err.message, sizeof p->why[k] - used - 1) + 1);
+        p->why[k][sizeof p->why[k] - 1] = '\0';
+        log_warn("the database refused the billing; dead-lettering its message", "appointment_id",
+                 p->bills[k].event.appointment_id, LOG_INT("partition", m->partition),
+                 LOG_INT("offset", m->offset), "error", err.message, NULL);
     }
     return 0;
+}
+
+/* Writes p's billings in one bulk insert. An outage pauses; any other
+ * failure (the database answers but refuses something) writes them one by
+ * one, so that one document the database refuses cannot hold up the rest.
+ * Returns 0 once every billing not refused is durable, -1 if the database
+ * did not take them (nothing is stored then; a retry is harmless). */
+static int write_billings(consumer *c, rd_kafka_message_t **msgs, pending *p)
+{
+    if (p->n == 0)
+        return 0;
+    for (size_t k = 0; k < p->n; k++)
+        p->refused[k] = false;
+    bson_error_t err;
+    if (billing_store_insert_many(c->opts.db, c->opts.bk, p->bills, p->n, p->created, &err) != 0) {
+        if (mongo_error_is_unavailable(&err)) {
+            log_warn("cannot write the billings; pausing consumption", LOG_INT("count", p->n),
+                     "first_appointment_id", p->bills[0].event.appointment_id, "error", err.message,
+                     NULL);
+            return -1;
+        }
+        log_warn("the database refused the bulk write; writing its billings one by one",
+                 LOG_INT("count", p->n), "error", err.message, NULL);
+        if (write_one_by_one(c, msgs, p) != 0)
+            return -1;
+    }
+    for (size_t k = 0; k < p->n; k++) {
+        if (p->refused[k])
+            continue;
+        metrics_inc(p->created[k] ? &c->billed : &c->duplicates);
+        log_billing(&p->bills[k], msgs[p->at[k]], p->created[k]);
+    }
+    return 0;
+}
+
+/* Dead-letters, in order, the messages of p's refused billings, storing the
+ * offsets of the messages before each one first. *done is the first message
+ * not handled. Returns 0, or -1 when the dead-letter topic did not take one
+ * (*done then is that message). */
+static int dead_letter_refused(consumer *c, rd_kafka_message_t **msgs, const pending *p,
+                               size_t *done)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        if (!p->refused[k])
+            continue;
+        size_t i = p->at[k];
+        store_offsets(c, msgs, *done, i);
+        *done = i;
+        if (dlq_send(c->dlq, msgs[i], c->topic, p->why[k], &c->thread) != 0)
+            return -1;
+        metrics_inc(&c->refused);
+        *done = i + 1;
+    }
+    return 0;
+}
+
+/* Writes p's billings, dead-letters the refused ones, and empties p. */
+static consumer_state flush(consumer *c, rd_kafka_message_t **msgs, pending *p, size_t *done)
+{
+    consumer_state failure = CONSUMER_RUNNING;
+    if (write_billings(c, msgs, p) != 0)
+        failure = CONSUMER_PAUSED_DB_DOWN;
+    else if (dead_letter_refused(c, msgs, p, done) != 0)
+        failure = CONSUMER_PAUSED_DLQ_DOWN;
+    p->n = 0;
+    return failure;
 }
 
 /* Handles one polled batch in order. Billings accumulate and go to the
@@ -134,42 +241,46 @@ static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing 
  * partitions pause and rewind to the first message not handled. */
 static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
 {
-    billing *bills = xmalloc(n * sizeof *bills);
-    size_t *at = xmalloc(n * sizeof *at);
-    bool *created = xmalloc(n * sizeof *created);
-    size_t nbills = 0, done = 0; /* msgs[0..done) are handled and stored */
+    pending p = {
+        .bills = xmalloc(n * sizeof *p.bills),
+        .at = xmalloc(n * sizeof *p.at),
+        .created = xmalloc(n * sizeof *p.created),
+        .refused = xmalloc(n * sizeof *p.refused),
+        .why = xmalloc(n * sizeof *p.why),
+    };
+    size_t done = 0; /* msgs[0..done) are handled and stored */
     consumer_state failure = CONSUMER_RUNNING;
     for (size_t i = 0; i < n && failure == CONSUMER_RUNNING; i++) {
-        char reason[256];
-        if (billing_of_message(msgs[i], &bills[nbills], reason, sizeof reason) == 0) {
-            at[nbills++] = i;
+        char reason[DLQ_REASON_LEN];
+        if (billing_of_message(c, msgs[i], &p.bills[p.n], reason, sizeof reason) == 0) {
+            p.at[p.n++] = i;
             continue;
         }
-        if (write_billings(c, msgs, bills, at, nbills, created) != 0) {
-            failure = CONSUMER_PAUSED_DB_DOWN;
+        failure = flush(c, msgs, &p, &done);
+        if (failure != CONSUMER_RUNNING)
+            break;
+        store_offsets(c, msgs, done, i);
+        done = i;
+        if (dlq_send(c->dlq, msgs[i], c->topic, reason, &c->thread) != 0) {
+            failure = CONSUMER_PAUSED_DLQ_DOWN;
             break;
         }
-        nbills = 0;
-        bool sent = dlq_send(c->dlq, msgs[i], c->topic, reason, &c->thread) == 0;
-        store_offsets(c, msgs, done, sent ? i + 1 : i);
-        done = sent ? i + 1 : i;
-        if (!sent)
-            failure = CONSUMER_PAUSED_DLQ_DOWN;
+        done = i + 1;
     }
+    if (failure == CONSUMER_RUNNING)
+        failure = flush(c, msgs, &p, &done);
     if (failure == CONSUMER_RUNNING) {
-        if (write_billings(c, msgs, bills, at, nbills, created) == 0) {
-            store_offsets(c, msgs, done, n);
-            done = n;
-            c->backoff_ms = 0;
-        } else {
-            failure = CONSUMER_PAUSED_DB_DOWN;
-        }
-    }
-    if (failure != CONSUMER_RUNNING)
+        store_offsets(c, msgs, done, n);
+        done = n;
+        c->backoff_ms = 0;
+    } else {
         pause_enter(c, msgs + done, n - done, failure);
-    free(created);
-    free(at);
-    free(bills);
+    }
+    free(p.why);
+    free(p.refused);
+    free(p.created);
+    free(p.at);
+    free(p.bills);
 }
 
 /* ---- the thread ---- */
@@ -248,6 +359,8 @@ consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
     worker_init(&c->thread);
     atomic_init(&c->state, (int)CONSUMER_STARTING);
     c->lag = lag_table_new(c->topic);
+    refusals_init(&c->refusals, opts->write_attempts_max > 0 ? opts->write_attempts_max
+                                                             : CONSUMER_WRITE_ATTEMPTS_DEFAULT);
 
     c->dlq = dlq_new(c->bootstrap, c->dlq_topic, err, errlen);
     if (!c->dlq)

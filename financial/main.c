@@ -14,6 +14,10 @@ static const config_var vars[] = {
      "how long the group waits for a silent member before reassigning its partitions"},
     {"CONSUMER_RETRY_MAX_MS", "5000",
      "longest wait between two attempts while MongoDB (or the dead-letter topic) is down"},
+    {"BILLING_WRITE_ATTEMPTS", "3",
+     "refusals in a row of one billing (the database answers, but not that document) before its "
+     "message is dead-lettered"},
+    SERVICE_CONSULTATION_VAR,
     {"CURRENCY", "BRL",
      "ISO 4217 currency that /billings/summary totals when the request names none"},
     RECONCILE_VARS,
@@ -36,6 +40,10 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
                                &consumer_options.session_timeout_ms, err, errlen) ||
                    service_int(v, n, "CONSUMER_RETRY_MAX_MS", 100, 3600000,
                                &consumer_options.retry_max_ms, err, errlen) ||
+                   service_int(v, n, "BILLING_WRITE_ATTEMPTS", 1, 1000,
+                               &consumer_options.write_attempts_max, err, errlen) ||
+                   service_max_consultation_ms(v, n, &consumer_options.max_consultation_ms, err,
+                                               errlen) ||
                    service_currency(v, n, ((billing_api *)app)->currency, err, errlen)
                ? -1
                : 0;

@@ -79,6 +79,7 @@ LAYERS = {
     # 1 domain
     "financial/billing": "domain",
     "financial/commits": "domain",
+    "financial/refusals": "domain",
     # 2 infra
     "common/auth": "infra",
     "common/bsonread": "infra",

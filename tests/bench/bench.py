@@ -12,6 +12,8 @@ figures issue 11 asks for).
 Steps:
   ceiling   bare civetweb (bare_http) under wrk, 16 and 64 connections
   start     POST /appointments under wrk, 16 and 64 connections
+  slow      200 clients trickle their headers a byte a second while one
+            client GETs 100 times: slow_clients_p99_ms and the RSS
   pairs     start + finish pairs from loadgen with financial consuming, on
             empty collections: flat out first, then each offered rate
             (BENCH_RATES): billed pairs/s, finish -> billed latency, CPU per
@@ -55,6 +57,7 @@ import harness as st  # the test harness (tests/harness/)
 from harness import iso, metric, ms, rss_kib
 from harness.paths import ROOT
 from harness.reconcile import billed_hours
+from harness.slow_clients import SlowClients
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 PAIRS = int(os.environ.get("BENCH_PAIRS", "5000"))
@@ -70,7 +73,9 @@ RELAY_N = int(os.environ.get("BENCH_RELAY_N", "500"))
 DB_N = int(os.environ.get("BENCH_DB_N", "1000"))
 # Idempotency keys the explain step gives idempotency_keys (see explain).
 IDEM_KEYS = 20000
-ALL_STEPS = ("ceiling", "start", "pairs", "grown", "kafka", "db")
+ALL_STEPS = ("ceiling", "start", "slow", "pairs", "grown", "kafka", "db")
+SLOW_CLIENTS = int(os.environ.get("BENCH_SLOW_CLIENTS", "200"))
+SLOW_REQUESTS = 100
 STEPS = [x for x in os.environ.get("BENCH_STEPS", ",".join(ALL_STEPS)).split(",") if x]
 CONNS = (16, 64)
 LOADGEN_CONNS = 16  # = HTTP_THREADS: civetweb holds a worker per keep-alive connection
@@ -329,6 +334,34 @@ class Bench:
             st.mongo_client(self.fdb.uri("bench_start"), timeout_ms=60000).drop_database(
                 "bench_start")
             self.checkpoint()
+
+    def slow_clients(self) -> None:
+        """SLOW_CLIENTS connections trickle their headers a byte a second
+        (reconnecting when cut off) while one client makes SLOW_REQUESTS
+        ordinary GETs, one after the other: their latency, and the service's
+        RSS before and during (issue 19: p99 under 1 s with 200)."""
+        svc = self.service("appointment", "bench_slow")
+        try:
+            rss0 = rss_kib(svc.pid)
+            with SlowClients("127.0.0.1", svc.port, SLOW_CLIENTS) as slow:
+                slow.wait_connected(timeout=30)
+                lat = []
+                for _ in range(SLOW_REQUESTS):
+                    t0 = time.monotonic()
+                    status = st.http("GET", svc.url(f"/appointments/{uuid.uuid4()}"), timeout=30,
+                                     check_openapi=False).status
+                    lat.append((time.monotonic() - t0) * 1000)
+                    if status != 404:
+                        raise RuntimeError(f"slow clients: a GET answered {status}")
+                held, rss1 = slow.connected(), rss_kib(svc.pid)
+            x = {"clients": SLOW_CLIENTS, "held": held, "requests": SLOW_REQUESTS,
+                 "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat),
+                 "rss_mib_before": rss0 / 1024, "rss_mib_during": rss1 / 1024}
+            self.r["slow_clients"] = x
+            log(f"slow clients: {held} of {SLOW_CLIENTS} held, GET p50 {x['p50_ms']:.1f} ms, p99 "
+                f"{x['p99_ms']:.1f} ms, RSS {x['rss_mib_before']:.1f} -> {x['rss_mib_during']:.1f} MiB")
+        finally:
+            self.stop(svc)
 
     def checkpoint(self) -> None:
         """A CHECKPOINT now, so that the dirty pages of the step before are
@@ -856,12 +889,7 @@ class Bench:
             print(text)
             ok = True
         finally:
-            for s in self.services:
-                if s.running():
-                    s.kill()
-            self.stack.teardown()
-            if ok:
-                st.remove_run_dir(self.dir)
+            self.close(ok)
         return 0
 
     # ---- report
@@ -911,6 +939,8 @@ class Bench:
         if "queries" in r:
             put("hot_queries_explained", lambda: len(r["queries"]))
             put("hot_queries_scanning", lambda: sum(not q["ok"] for q in r["queries"]))
+        put("slow_clients_p99_ms", lambda: r["slow_clients"]["p99_ms"])
+        put("slow_clients_rss_mib", lambda: r["slow_clients"]["rss_mib_during"])
         put("start_req_per_s", lambda: r["start_c16"]["rps"])
         put("start_cpu_us_per_req", lambda: r["start_c16"]["cpu_us_per_req"])
         put("start_cpu_ratio_to_bare", lambda: r["start_c16"]["ratio_to_ceiling"])
@@ -943,6 +973,8 @@ class Bench:
              s.get("services_cpu_us_per_consultation"), lambda v: v <= T_CPU_US, "µs"),
             (f"≤ {T_ROUND_TRIPS} database round trips per consultation",
              s.get("db_round_trips_per_consultation"), lambda v: v <= T_ROUND_TRIPS, ""),
+            ("a GET's p99 < 1,000 ms while 200 clients trickle their headers",
+             s.get("slow_clients_p99_ms"), lambda v: v < 1000, "ms"),
             (f"start ≤ {T_RATIO}× the bare handler's CPU", s.get("start_cpu_ratio_to_bare"),
              lambda v: v <= T_RATIO, "×"),
             (f"every first list page and one day's summary ≤ {T_LIST_MS} ms p50 at {big}",
@@ -1128,6 +1160,18 @@ class Bench:
 
     # ---- run
 
+    def close(self, ok: bool) -> None:
+        """The services still running killed, the stack stopped; the run's
+        state removed after a run that went well, kept (and said where) otherwise."""
+        for s in self.services:
+            if s.running():
+                s.kill()
+        self.stack.teardown()
+        if ok:
+            st.remove_run_dir(self.dir)
+        else:
+            log(f"state kept in {self.dir}")
+
     def run(self) -> int:
         ok = False
         text = ""
@@ -1138,6 +1182,7 @@ class Bench:
             if unknown:
                 raise ValueError(f"BENCH_STEPS: unknown {sorted(unknown)}; steps: {ALL_STEPS}")
             for name, fn in (("ceiling", self.ceiling), ("start", self.start_only),
+                             ("slow", self.slow_clients),
                              ("pairs", self.pairs_empty), ("grown", self.grown),
                              ("kafka", self.kafka_paths), ("db", self.db_raw)):
                 if name in STEPS:
@@ -1150,14 +1195,7 @@ class Bench:
             text = self.table()
             ok = "errors" not in self.r
         finally:
-            for s in self.services:
-                if s.running():
-                    s.kill()
-            self.stack.teardown()
-            if ok:
-                st.remove_run_dir(self.dir)
-            else:
-                log(f"state kept in {self.dir}")
+            self.close(ok)
         print(text)
         self.r["table"] = text
         # Only a run of every step is the latest: a partial one is kept apart.

@@ -10,8 +10,6 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from harness import consume, end_offsets, http, iso, wait_until
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
@@ -21,15 +19,6 @@ PYTHON_FIELDS = {"id", "start_date", "end_date", "physician_id", "patient_id", "
 
 def python_form(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S")
-
-
-@pytest.fixture
-def pair(start_service, topic):
-    appt = start_service("appointment", KAFKA_TOPIC=topic)
-    # A group of its own: joining one whose killed member still holds the
-    # partitions would wait for that member's session timeout.
-    fin = start_service("financial", KAFKA_TOPIC=topic, KAFKA_GROUP_ID=f"g-{topic}")
-    return appt, fin
 
 
 def billed(fin, aid: str, path: str):

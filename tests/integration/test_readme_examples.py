@@ -38,11 +38,8 @@ def documented_success(doc: OpenAPIDoc, template: str, method: str) -> set[int]:
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")),
                     reason="curl and jq are needed (deploy/deps.sh installs them)")
-def test_readme_curl_examples_run_and_cover_every_route(start_service, topic, tmp_path):
-    appt = start_service("appointment", KAFKA_TOPIC=topic)
-    # A group of its own: joining one whose killed member still holds the
-    # partitions would wait for that member's session timeout.
-    fin = start_service("financial", KAFKA_TOPIC=topic, KAFKA_GROUP_ID=f"g-{topic}")
+def test_readme_curl_examples_run_and_cover_every_route(pair, tmp_path):
+    appt, fin = pair
     blocks = readme_blocks()
     assert blocks, "README's 'Using it' section has no sh block with curl examples"
     script = "\n".join(blocks)

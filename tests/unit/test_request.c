@@ -180,7 +180,7 @@ END_TEST
 
 START_TEST(test_appt_list_defaults)
 {
-    appt_list_req r;
+    appt_list_query r;
     problem p;
     ck_assert_int_eq(appt_request_list(NULL, &r, &p), 0);
     ck_assert(!r.has_physician && !r.has_patient && !r.has_cursor);
@@ -191,7 +191,7 @@ END_TEST
 
 START_TEST(test_appt_list_reads_every_filter)
 {
-    appt_list_req r;
+    appt_list_query r;
     problem p;
     ck_assert_int_eq(appt_request_list("physician_id=" PHYS "&patient_id=" PAT "&cursor=" PHYS
                                        "&status=started&limit=100",
@@ -208,7 +208,7 @@ END_TEST
 
 START_TEST(test_appt_list_rejects_unknown_status_and_limit_out_of_range)
 {
-    appt_list_req r;
+    appt_list_query r;
     problem p;
     ck_assert_int_eq(appt_request_list("status=done", &r, &p), -1);
     assert_problem(&p, "invalid-query", "status", "status must be started or finished");
