@@ -9,16 +9,6 @@
 #include "appt_finished.h"
 #include "buf.h"
 #include "http.h"
-#include "problem.h"
-
-#define APPT_FINISHED_LIMIT_DEFAULT 100
-
-/* Reads from and to (RFC 3339, both required, to after from and at most
- * APPT_FINISHED_RANGE_DAYS_MAX days later), cursor (a page's next_cursor,
- * on a day of the range) and limit (1..APPT_FINISHED_LIMIT_MAX, default
- * APPT_FINISHED_LIMIT_DEFAULT) from query (NULL: none). Returns 0 with *q,
- * or -1 with a 400 problem naming the parameter. Pure. */
-int appt_finished_api_query(const char *query, appt_finished_query *q, problem *p);
 
 /* The route's handler: 200 {"items":[{"id","end_date"}],"next_cursor"},
  * 400, or the database's error. req->app starts with a service_app. */

@@ -98,6 +98,7 @@ LAYERS = {
     # 4 request
     "appointment/appt_request": "request",
     "financial/billing_request": "request",
+    "appointment/appt_finished_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
     "financial/consumer": "worker",

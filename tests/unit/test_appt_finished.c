@@ -1,7 +1,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "appt_finished_api.h"
+#include "appt_finished_request.h"
 
 #include "check_main.h"
 
@@ -12,7 +12,7 @@ START_TEST(test_query_reads_range_and_default_limit)
 {
     appt_finished_query q;
     problem p;
-    ck_assert_int_eq(appt_finished_api_query(RANGE, &q, &p), 0);
+    ck_assert_int_eq(appt_finished_request_query(RANGE, &q, &p), 0);
     ck_assert_int_eq(q.from_ms, 1714521600000LL);
     ck_assert_int_eq(q.to_ms, 1714694400000LL);
     ck_assert_int_eq(q.limit, APPT_FINISHED_LIMIT_DEFAULT);
@@ -24,8 +24,8 @@ START_TEST(test_query_reads_a_cursor_of_the_range)
 {
     appt_finished_query q;
     problem p;
-    ck_assert_int_eq(appt_finished_api_query(RANGE "&limit=7&cursor=2024-05-02." CURSOR_ID, &q, &p),
-                     0);
+    ck_assert_int_eq(
+        appt_finished_request_query(RANGE "&limit=7&cursor=2024-05-02." CURSOR_ID, &q, &p), 0);
     ck_assert(q.has_cursor);
     ck_assert_str_eq(q.cursor_day, "2024-05-02");
     ck_assert_str_eq(q.cursor_id, CURSOR_ID);
@@ -56,7 +56,7 @@ START_TEST(test_query_refusals_name_the_parameter)
         appt_finished_query q;
         memset(&q, 0x5a, sizeof q);
         problem p;
-        ck_assert_msg(appt_finished_api_query(bad[i].query, &q, &p) == -1, "%s", bad[i].query);
+        ck_assert_msg(appt_finished_request_query(bad[i].query, &q, &p) == -1, "%s", bad[i].query);
         ck_assert_int_eq(p.status, 400);
         ck_assert_str_eq(p.slug, "invalid-query");
         ck_assert_msg(strcmp(p.field, bad[i].field) == 0, "%s: %s", bad[i].query, p.field);
@@ -70,7 +70,8 @@ START_TEST(test_query_takes_a_range_of_exactly_31_days)
     appt_finished_query q;
     problem p;
     ck_assert_int_eq(
-        appt_finished_api_query("from=2024-05-01T00:00:00Z&to=2024-06-01T00:00:00Z", &q, &p), 0);
+        appt_finished_request_query("from=2024-05-01T00:00:00Z&to=2024-06-01T00:00:00Z", &q, &p),
+        0);
 }
 END_TEST
 
