@@ -97,27 +97,20 @@ static char *read_token(const char *path, char *err, size_t errlen)
     return tok;
 }
 
-/* config_int into an int. */
-static int read_int(const config_var *vars, size_t nvars, const char *name, int64_t min,
-                    int64_t max, int *out, char *err, size_t errlen)
-{
-    int64_t v = 0;
-    if (config_int(vars, nvars, name, min, max, &v, err, errlen) != 0)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int reconcile_configure(const config_var *vars, size_t nvars, reconcile_opts *o, char *err,
                         size_t errlen)
 {
     o->appointment_url = config_str(vars, nvars, "APPOINTMENT_URL");
     o->token_file = config_str(vars, nvars, "APPOINTMENT_TOKEN_FILE");
     o->timeout_ms = RECONCILE_TIMEOUT_MS;
-    if (read_int(vars, nvars, "RECONCILE_INTERVAL_S", 1, 86400, &o->interval_s, err, errlen) ||
-        read_int(vars, nvars, "RECONCILE_AFTER_S", 0, 86400, &o->after_s, err, errlen) ||
-        read_int(vars, nvars, "RECONCILE_WINDOW_S", 60, 31 * 86400, &o->window_s, err, errlen))
+    int64_t interval = 0, after = 0, window = 0;
+    if (config_int(vars, nvars, "RECONCILE_INTERVAL_S", 1, 86400, &interval, err, errlen) ||
+        config_int(vars, nvars, "RECONCILE_AFTER_S", 0, 86400, &after, err, errlen) ||
+        config_int(vars, nvars, "RECONCILE_WINDOW_S", 60, 31 * 86400, &window, err, errlen))
         return -1;
+    o->interval_s = (int)interval;
+    o->after_s = (int)after;
+    o->window_s = (int)window;
     if (o->window_s <= o->after_s) {
         snprintf(err, errlen, "RECONCILE_WINDOW_S must be larger than RECONCILE_AFTER_S");
         return -1;

@@ -5,37 +5,35 @@
 
 #include "check_main.h"
 
-START_TEST(test_url_with_port_and_no_path)
+/* Parses url and checks what it found. */
+static void parses_as(const char *url, const char *host, int port, const char *prefix)
 {
     http_client_url u;
-    char err[160];
-    ck_assert_int_eq(http_client_parse_url("http://127.0.0.1:8080", &u, err, sizeof err), 0);
-    ck_assert_str_eq(u.host, "127.0.0.1");
-    ck_assert_int_eq(u.port, 8080);
-    ck_assert_str_eq(u.prefix, "");
+    char err[160] = "";
+    ck_assert_msg(http_client_parse_url(url, &u, err, sizeof err) == 0, "%s: %s", url, err);
+    ck_assert_str_eq(u.host, host);
+    ck_assert_int_eq(u.port, port);
+    ck_assert_str_eq(u.prefix, prefix);
+}
+
+START_TEST(test_url_with_port_and_no_path)
+{
+    parses_as("http://127.0.0.1:8080", "127.0.0.1", 8080, "");
 }
 END_TEST
 
 START_TEST(test_url_defaults_to_port_80_and_keeps_a_prefix_without_trailing_slash)
 {
-    http_client_url u;
-    char err[160];
-    ck_assert_int_eq(http_client_parse_url("http://appointment/api/v1//", &u, err, sizeof err), 0);
-    ck_assert_str_eq(u.host, "appointment");
-    ck_assert_int_eq(u.port, 80);
-    ck_assert_str_eq(u.prefix, "/api/v1");
-    ck_assert_int_eq(http_client_parse_url("http://appointment:8080/", &u, err, sizeof err), 0);
-    ck_assert_str_eq(u.prefix, "");
+    parses_as("http://appointment/api/v1//", "appointment", 80, "/api/v1");
+    parses_as("http://appointment:8080/", "appointment", 8080, "");
 }
 END_TEST
 
 START_TEST(test_url_ipv6_in_brackets)
 {
+    parses_as("http://[::1]:9000", "::1", 9000, "");
     http_client_url u;
     char err[160];
-    ck_assert_int_eq(http_client_parse_url("http://[::1]:9000", &u, err, sizeof err), 0);
-    ck_assert_str_eq(u.host, "::1");
-    ck_assert_int_eq(u.port, 9000);
     ck_assert_int_eq(http_client_parse_url("http://[::1]x", &u, err, sizeof err), -1);
     ck_assert_int_eq(http_client_parse_url("http://[]:80", &u, err, sizeof err), -1);
 }
