@@ -14,13 +14,13 @@
 #define IDEM_KEY_MAX 200
 
 /* An api_append_fn: the appointment resource. */
-static void append_appt(buf *b, const void *item)
+static void append_appt(buf *b, const void *item, api_dates dates)
 {
     const appt *a = item;
     buf_puts(b, "{\"id\":");
     json_append_cstr(b, a->id);
     api_json_consultation(b, a->physician_id, a->patient_id, a->start_ms,
-                          a->finished ? &a->end_ms : NULL);
+                          a->finished ? &a->end_ms : NULL, dates);
     api_json_money(b, "price", a->price_cents);
     api_json_str(b, "currency", a->currency);
     api_json_str(b, "status", a->finished ? "finished" : "started");
@@ -36,23 +36,32 @@ static int list_appts(mongo_db *db, buckets *bk, const void *query, mongo_page *
 
 static void reply_appt(http_req *req, int status, const appt *a)
 {
+    /* The original service answered its start with 200 (its clients check
+     * for it), and with no Location. */
+    if (req->route->compat && status == 201) {
+        api_reply_item(req, 200, a, append_appt, NULL);
+        return;
+    }
     char location[64];
     snprintf(location, sizeof location, "/appointments/%s", a->id);
     const char *const hdr[] = {"Location", location, NULL};
     api_reply_item(req, status, a, append_appt, status == 201 ? hdr : NULL);
 }
 
-/* Validates a JSON body with one of appt_request's parsers. */
-typedef int (*body_check_fn)(const json_t *doc, int64_t now_ms, void *out, problem *p);
+/* Validates a JSON body with one of appt_request's parsers; compat: for a
+ * compatibility route (its _compat parser). */
+typedef int (*body_check_fn)(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p);
 
-static int check_start(const json_t *doc, int64_t now_ms, void *out, problem *p)
+static int check_start(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p)
 {
-    return appt_request_start(doc, now_ms, out, p);
+    return compat ? appt_request_start_compat(doc, now_ms, out, p)
+                  : appt_request_start(doc, now_ms, out, p);
 }
 
-static int check_finish(const json_t *doc, int64_t now_ms, void *out, problem *p)
+static int check_finish(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p)
 {
-    return appt_request_finish(doc, now_ms, out, p);
+    return compat ? appt_request_finish_compat(doc, now_ms, out, p)
+                  : appt_request_finish(doc, now_ms, out, p);
 }
 
 /* Parses the body and validates it with check into *out. Returns 0, or -1
@@ -63,7 +72,7 @@ static int body_or_reply(http_req *req, int64_t now_ms, body_check_fn check, voi
     if (http_body_json_or_reply(req, &doc) != 0)
         return -1;
     problem p;
-    int rc = check(doc, now_ms, out, &p);
+    int rc = check(doc, now_ms, req->route->compat, out, &p);
     json_decref(doc);
     return api_valid_or_reply(req, rc, &p);
 }
@@ -153,8 +162,8 @@ static void handle_start(http_req *req)
     if (key) {
         appt first;
         bool recorded = false, first_given = false;
-        if (appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, &recorded, &first,
-                                &first_given, &err) != 0) {
+        if (appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, app->idem_ttl_ms,
+                                &recorded, &first, &first_given, &err) != 0) {
             http_reply_db_error(req, &err);
             return;
         }
@@ -164,8 +173,14 @@ static void handle_start(http_req *req)
         }
     }
     if (appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0) {
-        http_reply_db_error(req, &err);
-        return;
+        /* A concurrent retry of the same key read our record and inserted
+         * the appointment first (start_replay): it is this one. */
+        bool found = false;
+        if (!key || !mongo_error_is_duplicate(&err) ||
+            appt_store_get(app->svc.db, a.id, &a, &found, &err) != 0 || !found) {
+            http_reply_db_error(req, &err);
+            return;
+        }
     }
     reply_appt(req, 201, &a);
 }
@@ -249,18 +264,19 @@ static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
     appt_finished_api_render_metrics(((appt_api *)app)->svc.db, clock_now_ms(), out);
+    idem_expiry_render_metrics(((appt_api *)app)->expiry, out);
 }
 
 static const http_route routes[] = {
     OPS_ROUTES,
-    {"POST", "/appointments", handle_start, "appointments:write", true},
-    {"GET", "/appointments", handle_list, "appointments:read", false},
-    {"GET", "/appointments/finished", appt_finished_api_handle, "appointments:read", false},
-    {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false},
-    {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
+    {"POST", "/appointments", handle_start, "appointments:write", true, false},
+    {"GET", "/appointments", handle_list, "appointments:read", false, false},
+    {"GET", "/appointments/finished", appt_finished_api_handle, "appointments:read", false, false},
+    {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false, false},
+    {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true, false},
     /* the original Python service's routes */
-    {"POST", "/", handle_start, "appointments:write", true},
-    {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
+    {"POST", "/", handle_start, "appointments:write", true, true},
+    {"POST", "/{id:uuid}", handle_finish, "appointments:write", true, true},
 };
 
 /* What service_handle_get and service_list serve. */

@@ -31,7 +31,7 @@ void appt_finished_api_handle(http_req *req)
     for (int i = 0; i < n; i++) {
         buf_puts(&out, i ? ",{\"id\":" : "{\"id\":");
         json_append_cstr(&out, items[i].id);
-        api_json_time(&out, "end_date", true, items[i].end_ms);
+        api_json_time(&out, "end_date", true, items[i].end_ms, API_DATES_RFC3339);
         buf_putc(&out, '}');
     }
     buf_putc(&out, ']');

@@ -39,6 +39,12 @@ int appt_request_start(const json_t *doc, int64_t now_ms, appt_start_req *out, p
 /* POST /appointments/{id}/finish: end_date (optional, as start_date). */
 int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p);
 
+/* The same for the original Python service's routes (POST /, POST /{id}):
+ * their dates may also be naive, as its clients send them
+ * (timefmt_parse_compat: "2024-05-01T14:30:00.123456" is UTC). */
+int appt_request_start_compat(const json_t *doc, int64_t now_ms, appt_start_req *out, problem *p);
+int appt_request_finish_compat(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p);
+
 /* GET /appointments, into the store's query: physician_id, patient_id,
  * cursor (UUIDs), status (started | finished), limit (1..100, default 20).
  * query may be NULL. */

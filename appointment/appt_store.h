@@ -52,9 +52,10 @@ typedef struct appt {
  * APPT_BUCKETS_COLLECTION, set up by appt_store_init. */
 extern const store_desc appt_store_coll;
 
-/* Creates the indexes and gives documents written before day buckets and
- * the top-level outbox flag existed their fields (once per database; a
- * marker records it). Idempotent. */
+/* Creates the collections and indexes and gives documents written before
+ * day buckets, the top-level outbox flag and the idempotency records' day
+ * existed their fields (once per database; a marker records it).
+ * Idempotent. */
 int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err);
 
 /* The buckets a list walks to find a: "all" and "physician/<id>", on the
@@ -116,13 +117,36 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_list_query *q, mongo_p
  * "<client> <key>": one equality lookup, and never the _id of a key recorded
  * before keys were scoped (those were the bare key, and a key holds no
  * space), so an old record is never replayed to anyone. client is
- * http_req.client (a hash, never a token). Sets *recorded; false when the
- * client's key exists already, and then *existing holds what was recorded
- * first (id, physician, patient, start_ms) and *existing_start_given its
- * start_given. */
+ * http_req.client (a hash, never a token). The record carries created_at
+ * (a->created_ms, the request's now) and APPT_IDEM_DAY_FIELD, its UTC day,
+ * which the expiry sweep deletes by. A record at least ttl_ms old is as good
+ * as absent: it is replaced by one update whose filter holds its _id and
+ * its age, so of two concurrent retries one replaces it and the other
+ * replays what the first recorded. Sets *recorded; false when the client's
+ * key exists already and has not expired, and then *existing holds what was
+ * recorded first (id, physician, patient, start_ms) and
+ * *existing_start_given its start_given. */
 int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
-                        bool start_given, bool *recorded, appt *existing,
+                        bool start_given, int64_t ttl_ms, bool *recorded, appt *existing,
                         bool *existing_start_given, bson_error_t *err);
+
+/* The top-level field of an idempotency record holding the UTC day
+ * ("YYYY-MM-DD") it was written on; indexed, so that a day's records are
+ * deleted by one equality. */
+#define APPT_IDEM_DAY_FIELD "day"
+
+/* Whether a record created at created_ms has expired at now_ms under a
+ * time to live of ttl_ms (its age is ttl_ms or more). Pure. */
+bool appt_store_idem_expired(int64_t created_ms, int64_t now_ms, int64_t ttl_ms);
+
+/* Deletes the idempotency records of the UTC days days[0..n)
+ * ("YYYY-MM-DD"): one deleteMany({day}) statement per day, an indexed
+ * equality, sent as bulk writes of MONGO_BULK_CHUNK statements (one round
+ * trip for a few days, 13 for 400). Sets *deleted to how many records went,
+ * also when it fails part-way (the chunks before stay applied). Returns 0,
+ * or -1 with err. */
+int appt_store_idem_delete_days(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
+                                int64_t *deleted, bson_error_t *err);
 
 /* ---- outbox ---- */
 

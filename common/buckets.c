@@ -290,8 +290,7 @@ int buckets_resume_cursor(const char *day, char cursor[UUID_STR_LEN])
 {
     unsigned y, m, d;
     char tail;
-    if (sscanf(day, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 ||
-        d > 31)
+    if (sscanf(day, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
         return -1;
     int64_t start_ms = timefmt_days_from_civil(y, m, d) * INT64_C(86400000);
     uuid_v7_max(start_ms - 1, cursor);
@@ -322,6 +321,15 @@ static int mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_
     bool ok = mongo_insert(db, b->records, doc, err) == 0 || mongo_error_is_duplicate(err);
     bson_destroy(doc);
     return ok ? 0 : -1;
+}
+
+int buckets_once(buckets *b, mongo_db *db, const char *name,
+                 int (*run)(mongo_db *db, bson_error_t *err), bson_error_t *err)
+{
+    int done = migrated(b, db, name, err);
+    if (done != 0)
+        return done < 0 ? -1 : 0;
+    return run(db, err) != 0 ? -1 : mark_migrated(b, db, name, err);
 }
 
 #define BACKFILL_BATCH 500

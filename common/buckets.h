@@ -120,4 +120,12 @@ typedef struct buckets_migration {
 int buckets_setup(buckets *b, mongo_db *db, const mongo_coll *c, const bson_t *indexes,
                   const buckets_migration *m, bson_error_t *err);
 
+/* Runs run(db, err) unless the records collection says migration `name` ran
+ * on this database, and then records that it did (a one-time migration of
+ * a store that has no buckets of its own; buckets_setup must have made the
+ * records collection first). Returns 0, or -1 with err (run again on the
+ * next set-up). */
+int buckets_once(buckets *b, mongo_db *db, const char *name,
+                 int (*run)(mongo_db *db, bson_error_t *err), bson_error_t *err);
+
 #endif

@@ -14,7 +14,7 @@
 #define SUMMARY_MAX_GROUPS 10000
 
 /* An api_append_fn: the billing resource. */
-static void append_billing(buf *b, const void *item)
+static void append_billing(buf *b, const void *item, api_dates dates)
 {
     const billing *x = item;
     buf_puts(b, "{\"appointment_id\":");
@@ -24,8 +24,8 @@ static void append_billing(buf *b, const void *item)
     api_json_int(b, "billed_hours", x->billed_hours);
     api_json_money(b, "hourly_price", x->event.hourly_price_cents);
     api_json_consultation(b, x->event.physician_id, x->event.patient_id, x->event.start_ms,
-                          &x->event.end_ms);
-    api_json_time(b, "created_at", true, x->created_ms);
+                          &x->event.end_ms, dates);
+    api_json_time(b, "created_at", true, x->created_ms, dates);
     buf_putc(b, '}');
 }
 
@@ -78,6 +78,15 @@ static void handle_summary(http_req *req)
     case BILLING_SUMMARY_TOTAL_TOO_LARGE:
         reply_too_large(req, "a total exceeds the largest amount");
         return;
+    case BILLING_SUMMARY_TOO_MANY_DAYS: {
+        char detail[128];
+        snprintf(detail, sizeof detail,
+                 "the summary would read more than %d days of billings: give from and to at "
+                 "most %d days apart",
+                 BILLING_SUMMARY_MAX_DAYS, BILLING_RANGE_MAX_DAYS);
+        http_reply_problem(req, 422, "range-too-long", "from", detail);
+        return;
+    }
     case BILLING_SUMMARY_OK:
         break;
     }
@@ -87,8 +96,8 @@ static void handle_summary(http_req *req)
     buf_init(&out);
     buf_puts(&out, "{\"group_by\":");
     json_append_cstr(&out, billing_request_group_name(q.group_by));
-    api_json_time(&out, "from", q.range.has_from, q.range.from_ms);
-    api_json_time(&out, "to", q.range.has_to, q.range.to_ms);
+    api_json_time(&out, "from", q.range.has_from, q.range.from_ms, API_DATES_RFC3339);
+    api_json_time(&out, "to", q.range.has_to, q.range.to_ms, API_DATES_RFC3339);
     api_json_str(&out, "currency", q.currency);
     buf_puts(&out, ",\"groups\":[");
     for (size_t i = 0; i < n; i++) {
@@ -147,12 +156,12 @@ static void handle_unbilled(http_req *req)
  * stay 404. */
 static const http_route routes[] = {
     OPS_ROUTES,
-    {"GET", "/billings/summary", handle_summary, "billings:read", false},
-    {"GET", "/billings", handle_list, "billings:read", false},
-    {"GET", "/reconciliation/unbilled", handle_unbilled, "billing:admin", false},
-    {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false},
+    {"GET", "/billings/summary", handle_summary, "billings:read", false, false},
+    {"GET", "/billings", handle_list, "billings:read", false, false},
+    {"GET", "/reconciliation/unbilled", handle_unbilled, "billing:admin", false, false},
+    {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false, false},
     /* the original Python service's route */
-    {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false},
+    {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false, true},
 };
 
 /* What service_handle_get and service_list serve. */

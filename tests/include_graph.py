@@ -80,6 +80,7 @@ LAYERS = {
     "financial/billing": "domain",
     "financial/commits": "domain",
     "financial/refusals": "domain",
+    "financial/billing_fold": "domain",
     # 2 infra
     "common/auth": "infra",
     "common/bsonread": "infra",
@@ -101,6 +102,7 @@ LAYERS = {
     "appointment/appt_finished_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
+    "appointment/idem_expiry": "worker",
     "financial/consumer": "worker",
     "financial/dlq": "worker",
     "financial/lag": "worker",

@@ -696,7 +696,9 @@ class Bench:
             idem.insert_many([{"_id": f"bench-client key-{i}", "client": "bench-client",
                                "key": f"key-{i}", "appointment_id": str(uuid.uuid4()),
                                "physician_id": phys, "patient_id": pat, "start_given": False,
-                               "start_date": now, "created_at": now} for i in range(IDEM_KEYS)],
+                               "start_date": now, "created_at": now,
+                               "day": (now - timedelta(days=i % 40)).strftime("%Y-%m-%d")}
+                              for i in range(IDEM_KEYS)],
                              ordered=False)
             log(f"idempotency keys: {IDEM_KEYS} written for the explain in "
                 f"{time.perf_counter() - t0:.1f} s")
@@ -752,6 +754,10 @@ class Bench:
         q.insert(1, ("appointment idempotency key (by _id)", a,
                      {"find": "idempotency_keys", "filter": {"_id": "bench-client key-7"},
                       "limit": 1}))
+        # The expiry sweep's deleteMany({day}), explained as the find of its
+        # filter: served by the day index's GIN twin.
+        q.insert(2, ("appointment idempotency expiry (deleteMany {day})", a,
+                     {"find": "idempotency_keys", "filter": {"day": past}}))
         out = []
         for name, db, cmd in q:
             row: dict[str, Any] = {"query": name, "command": json.dumps(cmd, default=str)}

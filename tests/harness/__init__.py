@@ -31,7 +31,7 @@ from harness.contracts import SERVICE_BY_PORT, VIOLATIONS
 from harness.http_client import UP_STATES, Response, assert_problem, http, metric, wait_ready
 from harness.kafka_client import (Message, committed, consume, create_topic, end_offsets, produce,
                                    set_topic_config, wait_drained)
-from harness.mongo import insert_billing, mongo_client
+from harness.mongo import insert_billing, insert_billings, mongo_client
 from harness.paths import (FERRETDB_SH, KAFKA_SH, POSTGRES_SH, PROTO, ROOT, SERVICES, TEST_VAR,
                            api_source, build_dir)
 from harness.processes import FerretDB, Kafka, Postgres, Service, help_vars, pg_bin, tail
@@ -48,7 +48,7 @@ __all__ = [
     "http", "Response", "metric", "wait_ready", "UP_STATES", "assert_problem",
     "Message", "consume", "produce", "set_topic_config", "create_topic", "end_offsets", "committed",
     "wait_drained",
-    "mongo_client", "insert_billing",
+    "mongo_client", "insert_billing", "insert_billings",
     # contracts
     "SERVICE_BY_PORT", "VIOLATIONS",
     # processes and the session

@@ -16,6 +16,7 @@ import pytest
 
 from harness import (assert_problem, committed, consume, end_offsets, http, iso, metric, mongo_client,
                      produce, set_topic_config, wait_drained, wait_until)
+from harness import insert_billings
 from harness import wait_ready as wait_all_up
 
 PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
@@ -753,3 +754,27 @@ def test_a_billing_the_database_refuses_is_dead_lettered_and_the_rest_bill(start
     fin = start_financial(BILLING_WRITE_ATTEMPTS=2)
     _bill_on_partition(fin, 1, n=2)
     assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=3)) == 1
+
+
+# ---------------------------------------------------------------- every read is bounded (issue 19)
+
+def test_a_range_longer_than_366_days_is_422_naming_to(fin):
+    for path in ("/billings?", "/billings/summary?group_by=day&"):
+        r = http("GET", fin.url(f"{path}from=2024-01-01T00:00:00Z&to=2025-01-01T00:00:01Z"))
+        assert_problem(r, 422, "to")
+        assert "366 days" in r.body["detail"]
+        # 2024 is a leap year: its 366 days are a range like any other.
+        assert http("GET", fin.url(f"{path}from=2024-01-01T00:00:00Z&to=2025-01-01T00:00:00Z")).status == 200
+
+
+def test_a_summary_over_more_than_367_days_of_billings_is_422_naming_from(fin):
+    """A summary reads one end day at a time; one without from/to over a long
+    history would read all of it. Past 367 end days it answers 422 naming
+    `from` (nothing read); a range within the cap answers as usual."""
+    first = datetime(2023, 1, 1, 9, 0, tzinfo=timezone.utc)
+    insert_billings(fin.env["MONGODB_URI"], PHYS, PAT, [first + timedelta(days=i) for i in range(368)])
+    r = http("GET", fin.url("/billings/summary?group_by=physician"))
+    assert_problem(r, 422, "from")
+    r = http("GET", fin.url("/billings/summary?group_by=day&from=2023-01-01T00:00:00Z&to=2023-02-01T00:00:00Z"))
+    assert r.status == 200, r.body
+    assert len(r.body["groups"]) == 31 and r.body["count"] == 31
