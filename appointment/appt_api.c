@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "appt_finished_api.h"
 #include "appt_request.h"
 #include "clock.h"
 #include "json.h"
@@ -265,6 +266,7 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
+    appt_finished_api_render_metrics(((appt_api *)app)->svc.db, clock_now_ms(), out);
     idem_expiry_render_metrics(((appt_api *)app)->expiry, out);
     registry_render_metrics(&((appt_api *)app)->reg, out);
 }
@@ -278,6 +280,7 @@ static const http_route routes[] = {
     OPS_ROUTES,
     {"POST", "/appointments", handle_start, "appointments:write", true, false},
     {"GET", "/appointments", handle_list, "appointments:read", false, false},
+    {"GET", "/appointments/finished", appt_finished_api_handle, "appointments:read", false, false},
     {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false, false},
     {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true, false},
     /* the registries (registry_api.c) */

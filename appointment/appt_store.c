@@ -101,7 +101,8 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{", "status",
         BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{", "key",
         "{", BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}",
-        "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
+        "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}",
+        "5", "{", "key", "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
     /* The expiry sweep deletes a day's idempotency records by equality. */
     bson_t *idem_idx = BCON_NEW("0", "{", "key", "{", APPT_IDEM_DAY_FIELD, BCON_INT32(1), "}",
                                 "name", APPT_IDEM_DAY_FIELD, "}");
@@ -204,6 +205,10 @@ static int finish_guarded(mongo_db *db, const appt *a, int64_t max_ms, int64_t r
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
     BSON_APPEND_UTF8(&set, "status", "finished");
+    /* The reconciler's equality (appt_finished.h: APPT_END_DAY_FIELD). */
+    char end_day[BUCKET_DAY_LEN];
+    timefmt_format_day(a->end_ms, end_day);
+    BSON_APPEND_UTF8(&set, "end_day", end_day);
     /* Top level, so that the relay's claim is an indexed equality. */
     BSON_APPEND_BOOL(&set, "outbox_pending", true);
     BSON_APPEND_DOCUMENT_BEGIN(&set, "outbox", &outbox);

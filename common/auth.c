@@ -30,6 +30,7 @@ static const struct {
     {"registry:write", AUTH_SCOPE_REGISTRY_WRITE},
     {"patients:read", AUTH_SCOPE_PATIENTS_READ},
     {"patients:write", AUTH_SCOPE_PATIENTS_WRITE},
+    {"billing:admin", AUTH_SCOPE_BILLING_ADMIN},
 };
 
 unsigned auth_scope_bit(const char *name, size_t len)

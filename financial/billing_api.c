@@ -7,6 +7,7 @@
 #include "api.h"
 #include "billing_store.h"
 #include "billing_request.h"
+#include "clock.h"
 #include "json.h"
 #include "service.h"
 
@@ -142,6 +143,12 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     consumer_render_metrics(((billing_api *)app)->consumer, out);
+    reconcile_render_metrics(((billing_api *)app)->reconcile, clock_now_ms(), out);
+}
+
+static void handle_unbilled(http_req *req)
+{
+    reconcile_reply_unbilled(((billing_api *)req->app)->reconcile, req, clock_now_ms());
 }
 
 /* First match wins: /billings/summary before /billings/{appointment_id}. The
@@ -151,6 +158,7 @@ static const http_route routes[] = {
     OPS_ROUTES,
     {"GET", "/billings/summary", handle_summary, "billings:read", false, false},
     {"GET", "/billings", handle_list, "billings:read", false, false},
+    {"GET", "/reconciliation/unbilled", handle_unbilled, "billing:admin", false, false},
     {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false, false},
     /* the original Python service's route */
     {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false, true},

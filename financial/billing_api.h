@@ -8,11 +8,13 @@
 
 #include "billing_store.h"
 #include "consumer.h"
+#include "reconcile.h"
 #include "service.h"
 
 typedef struct billing_api {
     service_app svc;                   /* first: ops, the pool, the day buckets */
     consumer *consumer;                /* borrowed */
+    reconcile *reconcile;              /* borrowed */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
 } billing_api;
 

@@ -89,6 +89,7 @@ LAYERS = {
     "common/buckets": "infra",
     "common/docs": "infra",
     "common/http": "infra",
+    "common/http_client": "infra",
     "common/kafka": "infra",
     "common/kafka_security": "base",
     "common/mongo": "infra",
@@ -98,15 +99,18 @@ LAYERS = {
     "appointment/appt_store": "store",
     "appointment/registry_store": "store",
     "financial/billing_store": "store",
+    "appointment/appt_finished": "store",
     # 4 request
     "appointment/appt_request": "request",
     "financial/billing_request": "request",
+    "appointment/appt_finished_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
     "appointment/idem_expiry": "worker",
     "financial/consumer": "worker",
     "financial/dlq": "worker",
     "financial/lag": "worker",
+    "financial/reconcile": "worker",
     # 5 api
     "common/api": "api",
     # 6 service
@@ -115,6 +119,7 @@ LAYERS = {
     "appointment/appt_api": "app",
     "appointment/registry_api": "app",
     "financial/billing_api": "app",
+    "appointment/appt_finished_api": "app",
     # 8 main
     "appointment/main": "main",
     "financial/main": "main",
