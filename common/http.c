@@ -184,6 +184,20 @@ static void dispatch(http_server *srv, http_exchange *x, const struct mg_request
     }
 }
 
+static http_route_stats *stats_of(http_server *srv, const http_req *req)
+{
+    size_t idx = req->route ? (size_t)(req->route - srv->opts.routes) : srv->opts.nroutes;
+    return &srv->stats[idx];
+}
+
+void http_count_status(http_req *req)
+{
+    if (!req->server) /* a request made by hand (unit tests): nothing to count */
+        return;
+    int status = req->status > 0 && req->status < HTTP_MAX_STATUS ? req->status : 0;
+    metrics_inc(&stats_of(req->server, req)->by_status[status]);
+}
+
 static int begin_request(struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -194,6 +208,7 @@ static int begin_request(struct mg_connection *conn)
     http_req *req = &x.req;
     req->conn = conn;
     req->app = srv->opts.app;
+    req->server = srv;
     req->method = ri->request_method;
     req->query = ri->query_string;
     memcpy(req->client, AUTH_ANONYMOUS, sizeof AUTH_ANONYMOUS);
@@ -201,10 +216,7 @@ static int begin_request(struct mg_connection *conn)
     set_trace(req);
     dispatch(srv, &x, ri);
 
-    size_t idx = req->route ? (size_t)(req->route - srv->opts.routes) : srv->opts.nroutes;
-    http_route_stats *st = &srv->stats[idx];
-    int status = req->status > 0 && req->status < HTTP_MAX_STATUS ? req->status : 0;
-    metrics_inc(&st->by_status[status]);
+    http_route_stats *st = stats_of(srv, req);
     int64_t dt = clock_mono_us() - t0;
     metrics_observe_us(&st->latency, dt > 0 ? (uint64_t)dt : 0);
     if (req->status >= 500 && req->status != 503) /* 503s are outages, logged where seen */

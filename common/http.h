@@ -74,6 +74,7 @@ struct http_req {
     trace_ids trace;                 /* its trace id and parent span id, for logs */
     char tracestate[TRACESTATE_MAX]; /* the request's valid tracestate, or "" */
     int status;                      /* status sent, 0 until a reply */
+    struct http_server *server;      /* the server it came by (its counters) */
     /* Who is calling (auth.h): "t:…" or "j:…" on a route that needs a scope
      * while auth is on, else "anonymous". What a client stores under a name
      * of its choosing (an Idempotency-Key) is scoped by it. */

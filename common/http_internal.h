@@ -49,6 +49,11 @@ typedef struct http_exchange {
     bool body_read;  /* the declared body was read to its end */
 } http_exchange;
 
+/* Counts req's status in its route's counters (http.c). Called by
+ * http_reply just before the response is written: a client that sees the
+ * response and then reads /metrics must find it counted. */
+void http_count_status(http_req *req);
+
 /* ---- http_reply.c ---- */
 
 /* The reason phrase of status ("Not Found"), also a problem's title. Cannot fail. */

@@ -56,6 +56,7 @@ void http_reply(http_req *req, int status, const char *content_type, const char 
     if (req->status)
         return; /* one response per request */
     req->status = status;
+    http_count_status(req);
     buf h;
     buf_init(&h);
     buf_printf(&h,
