@@ -1246,10 +1246,16 @@ class Generator:
         path = f"/{kind}" if method == "POST" else f"/{kind}/{r.choice([existing or _rid(r), _rid(r)])}"
         ct = "application/merge-patch+json" if method == "PATCH" else "application/json"
         good = REG_KINDS[kind]()
-        how = r.randrange(4)
+        how = r.randrange(5)
         if how == 0:
             body = r.choice(BAD_JSON)
             field = ANY
+        elif how == 4:  # broken just after a marker: a parser quoting its input would echo it
+            text = json.dumps(good)
+            marker = r.choice([m for m in (MARK_NAME, MARK_CPF, MARK_EMAIL) if m in text])
+            i = text.index(marker) + len(marker)
+            body = text[:i] + r.choice(["", "\x01", "\n", "\\q", "\t\"}"])
+            field = "body"
         elif how == 1:  # a mutated body that lacks a required field: never valid, still JSON or not
             del good[r.choice(REQUIRED[kind])]
             if method == "PATCH":  # a patch lacking a field keeps the record's: only on an unknown id
