@@ -1348,18 +1348,20 @@ class Generator:
         kind, _ = self.reg_route()
         method = r.choice(["GET", "PUT", "PATCH", "DELETE", "HEAD"])
         ct = "application/merge-patch+json" if method == "PATCH" else "application/json"
-        body = None
+        body, broken = None, None
         if method in ("PUT", "PATCH"):
-            body = json.dumps(self.reg_broken(kind)[0])
+            record, broken = self.reg_broken(kind)
+            body = json.dumps(record)
         if r.random() < 0.2 and method != "PUT":  # a well-formed id nobody has (a NUL in the body: 400 first)
             nul = body is not None and "\\u0000" in body
             return self.reg_case("reg_path", kind, self.req(method, f"/{kind}/{_rid(r)}", body, content_type=ct),
                                  {400} if nul else {404}, "body" if nul else "id" if method != "HEAD" else None)
         v = r.choice(BAD_UUIDS + [quote(json.dumps(o), safe="") for o in OPERATORS[:4]] + [PHYS.upper()[:-1]])
         raw = self.req(method, f"/{kind}/{v}", body, content_type=ct)
-        # "." and ".." are resolved by civetweb: the list (GET: 200), or a route without this method (405).
+        # "." and ".." are resolved by civetweb: the list (GET: 200), or a route without this method (405);
+        # a space ends the target, so "<uuid> " is that uuid: a PUT there validates the (broken) body.
         return self.reg_case("reg_path", kind, raw, {400, 404, 405} | ({200} if method in ("GET", "HEAD") else set()),
-                             {"id", None}, note=method)
+                             {"id", None} | ({broken} if method == "PUT" else set()), note=method)
 
     def reg_query(self) -> Case:
         """The lists' query parameters."""
