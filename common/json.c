@@ -191,7 +191,12 @@ static void describe_error(const char *data, size_t len, const json_error_t *jer
     default:
         break;
     }
-    snprintf(err->msg, sizeof err->msg, "malformed JSON: %s (at byte %d)", jerr->text,
+    /* jansson ends its message with " near '<the token so far>'": up to 20
+     * bytes of the body, which may be a patient's name or CPF. Say where,
+     * never what. */
+    const char *near = strstr(jerr->text, " near '");
+    int n = near ? (int)(near - jerr->text) : (int)strlen(jerr->text);
+    snprintf(err->msg, sizeof err->msg, "malformed JSON: %.*s (at byte %d)", n, jerr->text,
              jerr->position);
 }
 

@@ -17,6 +17,14 @@ Categories (the report counts requests per category):
   big_body, invalid_utf8, slow, injection, bad_uuid, bad_cursor, overflow,
   bad_date, wrong_method, content_type, chunked, pipelining, path, headers,
   auth, jwt
+and, on appointment's registry routes (/physicians and /patients, given a
+record of each that must stay unchanged; no case is a valid create or
+change, and no 4xx from the patient routes may echo the patient data sent):
+  reg_body (broken records: missing, wrong, unknown and extended-JSON fields,
+  invalid CPFs and licenses, huge strings, Unicode oddities), reg_json (bad
+  JSON, duplicate keys, deep nesting), reg_patch (bad merge patches and
+  their content types), reg_if_match, reg_path (invalid ids), reg_query,
+  reg_content (wrong content types, bodies too large), reg_method
 
 The long run (scenario(..., slow_clients=100, hostile_events=True)) adds
 slow clients trickling headers on every target while its cases run
@@ -46,7 +54,8 @@ from urllib.parse import quote
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
 
-ALL_SCOPES = "appointments:write,appointments:read,billings:read,metrics:read"
+ALL_SCOPES = ("appointments:write,appointments:read,billings:read,metrics:read,"
+              "registry:read,registry:write,patients:read,patients:write")
 TOKEN_ALL = "abuse-all-scopes-0123456789abcdef"
 TOKEN_METRICS = "abuse-metrics-only-0123456789abcdef"
 AUTH_TOKENS = f"{TOKEN_ALL}={ALL_SCOPES};{TOKEN_METRICS}=metrics:read"
@@ -77,6 +86,7 @@ class Case:
     stream_bytes: int = 0  # stream: how much body to offer
     chunked: bool = False  # stream / slow_body: send the body chunked
     silent_close: bool = False  # civetweb may close without an answer ("*", absolute-form targets)
+    forbid: tuple[bytes, ...] = ()  # values no 4xx body may echo (the patients' personal data)
     note: str = ""
 
 
@@ -206,6 +216,9 @@ def check_response(case: Case, status: int, headers: dict[str, str], body: bytes
                 bad.append(f"problem field {got!r}, expected {want!r}")
             elif isinstance(want, (set, frozenset)) and got not in want:
                 bad.append(f"problem field {got!r}, expected one of {sorted(map(repr, want))}")
+        for value in case.forbid:
+            if value in body:
+                bad.append(f"{status} echoes {value!r} sent in the request: {body[:200]!r}")
         if status == 405 and "allow" not in headers:
             bad.append("405 without Allow")
         if status == 401 and "www-authenticate" not in headers:
@@ -563,6 +576,71 @@ PATHS = [
 ]
 
 
+# ---------------------------------------------------------------- the registries' cases (appointment only)
+
+# Marker values of the patient bodies the abuse sends: no 4xx body from the
+# patient routes may echo them (patient data is never in an error message).
+MARK_NAME = "Zelda Abusemarker"
+MARK_CPF = "52998224725"  # a valid CPF
+MARK_EMAIL = "zelda.abusemarker@example.org"
+PATIENT_MARKERS = (MARK_NAME.encode(), MARK_CPF.encode(), MARK_EMAIL.encode())
+
+
+def physician_body() -> dict:
+    """A valid physician: every case breaks it somewhere before sending."""
+    return {"name": MARK_NAME, "specialty": "cardiology", "license": {"system": "CRM-SP", "value": "AB-1234"},
+            "hourly_price": 350.5, "currency": "BRL"}
+
+
+def patient_body() -> dict:
+    """A valid patient: every case breaks it somewhere before sending."""
+    return {"name": MARK_NAME, "birth_date": "1984-03-12", "document": {"system": "CPF", "value": MARK_CPF},
+            "email": MARK_EMAIL, "phone": "+55 11 5555-0000"}
+
+
+REG_KINDS = {"physicians": physician_body, "patients": patient_body}
+HUGE = "x" * 60000  # a huge string that still fits in HTTP_MAX_BODY_BYTES (64 KiB)
+# Unicode that is no control character: a name may hold it, so it rides beside a broken field.
+ODD_UNICODE = ["\u202eevil", "a\u200bb", "e\u0301" * 50, "\ufeffname", "\U0001f600" * 10, "\u0430dmin",
+               "\ufffd", "\u2028", "ﬀ", "Ⅻ", "\u00a0"]
+# Wrong values per field: 400 naming the field (a NUL anywhere: "body").
+REG_BAD = {
+    "name": ["", 1, 1.5, True, [], {}, ["x"], "x" * 201, HUGE, "a\u0001b", "tab\there", "line\nbreak", "\u007f"],
+    "specialty": ["", 7, False, [], "s" * 101, "a\u001fb", {"$regex": ".*"}],
+    "license": ["CRM-SP 1234", 1234, [], {}, {"system": "CRM-SP"}, {"value": "1234"},
+                {"system": "crm-sp", "value": "1234"}, {"system": "CRM-SP", "value": ""},
+                {"system": "CRM-SP", "value": "1" * 33}, {"system": "CRM_SP", "value": "1"},
+                {"system": "CRM-SP", "value": "12 34"}, {"system": "CRM-SP", "value": "$gt"},
+                {"system": "CRM-SP", "value": "１２３"}, {"system": "CRM-SP", "value": 1234},
+                {"system": "CRM-SP", "value": "1", "state": "SP"}, {"system": "S" * 17, "value": "1"},
+                {"system": "CRM-SP", "value": {"$gt": ""}}],
+    "hourly_price": [0, -1, -0.01, 0.001, 1.005, 1e300, 1000000001, "350", True, [], {}, 1e-300],
+    "currency": ["brl", "BR", "BRLL", "", 986, "R$", "B R", "BRL\u0301"],
+    "active": ["true", 1, 0, "yes", [], {}],
+    "birth_date": ["2999-01-01", "1849-12-31", "1984-02-30", "1984-13-01", "1984-3-12", "12/03/1984", 19840312,
+                   "", "1984-03-12T00:00:00Z", "１９８４-03-12", True],
+    "document": [MARK_CPF, {"system": "RG", "value": MARK_CPF}, {"system": "cpf", "value": MARK_CPF},
+                 {"system": "CPF", "value": MARK_CPF[:-1] + "4"}, {"system": "CPF", "value": "11111111111"},
+                 {"system": "CPF", "value": "529.982.247-25"}, {"system": "CPF", "value": MARK_CPF + "0"},
+                 {"system": "CPF", "value": "５２９９８２２４７２５"}, {"system": "CPF", "value": 52998224725},
+                 {"system": "CPF"}, {"value": MARK_CPF}, {"system": "CPF", "value": MARK_CPF, "x": 1}, [], {}],
+    "email": ["no-at-sign", "a@b", "a@@b.org", "@example.org", "a@.org", "a@b.org.", "zélda@example.org",
+              " a@b.org", "a b@c.org", "x" * 300 + "@b.org", 5, [], {}],
+    "phone": ["abc", "1" * 33, "", "+55\t11", "５５", 5511, []],
+}
+REG_FIELDS = {"physicians": ["name", "specialty", "license", "hourly_price", "currency", "active"],
+              "patients": ["name", "birth_date", "document", "email", "phone", "active"]}
+REQUIRED = {"physicians": ["name", "specialty", "license", "hourly_price", "currency"],
+            "patients": ["name", "birth_date", "document"]}
+UNKNOWN_KEYS = ["x", "$where", "_id", "version", "__proto__", "a.b", "é", "NAME", "Name ", "cpf", "$set",
+                "name.first", "id_", "license.value"]
+IF_MATCH_GARBAGE = ['"v999"', '"v0"', '"v-1"', "garbage", '""', 'W/"v1"', "v1", '"V1"', '"v01"', '"v1',
+                    'v1"', '"p0000000000000000"', '"v1"x', "x" * 4000, "\xff\xfe", '"v9223372036854775808"',
+                    "{\"$gt\": \"\"}", '"v1";"v2"', "**", "%2A"]
+PATCH_TYPES = ["application/json", "text/plain", "application/merge-patch", "application/merge-patch+jsonx",
+               "application/json-patch+json", "merge-patch+json", "application/x-www-form-urlencoded", None]
+
+
 def _rid(rng: random.Random) -> str:
     return rand_uuid(rng)
 
@@ -594,11 +672,15 @@ class Generator:
     still started, or a billed appointment), used only by cases that must
     fail before changing it. `token`: sent on every case when auth is on."""
 
-    def __init__(self, service: str, rng: random.Random, existing: str, token: str | None):
+    def __init__(self, service: str, rng: random.Random, existing: str, token: str | None,
+                 registry: dict[str, str] | None = None):
         self.service = service
         self.rng = rng
         self.existing = existing
         self.token = token
+        # {"physicians": id, "patients": id}: a record of each, which the
+        # reg_* cases must leave unchanged (without them, no reg_* cases).
+        self.registry = registry or {}
 
     # -- helpers
     def req(self, method, target, body=None, **kw) -> bytes:
@@ -1103,14 +1185,252 @@ class Generator:
         big_or_mutated = len(raw) > 16000 or kind == 13
         return Case("jwt", raw, frozenset({400, 401, 413, 431}) if big_or_mutated else frozenset({401}))
 
+    # -- the registries (appointment only): never a valid create, never a change
+    def reg_route(self) -> tuple[str, str | None]:
+        """A registry, and its existing record's id (None: not seeded)."""
+        kind = self.rng.choice(sorted(REG_KINDS))
+        return kind, self.registry.get(kind)
+
+    def reg_case(self, category: str, kind: str, raw: bytes, expect: Iterable[int], field: object = None,
+                 **kw) -> Case:
+        """A registry case; on the patient routes no 4xx may echo the markers."""
+        return Case(category, raw, frozenset(expect), field=field,
+                    forbid=PATIENT_MARKERS if kind == "patients" else (), **kw)
+
+    def reg_broken(self, kind: str) -> tuple[dict, str]:
+        """A record of `kind` with one field broken (a required one missing,
+        a wrong value or type, an unknown key, extended JSON, Unicode oddities
+        beside the broken one): (body, the field its 400 names)."""
+        r = self.rng
+        body = REG_KINDS[kind]()
+        how = r.randrange(6)
+        if how == 0:
+            f = r.choice(REQUIRED[kind])
+            if r.random() < 0.5:
+                del body[f]
+            else:
+                body[f] = None
+        elif how == 1:
+            key = r.choice(UNKNOWN_KEYS)
+            body[key] = r.choice([1, "x", None, {"$gt": ""}, [MARK_NAME]])
+            if body[key] is None:  # an unknown key is refused whatever its value
+                body[key] = {}
+            f = key
+        elif how == 2:
+            f = r.choice(REG_FIELDS[kind])
+            body[f] = r.choice(EXTENDED_JSON + OPERATORS)
+        else:
+            f = r.choice(REG_FIELDS[kind])
+            body[f] = r.choice(REG_BAD[f] + (["a\u0000b"] if f == "name" else []))
+        if f != "name" and r.random() < 0.3:
+            body["name"] = r.choice(ODD_UNICODE) + " " + MARK_NAME
+        return body, _nul_refuses_body(body, f)
+
+    def reg_body(self) -> Case:
+        """POST, or PUT on the existing record or an unknown id, of a broken record: 400 naming the field."""
+        r = self.rng
+        kind, existing = self.reg_route()
+        body, f = self.reg_broken(kind)
+        raw = json.dumps(body, ensure_ascii=r.random() < 0.5)
+        where = r.randrange(3)
+        if where == 0 or existing is None:
+            return self.reg_case("reg_body", kind, self.req("POST", f"/{kind}", raw), {400}, f)
+        target = existing if where == 1 else _rid(r)
+        return self.reg_case("reg_body", kind, self.req("PUT", f"/{kind}/{target}", raw), {400}, f)
+
+    def reg_json(self) -> Case:
+        """Malformed JSON, duplicate keys and deep nesting on every body route."""
+        r = self.rng
+        kind, existing = self.reg_route()
+        method = r.choice(["POST", "PUT", "PATCH"])
+        path = f"/{kind}" if method == "POST" else f"/{kind}/{r.choice([existing or _rid(r), _rid(r)])}"
+        ct = "application/merge-patch+json" if method == "PATCH" else "application/json"
+        good = REG_KINDS[kind]()
+        how = r.randrange(5)
+        if how == 0:
+            body = r.choice(BAD_JSON)
+            field = ANY
+        elif how == 4:  # broken just after a marker: a parser quoting its input would echo it
+            text = json.dumps(good)
+            marker = r.choice([m for m in (MARK_NAME, MARK_CPF, MARK_EMAIL) if m in text])
+            i = text.index(marker) + len(marker)
+            body = text[:i] + r.choice(["", "\x01", "\n", "\\q", "\t\"}"])
+            field = "body"
+        elif how == 1:  # a mutated body that lacks a required field: never valid, still JSON or not
+            del good[r.choice(REQUIRED[kind])]
+            if method == "PATCH":  # a patch lacking a field keeps the record's: only on an unknown id
+                path = f"/{kind}/{_rid(r)}"
+            body = _mutate(r, json.dumps(good).encode())
+            field = ANY
+        elif how == 2:  # a key given twice (the second maybe spelt with escapes)
+            key = r.choice(list(good))
+            again = json.dumps(r.choice([good[key], None, 1, {"$gt": ""}, MARK_NAME]))
+            if r.random() < 0.3:
+                spelt = "".join(f"\\u{ord(c):04x}" for c in key)
+            else:
+                spelt = key
+            body = json.dumps(good)[:-1] + f',"{spelt}":{again}' + "}"
+            field = key
+        else:
+            depth = r.choice([40, 100, 1000, 10000])
+            key = r.choice(list(good))
+            body = json.dumps(good)[:-1] + f',"{key}":' + "[" * depth + "]" * depth + "}"
+            if r.random() < 0.5:
+                body = "{" + f'"{key}":' + '{"a":' * depth + "1" + "}" * depth + "}"
+            field = "body"  # deeper than the parser's bound (32) whatever the key
+        raw = self.req(method, path, body, content_type=ct)
+        # PATCH of an unknown id: 404 once the body parses.
+        return self.reg_case("reg_json", kind, raw, {400, 404} if method == "PATCH" else {400, 413}, field,
+                             note=f"{method} {how}")
+
+    def reg_patch(self) -> Case:
+        """Bad merge patches on the existing record: arrays and scalars,
+        nulls for required fields, wrong types, extended JSON, unknown keys,
+        wrong content types."""
+        r = self.rng
+        kind, existing = self.reg_route()
+        target = existing or _rid(r)
+        how = r.randrange(5)
+        ct: str | None = "application/merge-patch+json"
+        if how == 0:
+            body = r.choice(["[]", '[{"op":"replace","path":"/name","value":"x"}]', "null", "true", "1",
+                             f'"{MARK_NAME}"', f'[{json.dumps(REG_KINDS[kind]())}]'])
+            field: object = "body"
+        elif how == 1:  # null for a required field, at the top or inside license/document
+            f = r.choice(REQUIRED[kind] + (["license.value", "license.system"] if kind == "physicians"
+                                           else ["document.value", "document.system"]))
+            top, _, sub = f.partition(".")
+            body = json.dumps({top: {sub: None}} if sub else {f: None})
+            field = top
+        elif how == 2:  # a wrong value, type or extended JSON
+            f = r.choice(REG_FIELDS[kind])
+            v = r.choice(REG_BAD[f] + EXTENDED_JSON)
+            if f in ("license", "document") and isinstance(v, dict) and \
+                    not ({"system", "value"} <= set(v) or set(v) - {"system", "value"}):
+                v = []  # merged into the record's object, it could still be valid
+            body = json.dumps({f: v, "name": MARK_NAME} if f != "name" else {f: v})
+            field = f
+        elif how == 3:
+            key = r.choice(UNKNOWN_KEYS)
+            body = json.dumps({key: r.choice([1, "x", {"$gt": ""}, [MARK_CPF]]), "email": MARK_EMAIL})
+            field = key if kind == "patients" else {key, "email"}  # email is unknown to physicians too
+        else:
+            ct = r.choice(PATCH_TYPES)
+            body = json.dumps({"name": MARK_NAME, "active": False})
+            raw = self.req("PATCH", f"/{kind}/{target}", body, content_type=ct)  # None: no type at all
+            return self.reg_case("reg_patch", kind, raw, {415}, "Content-Type")
+        raw = self.req("PATCH", f"/{kind}/{target}", body, content_type=ct)
+        return self.reg_case("reg_patch", kind, raw, {400} if existing else {400, 404}, field, note=body[:80])
+
+    def reg_if_match(self) -> Case:
+        """If-Match garbage on the existing record: 412 naming If-Match (and on an unknown id: PUT 412,
+        PATCH and DELETE 404)."""
+        r = self.rng
+        kind, existing = self.reg_route()
+        tag = r.choice(IF_MATCH_GARBAGE)
+        method = r.choice(["PUT", "PATCH", "DELETE"])
+        unknown = existing is None or r.random() < 0.25
+        target = _rid(r) if unknown else existing
+        body = REG_KINDS[kind]()  # PUT: a record without a name; PATCH: a name removed
+        del body["name"]
+        if method == "PATCH":
+            body = r.choice([{"name": None}, {"active": "no"}, {"email": MARK_EMAIL, "name": ""}])
+        raw = self.req(method, f"/{kind}/{target}", json.dumps(body) if method != "DELETE" else None,
+                       content_type="application/merge-patch+json" if method == "PATCH" else "application/json",
+                       headers=[(b"If-Match", tag.encode("latin-1"))])
+        if unknown and method != "PUT":
+            return self.reg_case("reg_if_match", kind, raw, {404}, "id")
+        return self.reg_case("reg_if_match", kind, raw, {412}, "If-Match", note=f"{method} If-Match {tag[:20]!r}")
+
+    def reg_path(self) -> Case:
+        """Invalid UUIDs (and operators) as the {id} of every method; an unknown id for GET, PATCH and DELETE."""
+        r = self.rng
+        kind, _ = self.reg_route()
+        method = r.choice(["GET", "PUT", "PATCH", "DELETE", "HEAD"])
+        ct = "application/merge-patch+json" if method == "PATCH" else "application/json"
+        body, broken = None, None
+        if method in ("PUT", "PATCH"):
+            record, broken = self.reg_broken(kind)
+            body = json.dumps(record)
+        if r.random() < 0.2 and method != "PUT":  # a well-formed id nobody has (a NUL in the body: 400 first)
+            nul = body is not None and "\\u0000" in body
+            return self.reg_case("reg_path", kind, self.req(method, f"/{kind}/{_rid(r)}", body, content_type=ct),
+                                 {400} if nul else {404}, "body" if nul else "id" if method != "HEAD" else None)
+        v = r.choice(BAD_UUIDS + [quote(json.dumps(o), safe="") for o in OPERATORS[:4]] + [PHYS.upper()[:-1]])
+        raw = self.req(method, f"/{kind}/{v}", body, content_type=ct)
+        # "." and ".." are resolved by civetweb: the list (GET: 200), or a route without this method (405);
+        # a space ends the target, so "<uuid> " is that uuid: a PUT there validates the (broken) body.
+        return self.reg_case("reg_path", kind, raw, {400, 404, 405} | ({200} if method in ("GET", "HEAD") else set()),
+                             {"id", None} | ({broken} if method == "PUT" else set()), note=method)
+
+    def reg_query(self) -> Case:
+        """The lists' query parameters."""
+        r = self.rng
+        kind, _ = self.reg_route()
+        name = r.choice(["limit", "cursor", "active"] + (["specialty"] if kind == "physicians" else []))
+        if name == "limit":
+            v = quote(r.choice([x for x in BAD_INTS if x]), safe="%")
+        elif name == "cursor":
+            v = r.choice([x for x in BAD_UUIDS if x not in (".", "..")] + ["0" * 36, "next"])
+            v = quote(v, safe="%")
+        elif name == "active":
+            v = r.choice(["yes", "1", "TRUE", "no", "%00", quote('{"$ne":null}'), "true%00", "nul", "t"])
+        else:
+            v = r.choice(["%01", "s" * 101, "%ff", "%c3", "a%00b", "%7f"])
+        return self.reg_case("reg_query", kind, self.req("GET", f"/{kind}?{name}={v}"), {400}, name,
+                             note=f"{name}={v[:30]}")
+
+    def reg_content(self) -> Case:
+        """Wrong content types on POST and PUT (415), bodies past HTTP_MAX_BODY_BYTES (413), 100 MB streamed."""
+        r = self.rng
+        kind, existing = self.reg_route()
+        method = r.choice(["POST", "PUT"])
+        path = f"/{kind}" if method == "POST" else f"/{kind}/{r.choice([existing or _rid(r), _rid(r)])}"
+        how = r.randrange(3)
+        if how == 0:
+            ct = r.choice([c for c in CONTENT_TYPES if c and "\x00" not in c])
+            body = REG_KINDS[kind]()
+            del body["name"]  # never a valid record, should the type pass
+            raw = self.req(method, path, json.dumps(body), content_type=ct)
+            return self.reg_case("reg_content", kind, raw, {415}, "Content-Type", note=ct)
+        if how == 1:
+            body = REG_KINDS[kind]()
+            body["name"] = MARK_NAME + "x" * 70000
+            return self.reg_case("reg_content", kind, self.req(method, path, json.dumps(body)), {413}, "body")
+        if r.random() > 0.2:  # the streamed 100 MB is expensive: rarer
+            body, f = self.reg_broken(kind)
+            return self.reg_case("reg_content", kind, self.req(method, path, json.dumps(body)), {400}, f)
+        chunked = r.random() < 0.5
+        head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+        if self.token:
+            head.append(f"Authorization: Bearer {self.token}")
+        head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {100 * 1024 * 1024}")
+        return self.reg_case("reg_content", kind, ("\r\n".join(head) + "\r\n\r\n").encode(), {413}, "body",
+                             mode="stream", stream_bytes=100 * 1024 * 1024, chunked=chunked)
+
+    def reg_method(self) -> Case:
+        """Methods the registries' routes do not serve: 405 with Allow (civetweb: 400 to unknown ones)."""
+        r = self.rng
+        kind, _ = self.reg_route()
+        path, served = r.choice([(f"/{kind}", {"GET", "HEAD", "POST"}),
+                                 (f"/{kind}/{_rid(r)}", {"GET", "HEAD", "PUT", "PATCH", "DELETE"})])
+        m = r.choice([x for x in METHODS if x not in served])
+        body = b"{}" if r.random() < 0.3 else None
+        return self.reg_case("reg_method", kind, self.req(m, path, body), {400, 404, 405})
+
     CATEGORIES = ["bad_json", "duplicate_key", "extended_json", "deep_nesting", "huge_headers", "big_body",
                   "invalid_utf8", "slow", "injection", "bad_uuid", "bad_cursor", "overflow", "bad_date",
                   "wrong_method", "content_type", "chunked", "pipelining", "path", "headers", "auth", "jwt"]
+    # The registries' routes (appointment only, given a record of each).
+    REGISTRY_CATEGORIES = ["reg_body", "reg_json", "reg_patch", "reg_if_match", "reg_path", "reg_query",
+                           "reg_content", "reg_method"]
     # Relative frequency: the expensive ones are rare.
-    WEIGHTS = {"big_body": 0.1, "slow": 0.05, "deep_nesting": 0.5, "huge_headers": 0.5}
+    WEIGHTS = {"big_body": 0.1, "slow": 0.05, "deep_nesting": 0.5, "huge_headers": 0.5, "reg_content": 0.5}
 
     def cases(self, n: int) -> list[Case]:
         cats = [c for c in self.CATEGORIES if c not in ("auth", "jwt") or self.token]
+        if self.service == "appointment" and self.registry:
+            cats += self.REGISTRY_CATEGORIES
         if self.service == "financial":  # no route takes a body
             cats = [c for c in cats if c not in ("bad_json", "duplicate_key", "extended_json")]
         weights = [self.WEIGHTS.get(c, 1.0) for c in cats]
@@ -1120,8 +1440,9 @@ class Generator:
         return out
 
 
-def cases(service: str, n: int, seed: int, existing: str, token: str | None) -> list[Case]:
-    return Generator(service, random.Random(seed), existing, token).cases(n)
+def cases(service: str, n: int, seed: int, existing: str, token: str | None,
+          registry: dict[str, str] | None = None) -> list[Case]:
+    return Generator(service, random.Random(seed), existing, token, registry).cases(n)
 
 
 # ---------------------------------------------------------------- the whole scenario
@@ -1148,6 +1469,9 @@ class Outcome:
     slow_reconnects: dict[str, int] = field(default_factory=dict)
     extra_failures: list[str] = field(default_factory=list)
     events: dict = field(default_factory=dict)
+    # The registries' records the reg_* cases aim at: (ETag, body) before and after.
+    registry_before: dict = field(default_factory=dict)
+    registry_after: dict = field(default_factory=dict)
 
     def requests(self) -> int:
         return sum(r.requests for r in self.reports.values())
@@ -1184,6 +1508,10 @@ class Outcome:
         assert self.server_errors() == 0, self.summary()
         assert all(c == 0 for c in self.exit_codes.values()), f"exit codes {self.exit_codes}"
         assert self.counts_after == self.counts_before, f"documents written: {self.summary()}"
+        if self.registry_before:
+            assert {"physicians", "patients"} <= set(self.counts_before), self.counts_before
+            assert self.registry_after == self.registry_before, \
+                f"a registry record was changed: {self.registry_before} -> {self.registry_after}"
         assert self.offsets_after == self.offsets_before, f"events published: {self.summary()}"
         assert self.existing_status == "started", "the appointment used by the abuse was changed"
         for svc in self.services:
@@ -1297,6 +1625,26 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
     assert r.status == 201, r
     existing_appt = r.body["id"]
     existing_bill = insert_billing(uri, PHYS, PAT)
+    # A record of each registry for the reg_* cases' PUT, PATCH and DELETE to
+    # aim at (every one of them invalid or refused): they must stay as they are.
+    seeds = {"physicians": {"name": "Seed Physician", "specialty": "oncology", "hourly_price": 100,
+                            "license": {"system": "CRM-RJ", "value": "SEED-1"}, "currency": "BRL"},
+             "patients": {"name": "Seed Patient", "birth_date": "1970-01-01", "email": "seed@example.org",
+                          "document": {"system": "CPF", "value": "11144477735"}}}
+    registry = {}
+    for kind, body in seeds.items():
+        r = http("POST", a.url(f"/{kind}"), json=body)
+        assert r.status == 201, r
+        registry[kind] = r.body["id"]
+
+    def registry_records() -> dict:
+        out = {}
+        for kind, rid in registry.items():
+            g = http("GET", a.url(f"/{kind}/{rid}"))
+            out[kind] = (g.status, g.headers.get("etag"), g.body)
+        return out
+
+    registry_before = registry_records()
     time.sleep(0.5)  # let the relay and consumers settle before the baseline
     counts_before = _counts(uri)
     topics = (topic, topic + ".dlq")
@@ -1310,7 +1658,7 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
         service, mode = name.split("/")
         token = TOKEN_ALL if mode == "auth-on" else None
         existing = existing_appt if service == "appointment" else existing_bill
-        todo = cases(service, per_target, seed + i, existing, token)
+        todo = cases(service, per_target, seed + i, existing, token, registry if service == "appointment" else None)
         if slow_clients:
             with SlowClients("127.0.0.1", svc.port, slow_clients) as slow:
                 slow.wait_connected()
@@ -1326,6 +1674,7 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
 
     time.sleep(1.0)  # an event, if one had been triggered, would be out by now
     g = http("GET", a.url(f"/appointments/{existing_appt}"))
+    registry_after = registry_records()
     counts_after = _counts(uri)
     offsets_after = {t: end_offsets(stack.kafka.bootstrap, t) for t in topics}
     events: dict = {}
@@ -1337,4 +1686,4 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
     exit_codes = {name: svc.stop() for name, svc in targets.items()}
     return Outcome(reports, list(targets.values()), exit_codes, counts_before, counts_after, offsets_before,
                    offsets_after, g.body.get("status") if isinstance(g.body, dict) else str(g.body), seconds,
-                   reconnects, extra_failures, events)
+                   reconnects, extra_failures, events, registry_before, registry_after)

@@ -212,6 +212,23 @@ START_TEST(test_parse_rejects_truncated_json)
 }
 END_TEST
 
+START_TEST(test_parse_error_never_quotes_the_body)
+{
+    /* jansson's "near '...'" would quote up to 20 bytes: a CPF, a name. */
+    const char *bodies[] = {"{\"cpf\":\"52998224725\x01\"}", "{\"name\":\"Zelda Abuse",
+                            "{\"a\":52998224725x}", "{\"cpf\":\"52998224725\n\"}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        json_parse_error err;
+        json_t *doc = json_parse_object(bodies[i], strlen(bodies[i]), &err);
+        ck_assert_ptr_null(doc);
+        ck_assert_str_ne(err.msg, "");
+        ck_assert_msg(!strstr(err.msg, "52998224725") && !strstr(err.msg, "Zelda") &&
+                          !strstr(err.msg, "near"),
+                      "%s", err.msg);
+    }
+}
+END_TEST
+
 START_TEST(test_parse_rejects_invalid_syntax)
 {
     assert_rejected("{\"a\":1,}", "malformed JSON");
@@ -656,6 +673,7 @@ static Suite *json_suite(void)
     tcase_add_test(tc, test_parse_empty_body_is_an_empty_object);
     tcase_add_test(tc, test_parse_rejects_truncated_json);
     tcase_add_test(tc, test_parse_rejects_invalid_syntax);
+    tcase_add_test(tc, test_parse_error_never_quotes_the_body);
     tcase_add_test(tc, test_parse_error_says_where);
     tcase_add_test(tc, test_parse_rejects_non_object_top_level);
     tcase_add_test(tc, test_parse_rejects_data_after_the_object);
