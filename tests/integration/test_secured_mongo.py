@@ -157,7 +157,9 @@ def test_ferretdb_checks_the_password_through_postgresql(stack, dbname, tmp_path
                            and "failed SASL auth" in rec.get("error", "")
                            for rec in fin.log_records()), 20,
                message="the set-up says the password was refused")
-    r = http("GET", fin.url("/readyz"))
+    # /readyz answers "starting" (no checks yet) until its probe's first result.
+    r = wait_until(lambda: (x := http("GET", fin.url("/readyz"))).body.get("checks", {}).get("mongodb")
+                   and x, 10, message="the first readiness probe")
     assert r.status == 503 and r.body["checks"]["mongodb"] == "down", r.body
     assert fin.running()
     assert_no_secret(fin)
