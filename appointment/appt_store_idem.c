@@ -6,6 +6,7 @@
 #include <string.h>
 #include "bsonread.h"
 #include "clock.h"
+#include "log.h"
 #include "timefmt.h"
 #include "registry_store.h"
 
@@ -32,24 +33,50 @@ static void idem_record(bson_t *doc, const char *id, const char *client, const c
     BSON_APPEND_UTF8(doc, APPT_IDEM_DAY_FIELD, day);
 }
 
-/* Replaces record id by doc if it was created at or before cutoff_ms (has
- * expired): the filter holds both, so of two concurrent replacements one
- * matches. Sets *replaced. */
-static int idem_replace_expired(mongo_db *db, const char *id, const bson_t *doc, int64_t cutoff_ms,
-                                bool *replaced, bson_error_t *err)
+/* FerretDB's update with a filter is no compare-and-swap (it reads, then
+ * writes by _id), but an insert of a taken _id always fails: so one retry
+ * renews an expired record, the one that inserts the lock "<id> renews
+ * <expired appointment id>". Returns 0 with the lock, 1 if another retry
+ * holds it, -1 with err. */
+static int idem_lock(mongo_db *db, const char *id, const char *expired_appt, int64_t now_ms,
+                     bson_error_t *err)
 {
-    bson_t *filter =
-        BCON_NEW("_id", BCON_UTF8(id), "created_at", "{", "$lte", BCON_DATE_TIME(cutoff_ms), "}");
+    char *lock = bson_strdup_printf("%s renews %s", id, expired_appt);
+    char day[BUCKET_DAY_LEN];
+    timefmt_format_day(now_ms, day);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(lock), "created_at", BCON_DATE_TIME(now_ms),
+                           APPT_IDEM_DAY_FIELD, BCON_UTF8(day));
+    int rc = mongo_insert(db, APPT_IDEM_COLLECTION, doc, err);
+    if (rc != 0 && mongo_error_is_duplicate(err))
+        rc = 1;
+    bson_destroy(doc);
+    bson_free(lock);
+    return rc;
+}
+
+/* Drops the lock idem_lock took (the sweep removes one a crash left). */
+static void idem_unlock(mongo_db *db, const char *id, const char *expired_appt)
+{
+    char *lock = bson_strdup_printf("%s renews %s", id, expired_appt);
+    bson_t *sel = BCON_NEW("_id", BCON_UTF8(lock));
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_IDEM_COLLECTION);
-    bson_t reply;
-    int rc = -1;
-    if (mongoc_collection_replace_one(coll, filter, doc, NULL, &reply, err)) {
-        bson_iter_t it;
-        *replaced = bson_iter_init_find(&it, &reply, "matchedCount") && mongo_iter_int(&it) > 0;
-        rc = 0;
-    }
-    bson_destroy(&reply);
+    bson_error_t err;
+    if (!mongoc_collection_delete_one(coll, sel, NULL, NULL, &err))
+        log_warn("cannot drop an idempotency key's renewal lock", "error", err.message, NULL);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(sel);
+    bson_free(lock);
+}
+
+/* Replaces record id by doc (the caller holds its renewal lock). */
+static int idem_replace(mongo_db *db, const char *id, const bson_t *doc, bson_error_t *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_IDEM_COLLECTION);
+    int rc = mongoc_collection_replace_one(coll, filter, doc, NULL, NULL, err) ? 0 : -1;
     mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
     bson_destroy(filter);
@@ -72,7 +99,10 @@ static void idem_decode(const bson_t *found, appt *existing, bool *existing_star
 
 /* Rounds of insert, read, replace: a round ends early only when the record
  * changed under it (swept, or replaced by a concurrent retry). */
-#define IDEM_PUT_ROUNDS 3
+#define IDEM_PUT_ROUNDS 100
+/* How long a retry waits while another renews the key (at most
+ * IDEM_PUT_ROUNDS times). */
+#define IDEM_RENEW_WAIT_MS 20
 
 int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
                         bool start_given, int64_t ttl_ms, bool *recorded, appt *existing,
@@ -107,16 +137,36 @@ int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const
             rc = 0;
             goto done;
         }
+        char expired_appt[UUID_STR_LEN] = "";
+        if (bson_iter_init_find(&it, &found, "appointment_id"))
+            mongo_iter_str(&it, expired_appt, sizeof expired_appt);
         bson_destroy(&found);
-        bool replaced = false;
-        if (idem_replace_expired(db, id, &doc, a->created_ms - ttl_ms, &replaced, err) != 0)
+        int locked = idem_lock(db, id, expired_appt, a->created_ms, err);
+        if (locked < 0)
             goto done;
-        if (replaced) {
-            *recorded = true;
-            rc = 0;
+        if (locked == 1) { /* another retry renews it: read it again */
+            clock_sleep_ms(IDEM_RENEW_WAIT_MS);
+            continue;
+        }
+        /* Locked: renew it unless a retry that held the lock before did. */
+        bson_t again;
+        got = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &again, err);
+        char now_appt[UUID_STR_LEN] = "";
+        if (got == 1 && bson_iter_init_find(&it, &again, "appointment_id"))
+            mongo_iter_str(&it, now_appt, sizeof now_appt);
+        if (got == 1)
+            bson_destroy(&again);
+        if (got == 1 && strcmp(now_appt, expired_appt) == 0) {
+            rc = idem_replace(db, id, &doc, err);
+            idem_unlock(db, id, expired_appt);
+            if (rc == 0)
+                *recorded = true;
             goto done;
         }
-        /* Replaced by a concurrent retry, or swept: read it again. */
+        idem_unlock(db, id, expired_appt);
+        if (got < 0)
+            goto done;
+        /* Renewed (or swept) meanwhile: read it again. */
     }
     bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key changed meanwhile");
 done:
