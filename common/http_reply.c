@@ -117,7 +117,7 @@ void http_reply_problem(http_req *req, int status, const char *slug, const char 
 
 void http_reply_problem_of(http_req *req, const problem *p)
 {
-    http_reply_problem(req, p->status, p->slug, p->field, p->detail);
+    http_reply_problem(req, p->status, p->slug, p->field[0] ? p->field : NULL, p->detail);
 }
 
 /* 503 with Retry-After, for a dependency that is down. */

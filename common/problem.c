@@ -7,7 +7,7 @@ int problem_set(problem *p, int status, const char *slug, const char *field, con
 {
     p->status = status;
     p->slug = slug;
-    p->field = field;
+    snprintf(p->field, sizeof p->field, "%s", field ? field : "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->detail, sizeof p->detail, fmt, ap);

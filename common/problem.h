@@ -6,10 +6,11 @@
 #define COMMON_PROBLEM_H
 
 typedef struct problem {
-    int status;        /* 400, 422 ... */
-    const char *slug;  /* "/problems/<slug>"; a literal */
-    const char *field; /* the offending field or parameter, or NULL; borrowed
-                        * from the caller's arguments (a literal in practice) */
+    int status;       /* 400, 422 ... */
+    const char *slug; /* "/problems/<slug>"; a literal */
+    /* The offending field or parameter, "" when none. Copied: it may be a
+     * key of the client's document, freed before the reply is sent. */
+    char field[64];
     char detail[192];
 } problem;
 

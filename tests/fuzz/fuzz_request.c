@@ -33,7 +33,7 @@ static void check_uuid(const char *s)
 
 static void check_problem(const problem *p)
 {
-    if (p->status != 400 || !p->slug || !p->field || !p->detail[0] ||
+    if (p->status != 400 || !p->slug || !p->field[0] || !p->detail[0] ||
         strnlen(p->detail, sizeof p->detail) == sizeof p->detail)
         abort();
 }
