@@ -26,6 +26,7 @@ static const struct {
     {"appointments:read", AUTH_SCOPE_APPOINTMENTS_READ},
     {"billings:read", AUTH_SCOPE_BILLINGS_READ},
     {"metrics:read", AUTH_SCOPE_METRICS_READ},
+    {"billing:admin", AUTH_SCOPE_BILLING_ADMIN},
 };
 
 unsigned auth_scope_bit(const char *name, size_t len)

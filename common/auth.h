@@ -43,8 +43,10 @@ enum {
     AUTH_SCOPE_APPOINTMENTS_READ = 1u << 1,
     AUTH_SCOPE_BILLINGS_READ = 1u << 2,
     AUTH_SCOPE_METRICS_READ = 1u << 3,
+    AUTH_SCOPE_BILLING_ADMIN = 1u << 4, /* dead letters: list, replay, discard */
 };
-#define AUTH_KNOWN_SCOPES "appointments:write, appointments:read, billings:read, metrics:read"
+#define AUTH_KNOWN_SCOPES                                                                          \
+    "appointments:write, appointments:read, billings:read, metrics:read, billing:admin"
 
 /* The bit of a known scope name[0..len), or 0 for any other name. Cannot fail. */
 unsigned auth_scope_bit(const char *name, size_t len);

@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "api.h"
-#include "billing_store.h"
+#include "billing_delay.h"
 #include "billing_request.h"
+#include "billing_store.h"
+#include "dead_letter_api.h"
 #include "json.h"
 #include "service.h"
 
@@ -132,7 +134,10 @@ static size_t probe(void *app, ops_check *checks)
 
 static void render_metrics(void *app, buf *out)
 {
-    consumer_render_metrics(((billing_api *)app)->consumer, out);
+    billing_api *f = app;
+    consumer_render_metrics(f->consumer, out);
+    replays_render_metrics(f->replays, out);
+    billing_delay_render(out);
 }
 
 /* First match wins: /billings/summary before /billings/{appointment_id}. The
@@ -143,6 +148,13 @@ static const http_route routes[] = {
     {"GET", "/billings/summary", handle_summary, "billings:read", false},
     {"GET", "/billings", handle_list, "billings:read", false},
     {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false},
+    {"GET", "/dead-letters", dead_letter_api_list, "billing:admin", false},
+    {"GET", "/dead-letters/{id}", dead_letter_api_get, "billing:admin", false},
+    {"POST", "/dead-letters/{id}/replay", dead_letter_api_replay, "billing:admin", true},
+    {"POST", "/dead-letters/{id}/discard", dead_letter_api_discard, "billing:admin", true},
+    {"POST", "/dead-letter-replays", dead_letter_api_job_start, "billing:admin", true},
+    {"GET", "/dead-letter-replays/{id}", dead_letter_api_job_get, "billing:admin", false},
+    {"POST", "/dead-letter-replays/{id}/cancel", dead_letter_api_job_cancel, "billing:admin", true},
     /* the original Python service's route */
     {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false},
 };

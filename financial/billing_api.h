@@ -1,6 +1,7 @@
 /* billing_api: the financial service's HTTP routes (see proto/ for the
- * contract): read, list and total billings, plus health, readiness, metrics
- * and the OpenAPI document. Handlers run on civetweb threads and share one
+ * contract): read, list and total billings, the dead letters
+ * (dead_letter_api.c, a part of this module), plus health, readiness,
+ * metrics and the OpenAPI document. Handlers run on civetweb threads and share one
  * billing_api, which they only read.
  * billing_, not fin_: one prefix for the folder, which is about billings. */
 #ifndef BILLING_API_H
@@ -8,12 +9,16 @@
 
 #include "billing_store.h"
 #include "consumer.h"
+#include "intake.h"
+#include "replay.h"
 #include "service.h"
 
 typedef struct billing_api {
     service_app svc;                   /* first: ops, the pool, the day buckets */
     consumer *consumer;                /* borrowed */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
+    intake_currencies currencies;      /* CURRENCIES: accepted by the consumer and replays */
+    replays *replays;                  /* dead-letter replays (replay.h) */
 } billing_api;
 
 /* The routes, the readiness checks (mongodb, needed; kafka and the

@@ -10,8 +10,10 @@
 
 #include "alloc.h"
 #include "billing.h"
+#include "billing_delay.h"
 #include "billing_store.h"
 #include "consumer_internal.h"
+#include "dead_letters.h"
 #include "kafka.h"
 #include "log.h"
 #include "money.h"
@@ -77,15 +79,31 @@ static void store_offsets(consumer *c, rd_kafka_message_t **msgs, size_t from, s
 
 /* ---- one batch ---- */
 
-/* The billing m makes (0), or -1 with the reason m can never be billed. */
-static int billing_of_message(const rd_kafka_message_t *m, billing *b, char *reason,
-                              size_t reasonlen)
+/* The billing m makes (0), or -1 with why and the detail of why m can never
+ * be billed: intake_judge, which a replay of a dead letter runs too. */
+static int billing_of_message(const consumer *c, const rd_kafka_message_t *m, billing *b,
+                              intake_reason *why, char *reason, size_t reasonlen)
 {
     char type[128], id[64];
     bool has_type = kafka_message_header(m, "ce_type", type, sizeof type) == 0;
     bool has_id = kafka_message_header(m, "ce_id", id, sizeof id) == 0;
-    return billing_from_event(m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
-                              has_id ? id : NULL, clock_now_ms(), b, reason, reasonlen);
+    intake_message in = {m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
+                         has_id ? id : NULL};
+    return intake_judge(&in, c->opts.currencies, clock_now_ms(), b, why, reason, reasonlen);
+}
+
+/* Records m in the dead_letters collection (dead_letters.h), before it goes
+ * to the topic: 0 once durable, -1 while the database is down. */
+static int record_dead_letter(consumer *c, const rd_kafka_message_t *m, intake_reason why,
+                              const char *reason)
+{
+    bson_error_t err;
+    if (dead_letters_put(c->opts.db, m, c->topic, why, reason, clock_now_ms(), &err) == 0)
+        return 0;
+    log_warn("cannot record the dead letter; pausing consumption",
+             LOG_INT("partition", m->partition), LOG_INT("offset", m->offset), "error", err.message,
+             NULL);
+    return -1;
 }
 
 static void log_billing(const billing *b, const rd_kafka_message_t *m, bool created)
@@ -122,6 +140,8 @@ static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing 
     }
     for (size_t k = 0; k < nbills; k++) {
         metrics_inc(created[k] ? &c->billed : &c->duplicates);
+        if (created[k])
+            billing_delay_observe(bills[k].event.end_ms, clock_now_ms());
         log_billing(&bills[k], msgs[at[k]], created[k]);
     }
     return 0;
@@ -141,7 +161,8 @@ static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
     consumer_state failure = CONSUMER_RUNNING;
     for (size_t i = 0; i < n && failure == CONSUMER_RUNNING; i++) {
         char reason[256];
-        if (billing_of_message(msgs[i], &bills[nbills], reason, sizeof reason) == 0) {
+        intake_reason why;
+        if (billing_of_message(c, msgs[i], &bills[nbills], &why, reason, sizeof reason) == 0) {
             at[nbills++] = i;
             continue;
         }
@@ -150,6 +171,12 @@ static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
             break;
         }
         nbills = 0;
+        if (record_dead_letter(c, msgs[i], why, reason) != 0) {
+            store_offsets(c, msgs, done, i);
+            done = i;
+            failure = CONSUMER_PAUSED_DB_DOWN;
+            break;
+        }
         bool sent = dlq_send(c->dlq, msgs[i], c->topic, reason, &c->thread) == 0;
         store_offsets(c, msgs, done, sent ? i + 1 : i);
         done = sent ? i + 1 : i;

@@ -4,8 +4,10 @@
  *   - a valid event: billing_from_event (financial/billing.h) makes its
  *     billing; the batch's billings go to the database in one bulk insert
  *     (a duplicate key means "already billed"), then their offsets are stored;
- *   - a message that can never be billed goes to the dead-letter topic
- *     (financial/dlq.h), awaited, then its offset is stored;
+ *   - a message that can never be billed (intake.h says why) is recorded in
+ *     the dead_letters collection (financial/dead_letters.h), then goes to
+ *     the dead-letter topic (financial/dlq.h), awaited, then its offset is
+ *     stored;
  *   - a database (or dead-letter broker) failure pauses the partitions,
  *     rewinds them to the first message not handled and retries with capped
  *     exponential backoff, storing nothing meanwhile.
@@ -20,6 +22,7 @@
 
 #include "buckets.h"
 #include "buf.h"
+#include "intake.h"
 #include "mongo.h"
 
 typedef struct consumer_opts {
@@ -32,6 +35,9 @@ typedef struct consumer_opts {
     mongo_db *db;     /* borrowed; outlives the consumer */
     buckets *bk;      /* borrowed; outlives the consumer */
     int batch_max;    /* most messages written in one bulk insert (0: 500) */
+    /* CURRENCIES: an event in another one is dead-lettered "currency";
+     * borrowed, outlives the consumer; NULL accepts any. */
+    const intake_currencies *currencies;
 } consumer_opts;
 
 typedef enum consumer_state {

@@ -16,6 +16,9 @@ static const config_var vars[] = {
      "longest wait between two attempts while MongoDB (or the dead-letter topic) is down"},
     {"CURRENCY", "BRL",
      "ISO 4217 currency that /billings/summary totals when the request names none"},
+    {"CURRENCIES", "BRL",
+     "ISO 4217 currencies billed, comma-separated (BRL,USD); an event in another one is "
+     "dead-lettered with reason currency"},
     SERVICE_TAIL_VARS,
 };
 
@@ -33,7 +36,9 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
                        &consumer_options.session_timeout_ms, err, errlen) ||
                    service_int(v, n, "CONSUMER_RETRY_MAX_MS", 100, 3600000,
                                &consumer_options.retry_max_ms, err, errlen) ||
-                   service_currency(v, n, ((billing_api *)app)->currency, err, errlen)
+                   service_currency(v, n, ((billing_api *)app)->currency, err, errlen) ||
+                   intake_currencies_parse(config_str(v, n, "CURRENCIES"),
+                                           &((billing_api *)app)->currencies, err, errlen)
                ? -1
                : 0;
 }
@@ -43,6 +48,8 @@ static int open_consumer(void *app, char *err, size_t errlen)
     billing_api *f = app;
     consumer_options.db = f->svc.db;
     consumer_options.bk = f->svc.bk;
+    consumer_options.currencies = &f->currencies;
+    f->replays = replays_new(f->svc.db, f->svc.bk, &f->currencies);
     f->consumer = consumer_new(&consumer_options, err, errlen);
     return f->consumer ? 0 : -1;
 }
@@ -65,12 +72,14 @@ static int start_consumer(void *app, char *err, size_t errlen)
 static void stop_consumer(void *app)
 {
     consumer_stop(((billing_api *)app)->consumer);
+    replays_stop(((billing_api *)app)->replays);
 }
 
 /* Commits the stored offsets and leaves the group. */
 static void free_consumer(void *app)
 {
     consumer_free(((billing_api *)app)->consumer);
+    replays_free(((billing_api *)app)->replays);
 }
 
 /* configure, open, start, stop, close: see service_worker. */

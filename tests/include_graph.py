@@ -79,6 +79,8 @@ LAYERS = {
     # 1 domain
     "financial/billing": "domain",
     "financial/commits": "domain",
+    "financial/intake": "domain",
+    "financial/billing_delay": "base",
     # 2 infra
     "common/auth": "infra",
     "common/bsonread": "infra",
@@ -92,14 +94,17 @@ LAYERS = {
     "common/store": "store",
     "appointment/appt_store": "store",
     "financial/billing_store": "store",
+    "financial/dead_letters": "store",
     # 4 request
     "appointment/appt_request": "request",
     "financial/billing_request": "request",
+    "financial/dead_letter_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
     "financial/consumer": "worker",
     "financial/dlq": "worker",
     "financial/lag": "worker",
+    "financial/replay": "worker",
     # 5 api
     "common/api": "api",
     # 6 service
@@ -121,6 +126,7 @@ PARTS = {
     "financial/group": "financial/consumer",
     "financial/pause": "financial/consumer",
     "financial/consumer_state": "financial/consumer",
+    "financial/dead_letter_api": "financial/billing_api",
     "common/http_body": "common/http",
     "common/http_internal": "common/http",
     "common/http_reply": "common/http",
