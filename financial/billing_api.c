@@ -154,7 +154,8 @@ static const http_route routes[] = {
     {"POST", "/dead-letters/{id}/discard", dead_letter_api_discard, "billing:admin", true},
     {"POST", "/dead-letter-replays", dead_letter_api_job_start, "billing:admin", true},
     {"GET", "/dead-letter-replays/{id}", dead_letter_api_job_get, "billing:admin", false},
-    {"POST", "/dead-letter-replays/{id}/cancel", dead_letter_api_job_cancel, "billing:admin", true},
+    {"POST", "/dead-letter-replays/{id}/cancel", dead_letter_api_job_cancel, "billing:admin",
+     false},
     /* the original Python service's route */
     {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false},
 };

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -207,6 +208,14 @@ static void append_headers(bson_t *doc, const rd_kafka_message_t *m)
 int dead_letters_put(mongo_db *db, const rd_kafka_message_t *m, const char *topic,
                      intake_reason reason, const char *detail, int64_t now_ms, bson_error_t *err)
 {
+    /* The consumer may get here before service_main's set-up has run: the
+     * collection is created first, never implicitly by the write (mongo.h). */
+    static atomic_bool created;
+    if (!atomic_load(&created)) {
+        if (mongo_db_create_collection(db, DEAD_LETTERS_COLLECTION, err) != 0)
+            return -1;
+        atomic_store(&created, true);
+    }
     char source[DEAD_LETTER_SOURCE_MAX], id[UUID_STR_LEN], appt[UUID_STR_LEN];
     dead_letters_source(topic, m->partition, m->offset, source);
     dead_letters_id_of(source, id);
