@@ -48,6 +48,7 @@ static void append_list_item(buf *b, const void *item)
 static void append_bson_str(buf *b, const bson_t *doc, const char *key, const char *name)
 {
     bson_iter_t it;
+    buf_putc(b, ',');
     json_append_key(b, name);
     if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) {
         uint32_t len;
@@ -95,6 +96,7 @@ static void append_full(buf *b, const bson_t *doc)
         }
     }
     buf_putc(b, ']');
+    buf_putc(b, ',');
     json_append_key(b, "value");
     if (bson_iter_init_find(&it, doc, "value") && BSON_ITER_HOLDS_BINARY(&it)) {
         bson_subtype_t sub;
