@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bsonread.h"
 #include "kafka.h"
 #include "trace.h"
 
@@ -66,46 +67,34 @@ size_t dead_letters_kept_len(size_t len, bool *truncated)
     return *truncated ? DEAD_LETTER_VALUE_MAX : len;
 }
 
+/* A BSONREAD_FN: truncated is a boolean. */
+static void read_truncated(const bson_iter_t *it, void *out)
+{
+    ((dead_letter *)out)->truncated = BSON_ITER_HOLDS_BOOL(it) && bson_iter_bool(it);
+}
+
+static const bsonread_field record_fields[] = {
+    BSONREAD_STR("_id", dead_letter, source),
+    BSONREAD_STR("id", dead_letter, id),
+    BSONREAD_STR("topic", dead_letter, topic),
+    BSONREAD_INT32("partition", dead_letter, partition),
+    BSONREAD_INT("offset", dead_letter, offset),
+    BSONREAD_STR("reason", dead_letter, reason),
+    BSONREAD_STR("detail", dead_letter, detail),
+    BSONREAD_STR("status", dead_letter, status),
+    BSONREAD_STR("appointment_id", dead_letter, appointment_id),
+    BSONREAD_STR("trace_id", dead_letter, trace_id),
+    BSONREAD_INT("first_seen", dead_letter, first_seen_ms),
+    BSONREAD_INT("last_seen", dead_letter, last_seen_ms),
+    BSONREAD_INT("attempts", dead_letter, attempts),
+    BSONREAD_INT("value_len", dead_letter, value_len),
+    BSONREAD_FN("truncated", read_truncated),
+};
+
 void dead_letters_decode(const bson_t *doc, void *item)
 {
-    dead_letter *d = item;
-    memset(d, 0, sizeof *d);
-    bson_iter_t it;
-    if (!bson_iter_init(&it, doc))
-        return;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (strcmp(k, "_id") == 0)
-            mongo_iter_str(&it, d->source, sizeof d->source);
-        else if (strcmp(k, "id") == 0)
-            mongo_iter_str(&it, d->id, sizeof d->id);
-        else if (strcmp(k, "topic") == 0)
-            mongo_iter_str(&it, d->topic, sizeof d->topic);
-        else if (strcmp(k, "partition") == 0)
-            d->partition = (int32_t)mongo_iter_int(&it);
-        else if (strcmp(k, "offset") == 0)
-            d->offset = mongo_iter_int(&it);
-        else if (strcmp(k, "reason") == 0)
-            mongo_iter_str(&it, d->reason, sizeof d->reason);
-        else if (strcmp(k, "detail") == 0)
-            mongo_iter_str(&it, d->detail, sizeof d->detail);
-        else if (strcmp(k, "status") == 0)
-            mongo_iter_str(&it, d->status, sizeof d->status);
-        else if (strcmp(k, "appointment_id") == 0)
-            mongo_iter_str(&it, d->appointment_id, sizeof d->appointment_id);
-        else if (strcmp(k, "trace_id") == 0)
-            mongo_iter_str(&it, d->trace_id, sizeof d->trace_id);
-        else if (strcmp(k, "first_seen") == 0)
-            d->first_seen_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "last_seen") == 0)
-            d->last_seen_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "attempts") == 0)
-            d->attempts = mongo_iter_int(&it);
-        else if (strcmp(k, "value_len") == 0)
-            d->value_len = mongo_iter_int(&it);
-        else if (strcmp(k, "truncated") == 0)
-            d->truncated = BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
-    }
+    memset(item, 0, sizeof(dead_letter));
+    bsonread_doc(doc, record_fields, BSONREAD_COUNT(record_fields), item);
 }
 
 /* Creates coll if missing, then its indexes on each of fields (one field

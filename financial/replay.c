@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "billing_delay.h"
 #include "billing_store.h"
+#include "bsonread.h"
 #include "clock.h"
 #include "dead_letters.h"
 #include "log.h"
@@ -318,51 +319,39 @@ static void decode_filter(bson_iter_t *it, replay_filter *f)
     }
 }
 
-static void decode_counts(bson_iter_t *it, replay_counts *c)
+/* BSONREAD_FNs of a job's document. */
+static void read_filter(const bson_iter_t *it, void *out)
 {
-    bson_iter_t sub;
-    if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &sub))
-        return;
-    while (bson_iter_next(&sub)) {
-        const char *k = bson_iter_key(&sub);
-        if (strcmp(k, "matched") == 0)
-            c->matched = mongo_iter_int(&sub);
-        for (int i = 0; i < REPLAY_NRESULTS; i++)
-            if (strcmp(k, result_names[i]) == 0)
-                c->by[i] = mongo_iter_int(&sub);
-    }
+    bson_iter_t copy = *it;
+    decode_filter(&copy, &((replay_job *)out)->filter);
 }
 
+static const bsonread_field count_fields[] = {
+    BSONREAD_INT("matched", replay_job, counts.matched),
+    BSONREAD_INT("billed", replay_job, counts.by[REPLAY_BILLED]),
+    BSONREAD_INT("already_billed", replay_job, counts.by[REPLAY_ALREADY_BILLED]),
+    BSONREAD_INT("still_failing", replay_job, counts.by[REPLAY_STILL_FAILING]),
+    BSONREAD_INT("skipped", replay_job, counts.by[REPLAY_SKIPPED]),
+};
+
+static const bsonread_field job_fields[] = {
+    BSONREAD_STR("_id", replay_job, id),
+    BSONREAD_STR("status", replay_job, status),
+    BSONREAD_FN("filter", read_filter),
+    BSONREAD_DOC("counts", count_fields),
+    BSONREAD_STR("who", replay_job, who),
+    BSONREAD_STR("trace_id", replay_job, trace_id),
+    BSONREAD_STR("error", replay_job, error),
+    BSONREAD_INT("created_at", replay_job, created_ms),
+    BSONREAD_INT("updated_at", replay_job, updated_ms),
+    BSONREAD_INT("finished_at", replay_job, finished_ms),
+};
+
+/* A mongo_decode_fn: a job's document. */
 static void decode_job(const bson_t *doc, void *item)
 {
-    replay_job *j = item;
-    memset(j, 0, sizeof *j);
-    bson_iter_t it;
-    if (!bson_iter_init(&it, doc))
-        return;
-    while (bson_iter_next(&it)) {
-        const char *k = bson_iter_key(&it);
-        if (strcmp(k, "_id") == 0)
-            mongo_iter_str(&it, j->id, sizeof j->id);
-        else if (strcmp(k, "status") == 0)
-            mongo_iter_str(&it, j->status, sizeof j->status);
-        else if (strcmp(k, "filter") == 0)
-            decode_filter(&it, &j->filter);
-        else if (strcmp(k, "counts") == 0)
-            decode_counts(&it, &j->counts);
-        else if (strcmp(k, "who") == 0)
-            mongo_iter_str(&it, j->who, sizeof j->who);
-        else if (strcmp(k, "trace_id") == 0)
-            mongo_iter_str(&it, j->trace_id, sizeof j->trace_id);
-        else if (strcmp(k, "error") == 0)
-            mongo_iter_str(&it, j->error, sizeof j->error);
-        else if (strcmp(k, "created_at") == 0)
-            j->created_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "updated_at") == 0)
-            j->updated_ms = mongo_iter_int(&it);
-        else if (strcmp(k, "finished_at") == 0)
-            j->finished_ms = mongo_iter_int(&it);
-    }
+    memset(item, 0, sizeof(replay_job));
+    bsonread_doc(doc, job_fields, BSONREAD_COUNT(job_fields), item);
 }
 
 /* Writes the job's document as it is now (replacing the last one). */

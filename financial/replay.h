@@ -42,7 +42,7 @@ typedef struct replay_counts {
 /* A job as its document holds it. */
 typedef struct replay_job {
     char id[UUID_STR_LEN];
-    char status[16]; /* "running", "done", "cancelled", "failed", "interrupted" */
+    char status[16]; /* "running", "done", "cancelled", "failed" */
     replay_filter filter;
     replay_counts counts;
     char who[80];
