@@ -9,6 +9,9 @@
 #   make fuzz   libFuzzer targets, each for FUZZ_SECONDS
 #   make soak   SOAK_SECONDS (default 1800) of mixed load: RSS and reconciliation
 #   make reconcile   finished appointments vs billings (MONGODB_URI)
+#   make load-sample the sample registry (60 physicians, 2,000 patients) into
+#                    a running appointment service (APPOINTMENT_URL, TOKEN)
+#   make import FILE=...   physicians and patients from NDJSON or CSV, the same way
 #   make SANITIZE=1 ...   the same with AddressSanitizer + UndefinedBehaviorSanitizer
 
 CC      ?= cc
@@ -49,7 +52,7 @@ APPT_OBJ   := $(APPT_SRC:%.c=$(BUILD)/obj/%.o)
 FIN_OBJ    := $(FIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: FORCE all deps run test test-unit test-integration topic bench bench-json chaos fuzz soak reconcile clean format
+.PHONY: FORCE all deps run test test-unit test-integration topic bench bench-json chaos fuzz soak reconcile load-sample import clean format
 all: $(BUILD)/appointment $(BUILD)/financial $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -145,6 +148,15 @@ soak: deps
 
 reconcile: deps
 	@.deps/venv/bin/python deploy/reconcile.py
+
+# deploy/registry.py: PUTs with the records' own ids, so running either twice
+# changes nothing. Exit 1 when a row was refused (each printed with its line).
+load-sample: deps
+	@.deps/venv/bin/python deploy/registry.py load-sample
+
+import: deps
+	@test -n "$(FILE)" || { echo 'usage: make import FILE=people.ndjson (or .csv)' >&2; exit 2; }
+	@.deps/venv/bin/python deploy/registry.py import "$(FILE)"
 
 format:
 	clang-format -i common/*.[ch] appointment/*.[ch] financial/*.[ch] tests/unit/*.c tests/fuzz/*.[ch] tests/bench/*.c

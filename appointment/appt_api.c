@@ -13,20 +13,20 @@
 #define IDEM_KEY_MAX 200
 
 /* An api_append_fn: the appointment resource. */
-static void append_appt(buf *b, const void *item)
+static void append_appt(buf *b, const void *item, api_dates dates)
 {
     const appt *a = item;
     buf_puts(b, "{\"id\":");
     json_append_cstr(b, a->id);
     api_json_consultation(b, a->physician_id, a->patient_id, a->start_ms,
-                          a->finished ? &a->end_ms : NULL);
+                          a->finished ? &a->end_ms : NULL, dates);
     api_json_money(b, "price", a->price_cents);
     api_json_str(b, "currency", a->currency);
     api_json_str(b, "status", a->finished ? "finished" : "started");
     buf_putc(b, '}');
 }
 
-/* api_resource.list: query is an appt_list_req (handle_list). */
+/* api_resource.list: query is an appt_list_query (handle_list). */
 static int list_appts(mongo_db *db, buckets *bk, const void *query, mongo_page *p,
                       bson_error_t *err)
 {
@@ -35,23 +35,32 @@ static int list_appts(mongo_db *db, buckets *bk, const void *query, mongo_page *
 
 static void reply_appt(http_req *req, int status, const appt *a)
 {
+    /* The original service answered its start with 200 (its clients check
+     * for it), and with no Location. */
+    if (req->route->compat && status == 201) {
+        api_reply_item(req, 200, a, append_appt, NULL);
+        return;
+    }
     char location[64];
     snprintf(location, sizeof location, "/appointments/%s", a->id);
     const char *const hdr[] = {"Location", location, NULL};
     api_reply_item(req, status, a, append_appt, status == 201 ? hdr : NULL);
 }
 
-/* Validates a JSON body with one of appt_request's parsers. */
-typedef int (*body_check_fn)(const json_t *doc, int64_t now_ms, void *out, problem *p);
+/* Validates a JSON body with one of appt_request's parsers; compat: for a
+ * compatibility route (its _compat parser). */
+typedef int (*body_check_fn)(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p);
 
-static int check_start(const json_t *doc, int64_t now_ms, void *out, problem *p)
+static int check_start(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p)
 {
-    return appt_request_start(doc, now_ms, out, p);
+    return compat ? appt_request_start_compat(doc, now_ms, out, p)
+                  : appt_request_start(doc, now_ms, out, p);
 }
 
-static int check_finish(const json_t *doc, int64_t now_ms, void *out, problem *p)
+static int check_finish(const json_t *doc, int64_t now_ms, bool compat, void *out, problem *p)
 {
-    return appt_request_finish(doc, now_ms, out, p);
+    return compat ? appt_request_finish_compat(doc, now_ms, out, p)
+                  : appt_request_finish(doc, now_ms, out, p);
 }
 
 /* Parses the body and validates it with check into *out. Returns 0, or -1
@@ -62,7 +71,7 @@ static int body_or_reply(http_req *req, int64_t now_ms, body_check_fn check, voi
     if (http_body_json_or_reply(req, &doc) != 0)
         return -1;
     problem p;
-    int rc = check(doc, now_ms, out, &p);
+    int rc = check(doc, now_ms, req->route->compat, out, &p);
     json_decref(doc);
     return api_valid_or_reply(req, rc, &p);
 }
@@ -106,26 +115,27 @@ static void start_replay(http_req *req, const appt *want, bool start_given, cons
     }
     bson_error_t err;
     appt a;
-    int rc = appt_store_get(app->svc.db, first->id, &a, &err);
-    if (rc == 0) {
+    bool found = false;
+    if (appt_store_get(app->svc.db, first->id, &a, &found, &err) != 0)
+        goto fail;
+    if (!found) {
         a = *want;
         memcpy(a.id, first->id, UUID_STR_LEN);
         a.start_ms = first->start_ms;
         a.created_ms = first->created_ms;
-        if (appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0 &&
-            !mongo_error_is_duplicate(&err)) {
-            http_reply_db_error(req, &err);
-            return;
-        }
-        rc = appt_store_get(app->svc.db, first->id, &a, &err);
-    }
-    if (rc != 1) {
-        if (rc == 0)
+        if ((appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0 &&
+             !mongo_error_is_duplicate(&err)) ||
+            appt_store_get(app->svc.db, first->id, &a, &found, &err) != 0)
+            goto fail;
+        if (!found) {
             bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment vanished");
-        http_reply_db_error(req, &err);
-        return;
+            goto fail;
+        }
     }
     reply_appt(req, 201, &a);
+    return;
+fail:
+    http_reply_db_error(req, &err);
 }
 
 static void handle_start(http_req *req)
@@ -150,34 +160,28 @@ static void handle_start(http_req *req)
     bson_error_t err;
     if (key) {
         appt first;
-        bool first_given = false;
-        int rc = appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, &first,
-                                     &first_given, &err);
-        if (rc < 0) {
+        bool recorded = false, first_given = false;
+        if (appt_store_idem_put(app->svc.db, req->client, key, &a, has_start, app->idem_ttl_ms,
+                                &recorded, &first, &first_given, &err) != 0) {
             http_reply_db_error(req, &err);
             return;
         }
-        if (rc == 0) {
+        if (!recorded) {
             start_replay(req, &a, has_start, &first, first_given);
             return;
         }
     }
     if (appt_store_insert(app->svc.db, app->svc.bk, &a, &err) != 0) {
-        http_reply_db_error(req, &err);
-        return;
+        /* A concurrent retry of the same key read our record and inserted
+         * the appointment first (start_replay): it is this one. */
+        bool found = false;
+        if (!key || !mongo_error_is_duplicate(&err) ||
+            appt_store_get(app->svc.db, a.id, &a, &found, &err) != 0 || !found) {
+            http_reply_db_error(req, &err);
+            return;
+        }
     }
     reply_appt(req, 201, &a);
-}
-
-/* Answers a finish request against an appointment already finished. */
-static void refinish(http_req *req, const appt *a, bool end_given, int64_t end_ms)
-{
-    if (end_given && end_ms != a->end_ms) {
-        http_reply_problem(req, 409, "already-finished", "end_date",
-                           "the appointment is already finished with another end_date");
-        return;
-    }
-    reply_appt(req, 200, a);
 }
 
 static void handle_finish(http_req *req)
@@ -189,68 +193,58 @@ static void handle_finish(http_req *req)
     if (http_param_uuid_or_reply(req, 0, "id", id) != 0 ||
         body_or_reply(req, now, check_finish, &fr) != 0)
         return;
-    bool end_given = fr.has_end;
     appt a;
     memset(&a, 0, sizeof a);
     memcpy(a.id, id, UUID_STR_LEN);
-    a.end_ms = end_given ? fr.end_ms : now;
+    a.end_ms = fr.has_end ? fr.end_ms : now;
     uuid_v4(a.event_id);
     a.event_time_ms = now;
     memcpy(a.traceparent, req->traceparent, sizeof a.traceparent);
     memcpy(a.tracestate, req->tracestate, sizeof a.tracestate);
 
-    /* One findAndModify whose filter holds the guards; only a miss reads the
-     * document, to tell the client why. */
     bson_error_t err;
     appt done;
-    int64_t lease = outbox_lease_until(app->ob, now);
-    int rc = appt_store_finish(app->svc.db, &a, lease, &done, &err);
-    if (rc == 0) {
-        rc = appt_store_get(app->svc.db, id, &done, &err);
-        if (rc == 0) {
-            http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
-            return;
-        }
-        if (rc == 1 && done.finished) { /* before, or concurrently by another request */
-            refinish(req, &done, end_given, fr.end_ms);
-            return;
-        }
-        if (rc == 1 && end_given) {
-            http_reply_problem(req, 400, "invalid-field", "end_date",
-                               "end_date must not be before start_date");
-            return;
-        }
-        if (rc == 1) {
-            /* Started "in the future" by this clock (another host's was
-             * ahead): end it at its start, the shortest consultation. */
-            a.end_ms = done.start_ms;
-            rc = appt_store_finish(app->svc.db, &a, lease, &done, &err);
-            if (rc == 0) {
-                rc = appt_store_get(app->svc.db, id, &done, &err);
-                if (rc == 1 && done.finished) {
-                    refinish(req, &done, end_given, fr.end_ms);
-                    return;
-                }
-                if (rc >= 0)
-                    bson_set_error(&err, MONGOC_ERROR_SERVER, 0, "appointment changed meanwhile");
-                rc = -1;
-            }
-        }
-    }
-    if (rc < 0) {
+    appt_finish_outcome outcome;
+    if (outbox_finish(app->ob, &a, fr.has_end, now, &done, &outcome, &err) != 0) {
         http_reply_db_error(req, &err);
         return;
     }
-    outbox_publish(app->ob, &done);
-    log_info("appointment finished", "appointment_id", done.id, "event_id", done.event_id,
-             "request_id", req->request_id, "trace_id", req->trace.trace_id, "span_id",
-             req->trace.span_id, NULL);
-    reply_appt(req, 200, &done);
+    switch (outcome) {
+    case APPT_FINISH_DONE:
+        log_info("appointment finished", "appointment_id", done.id, "event_id", done.event_id,
+                 "request_id", req->request_id, "trace_id", req->trace.trace_id, "span_id",
+                 req->trace.span_id, NULL);
+        reply_appt(req, 200, &done);
+        return;
+    case APPT_FINISH_ALREADY:
+        reply_appt(req, 200, &done);
+        return;
+    case APPT_FINISH_CONFLICT:
+        http_reply_problem(req, 409, "already-finished", "end_date",
+                           "the appointment is already finished with another end_date");
+        return;
+    case APPT_FINISH_NOT_FOUND:
+        http_reply_problem(req, 404, "not-found", "id", "no appointment with this id");
+        return;
+    case APPT_FINISH_BEFORE_START:
+        http_reply_problem(req, 400, "invalid-field", "end_date",
+                           "end_date must not be before start_date");
+        return;
+    case APPT_FINISH_TOO_LONG: {
+        char detail[160];
+        snprintf(detail, sizeof detail,
+                 "the consultation would last more than MAX_CONSULTATION_HOURS (%lld hours): "
+                 "give the end_date it ended at",
+                 (long long)(app->max_consultation_ms / 3600000));
+        http_reply_problem(req, 422, "consultation-too-long", "end_date", detail);
+        return;
+    }
+    }
 }
 
 static void handle_list(http_req *req)
 {
-    appt_list_req lr;
+    appt_list_query lr;
     problem p;
     if (api_valid_or_reply(req, appt_request_list(req->query, &lr, &p), &p) == 0)
         service_list(req, &lr, lr.limit);
@@ -268,17 +262,18 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
+    idem_expiry_render_metrics(((appt_api *)app)->expiry, out);
 }
 
 static const http_route routes[] = {
     OPS_ROUTES,
-    {"POST", "/appointments", handle_start, "appointments:write", true},
-    {"GET", "/appointments", handle_list, "appointments:read", false},
-    {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false},
-    {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true},
+    {"POST", "/appointments", handle_start, "appointments:write", true, false},
+    {"GET", "/appointments", handle_list, "appointments:read", false, false},
+    {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false, false},
+    {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true, false},
     /* the original Python service's routes */
-    {"POST", "/", handle_start, "appointments:write", true},
-    {"POST", "/{id:uuid}", handle_finish, "appointments:write", true},
+    {"POST", "/", handle_start, "appointments:write", true, true},
+    {"POST", "/{id:uuid}", handle_finish, "appointments:write", true, true},
 };
 
 /* What service_handle_get and service_list serve. */

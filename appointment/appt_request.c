@@ -19,9 +19,11 @@ static int body_uuid(const json_t *doc, const char *field, char *out, problem *p
     return 0;
 }
 
-/* Reads an optional date-time field, not in the future. Returns 1 when
- * present (*out set), 0 when absent, -1 with *p. */
-static int body_time(const json_t *doc, const char *field, int64_t now, int64_t *out, problem *p)
+/* Reads an optional date-time field, not in the future; compat: in
+ * timefmt_parse_compat's forms. Returns 1 when present (*out set), 0 when
+ * absent, -1 with *p. */
+static int body_time(const json_t *doc, const char *field, int64_t now, bool compat, int64_t *out,
+                     problem *p)
 {
     const char *s = NULL;
     size_t n = 0;
@@ -29,9 +31,12 @@ static int body_time(const json_t *doc, const char *field, int64_t now, int64_t 
     if (st == JSON_MISSING)
         return 0;
     int64_t ms = 0;
-    if (st != JSON_OK || timefmt_parse(s, n, &ms) != 0)
+    if (st != JSON_OK || (compat ? timefmt_parse_compat(s, n, &ms) : timefmt_parse(s, n, &ms)) != 0)
         return problem_set(p, 400, "invalid-field", field,
-                           "%s must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z", field);
+                           compat ? "%s must be a date-time such as 2024-05-01T14:30:00.000000 "
+                                    "(UTC) or 2024-05-01T14:30:00Z"
+                                  : "%s must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z",
+                           field);
     /* now + tolerance cannot overflow: now comes from the clock, not the client. */
     if (ms > now + APPT_FUTURE_TOLERANCE_MS)
         return problem_set(p, 400, "invalid-field", field, "%s must not be in the future", field);
@@ -39,24 +44,24 @@ static int body_time(const json_t *doc, const char *field, int64_t now, int64_t 
     return 1;
 }
 
-int appt_request_start(const json_t *doc, int64_t now_ms, appt_start_req *out, problem *p)
+static int start(const json_t *doc, int64_t now_ms, bool compat, appt_start_req *out, problem *p)
 {
     appt_start_req r;
     memset(&r, 0, sizeof r);
     int has_start = 0;
     if (body_uuid(doc, "physician_id", r.physician_id, p) != 0 ||
         body_uuid(doc, "patient_id", r.patient_id, p) != 0 ||
-        (has_start = body_time(doc, "start_date", now_ms, &r.start_ms, p)) < 0)
+        (has_start = body_time(doc, "start_date", now_ms, compat, &r.start_ms, p)) < 0)
         return -1;
     r.has_start = has_start == 1;
     *out = r;
     return 0;
 }
 
-int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p)
+static int finish(const json_t *doc, int64_t now_ms, bool compat, appt_finish_req *out, problem *p)
 {
     appt_finish_req r = {false, 0};
-    int has_end = body_time(doc, "end_date", now_ms, &r.end_ms, p);
+    int has_end = body_time(doc, "end_date", now_ms, compat, &r.end_ms, p);
     if (has_end < 0)
         return -1;
     r.has_end = has_end == 1;
@@ -64,9 +69,29 @@ int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out,
     return 0;
 }
 
-int appt_request_list(const char *query, appt_list_req *out, problem *p)
+int appt_request_start(const json_t *doc, int64_t now_ms, appt_start_req *out, problem *p)
 {
-    appt_list_req r;
+    return start(doc, now_ms, false, out, p);
+}
+
+int appt_request_start_compat(const json_t *doc, int64_t now_ms, appt_start_req *out, problem *p)
+{
+    return start(doc, now_ms, true, out, p);
+}
+
+int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p)
+{
+    return finish(doc, now_ms, false, out, p);
+}
+
+int appt_request_finish_compat(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p)
+{
+    return finish(doc, now_ms, true, out, p);
+}
+
+int appt_request_list(const char *query, appt_list_query *out, problem *p)
+{
+    appt_list_query r;
     memset(&r, 0, sizeof r);
     r.status = -1;
     int has_phys, has_pat, has_cursor;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "appt_store.h"
 #include "problem.h"
 #include "uuid.h"
 
@@ -30,15 +31,6 @@ typedef struct appt_finish_req {
     int64_t end_ms;
 } appt_finish_req;
 
-typedef struct appt_list_req {
-    bool has_physician, has_patient, has_cursor;
-    char physician_id[UUID_STR_LEN];
-    char patient_id[UUID_STR_LEN];
-    char cursor[UUID_STR_LEN];
-    int status; /* -1 any, 0 started, 1 finished */
-    int limit;  /* 1..APPT_LIST_MAX */
-} appt_list_req;
-
 /* POST /appointments: physician_id and patient_id (UUIDs, required),
  * start_date (optional date-time, not after now + the tolerance). doc is the
  * parsed body (json_parse_object). */
@@ -47,8 +39,15 @@ int appt_request_start(const json_t *doc, int64_t now_ms, appt_start_req *out, p
 /* POST /appointments/{id}/finish: end_date (optional, as start_date). */
 int appt_request_finish(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p);
 
-/* GET /appointments: physician_id, patient_id, cursor (UUIDs), status
- * (started | finished), limit (1..100, default 20). query may be NULL. */
-int appt_request_list(const char *query, appt_list_req *out, problem *p);
+/* The same for the original Python service's routes (POST /, POST /{id}):
+ * their dates may also be naive, as its clients send them
+ * (timefmt_parse_compat: "2024-05-01T14:30:00.123456" is UTC). */
+int appt_request_start_compat(const json_t *doc, int64_t now_ms, appt_start_req *out, problem *p);
+int appt_request_finish_compat(const json_t *doc, int64_t now_ms, appt_finish_req *out, problem *p);
+
+/* GET /appointments, into the store's query: physician_id, patient_id,
+ * cursor (UUIDs), status (started | finished), limit (1..100, default 20).
+ * query may be NULL. */
+int appt_request_list(const char *query, appt_list_query *out, problem *p);
 
 #endif

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "bsonread.h"
+#include "clock.h"
+#include "timefmt.h"
 
 /* "status": "started" or "finished". */
 static void read_status(const bson_iter_t *it, void *out)
@@ -70,6 +72,22 @@ static int flag_pending(mongo_db *db, bson_error_t *err)
     return rc;
 }
 
+/* Records written before they carried their day have none, and the sweep
+ * would never delete them: give them today's, so that they go a time to
+ * live after this version first started (a day late rather than early:
+ * their lookups already treat them as expired by created_at). */
+static int idem_give_day(mongo_db *db, bson_error_t *err)
+{
+    char today[BUCKET_DAY_LEN];
+    timefmt_format_day(clock_now_ms(), today);
+    bson_t *sel = BCON_NEW(APPT_IDEM_DAY_FIELD, "{", "$exists", BCON_BOOL(false), "}");
+    bson_t *upd = BCON_NEW("$set", "{", APPT_IDEM_DAY_FIELD, BCON_UTF8(today), "}");
+    int rc = mongo_update(db, APPT_IDEM_COLLECTION, sel, upd, true, err);
+    bson_destroy(upd);
+    bson_destroy(sel);
+    return rc;
+}
+
 int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
 {
     static const buckets_migration migration = {"appointments-buckets-v1", refs_of, flag_pending};
@@ -83,9 +101,19 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{", "key",
         "{", BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}",
         "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
+    /* The expiry sweep deletes a day's idempotency records by equality. */
+    bson_t *idem_idx = BCON_NEW("0", "{", "key", "{", APPT_IDEM_DAY_FIELD, BCON_INT32(1), "}",
+                                "name", APPT_IDEM_DAY_FIELD, "}");
     int rc = buckets_setup(bk, db, &appt_store_coll.docs, idx, &migration, err);
+    if (rc == 0)
+        rc = mongo_db_create_collection(db, APPT_IDEM_COLLECTION, err);
+    if (rc == 0)
+        rc = mongo_db_create_indexes(db, APPT_IDEM_COLLECTION, idem_idx, err);
+    if (rc == 0)
+        rc = buckets_once(bk, db, "idempotency-keys-day-v1", idem_give_day, err);
+    bson_destroy(idem_idx);
     bson_destroy(idx);
-    return rc == 0 ? mongo_db_create_collection(db, APPT_IDEM_COLLECTION, err) : rc;
+    return rc;
 }
 
 const store_desc appt_store_coll = {
@@ -118,15 +146,19 @@ int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *er
     return rc;
 }
 
-int appt_store_get(mongo_db *db, const char *id, appt *out, bson_error_t *err)
+int appt_store_get(mongo_db *db, const char *id, appt *out, bool *found, bson_error_t *err)
 {
-    return mongo_get(db, &appt_store_coll.docs, id, out, err);
+    int rc = mongo_get(db, &appt_store_coll.docs, id, out, err);
+    if (rc < 0)
+        return -1;
+    *found = rc == 1;
+    return 0;
 }
 
-/* Runs findAndModify(query, update, return new) and decodes the result.
- * Returns 1 with *out, 0 when nothing matched, -1 on error. */
+/* Runs findAndModify(query, update, return new): sets *matched, and decodes
+ * the new document into *out when it is true. */
 static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *update,
-                           const bson_t *sort, appt *out, bson_error_t *err)
+                           const bson_t *sort, appt *out, bool *matched, bson_error_t *err)
 {
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_COLLECTION);
@@ -140,14 +172,14 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
     if (mongoc_collection_find_and_modify_with_opts(coll, query, opts, &reply, err)) {
         bson_iter_t it;
         rc = 0;
-        if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        *matched = bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it);
+        if (*matched) {
             uint32_t len = 0;
             const uint8_t *data = NULL;
             bson_iter_document(&it, &len, &data);
             bson_t v;
             if (out && bson_init_static(&v, data, len))
                 appt_decode(&v, out);
-            rc = 1;
         }
     }
     bson_destroy(&reply);
@@ -157,13 +189,16 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
     return rc;
 }
 
-int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *out,
-                      bson_error_t *err)
+/* The finishing findAndModify (appt_store_finish): sets *matched, and fills
+ * *out when it is true. */
+static int finish_guarded(mongo_db *db, const appt *a, int64_t max_ms, int64_t retry_at_ms,
+                          appt *out, bool *matched, bson_error_t *err)
 {
-    /* _id and status are equalities the database indexes; the start guard
-     * is checked on that one document. */
-    bson_t *query = BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date",
-                             "{", "$lte", BCON_DATE_TIME(a->end_ms), "}");
+    /* _id and status are equalities the database indexes; the start guards
+     * are checked on that one document. */
+    bson_t *query =
+        BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date", "{", "$lte",
+                 BCON_DATE_TIME(a->end_ms), "$gte", BCON_DATE_TIME(a->end_ms - max_ms), "}");
     bson_t update = BSON_INITIALIZER, set, outbox;
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
@@ -181,13 +216,59 @@ int appt_store_finish(mongo_db *db, const appt *a, int64_t retry_at_ms, appt *ou
     BSON_APPEND_DATE_TIME(&outbox, "next_attempt_at", retry_at_ms);
     bson_append_document_end(&set, &outbox);
     bson_append_document_end(&update, &set);
-    int rc = find_and_modify(db, query, &update, NULL, out, err);
+    int rc = find_and_modify(db, query, &update, NULL, out, matched, err);
     bson_destroy(&update);
     bson_destroy(query);
     return rc;
 }
 
-int appt_store_list(mongo_db *db, buckets *bk, const appt_list_req *q, mongo_page *p,
+int appt_store_finish(mongo_db *db, const appt *a, bool end_given, int64_t max_ms,
+                      int64_t retry_at_ms, appt *out, appt_finish_outcome *outcome,
+                      bson_error_t *err)
+{
+    /* At most two passes: the second only after a start ahead of this clock. */
+    appt want = *a;
+    for (int pass = 0;; pass++) {
+        bool matched = false, found = false;
+        if (finish_guarded(db, &want, max_ms, retry_at_ms, out, &matched, err) != 0)
+            return -1;
+        if (matched) {
+            *outcome = APPT_FINISH_DONE;
+            return 0;
+        }
+        /* Only a miss reads the document, to tell why. */
+        appt cur;
+        if (appt_store_get(db, a->id, &cur, &found, err) != 0)
+            return -1;
+        if (found && cur.finished) { /* before, or concurrently by another request */
+            *outcome =
+                end_given && a->end_ms != cur.end_ms ? APPT_FINISH_CONFLICT : APPT_FINISH_ALREADY;
+            *out = cur;
+            return 0;
+        }
+        if (pass > 0) {
+            bson_set_error(err, MONGOC_ERROR_SERVER, 0, "appointment changed meanwhile");
+            return -1;
+        }
+        if (!found) {
+            *outcome = APPT_FINISH_NOT_FOUND;
+            return 0;
+        }
+        if (want.end_ms >= cur.start_ms && want.end_ms - cur.start_ms > max_ms) {
+            *outcome = APPT_FINISH_TOO_LONG;
+            return 0;
+        }
+        if (end_given) {
+            *outcome = APPT_FINISH_BEFORE_START;
+            return 0;
+        }
+        /* Started "in the future" by this clock (another host's was ahead):
+         * end it at its start, the shortest consultation. */
+        want.end_ms = cur.start_ms;
+    }
+}
+
+int appt_store_list(mongo_db *db, buckets *bk, const appt_list_query *q, mongo_page *p,
                     bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
@@ -205,49 +286,155 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_list_req *q, mongo_pag
     return rc;
 }
 
-int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
-                        bool start_given, appt *existing, bool *existing_start_given,
-                        bson_error_t *err)
+bool appt_store_idem_expired(int64_t created_ms, int64_t now_ms, int64_t ttl_ms)
 {
-    char *id = bson_strdup_printf("%s %s", client, key);
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_UTF8(&doc, "client", client);
-    BSON_APPEND_UTF8(&doc, "key", key);
-    BSON_APPEND_UTF8(&doc, "appointment_id", a->id);
-    BSON_APPEND_UTF8(&doc, "physician_id", a->physician_id);
-    BSON_APPEND_UTF8(&doc, "patient_id", a->patient_id);
-    BSON_APPEND_BOOL(&doc, "start_given", start_given);
-    BSON_APPEND_DATE_TIME(&doc, "start_date", a->start_ms);
-    BSON_APPEND_DATE_TIME(&doc, "created_at", a->created_ms);
-    int rc = mongo_insert(db, APPT_IDEM_COLLECTION, &doc, err);
-    bson_destroy(&doc);
-    if (rc == 0 || !mongo_error_is_duplicate(err)) {
-        bson_free(id);
-        return rc == 0 ? 1 : -1;
-    }
+    return now_ms - created_ms >= ttl_ms;
+}
 
-    bson_t filter = BSON_INITIALIZER, found;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    rc = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
-    bson_destroy(&filter);
-    bson_free(id);
-    if (rc != 1) {
-        if (rc == 0) /* the key vanished between insert and read: report as a conflict */
-            bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key vanished");
-        return -1;
+/* The record of (client, key) -> a, whose _id is id. */
+static void idem_record(bson_t *doc, const char *id, const char *client, const char *key,
+                        const appt *a, bool start_given)
+{
+    char day[BUCKET_DAY_LEN];
+    timefmt_format_day(a->created_ms, day);
+    BSON_APPEND_UTF8(doc, "_id", id);
+    BSON_APPEND_UTF8(doc, "client", client);
+    BSON_APPEND_UTF8(doc, "key", key);
+    BSON_APPEND_UTF8(doc, "appointment_id", a->id);
+    BSON_APPEND_UTF8(doc, "physician_id", a->physician_id);
+    BSON_APPEND_UTF8(doc, "patient_id", a->patient_id);
+    BSON_APPEND_BOOL(doc, "start_given", start_given);
+    BSON_APPEND_DATE_TIME(doc, "start_date", a->start_ms);
+    BSON_APPEND_DATE_TIME(doc, "created_at", a->created_ms);
+    BSON_APPEND_UTF8(doc, APPT_IDEM_DAY_FIELD, day);
+}
+
+/* Replaces record id by doc if it was created at or before cutoff_ms (has
+ * expired): the filter holds both, so of two concurrent replacements one
+ * matches. Sets *replaced. */
+static int idem_replace_expired(mongo_db *db, const char *id, const bson_t *doc, int64_t cutoff_ms,
+                                bool *replaced, bson_error_t *err)
+{
+    bson_t *filter =
+        BCON_NEW("_id", BCON_UTF8(id), "created_at", "{", "$lte", BCON_DATE_TIME(cutoff_ms), "}");
+    mongoc_client_t *c = mongo_db_pop(db);
+    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_IDEM_COLLECTION);
+    bson_t reply;
+    int rc = -1;
+    if (mongoc_collection_replace_one(coll, filter, doc, NULL, &reply, err)) {
+        bson_iter_t it;
+        *replaced = bson_iter_init_find(&it, &reply, "matchedCount") && mongo_iter_int(&it) > 0;
+        rc = 0;
     }
+    bson_destroy(&reply);
+    mongoc_collection_destroy(coll);
+    mongo_db_push(db, c);
+    bson_destroy(filter);
+    return rc;
+}
+
+/* Fills *existing and *existing_start_given from a record. */
+static void idem_decode(const bson_t *found, appt *existing, bool *existing_start_given)
+{
     /* The record names its fields as the appointment's document does, but
      * for its _id, which is the key's. */
-    appt_decode(&found, existing);
+    appt_decode(found, existing);
     existing->id[0] = '\0';
     bson_iter_t it;
-    if (bson_iter_init_find(&it, &found, "appointment_id"))
+    if (bson_iter_init_find(&it, found, "appointment_id"))
         mongo_iter_str(&it, existing->id, sizeof existing->id);
-    *existing_start_given = bson_iter_init_find(&it, &found, "start_given") &&
+    *existing_start_given = bson_iter_init_find(&it, found, "start_given") &&
                             BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
-    bson_destroy(&found);
-    return 0;
+}
+
+/* Rounds of insert, read, replace: a round ends early only when the record
+ * changed under it (swept, or replaced by a concurrent retry). */
+#define IDEM_PUT_ROUNDS 3
+
+int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
+                        bool start_given, int64_t ttl_ms, bool *recorded, appt *existing,
+                        bool *existing_start_given, bson_error_t *err)
+{
+    char *id = bson_strdup_printf("%s %s", client, key);
+    bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER;
+    idem_record(&doc, id, client, key, a, start_given);
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    int rc = -1;
+    for (int round = 0; round < IDEM_PUT_ROUNDS; round++) {
+        if (mongo_insert(db, APPT_IDEM_COLLECTION, &doc, err) == 0) {
+            *recorded = true;
+            rc = 0;
+            goto done;
+        }
+        if (!mongo_error_is_duplicate(err))
+            goto done;
+        bson_t found;
+        int got = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
+        if (got < 0)
+            goto done;
+        if (got == 0) /* swept between insert and read: insert again */
+            continue;
+        bson_iter_t it;
+        int64_t created_ms =
+            bson_iter_init_find(&it, &found, "created_at") ? mongo_iter_int(&it) : 0;
+        if (!appt_store_idem_expired(created_ms, a->created_ms, ttl_ms)) {
+            idem_decode(&found, existing, existing_start_given);
+            bson_destroy(&found);
+            *recorded = false;
+            rc = 0;
+            goto done;
+        }
+        bson_destroy(&found);
+        bool replaced = false;
+        if (idem_replace_expired(db, id, &doc, a->created_ms - ttl_ms, &replaced, err) != 0)
+            goto done;
+        if (replaced) {
+            *recorded = true;
+            rc = 0;
+            goto done;
+        }
+        /* Replaced by a concurrent retry, or swept: read it again. */
+    }
+    bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key changed meanwhile");
+done:
+    bson_destroy(&filter);
+    bson_destroy(&doc);
+    bson_free(id);
+    return rc;
+}
+
+typedef struct idem_days {
+    const char (*days)[BUCKET_DAY_LEN];
+    int64_t deleted;
+} idem_days;
+
+/* mongo_bulk_add_fn: deleteMany({day: days[i]}). */
+static void add_day_delete(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
+{
+    const idem_days *d = ctx;
+    bson_t *sel = BCON_NEW(APPT_IDEM_DAY_FIELD, BCON_UTF8(d->days[i]));
+    mongoc_bulk_operation_remove_many_with_opts(bulk, sel, NULL, NULL);
+    bson_destroy(sel);
+}
+
+/* mongo_bulk_reply_fn: adds up the records a chunk deleted. */
+static void count_deleted(const bson_t *reply, size_t first, size_t count, void *ctx)
+{
+    (void)first;
+    (void)count;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, reply, "nRemoved"))
+        ((idem_days *)ctx)->deleted += mongo_iter_int(&it);
+}
+
+int appt_store_idem_delete_days(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
+                                int64_t *deleted, bson_error_t *err)
+{
+    idem_days d = {days, 0};
+    int rc =
+        mongo_bulk_write(db, APPT_IDEM_COLLECTION, NULL, n, add_day_delete, count_deleted, &d, err);
+    *deleted = d.deleted;
+    return rc;
 }
 
 static void add_published(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
@@ -270,10 +457,9 @@ int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], s
     return mongo_bulk_write(db, APPT_COLLECTION, NULL, n, add_published, NULL, (void *)ids, err);
 }
 
-int appt_store_outbox_retry_at(mongo_db *db, const char *id, const char *event_id, int64_t at_ms,
-                               bson_error_t *err)
+int appt_store_outbox_retry_at(mongo_db *db, const char *id, int64_t at_ms, bson_error_t *err)
 {
-    (void)event_id; /* fixed once the entry is written: {_id} alone is enough */
+    /* {_id} alone: the entry's event id is fixed once it is written. */
     bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *upd = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(at_ms), "}");
     int rc = mongo_update(db, APPT_COLLECTION, sel, upd, false, err);
@@ -307,13 +493,13 @@ int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int 
 }
 
 int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
-                            bson_error_t *err)
+                            bool *claimed, bson_error_t *err)
 {
     bson_t *query = BCON_NEW("_id", BCON_UTF8(seen->id), "outbox_pending", BCON_BOOL(true),
                              "outbox.next_attempt_at", BCON_DATE_TIME(seen->next_attempt_ms));
     bson_t *update = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(lease_until_ms),
                               "}", "$inc", "{", "outbox.attempts", BCON_INT32(1), "}");
-    int rc = find_and_modify(db, query, update, NULL, out, err);
+    int rc = find_and_modify(db, query, update, NULL, out, claimed, err);
     bson_destroy(update);
     bson_destroy(query);
     return rc;

@@ -15,6 +15,9 @@ static const config_var vars[] = {
     {"OUTBOX_RETRY_MAX_MS", "30000", "longest wait between two attempts to publish an event"},
     {"HOURLY_PRICE", "200.00", "price per started hour, captured when a consultation starts"},
     {"CURRENCY", "BRL", "ISO 4217 currency of the prices"},
+    SERVICE_CONSULTATION_VAR,
+    {"IDEMPOTENCY_TTL_S", "86400",
+     "how long an Idempotency-Key is remembered; a retry after it starts a new consultation"},
     {"SHUTDOWN_FLUSH_MS", "10000", "how long shutdown waits for the broker to acknowledge events"},
     SERVICE_TAIL_VARS,
 };
@@ -22,7 +25,7 @@ static const config_var vars[] = {
 /* The outbox's settings, read by configure for open_outbox and
  * free_outbox: start-up and shutdown run on main's thread. */
 static outbox_opts outbox_options;
-static int flush_ms;
+static int flush_ms, idem_ttl_s;
 
 static int configure(void *app, const config_var *v, size_t n, char *err, size_t errlen)
 {
@@ -36,8 +39,12 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
         service_int(v, n, "OUTBOX_RETRY_MAX_MS", 100, 3600000, &outbox_options.retry_max_ms, err,
                     errlen) ||
         service_int(v, n, "SHUTDOWN_FLUSH_MS", 0, 600000, &flush_ms, err, errlen) ||
-        service_currency(v, n, a->currency, err, errlen))
+        service_int(v, n, "IDEMPOTENCY_TTL_S", 1, 315360000, &idem_ttl_s, err, errlen) ||
+        service_currency(v, n, a->currency, err, errlen) ||
+        service_max_consultation_ms(v, n, &a->max_consultation_ms, err, errlen))
         return -1;
+    outbox_options.max_consultation_ms = a->max_consultation_ms;
+    a->idem_ttl_ms = (int64_t)idem_ttl_s * 1000;
     const char *price = config_str(v, n, "HOURLY_PRICE");
     if (money_parse(price, strlen(price), &a->price_cents) != 0 ||
         a->price_cents > EVENT_MAX_HOURLY_PRICE_CENTS) {
@@ -51,26 +58,31 @@ static int open_outbox(void *app, char *err, size_t errlen)
 {
     appt_api *a = app;
     outbox_options.db = a->svc.db;
+    a->expiry = idem_expiry_new(a->svc.db, &a->svc.setup_done, a->idem_ttl_ms);
     a->ob = outbox_new(&outbox_options, err, errlen);
     return a->ob ? 0 : -1;
 }
 
 static int start_outbox(void *app, char *err, size_t errlen)
 {
-    if (outbox_start(((appt_api *)app)->ob) == 0)
+    appt_api *a = app;
+    if (outbox_start(a->ob) == 0 && idem_expiry_start(a->expiry) == 0)
         return 0;
-    snprintf(err, errlen, "cannot start the outbox thread");
+    snprintf(err, errlen, "cannot start the outbox or idempotency expiry thread");
     return -1;
 }
 
-/* Waits up to SHUTDOWN_FLUSH_MS for the broker to acknowledge what is in
- * flight; the relay publishes the rest after a restart. */
+/* Stops the idempotency sweep, then waits up to SHUTDOWN_FLUSH_MS for the broker to acknowledge
+ * what is in flight; the relay publishes the rest after a restart. */
 static void free_outbox(void *app)
 {
-    outbox_free(((appt_api *)app)->ob, flush_ms);
+    appt_api *a = app;
+    idem_expiry_free(a->expiry);
+    outbox_free(a->ob, flush_ms);
 }
 
-/* configure, open, start, stop, close: see service_worker. */
+/* configure, open, start, stop, close: see service_worker. The worker is
+ * the outbox, and the idempotency records' expiry sweep next to it. */
 static const service_worker outbox_worker = {configure, open_outbox, start_outbox, NULL,
                                              free_outbox};
 

@@ -61,7 +61,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         int64_t at = clock_now_ms() + backoff_ms(ob, om->attempts);
         log_warn("event delivery failed; the relay will retry", "appointment_id", om->id, "error",
                  rd_kafka_err2str(m->err), NULL);
-        if (appt_store_outbox_retry_at(ob->opts.db, om->id, om->event_id, at, &err) != 0)
+        if (appt_store_outbox_retry_at(ob->opts.db, om->id, at, &err) != 0)
             log_warn("cannot reschedule outbox entry", "appointment_id", om->id, "error",
                      err.message, NULL);
     }
@@ -107,7 +107,9 @@ outbox *outbox_new(const outbox_opts *opts, char *err, size_t errlen)
     return ob;
 }
 
-int64_t outbox_lease_until(const outbox *ob, int64_t now_ms)
+/* The time until which a freshly written or claimed entry belongs to the
+ * in-process producer: the relay leaves it alone before then. */
+static int64_t outbox_lease_until(const outbox *ob, int64_t now_ms)
 {
     /* librdkafka keeps retrying until message.timeout.ms; the relay only steps
      * in after that, so the two never publish the same entry at once. */
@@ -126,7 +128,10 @@ void outbox_event_of(const appt *a, event_finished *ev)
     memcpy(ev->currency, a->currency, EVENT_CURRENCY_LEN);
 }
 
-void outbox_publish(outbox *ob, const appt *a)
+/* Enqueues the event of the finished appointment a. Thread-safe,
+ * non-blocking. On a local enqueue failure the entry simply stays pending for
+ * the relay. */
+static void outbox_publish(outbox *ob, const appt *a)
 {
     event_finished ev;
     outbox_event_of(a, &ev);
@@ -168,6 +173,17 @@ void outbox_publish(outbox *ob, const appt *a)
     buf_free(&value);
 }
 
+int outbox_finish(outbox *ob, const appt *a, bool end_given, int64_t now_ms, appt *out,
+                  appt_finish_outcome *outcome, bson_error_t *err)
+{
+    if (appt_store_finish(ob->opts.db, a, end_given, ob->opts.max_consultation_ms,
+                          outbox_lease_until(ob, now_ms), out, outcome, err) != 0)
+        return -1;
+    if (*outcome == APPT_FINISH_DONE)
+        outbox_publish(ob, out);
+    return 0;
+}
+
 #define RELAY_BATCH 64
 #define RELAY_MAX_PER_ROUND 512
 
@@ -188,13 +204,13 @@ static void relay_due(outbox *ob)
         }
         for (int i = 0; i < n && !worker_stopping(&ob->thread); i++, done++) {
             appt a;
-            int rc = appt_store_outbox_claim(ob->opts.db, &due[i], outbox_lease_until(ob, now), &a,
-                                             &err);
-            if (rc < 0) {
+            bool claimed = false;
+            if (appt_store_outbox_claim(ob->opts.db, &due[i], outbox_lease_until(ob, now), &a,
+                                        &claimed, &err) != 0) {
                 log_debug("relay cannot claim an outbox entry", "error", err.message, NULL);
                 goto out;
             }
-            if (rc == 0) /* claimed by another relay, or published meanwhile */
+            if (!claimed) /* claimed by another relay, or published meanwhile */
                 continue;
             metrics_inc(&ob->relayed);
             trace_ids t = {"", ""};

@@ -1,6 +1,7 @@
-/* outbox: turns pending outbox entries into Kafka events. Handlers call
- * outbox_publish() right after the finishing update; the delivery report
- * marks the entry published. A relay re-publishes entries still pending once
+/* outbox: turns pending outbox entries into Kafka events. Handlers finish
+ * an appointment through outbox_finish(), which writes the entry with the
+ * finishing update and publishes it right after; the delivery report marks
+ * the entry published. A relay re-publishes entries still pending once
  * their lease runs out (broker down, process crashed between write and ack),
  * with capped exponential backoff. One background thread polls the producer
  * (delivery reports run there) and runs the relay. */
@@ -17,10 +18,11 @@
 typedef struct outbox_opts {
     const char *bootstrap;
     const char *topic;
-    int message_timeout_ms; /* librdkafka delivery timeout */
-    int relay_interval_ms;  /* how often the relay looks for due entries */
-    int retry_max_ms;       /* cap of the backoff between attempts */
-    mongo_db *db;           /* borrowed; outlives the outbox */
+    int message_timeout_ms;      /* librdkafka delivery timeout */
+    int relay_interval_ms;       /* how often the relay looks for due entries */
+    int retry_max_ms;            /* cap of the backoff between attempts */
+    mongo_db *db;                /* borrowed; outlives the outbox */
+    int64_t max_consultation_ms; /* appt_store_finish's max_ms */
 } outbox_opts;
 
 typedef struct outbox outbox;
@@ -34,13 +36,15 @@ int outbox_start(outbox *ob);
  * not acknowledged stay pending in MongoDB for the next start. NULL: no-op. */
 void outbox_free(outbox *ob, int timeout_ms);
 
-/* The time until which a freshly written entry belongs to the in-process
- * producer: the relay leaves it alone before then. */
-int64_t outbox_lease_until(const outbox *ob, int64_t now_ms);
-
-/* Enqueues the event of the finished appointment a. Thread-safe, non-blocking.
- * On a local enqueue failure the entry simply stays pending for the relay. */
-void outbox_publish(outbox *ob, const appt *a);
+/* Finishes appointment a through appt_store_finish (same a, end_given, with
+ * opts.max_consultation_ms,
+ * *out, *outcome and errors), with an entry leased to the in-process producer
+ * from now_ms on (the relay leaves it alone until the lease runs out), and
+ * when the outcome is APPT_FINISH_DONE enqueues its event. Thread-safe; does
+ * not wait for the broker: on a local enqueue failure the entry simply stays
+ * pending for the relay. */
+int outbox_finish(outbox *ob, const appt *a, bool end_given, int64_t now_ms, appt *out,
+                  appt_finish_outcome *outcome, bson_error_t *err);
 
 /* Whether a broker answers and the topic exists (timeout_ms at most). */
 int outbox_ready(outbox *ob, int timeout_ms);

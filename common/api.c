@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "json.h"
+#include "timefmt.h"
 #include "uuid.h"
 
 void api_reply_item(http_req *req, int status, const void *item, api_append_fn append,
@@ -14,7 +15,7 @@ void api_reply_item(http_req *req, int status, const void *item, api_append_fn a
 {
     buf b;
     buf_init(&b);
-    append(&b, item);
+    append(&b, item, req->route->compat ? API_DATES_COMPAT : API_DATES_RFC3339);
     http_reply_json(req, status, &b, headers);
     buf_free(&b);
 }
@@ -53,7 +54,7 @@ void api_page_json(buf *out, const mongo_page *p, api_append_fn append)
     for (int i = 0; i < p->n; i++) {
         if (i)
             buf_putc(out, ',');
-        append(out, (const char *)p->items + (size_t)i * p->item_size);
+        append(out, (const char *)p->items + (size_t)i * p->item_size, API_DATES_RFC3339);
     }
     buf_puts(out, "],\"next_cursor\":");
     json_append_cstr(out, p->more && p->n > 0 ? p->last_id : NULL);
@@ -110,20 +111,25 @@ void api_json_int(buf *out, const char *k, int64_t v)
     buf_printf(out, "%" PRId64, v);
 }
 
-void api_json_time(buf *out, const char *k, bool has, int64_t ms)
+void api_json_time(buf *out, const char *k, bool has, int64_t ms, api_dates dates)
 {
     key(out, k);
-    if (has)
-        json_append_time(out, ms);
-    else
+    if (!has) {
         buf_puts(out, "null");
+    } else if (dates == API_DATES_COMPAT) {
+        char s[TIMEFMT_LEN];
+        size_t n = timefmt_format_compat(ms, s);
+        json_append_str(out, s, n);
+    } else {
+        json_append_time(out, ms);
+    }
 }
 
 void api_json_consultation(buf *out, const char *physician_id, const char *patient_id,
-                           int64_t start_ms, const int64_t *end_ms)
+                           int64_t start_ms, const int64_t *end_ms, api_dates dates)
 {
     api_json_str(out, "physician_id", physician_id);
     api_json_str(out, "patient_id", patient_id);
-    api_json_time(out, "start_date", true, start_ms);
-    api_json_time(out, "end_date", end_ms != NULL, end_ms ? *end_ms : 0);
+    api_json_time(out, "start_date", true, start_ms, dates);
+    api_json_time(out, "end_date", end_ms != NULL, end_ms ? *end_ms : 0, dates);
 }

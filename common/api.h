@@ -19,8 +19,15 @@
 #include "mongo.h"
 #include "problem.h"
 
-/* Appends one item (a resource's struct) as a JSON object. */
-typedef void (*api_append_fn)(buf *out, const void *item);
+/* The form of the dates in a response: RFC 3339 on the API's own routes
+ * ("2024-05-01T14:30:00Z"); on the original Python service's compatibility
+ * routes (http_route.compat), that service's naive UTC form
+ * ("2024-05-01T14:30:00.000000", timefmt_format_compat). */
+typedef enum api_dates { API_DATES_RFC3339 = 0, API_DATES_COMPAT } api_dates;
+
+/* Appends one item (a resource's struct) as a JSON object, its dates in the
+ * given form. */
+typedef void (*api_append_fn)(buf *out, const void *item, api_dates dates);
 
 /* The resource an API serves by id and by page (appointments, billings):
  * a static constant of its service's API module, which its service_api
@@ -44,7 +51,9 @@ typedef struct api_ctx {
     const api_resource *resource; /* what is served */
 } api_ctx;
 
-/* Answers status with item as JSON (append); headers as http_reply's. */
+/* Answers status with item as JSON (append), its dates in the form of the
+ * request's route (API_DATES_COMPAT on a compatibility route); headers as
+ * http_reply's. */
 void api_reply_item(http_req *req, int status, const void *item, api_append_fn append,
                     const char *const *headers);
 
@@ -54,7 +63,8 @@ void api_reply_item(http_req *req, int status, const void *item, api_append_fn a
 void api_handle_get(http_req *req, const api_ctx *ctx);
 
 /* The body of one page: {"items":[...],"next_cursor":...}, next_cursor being
- * p->last_id when p->more, else null. Pure. */
+ * p->last_id when p->more, else null; dates in RFC 3339 (only the API's own
+ * routes list). Pure. */
 void api_page_json(buf *out, const mongo_page *p, api_append_fn append);
 
 /* GET of a list of ctx's resource: fetches the page query asks for, at
@@ -71,11 +81,12 @@ int api_valid_or_reply(http_req *req, int rc, const problem *p);
 void api_json_str(buf *out, const char *key, const char *s); /* NULL: null */
 void api_json_money(buf *out, const char *key, int64_t cents);
 void api_json_int(buf *out, const char *key, int64_t v);
-void api_json_time(buf *out, const char *key, bool has, int64_t ms); /* !has: null */
+/* !has: null */
+void api_json_time(buf *out, const char *key, bool has, int64_t ms, api_dates dates);
 
 /* The consultation's fields that both resources show: physician_id,
  * patient_id, start_date and end_date (null when end_ms is NULL). */
 void api_json_consultation(buf *out, const char *physician_id, const char *patient_id,
-                           int64_t start_ms, const int64_t *end_ms);
+                           int64_t start_ms, const int64_t *end_ms, api_dates dates);
 
 #endif

@@ -270,15 +270,31 @@ int buckets_page(buckets *b, mongo_db *db, const char *coll, const char *scope,
     if (buckets_days(b, db, scope, bounded ? max_day : NULL, &days, &ndays, err) != 0)
         return -1;
     int rc = 0;
-    for (size_t i = 0; i < ndays && !p->more && rc == 0; i++) {
+    size_t i = 0;
+    for (; i < ndays && i < BUCKETS_PAGE_MAX_QUERIES && !p->more && rc == 0; i++) {
         bson_t f = BSON_INITIALIZER;
         bson_concat(&f, filter);
         BSON_APPEND_UTF8(&f, BUCKET_FIELD, days[i]);
         rc = mongo_page_fill(db, coll, &f, before_id, p, err);
         bson_destroy(&f);
     }
+    /* Out of queries with older buckets left: the client resumes there. */
+    if (rc == 0 && !p->more && i < ndays && i > 0 &&
+        buckets_resume_cursor(days[i - 1], p->last_id) == 0)
+        p->more = true;
     free(days);
     return rc;
+}
+
+int buckets_resume_cursor(const char *day, char cursor[UUID_STR_LEN])
+{
+    unsigned y, m, d;
+    char tail;
+    if (sscanf(day, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
+        return -1;
+    int64_t start_ms = timefmt_days_from_civil(y, m, d) * INT64_C(86400000);
+    uuid_v7_max(start_ms - 1, cursor);
+    return 0;
 }
 
 static void migration_id(const char *name, char *out, size_t outlen)
@@ -305,6 +321,15 @@ static int mark_migrated(buckets *b, mongo_db *db, const char *name, bson_error_
     bool ok = mongo_insert(db, b->records, doc, err) == 0 || mongo_error_is_duplicate(err);
     bson_destroy(doc);
     return ok ? 0 : -1;
+}
+
+int buckets_once(buckets *b, mongo_db *db, const char *name,
+                 int (*run)(mongo_db *db, bson_error_t *err), bson_error_t *err)
+{
+    int done = migrated(b, db, name, err);
+    if (done != 0)
+        return done < 0 ? -1 : 0;
+    return run(db, err) != 0 ? -1 : mark_migrated(b, db, name, err);
 }
 
 #define BACKFILL_BATCH 500

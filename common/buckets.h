@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "mongo.h"
+#include "uuid.h"
 
 #define BUCKET_DAY_LEN 11     /* "YYYY-MM-DD" + NUL */
 #define BUCKET_SCOPE_LEN 64   /* "physician/<uuid>" + NUL fits */
@@ -74,13 +75,26 @@ int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bso
 int buckets_days(buckets *b, mongo_db *db, const char *scope, const char *max_day,
                  char (**days)[BUCKET_DAY_LEN], size_t *n, bson_error_t *err);
 
+/* The most bucket queries one page runs (plus one for the bucket records):
+ * a filter that matches little must not walk years of days in one request. */
+#define BUCKETS_PAGE_MAX_QUERIES 32
+
 /* Fills p from collection `coll`: the documents that match filter (which must
  * not use the bucket field) and have _id < before_id (NULL: from the
  * newest), walking the buckets of scope newest first with one equality query
  * per bucket, until the page is full and one more item is known to exist, or
- * the buckets run out. Returns 0 or -1. */
+ * the buckets run out. At most BUCKETS_PAGE_MAX_QUERIES buckets are read: a
+ * page that stops there with buckets left holds what they had (maybe
+ * nothing), sets p->more, and sets p->last_id to a cursor that resumes at
+ * the next older bucket (buckets_resume_cursor). Returns 0 or -1. */
 int buckets_page(buckets *b, mongo_db *db, const char *coll, const char *scope,
                  const bson_t *filter, const char *before_id, mongo_page *p, bson_error_t *err);
+
+/* The cursor of a page that stopped after walking bucket `day` ("YYYY-MM-DD"):
+ * the greatest v7 id of the day before, so the next page starts with the next
+ * older bucket and repeats none of `day`. Returns 0, or -1 if day is no date.
+ * Pure. */
+int buckets_resume_cursor(const char *day, char cursor[UUID_STR_LEN]);
 
 /* ---- setting up a collection of bucketed documents ---- */
 
@@ -105,5 +119,13 @@ typedef struct buckets_migration {
  * documents at a time. Idempotent. Returns 0, or -1 with err. */
 int buckets_setup(buckets *b, mongo_db *db, const mongo_coll *c, const bson_t *indexes,
                   const buckets_migration *m, bson_error_t *err);
+
+/* Runs run(db, err) unless the records collection says migration `name` ran
+ * on this database, and then records that it did (a one-time migration of
+ * a store that has no buckets of its own; buckets_setup must have made the
+ * records collection first). Returns 0, or -1 with err (run again on the
+ * next set-up). */
+int buckets_once(buckets *b, mongo_db *db, const char *name,
+                 int (*run)(mongo_db *db, bson_error_t *err), bson_error_t *err);
 
 #endif

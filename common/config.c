@@ -50,3 +50,49 @@ int config_int(const config_var *vars, size_t nvars, const char *name, int64_t m
     *out = v;
     return 0;
 }
+
+int config_is_set(const config_var *vars, size_t nvars, const char *name)
+{
+    (void)config_str(vars, nvars, name); /* aborts on a name not in the table */
+    const char *env = getenv(name);
+    return env && env[0];
+}
+
+char *config_read_file(const char *var, const char *path, size_t max, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read '%s'", var, path);
+        return NULL;
+    }
+    char *text = malloc(max + 1);
+    if (!text)
+        abort();
+    size_t n = fread(text, 1, max + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > max) {
+        snprintf(err, errlen, "%s: '%s' %s", var, path,
+                 bad ? "cannot be read" : "is too large for this setting");
+        explicit_bzero(text, n > max ? max + 1 : n);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    return text;
+}
+
+char *config_read_secret(const char *var, const char *path, size_t max, char *err, size_t errlen)
+{
+    char *text = config_read_file(var, path, max, err, errlen);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text), line = strcspn(text, "\r\n");
+    explicit_bzero(text + line, n - line); /* what follows the first line */
+    if (line == 0) {
+        snprintf(err, errlen, "%s: '%s' is empty", var, path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}

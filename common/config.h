@@ -31,4 +31,20 @@ const char *config_str(const config_var *vars, size_t nvars, const char *name);
 int config_int(const config_var *vars, size_t nvars, const char *name, int64_t min, int64_t max,
                int64_t *out, char *err, size_t errlen);
 
+/* True when the environment sets `name` (non-empty), not only the table's
+ * default. `name` must be in the table. */
+int config_is_set(const config_var *vars, size_t nvars, const char *name);
+
+/* The whole file at `path`, NUL-terminated: a heap string the caller frees.
+ * Files larger than max bytes are refused. Returns NULL with a message
+ * naming `var` in err (never the file's content). */
+char *config_read_file(const char *var, const char *path, size_t max, char *err, size_t errlen);
+
+/* The first line of the file at `path` (without its line end), for a
+ * setting kept out of the environment (a password, a URI holding one): a
+ * heap string the caller wipes and frees. Files larger than max bytes are
+ * refused. Returns NULL with a message naming `var` in err (never the
+ * file's content). */
+char *config_read_secret(const char *var, const char *path, size_t max, char *err, size_t errlen);
+
 #endif

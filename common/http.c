@@ -168,7 +168,8 @@ static void dispatch(http_server *srv, http_exchange *x, const struct mg_request
         bool has_body =
             http_parse_has_body(declared, mg_get_header(req->conn, "Transfer-Encoding") != NULL);
         const char *ct = mg_get_header(req->conn, "Content-Type");
-        if (has_body && !http_parse_is_json_type(ct, ct ? strlen(ct) : 0)) {
+        bool untyped_json = !ct && req->route->compat;
+        if (has_body && !untyped_json && !http_parse_is_json_type(ct, ct ? strlen(ct) : 0)) {
             http_reply_problem(req, 415, "unsupported-media-type", "Content-Type",
                                "the body must be application/json");
             return;

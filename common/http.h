@@ -42,6 +42,12 @@ typedef struct http_route {
     http_handler_fn fn;
     const char *scope; /* required scope when auth is on; NULL: public */
     bool takes_body;   /* read (bounded) and require application/json if non-empty */
+    /* One of the original Python service's routes, kept for its clients: a
+     * body without Content-Type is read as JSON (its clients send
+     * requests' data=json.dumps(...), which sets none; any other type is
+     * still 415), and its handlers answer in that service's forms
+     * (api_dates, statuses). */
+    bool compat;
 } http_route;
 
 /* Per-route request counters by status and a latency histogram. */

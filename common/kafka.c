@@ -16,12 +16,72 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
     log_kv(l, msg, "component", "librdkafka", "facility", fac, NULL);
 }
 
+/* Set once at start-up, before any client exists; read-only afterwards. */
+static const kafka_security *security;
+
+void kafka_use_security(const kafka_security *s)
+{
+    security = s;
+}
+
+/* Applies s's properties to conf. The error names where the property came
+ * from; librdkafka's reason is left out for a secret, whose value it may
+ * quote. */
+static int apply_security(const kafka_security *s, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+    for (size_t i = 0; s && i < s->nprops; i++) {
+        const kafka_prop *p = &s->props[i];
+        char why[256], where[64];
+        if (rd_kafka_conf_set(conf, p->name, p->value, why, sizeof why) == RD_KAFKA_CONF_OK)
+            continue;
+        kafka_prop_origin(p, where, sizeof where);
+        snprintf(err, errlen, "%s: %s", where, p->secret ? "not accepted by librdkafka" : why);
+        return -1;
+    }
+    return 0;
+}
+
+/* The throw-away client's notes ("no bootstrap.servers configured") would
+ * only confuse the start-up log. */
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
+{
+    (void)rk, (void)level, (void)fac, (void)msg;
+}
+
+int kafka_security_check(const kafka_security *s, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, quiet_log);
+    if (apply_security(s, conf, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    /* No bootstrap.servers: the client connects nowhere, but rd_kafka_new
+     * builds its TLS context, loading the CA, the certificate and its key. */
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        /* librdkafka's reason starts with the property ("ssl.ca.location
+         * failed: ..."): name the variable that set it. */
+        char where[64] = "KAFKA_SSL_* or KAFKA_CONFIG_FILE";
+        for (size_t i = 0; i < s->nprops; i++)
+            if (strncmp(why, s->props[i].name, strlen(s->props[i].name)) == 0)
+                kafka_prop_origin(&s->props[i], where, sizeof where);
+        snprintf(err, errlen, "%s: librdkafka refuses it: %s", where, why);
+        return -1;
+    }
+    rd_kafka_destroy(rk); /* it owned conf */
+    return 0;
+}
+
 rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id, char *err,
                                 size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, kafka_log);
-    if (kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, errlen) != 0 ||
+    if (apply_security(security, conf, err, errlen) != 0 ||
+        kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, errlen) != 0 ||
         kafka_conf_set(conf, "client.id", client_id, err, errlen) != 0 ||
         /* a broker that is down for a while is expected; don't flood the log */
         kafka_conf_set(conf, "log.connection.close", "false", err, errlen) != 0) {
@@ -44,6 +104,13 @@ rd_kafka_t *kafka_producer_new(const kafka_producer_opts *o, char *err, size_t e
         kafka_conf_set(conf, "linger.ms", linger, err, errlen) != 0 ||
         kafka_conf_set(conf, "message.timeout.ms", tmo, err, errlen) != 0 ||
         kafka_conf_set(conf, "partitioner", "murmur2_random", err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    char max_bytes[16];
+    snprintf(max_bytes, sizeof max_bytes, "%d", o->message_max_bytes);
+    if (o->message_max_bytes > 0 &&
+        kafka_conf_set(conf, "message.max.bytes", max_bytes, err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

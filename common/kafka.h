@@ -7,11 +7,13 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
+#include "kafka_security.h"
 #include "trace.h"
 
-/* A new conf with bootstrap.servers, client.id and librdkafka's log lines
- * routed to our JSON log. Returns NULL with a reason in err. The caller owns
- * it until rd_kafka_new() takes it. */
+/* A new conf with bootstrap.servers, client.id, the security properties
+ * kafka_use_security gave, and librdkafka's log lines routed to our JSON log.
+ * Returns NULL with a reason in err. The caller owns it until rd_kafka_new()
+ * takes it. */
 rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id, char *err,
                                 size_t errlen);
 
@@ -27,12 +29,24 @@ typedef struct kafka_producer_opts {
     const char *client_id;
     int message_timeout_ms; /* how long librdkafka retries one message */
     int linger_ms;
+    int message_max_bytes; /* message.max.bytes; 0: librdkafka's default */
     void (*on_delivery)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     void *opaque;
 } kafka_producer_opts;
 
 /* A new producer; NULL with a reason in err. rd_kafka_destroy() it. */
 rd_kafka_t *kafka_producer_new(const kafka_producer_opts *o, char *err, size_t errlen);
+
+/* Makes every conf kafka_conf_new builds from now on carry s's properties
+ * (borrowed: s must outlive every client; NULL: none). Call at start-up,
+ * before any client is created and before other threads run. */
+void kafka_use_security(const kafka_security *s);
+
+/* Checks that librdkafka accepts s: every property known and its value valid,
+ * the TLS files loadable (it builds a throw-away client without brokers,
+ * which loads the CA, certificate and key). Returns 0, or -1 with a message
+ * naming the variable (or the config file's line) in err; never a secret. */
+int kafka_security_check(const kafka_security *s, char *err, size_t errlen);
 
 /* Sets one property; on failure destroys nothing and fills err. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,

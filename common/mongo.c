@@ -1,6 +1,7 @@
 #include "mongo.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,20 @@ static void on_command_started(const mongoc_apm_command_started_t *event)
     atomic_fetch_add_explicit(&db->commands, 1, memory_order_relaxed);
 }
 
+/* Set while mongo_db_new parses a URI (at start-up, on main's thread). */
+static _Thread_local bool parsing_uri;
+
 /* The driver's own lines (e.g. its server monitor's, twice a second while
  * the database is down) go to our JSON log instead of raw text on stderr. */
 static void mongo_log(mongoc_log_level_t level, const char *domain, const char *message,
                       void *user_data)
 {
     (void)user_data;
+    /* What the driver says while it parses a URI may quote the password
+     * (a mis-split user info reads as a host); mongo_db_new says what
+     * failed, redacted. */
+    if (parsing_uri)
+        return;
     log_level l = level <= MONGOC_LOG_LEVEL_CRITICAL  ? LOG_ERROR
                   : level == MONGOC_LOG_LEVEL_WARNING ? LOG_WARN
                   : level <= MONGOC_LOG_LEVEL_INFO    ? LOG_INFO
@@ -51,9 +60,19 @@ mongo_db *mongo_db_new(const char *uri_str, const char *appname, int max_pool, c
                        size_t errlen)
 {
     bson_error_t berr;
+    parsing_uri = true;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_str, &berr);
+    parsing_uri = false;
     if (!uri) {
-        snprintf(err, errlen, "MONGODB_URI is not a valid MongoDB URI: %s", berr.message);
+        char shown[256];
+        mongo_uri_redact(uri_str, shown, sizeof shown);
+        if (strcmp(shown, uri_str) != 0) /* libmongoc's reason may quote the password */
+            snprintf(err, errlen,
+                     "not a valid MongoDB URI (%s): is its user info "
+                     "percent-encoded?",
+                     shown);
+        else
+            snprintf(err, errlen, "not a valid MongoDB URI: %s", berr.message);
         return NULL;
     }
     if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
@@ -74,7 +93,7 @@ mongo_db *mongo_db_new(const char *uri_str, const char *appname, int max_pool, c
     db->pool = mongoc_client_pool_new(uri);
     mongoc_uri_destroy(uri);
     if (!db->pool) {
-        snprintf(err, errlen, "MONGODB_URI was rejected by the driver");
+        snprintf(err, errlen, "the driver rejects the URI");
         free(db->dbname);
         free(db);
         return NULL;
@@ -87,6 +106,17 @@ mongo_db *mongo_db_new(const char *uri_str, const char *appname, int max_pool, c
     if (appname)
         mongoc_client_pool_set_appname(db->pool, appname);
     return db;
+}
+
+void mongo_uri_redact(const char *uri, char *out, size_t outlen)
+{
+    const char *scheme = strstr(uri, "://");
+    const char *at = strrchr(uri, '@');
+    if (!scheme || !at || at < scheme + 3) {
+        snprintf(out, outlen, "%s", uri);
+        return;
+    }
+    snprintf(out, outlen, "%.*s[redacted]%s", (int)(scheme + 3 - uri), uri, at);
 }
 
 void mongo_db_free(mongo_db *db)
@@ -401,6 +431,30 @@ bool mongo_error_is_unavailable(const bson_error_t *err)
     case 13435:
     case 13436:
         return err->domain == MONGOC_ERROR_SERVER || err->domain == MONGOC_ERROR_WRITE_CONCERN;
+    default:
+        return false;
+    }
+}
+
+bool mongo_error_is_permanent(const bson_error_t *err)
+{
+    if (err->domain == MONGOC_ERROR_BSON || err->domain == MONGOC_ERROR_BSON_INVALID)
+        return true;
+    if (err->domain == MONGOC_ERROR_CLIENT && err->code == MONGOC_ERROR_CLIENT_TOO_BIG)
+        return true;
+    if (err->domain != MONGOC_ERROR_SERVER && err->domain != MONGOC_ERROR_COLLECTION &&
+        err->domain != MONGOC_ERROR_COMMAND)
+        return false;
+    switch (err->code) {
+    case 2:     /* BadValue */
+    case 14:    /* TypeMismatch */
+    case 22:    /* InvalidBSON */
+    case 52:    /* DollarPrefixedFieldName */
+    case 55:    /* InvalidDBRef */
+    case 121:   /* DocumentValidationFailure */
+    case 10334: /* BSONObjectTooLarge */
+    case 17280: /* KeyTooLong */
+        return true;
     default:
         return false;
     }

@@ -20,10 +20,17 @@ void mongo_global_cleanup(void);
 /* Creates the pool for uri ("mongodb://host:port/dbname"); the database is the
  * uri's path, or "clinic". Adds serverSelectionTimeoutMS=2000 and
  * connectTimeoutMS=2000 unless the uri sets them. Does not connect yet.
- * Returns NULL with a reason in err for a malformed uri. */
+ * Returns NULL with a reason in err for a malformed uri; the reason never
+ * holds the uri's password (libmongoc's own message quotes it). */
 mongo_db *mongo_db_new(const char *uri, const char *appname, int max_pool, char *err,
                        size_t errlen);
 void mongo_db_free(mongo_db *db);
+
+/* uri with its user info (user name and password, everything from after
+ * "://" to the last '@') replaced by "[redacted]", for any message that
+ * shows a connection string; copied as is when it has none. Truncated to
+ * outlen. Pure. */
+void mongo_uri_redact(const char *uri, char *out, size_t outlen);
 
 /* Borrow a client (blocks while all max_pool are in use) / give it back. */
 mongoc_client_t *mongo_db_pop(mongo_db *db);
@@ -154,6 +161,12 @@ int64_t mongo_iter_int(const bson_iter_t *it);
 /* True for errors that mean "the database is unreachable or not answering"
  * (server selection, socket, timeout): callers answer 503 or retry later. */
 bool mongo_error_is_unavailable(const bson_error_t *err);
+
+/* True for errors that say "this document can never be written as it is"
+ * (the server's BadValue, document too large, validation, key too long,
+ * invalid BSON; the driver's own BSON and size refusals): retrying the same
+ * document is pointless. Pure. */
+bool mongo_error_is_permanent(const bson_error_t *err);
 /* True for a unique-index violation (E11000). */
 bool mongo_error_is_duplicate(const bson_error_t *err);
 /* True when a failed bulk write's reply holds write errors that are all

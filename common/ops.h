@@ -102,12 +102,12 @@ void ops_ready_body(buf *out, const ops_check *checks, size_t n, long stale_ms, 
  * one per line like the services' tables, which tests parse. */
 /* clang-format off */
 #define OPS_ROUTES                                                                                 \
-    {"GET", "/healthz", ops_handle_healthz, NULL, false},                                          \
-    {"GET", "/readyz", ops_handle_readyz, NULL, false},                                            \
-    {"GET", "/metrics", ops_handle_metrics, "metrics:read", false},                                \
-    {"GET", "/openapi.json", ops_handle_openapi, NULL, false},                                     \
-    {"GET", "/docs", ops_handle_docs, NULL, false},                                                \
-    {"GET", "/docs/{file}", ops_handle_docs_asset, NULL, false}
+    {"GET", "/healthz", ops_handle_healthz, NULL, false, false},                                   \
+    {"GET", "/readyz", ops_handle_readyz, NULL, false, false},                                     \
+    {"GET", "/metrics", ops_handle_metrics, "metrics:read", false, false},                         \
+    {"GET", "/openapi.json", ops_handle_openapi, NULL, false, false},                              \
+    {"GET", "/docs", ops_handle_docs, NULL, false, false},                                         \
+    {"GET", "/docs/{file}", ops_handle_docs_asset, NULL, false, false}
 /* clang-format on */
 
 #endif

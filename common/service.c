@@ -1,12 +1,14 @@
 #include "service.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "api.h"
 #include "clock.h"
+#include "kafka.h"
 #include "log.h"
 #include "money.h"
 
@@ -37,6 +39,16 @@ int service_int(const config_var *vars, size_t nvars, const char *name, int64_t 
     if (config_int(vars, nvars, name, min, max, &v, err, errlen) != 0)
         return -1;
     *out = (int)v;
+    return 0;
+}
+
+int service_max_consultation_ms(const config_var *vars, size_t nvars, int64_t *out, char *err,
+                                size_t errlen)
+{
+    int hours;
+    if (service_int(vars, nvars, "MAX_CONSULTATION_HOURS", 1, 8760, &hours, err, errlen) != 0)
+        return -1;
+    *out = (int64_t)hours * 3600000;
     return 0;
 }
 
@@ -81,6 +93,41 @@ static int start_logging(const service_spec *spec, char *err, size_t errlen)
     /* A typo must not quietly log at another level than asked. */
     snprintf(err, errlen, "LOG_LEVEL must be debug, info, warn or error, got '%.32s'", level);
     return -1;
+}
+
+/* The Kafka security settings every client of the process uses (read by
+ * configure, freed at the end of service_main). */
+static kafka_security kafka_sec;
+
+/* KAFKA_SECURITY_PROTOCOL and the rest, checked whole (librdkafka included)
+ * and handed to kafka_conf_new; logs what is on, never a secret. */
+static int kafka_security_configure(const config_var *vars, size_t nvars, char *err, size_t errlen)
+{
+    kafka_security_opts o = {
+        .protocol = config_str(vars, nvars, "KAFKA_SECURITY_PROTOCOL"),
+        .mechanism = config_str(vars, nvars, "KAFKA_SASL_MECHANISM"),
+        .username = config_str(vars, nvars, "KAFKA_SASL_USERNAME"),
+        .password_file = config_str(vars, nvars, "KAFKA_SASL_PASSWORD_FILE"),
+        .ca_file = config_str(vars, nvars, "KAFKA_SSL_CA_FILE"),
+        .cert_file = config_str(vars, nvars, "KAFKA_SSL_CERT_FILE"),
+        .key_file = config_str(vars, nvars, "KAFKA_SSL_KEY_FILE"),
+        .config_file = config_str(vars, nvars, "KAFKA_CONFIG_FILE"),
+    };
+    if (kafka_security_init(&kafka_sec, &o, err, errlen) != 0)
+        return -1;
+    if (kafka_security_check(&kafka_sec, err, errlen) != 0) {
+        kafka_security_destroy(&kafka_sec);
+        return -1;
+    }
+    kafka_use_security(&kafka_sec);
+    char desc[512];
+    kafka_security_describe(&kafka_sec, desc, sizeof desc);
+    log_info("kafka security", "protocol", kafka_sec.protocol, "settings", desc, NULL);
+    if (strcmp(kafka_sec.protocol, "sasl_plaintext") == 0)
+        log_warn("KAFKA_SECURITY_PROTOCOL is sasl_plaintext: the password and every event cross "
+                 "the network unencrypted",
+                 NULL);
+    return 0;
 }
 
 /* Fills the HTTP_* fields of opts. */
@@ -133,14 +180,55 @@ static auth *service_auth(const config_var *vars, size_t nvars, char *err, size_
     return a;
 }
 
-/* The MongoDB pool from MONGODB_URI and MONGODB_POOL_SIZE; NULL with err. */
+/* The connection string MONGODB_URI_FILE holds (read by configure, wiped
+ * and freed once the pool is made), or NULL for MONGODB_URI's. */
+static char *mongo_uri_from_file;
+
+/* MONGODB_URI_FILE: one or the other of the two, never both. */
+static int mongo_uri_configure(const config_var *vars, size_t nvars, char *err, size_t errlen)
+{
+    const char *path = config_str(vars, nvars, "MONGODB_URI_FILE");
+    if (!path[0])
+        return 0;
+    if (config_is_set(vars, nvars, "MONGODB_URI")) {
+        snprintf(err, errlen, "MONGODB_URI_FILE and MONGODB_URI are both set: keep one");
+        return -1;
+    }
+    mongo_uri_from_file = config_read_secret("MONGODB_URI_FILE", path, 16384, err, errlen);
+    return mongo_uri_from_file ? 0 : -1;
+}
+
+static void mongo_uri_forget(void)
+{
+    if (!mongo_uri_from_file)
+        return;
+    explicit_bzero(mongo_uri_from_file, strlen(mongo_uri_from_file));
+    free(mongo_uri_from_file);
+    mongo_uri_from_file = NULL;
+}
+
+/* The MongoDB pool from MONGODB_URI (or MONGODB_URI_FILE's) and
+ * MONGODB_POOL_SIZE; NULL with err. */
 static mongo_db *open_db(const service_spec *spec, char *err, size_t errlen)
 {
     int pool;
     if (service_int(spec->vars, spec->nvars, "MONGODB_POOL_SIZE", 1, 1000, &pool, err, errlen) != 0)
         return NULL;
-    return mongo_db_new(config_str(spec->vars, spec->nvars, "MONGODB_URI"), spec->name, pool, err,
-                        errlen);
+    const char *uri = mongo_uri_from_file ? mongo_uri_from_file
+                                          : config_str(spec->vars, spec->nvars, "MONGODB_URI");
+    mongo_db *db = mongo_db_new(uri, spec->name, pool, err, errlen);
+    if (!db) { /* name the variable the user set, in front of the reason */
+        char prefix[32];
+        int n = snprintf(prefix, sizeof prefix,
+                         "%s: ", mongo_uri_from_file ? "MONGODB_URI_FILE" : "MONGODB_URI");
+        size_t plen = (size_t)n, len = strlen(err);
+        if (plen + len + 1 <= errlen) {
+            memmove(err + plen, err, len + 1);
+            memcpy(err, prefix, plen);
+        }
+    }
+    mongo_uri_forget();
+    return db;
 }
 
 /* ops_probe_fn: MongoDB's check, needed (a ping; it blocks up to
@@ -223,6 +311,8 @@ static int configure(const service_spec *spec, void *app, http_server_opts *ho, 
 {
     if (start_logging(spec, err, errlen) != 0 ||
         http_opts(spec->vars, spec->nvars, ho, err, errlen) != 0 ||
+        kafka_security_configure(spec->vars, spec->nvars, err, errlen) != 0 ||
+        mongo_uri_configure(spec->vars, spec->nvars, err, errlen) != 0 ||
         spec->worker->configure(app, spec->vars, spec->nvars, err, errlen) != 0)
         return -1;
     *au = service_auth(spec->vars, spec->nvars, err, errlen);
@@ -242,6 +332,9 @@ int service_main(int argc, char **argv, const service_spec *spec, void *app)
     auth *au = NULL;
     if (configure(spec, app, &ho, &au, err, sizeof err) != 0) {
         log_error("invalid configuration", "error", err, NULL);
+        kafka_use_security(NULL);
+        kafka_security_destroy(&kafka_sec);
+        mongo_uri_forget();
         return 2;
     }
     ho.auth = au;
@@ -288,6 +381,8 @@ done:
     ops_destroy(&svc->ops); /* after the server: /readyz reads it */
     mongo_global_cleanup();
     auth_free(au); /* after the server: its requests read it */
+    kafka_use_security(NULL);
+    kafka_security_destroy(&kafka_sec); /* after every Kafka client */
     log_info("stopped", NULL);
     return rc;
 }

@@ -24,7 +24,8 @@
 #define SERVICE_HTTP_VARS(default_port)                                                            \
     {"HTTP_HOST", "0.0.0.0", "address to listen on (127.0.0.1 is forced while auth is off)"},      \
         {"HTTP_PORT", default_port, "TCP port of the HTTP API"},                                   \
-        {"HTTP_THREADS", "16", "HTTP worker threads (concurrent requests)"},                       \
+        {"HTTP_THREADS", "256",                                                                    \
+         "HTTP worker threads: each open connection holds one, slow or idle clients included"},    \
         {"HTTP_MAX_BODY_BYTES", "65536", "largest accepted request body; larger gets 413"},        \
         {"HTTP_REQUEST_TIMEOUT_MS", "10000",                                                       \
          "time a client has to send its request line and headers, then its body (408 after)"},     \
@@ -39,10 +40,34 @@
         {"AUTH_JWT_LEEWAY_S", "30", "clock skew allowed on JWT exp, nbf and iat, in seconds"},     \
         {"MONGODB_URI", "mongodb://127.0.0.1:27017/clinic",                                        \
          "MongoDB connection string; its path names the database"},                                \
+        {"MONGODB_URI_FILE", "",                                                                   \
+         "file whose first line is the connection string (one holding a password), for "           \
+         "MONGODB_URI"},                                                                           \
         {"MONGODB_POOL_SIZE", "32", "most MongoDB connections held at once"},                      \
         {"KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)"},          \
+        {"KAFKA_TOPIC", "appointment.finished", "topic of appointment.finished events"},           \
+        SERVICE_KAFKA_SECURITY_VARS
+
+/* How every Kafka client of the service authenticates (kafka_security.h);
+ * service_main reads them and kafka_conf_new applies them. */
+#define SERVICE_KAFKA_SECURITY_VARS                                                                \
+    {"KAFKA_SECURITY_PROTOCOL", "plaintext", "plaintext, ssl, sasl_plaintext or sasl_ssl"},        \
+        {"KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (sasl_* protocols)"},  \
+        {"KAFKA_SASL_USERNAME", "", "SASL user name"},                                             \
+        {"KAFKA_SASL_PASSWORD_FILE", "", "file holding the SASL password (first line)"},           \
+        {"KAFKA_SSL_CA_FILE", "", "PEM CA certificates that sign the brokers' (unset: system's)"}, \
+        {"KAFKA_SSL_CERT_FILE", "", "PEM client certificate for mutual TLS (with its key)"},       \
+        {"KAFKA_SSL_KEY_FILE", "", "PEM private key of KAFKA_SSL_CERT_FILE"},                      \
     {                                                                                              \
-        "KAFKA_TOPIC", "appointment.finished", "topic of appointment.finished events"              \
+        "KAFKA_CONFIG_FILE", "", "further librdkafka properties, key=value lines (kcat -F format)" \
+    }
+
+/* The longest consultation, the same for both services: appointment refuses
+ * to finish past it, financial dead-letters such an event (too_long). */
+#define SERVICE_CONSULTATION_VAR                                                                   \
+    {                                                                                              \
+        "MAX_CONSULTATION_HOURS", "24",                                                            \
+            "longest consultation: a finish past it answers 422, an event past it is never billed" \
     }
 
 #define SERVICE_TAIL_VARS                                                                          \
@@ -162,5 +187,10 @@ int service_int(const config_var *vars, size_t nvars, const char *name, int64_t 
 /* For a configure step: CURRENCY as three capital letters plus NUL. Returns
  * 0, or -1 with the reason in err. */
 int service_currency(const config_var *vars, size_t nvars, char out[4], char *err, size_t errlen);
+
+/* For a configure step: MAX_CONSULTATION_HOURS (1..8760) in ms into *out.
+ * Returns 0, or -1 with the reason in err. */
+int service_max_consultation_ms(const config_var *vars, size_t nvars, int64_t *out, char *err,
+                                size_t errlen);
 
 #endif

@@ -79,7 +79,9 @@ static int digit_groups(const char *s, size_t len, size_t *pos, char sep, const 
     return 0;
 }
 
-int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
+/* timefmt_parse, and with naive_ok timefmt_parse_compat: a 'T' date-time
+ * may then leave out its offset too. */
+static int parse(const char *s, size_t len, bool naive_ok, int64_t *out_ms)
 {
     static const size_t date_widths[] = {4, 2, 2}, time_widths[] = {2, 2, 2};
     if (!s)
@@ -94,6 +96,7 @@ int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
     bool legacy = sep == ' ';
     if (sep != 'T' && sep != 't' && !legacy)
         return -1;
+    bool offset_optional = legacy || naive_ok;
     if (digit_groups(s, len, &p, ':', time_widths, hms, 3) != 0)
         return -1;
     int year = ymd[0], mon = ymd[1], day = ymd[2], hour = hms[0], min = hms[1], sec = hms[2];
@@ -119,7 +122,7 @@ int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
 
     int offset_min = 0;
     if (p == len) {
-        if (!legacy)
+        if (!offset_optional)
             return -1; /* RFC 3339 requires an offset */
     } else if (s[p] == 'Z' || s[p] == 'z') {
         p++;
@@ -144,6 +147,16 @@ int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
         return -1;
     *out_ms = ms;
     return 0;
+}
+
+int timefmt_parse(const char *s, size_t len, int64_t *out_ms)
+{
+    return parse(s, len, false, out_ms);
+}
+
+int timefmt_parse_compat(const char *s, size_t len, int64_t *out_ms)
+{
+    return parse(s, len, true, out_ms);
 }
 
 static char *put_digits(char *p, int64_t v, int n)
@@ -181,7 +194,9 @@ static char *put_day(char *p, int64_t y, int m, int d)
     return put_digits(p, d, 2);
 }
 
-size_t timefmt_format(int64_t ms, char *out)
+/* Writes "YYYY-MM-DDTHH:MM:SS" of the clamped ms and sets *ms_of_second to
+ * its milliseconds; returns the end. */
+static char *put_day_and_clock(char *out, int64_t ms, int64_t *ms_of_second)
 {
     int64_t y;
     int m, d;
@@ -193,11 +208,29 @@ size_t timefmt_format(int64_t ms, char *out)
     p = put_digits(p, rem / 60000 % 60, 2);
     *p++ = ':';
     p = put_digits(p, rem / 1000 % 60, 2);
-    if (rem % 1000 != 0) {
+    *ms_of_second = rem % 1000;
+    return p;
+}
+
+size_t timefmt_format(int64_t ms, char *out)
+{
+    int64_t frac;
+    char *p = put_day_and_clock(out, ms, &frac);
+    if (frac != 0) {
         *p++ = '.';
-        p = put_digits(p, rem % 1000, 3);
+        p = put_digits(p, frac, 3);
     }
     *p++ = 'Z';
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+size_t timefmt_format_compat(int64_t ms, char *out)
+{
+    int64_t frac;
+    char *p = put_day_and_clock(out, ms, &frac);
+    *p++ = '.';
+    p = put_digits(p, frac * 1000, 6); /* microseconds, as Python wrote them */
     *p = '\0';
     return (size_t)(p - out);
 }

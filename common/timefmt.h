@@ -20,10 +20,24 @@
  * Returns 0 and writes *out_ms, or -1 and leaves it alone. */
 int timefmt_parse(const char *s, size_t len, int64_t *out_ms);
 
+/* timefmt_parse's forms, and also the naive form the original Python
+ * service's clients send (Python's isoformat() of a naive datetime,
+ * "2024-05-01T14:30:00.123456"): a 'T' date-time without an offset, meaning
+ * UTC. For that service's compatibility routes only: RFC 3339, which the
+ * other routes take, requires the offset. Returns as timefmt_parse. */
+int timefmt_parse_compat(const char *s, size_t len, int64_t *out_ms);
+
 /* Formats ms as "YYYY-MM-DDTHH:MM:SSZ", or with ".mmm" when ms % 1000 != 0.
  * `out` must hold TIMEFMT_LEN bytes. Returns the length written. Cannot fail;
  * ms outside years 0000..9999 is clamped into them (never overflows out). */
 size_t timefmt_format(int64_t ms, char *out);
+
+/* Formats ms as the original Python service wrote its dates: UTC without an
+ * offset, always six fraction digits ("2024-05-01T14:30:00.123000"), which
+ * Python 3.7's datetime.fromisoformat reads (it rejects "Z"). `out` must
+ * hold TIMEFMT_LEN bytes. Returns the length written (26). Cannot fail;
+ * clamped as timefmt_format. */
+size_t timefmt_format_compat(int64_t ms, char *out);
 
 /* Formats the UTC day "YYYY-MM-DD" of ms into out (>= 11 bytes), clamped as
  * timefmt_format does. Cannot fail. */

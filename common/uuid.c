@@ -135,3 +135,11 @@ int uuid_v7_unix_ms(const char *s, int64_t *ms)
     *ms = v;
     return 0;
 }
+
+void uuid_v7_max(int64_t unix_ms, char *out)
+{
+    const int64_t top = (INT64_C(1) << 48) - 1;
+    uint64_t ms = (uint64_t)(unix_ms < 0 ? 0 : unix_ms > top ? top : unix_ms);
+    snprintf(out, UUID_STR_LEN, "%08x-%04x-7fff-bfff-ffffffffffff", (unsigned)(ms >> 16),
+             (unsigned)(ms & 0xffff));
+}

@@ -30,4 +30,10 @@ int uuid_normalize(const char *s, size_t len, char *out);
  * Returns 0 and writes *ms, or -1 (ms untouched) for anything else. Pure. */
 int uuid_v7_unix_ms(const char *s, int64_t *ms);
 
+/* The greatest version 7 UUID of millisecond unix_ms (every v7 id of that ms
+ * or an earlier one sorts at or before it), written into out[UUID_STR_LEN]:
+ * a list cursor that means "everything before unix_ms + 1". unix_ms is
+ * clamped to 0..2^48-1. Pure. */
+void uuid_v7_max(int64_t unix_ms, char *out);
+
 #endif

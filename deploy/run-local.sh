@@ -6,6 +6,9 @@
 # script started, in reverse order: services, Kafka, FerretDB, PostgreSQL; the
 # exit status is 0 when everything stopped cleanly, 1 when something did not.
 #
+# At its first start on an empty database it loads the sample registry (60
+# physicians, 2,000 patients: deploy/registry.py load-sample --if-empty).
+#
 # Environment: BUILD (build), APPOINTMENT_PORT (8080), FINANCIAL_PORT (8081),
 # POSTGRES_PORT (5433); anything else (LOG_LEVEL, auth tokens, ...) is passed
 # on to the services.
@@ -146,8 +149,32 @@ start_service() {
     svc_pid[$name]=$!
 }
 
+# At the first start (no physician yet) the registry gets the sample, as
+# `make load-sample` does: 60 physicians and 2,000 patients
+# (deploy/registry.py). A registry that has physicians is left alone.
+load_sample() {
+    local py="$ROOT/.deps/venv/bin/python" url="http://127.0.0.1:$APPOINTMENT_PORT" out line rc=0
+    [[ -n "${svc_pid[appointment]:-}" ]] || return 0
+    if [[ ! -x "$py" ]]; then
+        say "no .deps/venv (make deps): sample registry not loaded"
+        return 0
+    fi
+    local deadline=$((SECONDS + 60))
+    until curl -sf -o /dev/null "$url/readyz"; do
+        if (( SECONDS >= deadline )) || ! kill -0 "${svc_pid[appointment]}" 2>/dev/null; then
+            say "appointment not ready within 60 s: sample registry not loaded (make load-sample)"
+            return 0
+        fi
+        sleep 0.5
+    done
+    out=$(APPOINTMENT_URL="$url" "$py" "$ROOT/deploy/registry.py" load-sample --if-empty 2>&1) || rc=$?
+    while IFS= read -r line; do say "registry: $line"; done <<<"$out"
+    (( rc == 0 )) || say "registry: load-sample exited with status $rc (make load-sample retries it)"
+}
+
 start_service appointment "$APPOINTMENT_PORT"
 start_service financial "$FINANCIAL_PORT"
+load_sample
 
 cat >&2 <<EOF
 

@@ -64,3 +64,15 @@ int billing_from_event(const char *body, size_t len, const char *ce_type, const 
     }
     return 0;
 }
+
+int billing_check_length(const billing *b, int64_t max_ms, char *reason, size_t reasonlen)
+{
+    int64_t lasted = b->event.end_ms - b->event.start_ms;
+    if (lasted <= max_ms)
+        return 0;
+    snprintf(reason, reasonlen,
+             "too_long: end_date is %lld hours after start_date, more than "
+             "MAX_CONSULTATION_HOURS (%lld)",
+             (long long)(lasted / 3600000), (long long)(max_ms / 3600000));
+    return -1;
+}

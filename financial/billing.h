@@ -49,4 +49,10 @@ int billing_make(const event_finished *ev, const char *event_id, int64_t created
 int billing_from_event(const char *body, size_t len, const char *ce_type, const char *ce_id,
                        int64_t created_ms, billing *b, char *reason, size_t reasonlen);
 
+/* 0 when b's consultation lasted at most max_ms; else -1 with a one-line
+ * reason starting "too_long:" in reason[reasonlen]: such an event is never
+ * billed (a consultation started by mistake in 1971 and finished now would
+ * bill 480,000 hours). Pure. */
+int billing_check_length(const billing *b, int64_t max_ms, char *reason, size_t reasonlen);
+
 #endif

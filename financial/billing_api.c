@@ -15,7 +15,7 @@
 #define SUMMARY_MAX_GROUPS 10000
 
 /* An api_append_fn: the billing resource. */
-static void append_billing(buf *b, const void *item)
+static void append_billing(buf *b, const void *item, api_dates dates)
 {
     const billing *x = item;
     buf_puts(b, "{\"appointment_id\":");
@@ -25,8 +25,8 @@ static void append_billing(buf *b, const void *item)
     api_json_int(b, "billed_hours", x->billed_hours);
     api_json_money(b, "hourly_price", x->event.hourly_price_cents);
     api_json_consultation(b, x->event.physician_id, x->event.patient_id, x->event.start_ms,
-                          &x->event.end_ms);
-    api_json_time(b, "created_at", true, x->created_ms);
+                          &x->event.end_ms, dates);
+    api_json_time(b, "created_at", true, x->created_ms, dates);
     buf_putc(b, '}');
 }
 
@@ -79,6 +79,15 @@ static void handle_summary(http_req *req)
     case BILLING_SUMMARY_TOTAL_TOO_LARGE:
         reply_too_large(req, "a total exceeds the largest amount");
         return;
+    case BILLING_SUMMARY_TOO_MANY_DAYS: {
+        char detail[128];
+        snprintf(detail, sizeof detail,
+                 "the summary would read more than %d days of billings: give from and to at "
+                 "most %d days apart",
+                 BILLING_SUMMARY_MAX_DAYS, BILLING_RANGE_MAX_DAYS);
+        http_reply_problem(req, 422, "range-too-long", "from", detail);
+        return;
+    }
     case BILLING_SUMMARY_OK:
         break;
     }
@@ -88,8 +97,8 @@ static void handle_summary(http_req *req)
     buf_init(&out);
     buf_puts(&out, "{\"group_by\":");
     json_append_cstr(&out, billing_request_group_name(q.group_by));
-    api_json_time(&out, "from", q.range.has_from, q.range.from_ms);
-    api_json_time(&out, "to", q.range.has_to, q.range.to_ms);
+    api_json_time(&out, "from", q.range.has_from, q.range.from_ms, API_DATES_RFC3339);
+    api_json_time(&out, "to", q.range.has_to, q.range.to_ms, API_DATES_RFC3339);
     api_json_str(&out, "currency", q.currency);
     buf_puts(&out, ",\"groups\":[");
     for (size_t i = 0; i < n; i++) {
@@ -145,19 +154,19 @@ static void render_metrics(void *app, buf *out)
  * stay 404. */
 static const http_route routes[] = {
     OPS_ROUTES,
-    {"GET", "/billings/summary", handle_summary, "billings:read", false},
-    {"GET", "/billings", handle_list, "billings:read", false},
-    {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false},
-    {"GET", "/dead-letters", dead_letter_api_list, "billing:admin", false},
-    {"GET", "/dead-letters/{id}", dead_letter_api_get, "billing:admin", false},
-    {"POST", "/dead-letters/{id}/replay", dead_letter_api_replay, "billing:admin", true},
-    {"POST", "/dead-letters/{id}/discard", dead_letter_api_discard, "billing:admin", true},
-    {"POST", "/dead-letter-replays", dead_letter_api_job_start, "billing:admin", true},
-    {"GET", "/dead-letter-replays/{id}", dead_letter_api_job_get, "billing:admin", false},
-    {"POST", "/dead-letter-replays/{id}/cancel", dead_letter_api_job_cancel, "billing:admin",
+    {"GET", "/billings/summary", handle_summary, "billings:read", false, false},
+    {"GET", "/billings", handle_list, "billings:read", false, false},
+    {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false, false},
+    {"GET", "/dead-letters", dead_letter_api_list, "billing:admin", false, false},
+    {"GET", "/dead-letters/{id}", dead_letter_api_get, "billing:admin", false, false},
+    {"POST", "/dead-letters/{id}/replay", dead_letter_api_replay, "billing:admin", true, false},
+    {"POST", "/dead-letters/{id}/discard", dead_letter_api_discard, "billing:admin", true, false},
+    {"POST", "/dead-letter-replays", dead_letter_api_job_start, "billing:admin", true, false},
+    {"GET", "/dead-letter-replays/{id}", dead_letter_api_job_get, "billing:admin", false, false},
+    {"POST", "/dead-letter-replays/{id}/cancel", dead_letter_api_job_cancel, "billing:admin", false,
      false},
     /* the original Python service's route */
-    {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false},
+    {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false, true},
 };
 
 /* What service_handle_get and service_list serve. */

@@ -35,6 +35,9 @@ static int range(const char *query, billing_range *out, problem *p)
         return -1;
     if (f == 1 && t == 1 && r.to_ms <= r.from_ms)
         return problem_set(p, 400, "invalid-query", "to", "to must be after from");
+    if (f == 1 && t == 1 && r.to_ms - r.from_ms > (int64_t)BILLING_RANGE_MAX_DAYS * 86400000)
+        return problem_set(p, 422, "range-too-long", "to", "to must be at most %d days after from",
+                           BILLING_RANGE_MAX_DAYS);
     r.has_from = f == 1;
     r.has_to = t == 1;
     *out = r;

@@ -262,18 +262,6 @@ int billing_store_list(mongo_db *db, buckets *bk, const billing_list_query *q, m
     return rc;
 }
 
-/* One billing's contribution to a summary. */
-typedef struct summary_row {
-    char key[UUID_STR_LEN];
-    int64_t total_cents;
-} summary_row;
-
-typedef struct summary_acc {
-    billing_group_by group_by;
-    summary_row *rows;
-    size_t n, cap;
-} summary_acc;
-
 static const char *group_key_field(billing_group_by g)
 {
     switch (g) {
@@ -287,66 +275,31 @@ static const char *group_key_field(billing_group_by g)
     }
 }
 
+/* What the summary's stream of billings is folded into. */
+typedef struct summary_acc {
+    billing_group_by group_by;
+    billing_fold fold;
+} summary_acc;
+
+/* mongo_find_each's callback: folds one billing; non-zero stops the read
+ * once the answer is known to be too large. */
 static int add_row(const bson_t *doc, void *ctx)
 {
     summary_acc *a = ctx;
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 256;
-        a->rows = xrealloc(a->rows, a->cap * sizeof *a->rows);
-    }
-    summary_row *r = &a->rows[a->n++];
-    memset(r, 0, sizeof *r);
+    char key[UUID_STR_LEN] = "";
+    int64_t total_cents = 0;
     bson_iter_t it;
     if (bson_iter_init(&it, doc)) {
         const char *kf = group_key_field(a->group_by);
         while (bson_iter_next(&it)) {
             const char *k = bson_iter_key(&it);
             if (strcmp(k, kf) == 0)
-                mongo_iter_str(&it, r->key, sizeof r->key);
+                mongo_iter_str(&it, key, sizeof key);
             else if (strcmp(k, "total_cents") == 0)
-                r->total_cents = mongo_iter_int(&it);
+                total_cents = mongo_iter_int(&it);
         }
     }
-    return 0;
-}
-
-static int row_key_cmp(const void *x, const void *y)
-{
-    return strcmp(((const summary_row *)x)->key, ((const summary_row *)y)->key);
-}
-
-/* Folds rows sorted by key into one group per key: BILLING_SUMMARY_OK with
- * *out and *nout set, or why the answer is too large (nothing set then). */
-static billing_summary_outcome fold_rows(const summary_acc *a, size_t max_groups,
-                                         billing_group **out, size_t *nout)
-{
-    billing_group *groups = NULL;
-    size_t ngroups = 0, cap = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        const summary_row *r = &a->rows[i];
-        billing_group *g = ngroups ? &groups[ngroups - 1] : NULL;
-        if (!g || strcmp(g->key, r->key) != 0) {
-            if (ngroups == max_groups) {
-                free(groups);
-                return BILLING_SUMMARY_TOO_MANY_GROUPS;
-            }
-            if (ngroups == cap) {
-                cap = cap ? cap * 2 : 16;
-                groups = xrealloc(groups, cap * sizeof *groups);
-            }
-            g = &groups[ngroups++];
-            memset(g, 0, sizeof *g);
-            memcpy(g->key, r->key, sizeof g->key);
-        }
-        if (__builtin_add_overflow(g->total_cents, r->total_cents, &g->total_cents)) {
-            free(groups);
-            return BILLING_SUMMARY_TOTAL_TOO_LARGE;
-        }
-        g->count++;
-    }
-    *out = groups;
-    *nout = ngroups;
-    return BILLING_SUMMARY_OK;
+    return billing_fold_add(&a->fold, key, total_cents) == BILLING_SUMMARY_OK ? 0 : 1;
 }
 
 int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
@@ -370,7 +323,14 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
                       err) != 0)
         return -1;
 
+    if (ndays > BILLING_SUMMARY_MAX_DAYS) {
+        free(days);
+        *outcome = BILLING_SUMMARY_TOO_MANY_DAYS;
+        return 0;
+    }
+
     summary_acc acc = {.group_by = q->group_by};
+    billing_fold_init(&acc.fold, max_groups);
     bson_t *proj =
         BCON_NEW(group_key_field(q->group_by), BCON_INT32(1), "total_cents", BCON_INT32(1));
     int rc = 0;
@@ -384,11 +344,8 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
     }
     bson_destroy(proj);
     free(days);
-    if (rc == 0) {
-        if (acc.n > 1)
-            qsort(acc.rows, acc.n, sizeof *acc.rows, row_key_cmp);
-        *outcome = fold_rows(&acc, max_groups, out, n);
-    }
-    free(acc.rows);
-    return rc;
+    if (rc >= 0) /* 1: add_row stopped the read, the outcome says why */
+        *outcome = billing_fold_finish(&acc.fold, out, n);
+    billing_fold_destroy(&acc.fold);
+    return rc < 0 ? -1 : 0;
 }

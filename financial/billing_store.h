@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "billing.h"
+#include "billing_fold.h"
 #include "buckets.h"
 #include "event.h"
 #include "mongo.h"
@@ -20,6 +21,12 @@
 
 #define BILLING_COLLECTION "billings"
 #define BILLING_BUCKETS_COLLECTION "billing_buckets"
+/* The longest from/to range a list or a summary may ask for (a year, leap
+ * years included): longer is 422 naming `to`. */
+#define BILLING_RANGE_MAX_DAYS 366
+/* The most end days one summary reads (a from/to range of BILLING_RANGE_MAX_DAYS
+ * touches at most one more): past it, BILLING_SUMMARY_TOO_MANY_DAYS. */
+#define BILLING_SUMMARY_MAX_DAYS 367
 /* A from/to range of at most this many days is listed through its end-day
  * buckets; a longer one walks the id buckets. */
 #define BILLING_RANGE_DAYS_MAX 31
@@ -29,13 +36,6 @@ typedef enum billing_group_by {
     BILLING_BY_PATIENT,
     BILLING_BY_DAY, /* UTC day of end_date */
 } billing_group_by;
-
-/* One line of a summary. */
-typedef struct billing_group {
-    char key[UUID_STR_LEN]; /* physician id, patient id, or "YYYY-MM-DD" */
-    int64_t count;
-    int64_t total_cents;
-} billing_group;
 
 /* The end_date range [from, to) of lists and summaries. */
 typedef struct billing_range {
@@ -62,13 +62,6 @@ typedef struct billing_summary_query {
     billing_range range;
     char currency[EVENT_CURRENCY_LEN]; /* only billings in this currency are summed */
 } billing_summary_query;
-
-/* How a summary ended, when the database answered. */
-typedef enum billing_summary_outcome {
-    BILLING_SUMMARY_OK = 0,
-    BILLING_SUMMARY_TOO_MANY_GROUPS, /* more groups than the caller's max_groups */
-    BILLING_SUMMARY_TOTAL_TOO_LARGE, /* a group's total beyond int64 */
-} billing_summary_outcome;
 
 /* The billings collection: decoded into billing, its buckets recorded in
  * BILLING_BUCKETS_COLLECTION, set up by billing_store_init. */
@@ -105,11 +98,14 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
 int billing_store_list(mongo_db *db, buckets *bk, const billing_list_query *q, mongo_page *p,
                        bson_error_t *err);
 
-/* Counts and totals billings per physician, patient or day, sorted by key.
- * Returns 0 with the outcome in *outcome: BILLING_SUMMARY_OK with *out an
- * array of *n groups the caller free()s (NULL when empty); any other outcome
- * (the answer is too large: more than max_groups groups, or a total beyond
- * int64) leaves *out and *n untouched. Returns -1 on a database error. */
+/* Counts and totals billings per physician, patient or day, sorted by key:
+ * one equality query per end day that holds billings, read as a stream into
+ * a billing_fold, so memory holds the groups only. Returns 0 with the
+ * outcome in *outcome: BILLING_SUMMARY_OK with *out an array of *n groups
+ * the caller free()s (NULL when empty); any other outcome (more end days than
+ * BILLING_SUMMARY_MAX_DAYS, before any is read; more than max_groups groups;
+ * a total beyond int64: reading stops there) leaves *out and *n untouched.
+ * Returns -1 on a database error. */
 int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
                           size_t max_groups, billing_group **out, size_t *n,
                           billing_summary_outcome *outcome, bson_error_t *err);

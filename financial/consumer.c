@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "billing.h"
@@ -17,6 +18,8 @@
 #include "kafka.h"
 #include "log.h"
 #include "money.h"
+#include "mongo.h"
+#include "refusals.h"
 #include "clock.h"
 #include "trace.h"
 
@@ -89,21 +92,26 @@ static int billing_of_message(const consumer *c, const rd_kafka_message_t *m, bi
     bool has_id = kafka_message_header(m, "ce_id", id, sizeof id) == 0;
     intake_message in = {m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
                          has_id ? id : NULL};
-    return intake_judge(&in, c->opts.currencies, clock_now_ms(), b, why, reason, reasonlen);
+    return intake_judge(&in, c->opts.currencies, c->opts.max_consultation_ms, clock_now_ms(), b,
+                        why, reason, reasonlen);
 }
 
-/* Records m in the dead_letters collection (dead_letters.h), before it goes
- * to the topic: 0 once durable, -1 while the database is down. */
-static int record_dead_letter(consumer *c, const rd_kafka_message_t *m, intake_reason why,
-                              const char *reason)
+/* Dead-letters m: first its record in the dead_letters collection
+ * (dead_letters.h), then its copy on the topic. CONSUMER_RUNNING once both
+ * are durable, else what to wait for. */
+static consumer_state dead_letter_send(consumer *c, const rd_kafka_message_t *m, intake_reason why,
+                                       const char *reason)
 {
     bson_error_t err;
-    if (dead_letters_put(c->opts.db, m, c->topic, why, reason, clock_now_ms(), &err) == 0)
-        return 0;
-    log_warn("cannot record the dead letter; pausing consumption",
-             LOG_INT("partition", m->partition), LOG_INT("offset", m->offset), "error", err.message,
-             NULL);
-    return -1;
+    if (dead_letters_put(c->opts.db, m, c->topic, why, reason, clock_now_ms(), &err) != 0) {
+        log_warn("cannot record the dead letter; pausing consumption",
+                 LOG_INT("partition", m->partition), LOG_INT("offset", m->offset), "error",
+                 err.message, NULL);
+        return CONSUMER_PAUSED_DB_DOWN;
+    }
+    if (dlq_send(c->dlq, m, c->topic, reason, &c->thread) != 0)
+        return CONSUMER_PAUSED_DLQ_DOWN;
+    return CONSUMER_RUNNING;
 }
 
 static void log_billing(const billing *b, const rd_kafka_message_t *m, bool created)
@@ -124,27 +132,130 @@ static void log_billing(const billing *b, const rd_kafka_message_t *m, bool crea
              LOG_INT("offset", m->offset), "trace_id", t.trace_id, "span_id", t.span_id, NULL);
 }
 
-/* Writes the billings of a batch (bills[k] came from msgs[at[k]]) in one bulk
- * insert. Returns 0 once they are durable, -1 if the database did not take
- * them (nothing is stored then; a retry is harmless). */
-static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing *bills,
-                          const size_t *at, size_t nbills, bool *created)
+/* What one flush of a batch's billings needs: bills[k] came from msgs[at[k]];
+ * created[k] and refused[k] (with why[k]) are what the write made of it. */
+typedef struct pending {
+    billing *bills;
+    size_t *at;
+    bool *created;
+    bool *refused;
+    char (*why)[DLQ_REASON_LEN];
+    size_t n;
+} pending;
+
+/* Writes p's billings one at a time, after their bulk write failed with an
+ * error that is no outage: the billings the database takes are written, and
+ * one it refuses is given up on (refused[k], to be dead-lettered) once
+ * refusals_note says so. Returns 0, or -1 to pause and retry (an outage, or
+ * a refusal not given up on yet). */
+static int write_one_by_one(consumer *c, rd_kafka_message_t **msgs, pending *p)
 {
-    if (nbills == 0)
-        return 0;
-    bson_error_t err;
-    if (billing_store_insert_many(c->opts.db, c->opts.bk, bills, nbills, created, &err) != 0) {
-        log_warn("cannot write the billings; pausing consumption", LOG_INT("count", nbills),
-                 "first_appointment_id", bills[0].event.appointment_id, "error", err.message, NULL);
-        return -1;
-    }
-    for (size_t k = 0; k < nbills; k++) {
-        metrics_inc(created[k] ? &c->billed : &c->duplicates);
-        if (created[k])
-            billing_delay_observe(bills[k].event.end_ms, clock_now_ms());
-        log_billing(&bills[k], msgs[at[k]], created[k]);
+    for (size_t k = 0; k < p->n; k++) {
+        const rd_kafka_message_t *m = msgs[p->at[k]];
+        bson_error_t err;
+        if (billing_store_insert_many(c->opts.db, c->opts.bk, &p->bills[k], 1, &p->created[k],
+                                      &err) == 0) {
+            refusals_done(&c->refusals, m->partition, m->offset);
+            continue;
+        }
+        if (mongo_error_is_unavailable(&err)) {
+            log_warn("cannot write the billing; pausing consumption", "appointment_id",
+                     p->bills[k].event.appointment_id, "error", err.message, NULL);
+            return -1;
+        }
+        bool permanent = mongo_error_is_permanent(&err);
+        if (!refusals_note(&c->refusals, m->partition, m->offset, permanent)) {
+            log_warn("the database refused the billing; retrying after a pause", "appointment_id",
+                     p->bills[k].event.appointment_id, LOG_INT("partition", m->partition),
+                     LOG_INT("offset", m->offset), LOG_INT("refusals", c->refusals.count),
+                     LOG_INT("max", c->refusals.max), "error", err.message, NULL);
+            return -1;
+        }
+        refusals_done(&c->refusals, m->partition, m->offset);
+        p->refused[k] = true;
+        /* The reason is a header: the database's words, cut to fit. */
+        int len = snprintf(
+            p->why[k], sizeof p->why[k],
+            "refused: the database refused the billing%s: ", permanent ? "" : " on every try");
+        size_t used = len > 0 ? (size_t)len : 0;
+        if (used < sizeof p->why[k])
+            memcpy(p->why[k] + used, err.message,
+                   strnlen(err.message, sizeof p->why[k] - used - 1) + 1);
+        p->why[k][sizeof p->why[k] - 1] = '\0';
+        log_warn("the database refused the billing; dead-lettering its message", "appointment_id",
+                 p->bills[k].event.appointment_id, LOG_INT("partition", m->partition),
+                 LOG_INT("offset", m->offset), "error", err.message, NULL);
     }
     return 0;
+}
+
+/* Writes p's billings in one bulk insert. An outage pauses; any other
+ * failure (the database answers but refuses something) writes them one by
+ * one, so that one document the database refuses cannot hold up the rest.
+ * Returns 0 once every billing not refused is durable, -1 if the database
+ * did not take them (nothing is stored then; a retry is harmless). */
+static int write_billings(consumer *c, rd_kafka_message_t **msgs, pending *p)
+{
+    if (p->n == 0)
+        return 0;
+    for (size_t k = 0; k < p->n; k++)
+        p->refused[k] = false;
+    bson_error_t err;
+    if (billing_store_insert_many(c->opts.db, c->opts.bk, p->bills, p->n, p->created, &err) != 0) {
+        if (mongo_error_is_unavailable(&err)) {
+            log_warn("cannot write the billings; pausing consumption", LOG_INT("count", p->n),
+                     "first_appointment_id", p->bills[0].event.appointment_id, "error", err.message,
+                     NULL);
+            return -1;
+        }
+        log_warn("the database refused the bulk write; writing its billings one by one",
+                 LOG_INT("count", p->n), "error", err.message, NULL);
+        if (write_one_by_one(c, msgs, p) != 0)
+            return -1;
+    }
+    for (size_t k = 0; k < p->n; k++) {
+        if (p->refused[k])
+            continue;
+        metrics_inc(p->created[k] ? &c->billed : &c->duplicates);
+        if (p->created[k])
+            billing_delay_observe(p->bills[k].event.end_ms, clock_now_ms());
+        log_billing(&p->bills[k], msgs[p->at[k]], p->created[k]);
+    }
+    return 0;
+}
+
+/* Dead-letters, in order, the messages of p's refused billings, storing the
+ * offsets of the messages before each one first. *done is the first message
+ * not handled. Returns CONSUMER_RUNNING, or what did not take one (*done
+ * then is that message). */
+static consumer_state dead_letter_refused(consumer *c, rd_kafka_message_t **msgs, const pending *p,
+                                          size_t *done)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        if (!p->refused[k])
+            continue;
+        size_t i = p->at[k];
+        store_offsets(c, msgs, *done, i);
+        *done = i;
+        consumer_state failure = dead_letter_send(c, msgs[i], INTAKE_REFUSED, p->why[k]);
+        if (failure != CONSUMER_RUNNING)
+            return failure;
+        metrics_inc(&c->refused);
+        *done = i + 1;
+    }
+    return CONSUMER_RUNNING;
+}
+
+/* Writes p's billings, dead-letters the refused ones, and empties p. */
+static consumer_state flush(consumer *c, rd_kafka_message_t **msgs, pending *p, size_t *done)
+{
+    consumer_state failure = CONSUMER_RUNNING;
+    if (write_billings(c, msgs, p) != 0)
+        failure = CONSUMER_PAUSED_DB_DOWN;
+    else
+        failure = dead_letter_refused(c, msgs, p, done);
+    p->n = 0;
+    return failure;
 }
 
 /* Handles one polled batch in order. Billings accumulate and go to the
@@ -154,49 +265,46 @@ static int write_billings(consumer *c, rd_kafka_message_t **msgs, const billing 
  * partitions pause and rewind to the first message not handled. */
 static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
 {
-    billing *bills = xmalloc(n * sizeof *bills);
-    size_t *at = xmalloc(n * sizeof *at);
-    bool *created = xmalloc(n * sizeof *created);
-    size_t nbills = 0, done = 0; /* msgs[0..done) are handled and stored */
+    pending p = {
+        .bills = xmalloc(n * sizeof *p.bills),
+        .at = xmalloc(n * sizeof *p.at),
+        .created = xmalloc(n * sizeof *p.created),
+        .refused = xmalloc(n * sizeof *p.refused),
+        .why = xmalloc(n * sizeof *p.why),
+    };
+    size_t done = 0; /* msgs[0..done) are handled and stored */
     consumer_state failure = CONSUMER_RUNNING;
     for (size_t i = 0; i < n && failure == CONSUMER_RUNNING; i++) {
-        char reason[256];
+        char reason[DLQ_REASON_LEN];
         intake_reason why;
-        if (billing_of_message(c, msgs[i], &bills[nbills], &why, reason, sizeof reason) == 0) {
-            at[nbills++] = i;
+        if (billing_of_message(c, msgs[i], &p.bills[p.n], &why, reason, sizeof reason) == 0) {
+            p.at[p.n++] = i;
             continue;
         }
-        if (write_billings(c, msgs, bills, at, nbills, created) != 0) {
-            failure = CONSUMER_PAUSED_DB_DOWN;
+        failure = flush(c, msgs, &p, &done);
+        if (failure != CONSUMER_RUNNING)
             break;
-        }
-        nbills = 0;
-        if (record_dead_letter(c, msgs[i], why, reason) != 0) {
-            store_offsets(c, msgs, done, i);
-            done = i;
-            failure = CONSUMER_PAUSED_DB_DOWN;
+        store_offsets(c, msgs, done, i);
+        done = i;
+        failure = dead_letter_send(c, msgs[i], why, reason);
+        if (failure != CONSUMER_RUNNING)
             break;
-        }
-        bool sent = dlq_send(c->dlq, msgs[i], c->topic, reason, &c->thread) == 0;
-        store_offsets(c, msgs, done, sent ? i + 1 : i);
-        done = sent ? i + 1 : i;
-        if (!sent)
-            failure = CONSUMER_PAUSED_DLQ_DOWN;
+        done = i + 1;
     }
+    if (failure == CONSUMER_RUNNING)
+        failure = flush(c, msgs, &p, &done);
     if (failure == CONSUMER_RUNNING) {
-        if (write_billings(c, msgs, bills, at, nbills, created) == 0) {
-            store_offsets(c, msgs, done, n);
-            done = n;
-            c->backoff_ms = 0;
-        } else {
-            failure = CONSUMER_PAUSED_DB_DOWN;
-        }
-    }
-    if (failure != CONSUMER_RUNNING)
+        store_offsets(c, msgs, done, n);
+        done = n;
+        c->backoff_ms = 0;
+    } else {
         pause_enter(c, msgs + done, n - done, failure);
-    free(created);
-    free(at);
-    free(bills);
+    }
+    free(p.why);
+    free(p.refused);
+    free(p.created);
+    free(p.at);
+    free(p.bills);
 }
 
 /* ---- the thread ---- */
@@ -275,6 +383,8 @@ consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
     worker_init(&c->thread);
     atomic_init(&c->state, (int)CONSUMER_STARTING);
     c->lag = lag_table_new(c->topic);
+    refusals_init(&c->refusals, opts->write_attempts_max > 0 ? opts->write_attempts_max
+                                                             : CONSUMER_WRITE_ATTEMPTS_DEFAULT);
 
     c->dlq = dlq_new(c->bootstrap, c->dlq_topic, err, errlen);
     if (!c->dlq)

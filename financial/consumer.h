@@ -35,10 +35,18 @@ typedef struct consumer_opts {
     mongo_db *db;     /* borrowed; outlives the consumer */
     buckets *bk;      /* borrowed; outlives the consumer */
     int batch_max;    /* most messages written in one bulk insert (0: 500) */
+    /* Refusals in a row of one billing (the database answers, but not this
+     * document) before its message is dead-lettered "refused" (0: 3). */
+    int write_attempts_max;
+    /* MAX_CONSULTATION_HOURS in ms: a longer consultation's event is
+     * dead-lettered too_long, never billed (billing_check_length). */
+    int64_t max_consultation_ms;
     /* CURRENCIES: an event in another one is dead-lettered "currency";
      * borrowed, outlives the consumer; NULL accepts any. */
     const intake_currencies *currencies;
 } consumer_opts;
+
+#define CONSUMER_WRITE_ATTEMPTS_DEFAULT 3
 
 typedef enum consumer_state {
     CONSUMER_STARTING = 0,    /* not in the group yet */

@@ -22,6 +22,7 @@
 #include "dlq.h"
 #include "lag.h"
 #include "metrics.h"
+#include "refusals.h"
 #include "worker.h"
 
 /* How long one poll waits for a message (or, while leaving, an event). */
@@ -48,12 +49,14 @@ struct consumer {
     int64_t next_try_ms;         /* monotonic time of the next probe */
     int64_t next_lag_ms;         /* monotonic time of the next lag refresh */
     commits commits;             /* the offsets' commits (commits.h) */
+    refusals refusals;           /* billings the database refuses (refusals.h) */
 
     metrics_counter consumed;
     metrics_counter billed;
     metrics_counter duplicates;
     metrics_counter db_retries;
     metrics_counter dlq_retries;
+    metrics_counter refused; /* messages dead-lettered because the database refused them */
 };
 
 /* ---- consumer.c: the offsets ---- */

@@ -80,6 +80,9 @@ void consumer_render_metrics(consumer *c, buf *out)
     metrics_single(out, "clinic_dlq_retries_total", "counter",
                    "Dead-letter topic probes while consumption was paused for it.",
                    metrics_get(&c->dlq_retries));
+    metrics_single(out, "clinic_billings_refused_total", "counter",
+                   "Messages dead-lettered because the database refused their billing for good.",
+                   metrics_get(&c->refused));
 
     consumer_state s = consumer_get_state(c);
     bool paused = s == CONSUMER_PAUSED_DB_DOWN || s == CONSUMER_PAUSED_DLQ_DOWN;

@@ -30,16 +30,17 @@ static void append_summary(buf *b, const void *item)
     api_json_str(b, "status", d->status);
     api_json_str(b, "appointment_id", d->appointment_id[0] ? d->appointment_id : NULL);
     api_json_str(b, "trace_id", d->trace_id[0] ? d->trace_id : NULL);
-    api_json_time(b, "first_seen", true, d->first_seen_ms);
-    api_json_time(b, "last_seen", true, d->last_seen_ms);
+    api_json_time(b, "first_seen", true, d->first_seen_ms, API_DATES_RFC3339);
+    api_json_time(b, "last_seen", true, d->last_seen_ms, API_DATES_RFC3339);
     api_json_int(b, "attempts", d->attempts);
     api_json_int(b, "value_bytes", d->value_len);
     buf_puts(b, d->truncated ? ",\"truncated\":true" : ",\"truncated\":false");
 }
 
 /* An api_append_fn: a list's item. */
-static void append_list_item(buf *b, const void *item)
+static void append_list_item(buf *b, const void *item, api_dates dates)
 {
+    (void)dates; /* RFC 3339 always: the compatibility dates are billings' */
     append_summary(b, item);
     buf_putc(b, '}');
 }
@@ -130,8 +131,8 @@ static void append_job(buf *b, const replay_job *j)
     buf_puts(b, f->dry_run ? ",\"dry_run\":true" : ",\"dry_run\":false");
     buf_puts(b, ",\"filter\":{\"reason\":");
     json_append_cstr(b, f->has_reason ? intake_reason_name(f->reason) : NULL);
-    api_json_time(b, "from", f->has_from, f->from_ms);
-    api_json_time(b, "to", f->has_to, f->to_ms);
+    api_json_time(b, "from", f->has_from, f->from_ms, API_DATES_RFC3339);
+    api_json_time(b, "to", f->has_to, f->to_ms, API_DATES_RFC3339);
     buf_puts(b, ",\"ids\":[");
     for (size_t i = 0; i < f->nids; i++) {
         if (i)
@@ -143,9 +144,9 @@ static void append_job(buf *b, const replay_job *j)
     api_json_int(b, "max_per_second", f->max_per_second);
     buf_putc(b, '}');
     append_counts(b, &j->counts);
-    api_json_time(b, "created_at", true, j->created_ms);
-    api_json_time(b, "updated_at", true, j->updated_ms);
-    api_json_time(b, "finished_at", j->finished_ms != 0, j->finished_ms);
+    api_json_time(b, "created_at", true, j->created_ms, API_DATES_RFC3339);
+    api_json_time(b, "updated_at", true, j->updated_ms, API_DATES_RFC3339);
+    api_json_time(b, "finished_at", j->finished_ms != 0, j->finished_ms, API_DATES_RFC3339);
     api_json_str(b, "error", j->error[0] ? j->error : NULL);
     buf_putc(b, '}');
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "clock.h"
@@ -14,6 +15,11 @@
 
 #define DLQ_MESSAGE_TIMEOUT_MS 10000 /* the producer's message.timeout.ms */
 #define DLQ_POLL_MS 100
+/* librdkafka's own cap (and so no cap): the broker's limit is the one that
+ * counts. With librdkafka's default (1,000,000) a copy of an event the broker
+ * took (its limit is 1,048,588) failed here for ever, which the consumer read
+ * as "the dead-letter topic is down": the partition stopped. */
+#define DLQ_MESSAGE_MAX_BYTES 1000000000
 
 struct dlq {
     rd_kafka_t *rk;
@@ -45,6 +51,7 @@ dlq *dlq_new(const char *bootstrap, const char *topic, char *err, size_t errlen)
         .client_id = "financial-dlq",
         .message_timeout_ms = DLQ_MESSAGE_TIMEOUT_MS,
         .linger_ms = 0,
+        .message_max_bytes = DLQ_MESSAGE_MAX_BYTES,
         .on_delivery = on_delivery,
         .opaque = d,
     };
@@ -57,16 +64,17 @@ dlq *dlq_new(const char *bootstrap, const char *topic, char *err, size_t errlen)
     return d;
 }
 
-/* Produces the copy of m; returns the error of the attempt (awaited). */
-static rd_kafka_resp_err_t produce_awaited(dlq *d, const rd_kafka_message_t *m,
-                                           rd_kafka_headers_t *h, worker *owner)
+/* Produces value[0..len) with m's key and headers h (taken, whatever
+ * happens); returns the error of the attempt (awaited). */
+static rd_kafka_resp_err_t produce_awaited(dlq *d, const rd_kafka_message_t *m, const void *value,
+                                           size_t len, rd_kafka_headers_t *h, worker *owner)
 {
     d->seq++;
     d->done = false;
     d->err = RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)d->seq), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(h); /* not taken by librdkafka on failure */
@@ -80,13 +88,15 @@ static rd_kafka_resp_err_t produce_awaited(dlq *d, const rd_kafka_message_t *m,
     return d->done ? d->err : RD_KAFKA_RESP_ERR__TIMED_OUT;
 }
 
-int dlq_send(dlq *d, const rd_kafka_message_t *m, const char *source_topic, const char *reason,
-             worker *owner)
+/* m's headers (copied) plus the dead letter's: why, and where m was. */
+static rd_kafka_headers_t *dead_letter_headers(const rd_kafka_message_t *m, bool with_originals,
+                                               const char *source_topic, const char *reason)
 {
     rd_kafka_headers_t *orig = NULL;
-    rd_kafka_headers_t *h = rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
-                                ? rd_kafka_headers_copy(orig)
-                                : rd_kafka_headers_new(4);
+    rd_kafka_headers_t *h =
+        with_originals && rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? rd_kafka_headers_copy(orig)
+            : rd_kafka_headers_new(4);
     /* Header values are strings on the wire: these two are formatted for
      * the broker, not for the log. */
     char part[16], off[24];
@@ -96,8 +106,66 @@ int dlq_send(dlq *d, const rd_kafka_message_t *m, const char *source_topic, cons
     rd_kafka_header_add(h, "dlq_source_topic", -1, source_topic, -1);
     rd_kafka_header_add(h, "dlq_source_partition", -1, part, -1);
     rd_kafka_header_add(h, "dlq_source_offset", -1, off, -1);
+    return h;
+}
 
-    rd_kafka_resp_err_t e = produce_awaited(d, m, h, owner);
+/* Appends bytes[0..len) as a JSON string: printable ASCII as it is, every
+ * other byte as \u00XX, so any input makes valid JSON. */
+static void append_bytes(buf *out, const unsigned char *bytes, size_t len)
+{
+    buf_putc(out, '"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = bytes[i];
+        if (ch == '"' || ch == '\\')
+            buf_printf(out, "\\%c", ch);
+        else if (ch >= 0x20 && ch < 0x7f)
+            buf_putc(out, (char)ch);
+        else
+            buf_printf(out, "\\u%04x", ch);
+    }
+    buf_putc(out, '"');
+}
+
+void dlq_too_large_record(buf *out, const rd_kafka_message_t *m, const char *source_topic,
+                          const char *reason)
+{
+    size_t len = m->payload ? m->len : 0;
+    size_t head = len < DLQ_HEAD_BYTES ? len : DLQ_HEAD_BYTES;
+    buf_puts(out, "{\"reason\":\"too_large\",\"original_reason\":");
+    append_bytes(out, (const unsigned char *)reason, strlen(reason));
+    buf_puts(out, ",\"source_topic\":");
+    append_bytes(out, (const unsigned char *)source_topic, strlen(source_topic));
+    buf_printf(out, ",\"source_partition\":%" PRId32 ",\"source_offset\":%" PRId64, m->partition,
+               m->offset);
+    buf_puts(out, ",\"key\":");
+    if (m->key)
+        append_bytes(out, m->key, m->key_len);
+    else
+        buf_puts(out, "null");
+    buf_printf(out, ",\"value_bytes\":%zu,\"value_head\":", len);
+    append_bytes(out, m->payload, head);
+    buf_putc(out, '}');
+}
+
+int dlq_send(dlq *d, const rd_kafka_message_t *m, const char *source_topic, const char *reason,
+             worker *owner)
+{
+    const char *sent_reason = reason;
+    rd_kafka_resp_err_t e =
+        produce_awaited(d, m, m->payload, m->payload ? m->len : 0,
+                        dead_letter_headers(m, true, source_topic, reason), owner);
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* Too large even for the dead-letter topic: a small record that says
+         * where the message is and how it starts, so the partition moves on
+         * and an operator can still find it (kcat -o offset). */
+        buf record;
+        buf_init(&record);
+        dlq_too_large_record(&record, m, source_topic, reason);
+        sent_reason = "too_large";
+        e = produce_awaited(d, m, buf_cstr(&record), record.len,
+                            dead_letter_headers(m, false, source_topic, sent_reason), owner);
+        buf_free(&record);
+    }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && worker_stopping(owner)) {
         log_info("dead letter not acknowledged at shutdown; handled again after the restart",
                  LOG_INT("partition", m->partition), LOG_INT("offset", m->offset), NULL);
@@ -112,8 +180,9 @@ int dlq_send(dlq *d, const rd_kafka_message_t *m, const char *source_topic, cons
     metrics_inc(&d->sent);
     trace_ids t;
     kafka_message_trace(m, &t);
-    log_warn("message dead-lettered", "reason", reason, LOG_INT("partition", m->partition),
-             LOG_INT("offset", m->offset), "dlq_topic", d->topic, "trace_id", t.trace_id, NULL);
+    log_warn("message dead-lettered", "reason", sent_reason, LOG_INT("partition", m->partition),
+             LOG_INT("offset", m->offset), LOG_INT("bytes", m->payload ? m->len : 0), "dlq_topic",
+             d->topic, "trace_id", t.trace_id, NULL);
     return 0;
 }
 

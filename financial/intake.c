@@ -104,13 +104,19 @@ bool intake_currencies_has(const intake_currencies *c, const char *code)
     return false;
 }
 
-int intake_judge(const intake_message *m, const intake_currencies *accepted, int64_t created_ms,
-                 billing *b, intake_reason *why, char *detail, size_t detaillen)
+int intake_judge(const intake_message *m, const intake_currencies *accepted,
+                 int64_t max_consultation_ms, int64_t created_ms, billing *b, intake_reason *why,
+                 char *detail, size_t detaillen)
 {
     billing x;
     if (billing_from_event(m->value, m->value ? m->len : 0, m->ce_type, m->ce_id, created_ms, &x,
                            detail, detaillen) != 0) {
         *why = intake_reason_of_detail(detail);
+        return -1;
+    }
+    if (max_consultation_ms > 0 &&
+        billing_check_length(&x, max_consultation_ms, detail, detaillen) != 0) {
+        *why = INTAKE_TOO_LONG;
         return -1;
     }
     if (accepted && !intake_currencies_has(accepted, x.event.currency)) {

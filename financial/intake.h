@@ -65,10 +65,12 @@ typedef struct intake_message {
 
 /* The billing m makes (0, *b filled), or -1 with the reason in *why and a
  * one-line detail naming the field in detail[detaillen] (no patient data:
- * field names and codes only). accepted NULL accepts every currency;
- * created_ms as billing_from_event's. */
-int intake_judge(const intake_message *m, const intake_currencies *accepted, int64_t created_ms,
-                 billing *b, intake_reason *why, char *detail, size_t detaillen);
+ * field names and codes only). accepted NULL accepts every currency; a
+ * consultation longer than max_consultation_ms (> 0) is too_long
+ * (billing_check_length); created_ms as billing_from_event's. */
+int intake_judge(const intake_message *m, const intake_currencies *accepted,
+                 int64_t max_consultation_ms, int64_t created_ms, billing *b, intake_reason *why,
+                 char *detail, size_t detaillen);
 
 /* The appointment id of a message that may not decode as a whole: its
  * "appointment_id" when the value is a JSON object holding a UUID there.

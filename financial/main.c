@@ -14,6 +14,10 @@ static const config_var vars[] = {
      "how long the group waits for a silent member before reassigning its partitions"},
     {"CONSUMER_RETRY_MAX_MS", "5000",
      "longest wait between two attempts while MongoDB (or the dead-letter topic) is down"},
+    {"BILLING_WRITE_ATTEMPTS", "3",
+     "refusals in a row of one billing (the database answers, but not that document) before its "
+     "message is dead-lettered"},
+    SERVICE_CONSULTATION_VAR,
     {"CURRENCY", "BRL",
      "ISO 4217 currency that /billings/summary totals when the request names none"},
     {"CURRENCIES", "BRL",
@@ -36,6 +40,10 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
                        &consumer_options.session_timeout_ms, err, errlen) ||
                    service_int(v, n, "CONSUMER_RETRY_MAX_MS", 100, 3600000,
                                &consumer_options.retry_max_ms, err, errlen) ||
+                   service_int(v, n, "BILLING_WRITE_ATTEMPTS", 1, 1000,
+                               &consumer_options.write_attempts_max, err, errlen) ||
+                   service_max_consultation_ms(v, n, &consumer_options.max_consultation_ms, err,
+                                               errlen) ||
                    service_currency(v, n, ((billing_api *)app)->currency, err, errlen) ||
                    intake_currencies_parse(config_str(v, n, "CURRENCIES"),
                                            &((billing_api *)app)->currencies, err, errlen)
@@ -49,7 +57,8 @@ static int open_consumer(void *app, char *err, size_t errlen)
     consumer_options.db = f->svc.db;
     consumer_options.bk = f->svc.bk;
     consumer_options.currencies = &f->currencies;
-    f->replays = replays_new(f->svc.db, f->svc.bk, &f->currencies);
+    f->replays =
+        replays_new(f->svc.db, f->svc.bk, &f->currencies, consumer_options.max_consultation_ms);
     f->consumer = consumer_new(&consumer_options, err, errlen);
     return f->consumer ? 0 : -1;
 }

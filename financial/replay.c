@@ -33,6 +33,7 @@ struct replays {
     mongo_db *db;
     buckets *bk;
     intake_currencies accepted;
+    int64_t max_consultation_ms;
     metrics_counter results[REPLAY_NRESULTS]; /* replays that wrote (not dry runs) */
 
     pthread_mutex_t mu; /* guards what follows */
@@ -46,12 +47,14 @@ struct replays {
     int64_t open_read_ms; /* monotonic; 0: never read */
 };
 
-replays *replays_new(mongo_db *db, buckets *bk, const intake_currencies *accepted)
+replays *replays_new(mongo_db *db, buckets *bk, const intake_currencies *accepted,
+                     int64_t max_consultation_ms)
 {
     replays *r = xcalloc(1, sizeof *r);
     r->db = db;
     r->bk = bk;
     r->accepted = *accepted;
+    r->max_consultation_ms = max_consultation_ms;
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->open_mu, NULL);
     worker_init(&r->thread);
@@ -165,7 +168,8 @@ static int replay_doc(replays *r, const bson_t *doc, bool dry_run, replay_result
     billing b;
     intake_reason why;
     detail[0] = '\0';
-    if (intake_judge(&m, &r->accepted, clock_now_ms(), &b, &why, detail, detaillen) != 0) {
+    if (intake_judge(&m, &r->accepted, r->max_consultation_ms, clock_now_ms(), &b, &why, detail,
+                     detaillen) != 0) {
         *res = REPLAY_STILL_FAILING;
         if (!dry_run && mark_failing(r, &d, why, detail, err) != 0)
             return -1;

@@ -61,8 +61,10 @@ typedef struct replay_actor {
 } replay_actor;
 
 /* A replayer over db and bk (borrowed; they outlive it) accepting the
- * currencies in *accepted (copied). Cannot fail. */
-replays *replays_new(mongo_db *db, buckets *bk, const intake_currencies *accepted);
+ * currencies in *accepted (copied) and consultations of at most
+ * max_consultation_ms, as the consumer does. Cannot fail. */
+replays *replays_new(mongo_db *db, buckets *bk, const intake_currencies *accepted,
+                     int64_t max_consultation_ms);
 /* Cancels a running job, waits for its thread and frees. NULL is a no-op.
  * Call from the thread that created it, once no request runs. */
 void replays_free(replays *r);

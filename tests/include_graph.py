@@ -79,6 +79,8 @@ LAYERS = {
     # 1 domain
     "financial/billing": "domain",
     "financial/commits": "domain",
+    "financial/refusals": "domain",
+    "financial/billing_fold": "domain",
     "financial/intake": "domain",
     "financial/billing_delay": "base",
     # 2 infra
@@ -88,6 +90,7 @@ LAYERS = {
     "common/docs": "infra",
     "common/http": "infra",
     "common/kafka": "infra",
+    "common/kafka_security": "base",
     "common/mongo": "infra",
     "common/ops": "infra",
     # 3 store
@@ -101,6 +104,7 @@ LAYERS = {
     "financial/dead_letter_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
+    "appointment/idem_expiry": "worker",
     "financial/consumer": "worker",
     "financial/dlq": "worker",
     "financial/lag": "worker",

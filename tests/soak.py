@@ -233,8 +233,9 @@ def main() -> int:
     try:
         st = get_stack()
         print(f"soak: stack up in {time.monotonic() - began:.0f} s ({st.dir})", flush=True)
+        # Its consultations last up to 30 h: above the 24 h default.
         env = {"MONGODB_URI": st.ferretdb.uri(f"soak_{uuid.uuid4().hex[:8]}"),
-               "KAFKA_BOOTSTRAP": st.kafka.bootstrap}
+               "KAFKA_BOOTSTRAP": st.kafka.bootstrap, "MAX_CONSULTATION_HOURS": "48"}
         fin = Service("financial", env, log_path=st.dir / "logs" / "soak" / "financial.log").start()
         appt = Service("appointment", env,
                        log_path=st.dir / "logs" / "soak" / "appointment.log").start()

@@ -11,7 +11,16 @@ figures issue 11 asks for).
 
 Steps:
   ceiling   bare civetweb (bare_http) under wrk, 16 and 64 connections
-  start     POST /appointments under wrk, 16 and 64 connections
+  start     POST /appointments under wrk, 16 and 64 connections; then, with
+            REGISTRY_CHECK=on and the sample registry loaded (make
+            load-sample's), 16 connections starting consultations between
+            its physicians and patients: the check's CPU next to off
+            (start_cpu_registry_ratio), its database round trips per
+            start and, with loadgen's start + finish pairs over the same
+            people, per consultation, next to off (not measured while the
+            service has no registry)
+  slow      200 clients trickle their headers a byte a second while one
+            client GETs 100 times: slow_clients_p99_ms and the RSS
   pairs     start + finish pairs from loadgen with financial consuming, on
             empty collections: flat out first, then each offered rate
             (BENCH_RATES): billed pairs/s, finish -> billed latency, CPU per
@@ -55,6 +64,8 @@ import harness as st  # the test harness (tests/harness/)
 from harness import iso, metric, ms, rss_kib
 from harness.paths import ROOT
 from harness.reconcile import billed_hours
+from harness.registry import NO_REGISTRY, has_registry, load_sample, registry
+from harness.slow_clients import SlowClients
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 PAIRS = int(os.environ.get("BENCH_PAIRS", "5000"))
@@ -68,9 +79,12 @@ LIST_SECONDS = float(os.environ.get("BENCH_LIST_SECONDS", "10"))
 KAFKA_N = int(os.environ.get("BENCH_KAFKA_N", "2000"))
 RELAY_N = int(os.environ.get("BENCH_RELAY_N", "500"))
 DB_N = int(os.environ.get("BENCH_DB_N", "1000"))
+REGISTRY_PAIRS = int(os.environ.get("BENCH_REGISTRY_PAIRS", "1000"))
 # Idempotency keys the explain step gives idempotency_keys (see explain).
 IDEM_KEYS = 20000
-ALL_STEPS = ("ceiling", "start", "pairs", "grown", "kafka", "db")
+ALL_STEPS = ("ceiling", "start", "slow", "pairs", "grown", "kafka", "db")
+SLOW_CLIENTS = int(os.environ.get("BENCH_SLOW_CLIENTS", "200"))
+SLOW_REQUESTS = 100
 STEPS = [x for x in os.environ.get("BENCH_STEPS", ",".join(ALL_STEPS)).split(",") if x]
 CONNS = (16, 64)
 LOADGEN_CONNS = 16  # = HTTP_THREADS: civetweb holds a worker per keep-alive connection
@@ -83,6 +97,10 @@ BILL_WAIT_S = 120  # longest wait for the last billing of a step
 # Issue 11's targets (benchmark figures, not timed tests).
 T_BILLED, T_P99_200, T_P99_500 = 800, 50, 250
 T_CPU_US, T_ROUND_TRIPS, T_RATIO, T_LIST_MS = 250, 3, 4, 50
+# Issue 20's: the registry check costs at most 20 % more CPU per start and no
+# database round trip per consultation (beyond noise: readiness pings, the
+# bench's reads of /metrics).
+T_REGISTRY_RATIO, T_REGISTRY_EXTRA_TRIPS = 1.2, 0.05
 RSS_TARGET_MIB = 64
 
 # The ids mongo_raw seeds and loadgen uses (physician k, patient k).
@@ -151,10 +169,13 @@ def pidfile(path: Path) -> int:
 
 # --------------------------------------------------------------------- load tools
 
-def wrk(url: str, conns: int, seconds: float) -> dict[str, Any]:
+def wrk(url: str, conns: int, seconds: float, people: Path | None = None) -> dict[str, Any]:
+    """start.lua's POSTs; with people (a file of physician<TAB>patient ids),
+    spread over those pairs instead of one fixed body."""
     cmd = ["wrk", "-t2", f"-c{conns}", f"-d{max(1, int(seconds))}s", "--timeout", "5s",
            "-s", str(LUA), url]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    env = {**os.environ, "BENCH_START_PEOPLE": str(people) if people else ""}
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, env=env)
     m = re.search(r"^BENCH (\{.*\})$", p.stdout, re.M)
     if not m:
         raise RuntimeError(f"wrk printed no summary:\n{p.stdout}\n{p.stderr}")
@@ -244,8 +265,10 @@ class Bench:
                 "kafka": lambda: cpu_us(kafka)}
 
     def service(self, name: str, db: str, **env: Any) -> st.Service:
+        """A service on database db; REGISTRY_CHECK=off unless env says
+        otherwise (loadgen and mongo_raw use ids no registry holds)."""
         e = {"MONGODB_URI": self.fdb.uri(db), "KAFKA_BOOTSTRAP": self.kafka.bootstrap,
-             **{k: str(v) for k, v in env.items()}}
+             "REGISTRY_CHECK": "off", **{k: str(v) for k, v in env.items()}}
         svc = st.Service(name, e, log_path=self.dir / "logs" / f"{name}-{db}.log")
         self.services.append(svc)
         return svc.start(timeout=60)
@@ -304,31 +327,146 @@ class Bench:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
 
+    def start_wrk(self, svc: st.Service, c: int, label: str,
+                  people: Path | None = None) -> dict[str, Any]:
+        """wrk's starts on svc with c connections: CPU per request of the
+        service, FerretDB and PostgreSQL, database round trips per request."""
+        cpu = Cpu({"appointment": lambda: cpu_us(svc.pid), **self.infra_meters()})
+        cmds0 = metric(svc, "clinic_db_commands_total")
+        w = wrk(svc.url("/appointments"), c, SECONDS, people)
+        used = cpu.used()
+        n = max(1, w["requests"] - w["non_2xx"])
+        w["cpu_us_per_req"] = used["appointment"] / n
+        w["ferretdb_cpu_us_per_req"] = used["ferretdb"] / n
+        w["postgres_cpu_us_per_req"] = used["postgres"] / n
+        w["db_round_trips_per_req"] = (metric(svc, "clinic_db_commands_total") - cmds0) / n
+        if f"ceiling_c{c}" in self.r:
+            w["ratio_to_ceiling"] = w["cpu_us_per_req"] / self.r[f"ceiling_c{c}"]["cpu_us_per_req"]
+        ratio = w.get("ratio_to_ceiling")
+        log(f"{label} c={c}: {w['rps']:.0f} req/s, p99 {w['p99_us'] / 1000:.1f} ms, "
+            f"{w['cpu_us_per_req']:.0f} µs CPU/req "
+            f"({'no ceiling measured' if ratio is None else f'{ratio:.1f}× ceiling'}), "
+            f"ferretdb {w['ferretdb_cpu_us_per_req']:.0f} postgres "
+            f"{w['postgres_cpu_us_per_req']:.0f} µs/req, {w['db_round_trips_per_req']:.2f} "
+            f"round trips/req, non-2xx {w['non_2xx']}, timeouts {w['timeouts']}")
+        return w
+
+    def drop(self, db: str) -> None:
+        """Database db gone, so that PostgreSQL's autovacuum of its tens of
+        thousands of rows does not run (and count) during the next steps."""
+        st.mongo_client(self.fdb.uri(db), timeout_ms=60000).drop_database(db)
+        self.checkpoint()
+
+    def people_file(self) -> Path:
+        """physician_id<TAB>patient_id lines over the sample registry
+        (make load-sample's): each patient once, the 60 physicians in turn.
+        start.lua's BENCH_START_PEOPLE and loadgen's PEOPLE."""
+        people = self.dir / "people.tsv"
+        if not people.exists():
+            sample = registry.sample()
+            phys = [x.id for x in sample if x.kind == "physician"]
+            pats = [x.id for x in sample if x.kind == "patient"]
+            people.write_text("".join(f"{phys[k % len(phys)]}\t{p}\n" for k, p in enumerate(pats)))
+        return people
+
+    def consultations(self, svc: st.Service, label: str, n: int = REGISTRY_PAIRS) -> dict[str, Any]:
+        """n start + finish pairs from loadgen over the sample's physicians
+        and patients, on appointment alone (nothing consumes): its database
+        round trips per consultation, the relay's marks included."""
+        cmds0 = metric(svc, "clinic_db_commands_total")
+        pub0 = metric(svc, "clinic_events_published_total")
+        lg = tool("loadgen", "127.0.0.1", svc.port, n, 0, LOADGEN_CONNS,
+                  PAIR_SECONDS, self.dir / f"ids-consultations-{label}.tsv", self.people_file(),
+                  timeout=900)
+        deadline = time.monotonic() + 30
+        while (metric(svc, "clinic_events_published_total") - pub0 < lg["ok"]
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        lg["db_round_trips_per_pair"] = \
+            (metric(svc, "clinic_db_commands_total") - cmds0) / max(1, lg["ok"])
+        log(f"consultations REGISTRY_CHECK={label}: {lg['ok']} of {lg['pairs']} pairs, "
+            f"{lg['db_round_trips_per_pair']:.2f} appointment round trips/pair")
+        return lg
+
     def start_only(self) -> None:
         svc = self.service("appointment", "bench_start")
         try:
             for c in CONNS:
-                cpu = Cpu({"appointment": lambda: cpu_us(svc.pid), **self.infra_meters()})
-                w = wrk(svc.url("/appointments"), c, SECONDS)
-                used = cpu.used()
-                n = max(1, w["requests"] - w["non_2xx"])
-                w["cpu_us_per_req"] = used["appointment"] / n
-                w["ferretdb_cpu_us_per_req"] = used["ferretdb"] / n
-                w["postgres_cpu_us_per_req"] = used["postgres"] / n
-                w["ratio_to_ceiling"] = w["cpu_us_per_req"] / self.r[f"ceiling_c{c}"]["cpu_us_per_req"]
-                self.r[f"start_c{c}"] = w
-                log(f"start c={c}: {w['rps']:.0f} req/s, p99 {w['p99_us'] / 1000:.1f} ms, "
-                    f"{w['cpu_us_per_req']:.0f} µs CPU/req ({w['ratio_to_ceiling']:.1f}× ceiling), "
-                    f"ferretdb {w['ferretdb_cpu_us_per_req']:.0f} postgres "
-                    f"{w['postgres_cpu_us_per_req']:.0f} µs/req, non-2xx {w['non_2xx']}, "
-                    f"timeouts {w['timeouts']}")
+                self.r[f"start_c{c}"] = self.start_wrk(svc, c, "start")
+            if has_registry():
+                # The same requests as with the check (wrk's bodies from the
+                # sample's ids), so that only the check differs.
+                self.r["start_people_c16"] = self.start_wrk(svc, 16, "start over the sample's ids",
+                                                            self.people_file())
+                self.r["consultations_check_off"] = self.consultations(svc, "off")
         finally:
             self.stop(svc)
-            # Gone, so that PostgreSQL's autovacuum of its tens of thousands of
-            # rows does not run (and count) during the next steps.
-            st.mongo_client(self.fdb.uri("bench_start"), timeout_ms=60000).drop_database(
-                "bench_start")
-            self.checkpoint()
+            self.drop("bench_start")
+        self.start_registry()
+
+    def start_registry(self) -> None:
+        """Starts with REGISTRY_CHECK=on between the sample registry's
+        physicians and patients (loaded as make load-sample does; 2,000
+        pairs, each patient once, the 60 physicians in turn), 16
+        connections: the check's cost next to the same requests with
+        REGISTRY_CHECK=off (start_people_c16); then consultations over the
+        same pairs, next to those of off. Before the measures, one pass of
+        consultations over every pair: the check's cache starts cold, and
+        that pass says what a cold one costs."""
+        if not has_registry():
+            self.r["start_registry"] = {"not_measured": NO_REGISTRY}
+            log(f"start with REGISTRY_CHECK=on: not measured ({NO_REGISTRY})")
+            return
+        svc = self.service("appointment", "bench_registry", REGISTRY_CHECK="on")
+        try:
+            self.r["start_registry"] = load_sample(svc.base_url)
+            people = self.people_file()
+            self.r["consultations_check_on_cold"] = self.consultations(
+                svc, "on-cold", len(people.read_text().splitlines()))
+            c = CONNS[0]
+            off = self.r.get(f"start_people_c{c}", self.r[f"start_c{c}"])
+            w = self.start_wrk(svc, c, "start REGISTRY_CHECK=on", people)
+            w["ratio_to_check_off"] = w["cpu_us_per_req"] / off["cpu_us_per_req"]
+            w["extra_db_round_trips_per_req"] = (w["db_round_trips_per_req"]
+                                                 - off["db_round_trips_per_req"])
+            self.r[f"start_registry_c{c}"] = w
+            if w["non_2xx"] or w["socket_errors"] or w["timeouts"]:
+                raise RuntimeError(f"the sample's starts got {w['non_2xx']} non-2xx answers, "
+                                   f"{w['socket_errors']} socket errors, {w['timeouts']} timeouts")
+            lg = self.r["consultations_check_on"] = self.consultations(svc, "on")
+            if lg["errors"]:
+                raise RuntimeError(f"{lg['errors']} of the sample's consultations failed")
+        finally:
+            self.stop(svc)
+            self.drop("bench_registry")
+
+    def slow_clients(self) -> None:
+        """SLOW_CLIENTS connections trickle their headers a byte a second
+        (reconnecting when cut off) while one client makes SLOW_REQUESTS
+        ordinary GETs, one after the other: their latency, and the service's
+        RSS before and during (issue 19: p99 under 1 s with 200)."""
+        svc = self.service("appointment", "bench_slow")
+        try:
+            rss0 = rss_kib(svc.pid)
+            with SlowClients("127.0.0.1", svc.port, SLOW_CLIENTS) as slow:
+                slow.wait_connected(timeout=30)
+                lat = []
+                for _ in range(SLOW_REQUESTS):
+                    t0 = time.monotonic()
+                    status = st.http("GET", svc.url(f"/appointments/{uuid.uuid4()}"), timeout=30,
+                                     check_openapi=False).status
+                    lat.append((time.monotonic() - t0) * 1000)
+                    if status != 404:
+                        raise RuntimeError(f"slow clients: a GET answered {status}")
+                held, rss1 = slow.connected(), rss_kib(svc.pid)
+            x = {"clients": SLOW_CLIENTS, "held": held, "requests": SLOW_REQUESTS,
+                 "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat),
+                 "rss_mib_before": rss0 / 1024, "rss_mib_during": rss1 / 1024}
+            self.r["slow_clients"] = x
+            log(f"slow clients: {held} of {SLOW_CLIENTS} held, GET p50 {x['p50_ms']:.1f} ms, p99 "
+                f"{x['p99_ms']:.1f} ms, RSS {x['rss_mib_before']:.1f} -> {x['rss_mib_during']:.1f} MiB")
+        finally:
+            self.stop(svc)
 
     def checkpoint(self) -> None:
         """A CHECKPOINT now, so that the dirty pages of the step before are
@@ -663,7 +801,9 @@ class Bench:
             idem.insert_many([{"_id": f"bench-client key-{i}", "client": "bench-client",
                                "key": f"key-{i}", "appointment_id": str(uuid.uuid4()),
                                "physician_id": phys, "patient_id": pat, "start_given": False,
-                               "start_date": now, "created_at": now} for i in range(IDEM_KEYS)],
+                               "start_date": now, "created_at": now,
+                               "day": (now - timedelta(days=i % 40)).strftime("%Y-%m-%d")}
+                              for i in range(IDEM_KEYS)],
                              ordered=False)
             log(f"idempotency keys: {IDEM_KEYS} written for the explain in "
                 f"{time.perf_counter() - t0:.1f} s")
@@ -719,6 +859,10 @@ class Bench:
         q.insert(1, ("appointment idempotency key (by _id)", a,
                      {"find": "idempotency_keys", "filter": {"_id": "bench-client key-7"},
                       "limit": 1}))
+        # The expiry sweep's deleteMany({day}), explained as the find of its
+        # filter: served by the day index's GIN twin.
+        q.insert(2, ("appointment idempotency expiry (deleteMany {day})", a,
+                     {"find": "idempotency_keys", "filter": {"day": past}}))
         out = []
         for name, db, cmd in q:
             row: dict[str, Any] = {"query": name, "command": json.dumps(cmd, default=str)}
@@ -837,7 +981,8 @@ class Bench:
                                f"{st.build_dir() / 'appointment'}\n")
             wrapper.chmod(0o755)
             svc = st.Service("appointment", {"MONGODB_URI": self.fdb.uri("bench_profile"),
-                                             "KAFKA_BOOTSTRAP": self.kafka.bootstrap},
+                                             "KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+                                             "REGISTRY_CHECK": "off"},
                              binary=wrapper, log_path=self.dir / "logs" / "appointment-callgrind.log")
             self.services.append(svc)
             svc.start(timeout=120)
@@ -856,12 +1001,7 @@ class Bench:
             print(text)
             ok = True
         finally:
-            for s in self.services:
-                if s.running():
-                    s.kill()
-            self.stack.teardown()
-            if ok:
-                st.remove_run_dir(self.dir)
+            self.close(ok)
         return 0
 
     # ---- report
@@ -911,9 +1051,28 @@ class Bench:
         if "queries" in r:
             put("hot_queries_explained", lambda: len(r["queries"]))
             put("hot_queries_scanning", lambda: sum(not q["ok"] for q in r["queries"]))
+        put("slow_clients_p99_ms", lambda: r["slow_clients"]["p99_ms"])
+        put("slow_clients_rss_mib", lambda: r["slow_clients"]["rss_mib_during"])
         put("start_req_per_s", lambda: r["start_c16"]["rps"])
         put("start_cpu_us_per_req", lambda: r["start_c16"]["cpu_us_per_req"])
         put("start_cpu_ratio_to_bare", lambda: r["start_c16"]["ratio_to_ceiling"])
+        put("start_cpu_us_registry", lambda: r["start_registry_c16"]["cpu_us_per_req"])
+        put("start_cpu_registry_ratio", lambda: r["start_registry_c16"]["ratio_to_check_off"])
+        put("db_round_trips_per_start", lambda: r["start_c16"]["db_round_trips_per_req"])
+        put("db_round_trips_per_start_registry",
+            lambda: r["start_registry_c16"]["db_round_trips_per_req"])
+        put("db_round_trips_per_start_registry_extra",
+            lambda: r["start_registry_c16"]["extra_db_round_trips_per_req"])
+        put("appointment_db_round_trips_per_consultation",
+            lambda: r["consultations_check_off"]["db_round_trips_per_pair"])
+        put("appointment_db_round_trips_per_consultation_registry",
+            lambda: r["consultations_check_on"]["db_round_trips_per_pair"])
+        put("appointment_db_round_trips_per_consultation_registry_cold",
+            lambda: r["consultations_check_on_cold"]["db_round_trips_per_pair"])
+        put("start_cpu_us_per_req_sample_ids", lambda: r["start_people_c16"]["cpu_us_per_req"])
+        put("db_round_trips_per_consultation_registry_extra",
+            lambda: r["consultations_check_on"]["db_round_trips_per_pair"]
+            - r["consultations_check_off"]["db_round_trips_per_pair"])
         put("bare_req_per_s", lambda: r["ceiling_c16"]["rps"])
         if r.get("seed"):
             put("seed_insert_finish_per_s", lambda: r["seed"][-1]["insert_finish_per_s"])
@@ -943,8 +1102,15 @@ class Bench:
              s.get("services_cpu_us_per_consultation"), lambda v: v <= T_CPU_US, "µs"),
             (f"≤ {T_ROUND_TRIPS} database round trips per consultation",
              s.get("db_round_trips_per_consultation"), lambda v: v <= T_ROUND_TRIPS, ""),
+            ("a GET's p99 < 1,000 ms while 200 clients trickle their headers",
+             s.get("slow_clients_p99_ms"), lambda v: v < 1000, "ms"),
             (f"start ≤ {T_RATIO}× the bare handler's CPU", s.get("start_cpu_ratio_to_bare"),
              lambda v: v <= T_RATIO, "×"),
+            (f"start with REGISTRY_CHECK=on ≤ {T_REGISTRY_RATIO}× the CPU of off",
+             s.get("start_cpu_registry_ratio"), lambda v: v <= T_REGISTRY_RATIO, "×"),
+            ("REGISTRY_CHECK=on adds no database round trip per consultation",
+             s.get("db_round_trips_per_consultation_registry_extra"),
+             lambda v: v <= T_REGISTRY_EXTRA_TRIPS, "extra per consultation"),
             (f"every first list page and one day's summary ≤ {T_LIST_MS} ms p50 at {big}",
              s.get(f"list_p50_ms_max_{big}"), lambda v: v <= T_LIST_MS, "ms (slowest)"),
             ("every hot query an index scan (explain)", s.get("hot_queries_scanning"),
@@ -1012,17 +1178,41 @@ class Bench:
         row(f"{'HTTP':30} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU µs/req':>10} "
             f"{'× bare':>7} {'fdb µs':>7} {'pg µs':>7} {'errors':>6}")
         for c in CONNS:
-            w = r[f"ceiling_c{c}"]
+            w = r.get(f"ceiling_c{c}")
+            if w is None:
+                continue
             row(f"{'bare civetweb, c=' + str(c):30} {w['rps']:7.0f} {w['p50_us'] / 1000:7.2f} "
                 f"{w['p99_us'] / 1000:7.2f} {w['cpu_us_per_req']:10.1f} {'':>7} {'':>7} {'':>7} "
                 f"{w['non_2xx'] + w['socket_errors'] + w['timeouts']:6d}")
-        for c in CONNS:
-            w = r[f"start_c{c}"]
-            row(f"{'start appointment, c=' + str(c):30} {w['rps']:7.0f} {w['p50_us'] / 1000:7.2f} "
+        def start_row(label: str, w: dict[str, Any]) -> None:
+            row(f"{label:30} {w['rps']:7.0f} {w['p50_us'] / 1000:7.2f} "
                 f"{w['p99_us'] / 1000:7.2f} {w['cpu_us_per_req']:10.1f} "
-                f"{w['ratio_to_ceiling']:6.1f}× {w['ferretdb_cpu_us_per_req']:7.0f} "
-                f"{w['postgres_cpu_us_per_req']:7.0f} "
+                f"{w.get('ratio_to_ceiling', float('nan')):6.1f}× "
+                f"{w['ferretdb_cpu_us_per_req']:7.0f} {w['postgres_cpu_us_per_req']:7.0f} "
                 f"{w['non_2xx'] + w['socket_errors'] + w['timeouts']:6d}")
+
+        for c in CONNS:
+            start_row(f"start appointment, c={c}", r[f"start_c{c}"])
+        w = r.get("start_registry_c16")
+        if w is None:
+            why = r.get("start_registry", {}).get("not_measured", "the start step did not get there")
+            row(f"{'start, REGISTRY_CHECK=on':30} not measured: {why}")
+            return
+        off = r.get("start_people_c16", r["start_c16"])
+        start_row("start, the sample's ids, c=16", off)
+        start_row("start, REGISTRY_CHECK=on, c=16", w)
+        row(f"  REGISTRY_CHECK=on: {w['ratio_to_check_off']:.2f}× the CPU per start of off "
+            f"(the same requests), {w['db_round_trips_per_req']:.2f} database round trips per "
+            f"start (off: {off['db_round_trips_per_req']:.2f}); the sample "
+            f"({r['start_registry']['physicians']} physicians, {r['start_registry']['patients']} "
+            f"patients) loaded in {r['start_registry']['seconds']:.1f} s")
+        on, off = r.get("consultations_check_on"), r.get("consultations_check_off")
+        cold = r.get("consultations_check_on_cold")
+        if on and off and cold:
+            row(f"  start + finish over the sample (loadgen, appointment alone): "
+                f"{on['db_round_trips_per_pair']:.2f} appointment round trips per consultation "
+                f"with the check, {off['db_round_trips_per_pair']:.2f} without, "
+                f"{cold['db_round_trips_per_pair']:.2f} in the first pass (cache cold)")
 
     def table_pairs(self, lines: list[str]) -> None:
         r = self.r
@@ -1128,6 +1318,18 @@ class Bench:
 
     # ---- run
 
+    def close(self, ok: bool) -> None:
+        """The services still running killed, the stack stopped; the run's
+        state removed after a run that went well, kept (and said where) otherwise."""
+        for s in self.services:
+            if s.running():
+                s.kill()
+        self.stack.teardown()
+        if ok:
+            st.remove_run_dir(self.dir)
+        else:
+            log(f"state kept in {self.dir}")
+
     def run(self) -> int:
         ok = False
         text = ""
@@ -1138,6 +1340,7 @@ class Bench:
             if unknown:
                 raise ValueError(f"BENCH_STEPS: unknown {sorted(unknown)}; steps: {ALL_STEPS}")
             for name, fn in (("ceiling", self.ceiling), ("start", self.start_only),
+                             ("slow", self.slow_clients),
                              ("pairs", self.pairs_empty), ("grown", self.grown),
                              ("kafka", self.kafka_paths), ("db", self.db_raw)):
                 if name in STEPS:
@@ -1150,14 +1353,7 @@ class Bench:
             text = self.table()
             ok = "errors" not in self.r
         finally:
-            for s in self.services:
-                if s.running():
-                    s.kill()
-            self.stack.teardown()
-            if ok:
-                st.remove_run_dir(self.dir)
-            else:
-                log(f"state kept in {self.dir}")
+            self.close(ok)
         print(text)
         self.r["table"] = text
         # Only a run of every step is the latest: a partial one is kept apart.

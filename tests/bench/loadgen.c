@@ -2,7 +2,7 @@
  * rate, over keep-alive connections (plain sockets: no libcurl here, and a
  * Python client cannot offer 1,000 pairs/s on two cores).
  *
- *   loadgen HOST PORT PAIRS RATE CONNS SECONDS IDS_OUT
+ *   loadgen HOST PORT PAIRS RATE CONNS SECONDS IDS_OUT [PEOPLE]
  *
  * RATE is pairs (= finishes) per second, 0 for flat out. No pair starts
  * after SECONDS (0: no limit), so a slow system ends the run with fewer. Pair i is due at
@@ -11,7 +11,9 @@
  * Each connection runs its pairs one after the other: start, then finish.
  * Pair i's physician and patient are i % 300 and i % 5000 of the ids
  * mongo_raw seeds (tests/bench/mongo_raw.c), so a clinic's lists stay as
- * spread as the seeded ones.
+ * spread as the seeded ones; with PEOPLE, a file of "physician_id<TAB>
+ * patient_id" lines (the sample registry's, for a service that checks them),
+ * pair i takes line i % lines instead.
  * Writes "id<TAB>finish_sent_ms<TAB>finish_done_ms" (Unix ms) per finished pair
  * to IDS_OUT and one JSON summary line on stdout (t0_ms: the Unix ms of the
  * first start). */
@@ -37,6 +39,15 @@
     "{\"physician_id\":\"00000000-0000-4000-8000-%012ld\","                                        \
     "\"patient_id\":\"00000000-0000-4000-9000-%012ld\"}"
 
+/* The same start body with the ids given as text (PEOPLE). */
+#define START_BODY_IDS_FMT "{\"physician_id\":\"%s\",\"patient_id\":\"%s\"}"
+#define UUID_LEN 36
+
+typedef struct person_pair {
+    char physician[UUID_LEN + 1];
+    char patient[UUID_LEN + 1];
+} person_pair;
+
 typedef struct pair_rec {
     char id[40];
     int64_t start_us, finish_us; /* latencies */
@@ -54,6 +65,8 @@ static atomic_long next_pair;
 static atomic_long errors;
 static atomic_llong behind_max_us;
 static pair_rec *recs;
+static person_pair *people; /* PEOPLE's lines, NULL without it */
+static long npeople;
 
 static int64_t mono_us(void)
 {
@@ -179,7 +192,11 @@ static void *worker(void *arg)
         }
         const char *b = NULL;
         char body[256];
-        snprintf(body, sizeof body, START_BODY_FMT, i % PHYSICIANS, i % PATIENTS);
+        if (people)
+            snprintf(body, sizeof body, START_BODY_IDS_FMT, people[i % npeople].physician,
+                     people[i % npeople].patient);
+        else
+            snprintf(body, sizeof body, START_BODY_FMT, i % PHYSICIANS, i % PATIENTS);
         int64_t a = mono_us();
         int st = request(fd, "POST", "/appointments", body, resp, sizeof resp, &b);
         r->start_us = mono_us() - a;
@@ -212,6 +229,42 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* Reads PEOPLE: lines "physician_id<TAB>patient_id"; -1 when it cannot be
+ * read or has a line of another shape or no line at all. */
+static int load_people(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long cap = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        size_t end = strcspn(line, "\r\n");
+        if (!tab || tab - line != UUID_LEN || (size_t)(tab - line) + 1 + UUID_LEN != end) {
+            rc = -1;
+            break;
+        }
+        if (npeople == cap) {
+            cap = cap ? cap * 2 : 1024;
+            person_pair *grown = realloc(people, sizeof *people * (size_t)cap);
+            if (!grown) {
+                rc = -1;
+                break;
+            }
+            people = grown;
+        }
+        memcpy(people[npeople].physician, line, UUID_LEN);
+        people[npeople].physician[UUID_LEN] = '\0';
+        memcpy(people[npeople].patient, tab + 1, UUID_LEN);
+        people[npeople].patient[UUID_LEN] = '\0';
+        npeople++;
+    }
+    fclose(f);
+    return rc == 0 && npeople > 0 ? 0 : -1;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -228,8 +281,13 @@ static double pct_ms(int64_t *v, long n, double p)
 
 int main(int argc, char **argv)
 {
-    if (argc != 8) {
-        fprintf(stderr, "usage: loadgen HOST PORT PAIRS RATE CONNS SECONDS IDS_OUT\n");
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: loadgen HOST PORT PAIRS RATE CONNS SECONDS IDS_OUT [PEOPLE]\n");
+        return 2;
+    }
+    if (argc == 9 && load_people(argv[8]) != 0) {
+        fprintf(stderr, "loadgen: %s: no lines, or one not \"physician_id<TAB>patient_id\"\n",
+                argv[8]);
         return 2;
     }
     host = argv[1];

@@ -165,26 +165,46 @@ static int phase_threads(int op)
     return t < nthreads ? t : nthreads;
 }
 
+/* Finishes a at its end_ms, its entry due at retry_at_ms: one findAndModify
+ * (a is started and ends after its start). -1 with err when that did not
+ * finish it. */
+static int finish_one(const appt *a, int64_t retry_at_ms, bson_error_t *err)
+{
+    appt out;
+    appt_finish_outcome outcome;
+    if (appt_store_finish(adb, a, true, INT64_C(24) * 3600000, retry_at_ms, &out, &outcome, err) != 0)
+        return -1;
+    if (outcome == APPT_FINISH_DONE)
+        return 0;
+    bson_set_error(err, 0, 0, "finish matched nothing");
+    return -1;
+}
+
 /* Items [i, i + k) of op, as one call for the batched ops. */
 static void run_op(int op, long i, long k)
 {
     appt *a = &appts[i], out;
     bson_error_t err;
+    bool found = false;
     switch (op) {
     case OP_INSERT:
         if (appt_store_insert(adb, abk, a, &err) != 0)
             note_error("insert", &err);
         break;
     case OP_GET:
-        if (appt_store_get(adb, a->id, &out, &err) != 1)
+        if (appt_store_get(adb, a->id, &out, &found, &err) != 0)
             note_error("get", &err);
+        else if (!found) {
+            bson_set_error(&err, 0, 0, "appointment not found");
+            note_error("get", &err);
+        }
         break;
     case OP_FINISH:
         a->end_ms = clock_now_ms();
         a->finished = true;
         uuid_v4(a->event_id);
         a->event_time_ms = a->end_ms;
-        if (appt_store_finish(adb, a, a->end_ms + 32000, &out, &err) != 1)
+        if (finish_one(a, a->end_ms + 32000, &err) != 0)
             note_error("finish", &err);
         break;
     case OP_MARK: {
@@ -306,7 +326,7 @@ static void *seed_appt_worker(void *arg)
             break;
         long i1 = i0 + 64 < seed_n ? i0 + 64 : seed_n;
         for (long i = i0; i < i1; i++) {
-            appt *a = &appts[i], out;
+            appt *a = &appts[i];
             bson_error_t err;
             if (appt_store_insert(adb, abk, a, &err) != 0) {
                 note_error("insert", &err); /* fails the run */
@@ -316,10 +336,7 @@ static void *seed_appt_worker(void *arg)
                 atomic_fetch_add(&seeded_started, 1);
                 continue;
             }
-            int rc = appt_store_finish(adb, a, seed_published ? retry_at : a->end_ms, &out, &err);
-            if (rc != 1) {
-                if (rc == 0)
-                    bson_set_error(&err, 0, 0, "finish matched nothing");
+            if (finish_one(a, seed_published ? retry_at : a->end_ms, &err) != 0) {
                 note_error("finish", &err);
                 continue;
             }

@@ -11,6 +11,8 @@
 #   BENCH_STEPS (all)        which steps run, comma-separated (see bench.py)
 #   BENCH_KAFKA_N (2000) BENCH_RELAY_N (500) BENCH_DB_N (1000)   sizes of the
 #                            Kafka, outbox relay and database-alone steps
+#   BENCH_REGISTRY_PAIRS (1000)  consultations over the sample registry, with
+#                            REGISTRY_CHECK on and off (the start step)
 # `tests/bench/run.sh profile` instead runs appointment under callgrind for
 # BENCH_PROFILE_PAIRS (500) pairs: var/bench/profile-<ts>.txt.
 set -euo pipefail

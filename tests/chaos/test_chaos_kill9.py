@@ -14,8 +14,8 @@ import time
 import pytest
 
 from harness import consume, end_offsets, metric, wait_ready, wait_until
-from harness.chaos import (appointment_env, assert_exact, databases, financial_env, finish_many,
-                           outbox_pending_ids, record, settle, start_many, topic_events)
+from harness.chaos import (assert_exact, databases, finish_many, outbox_pending_ids, record, settle, start_many,
+                           topic_events)
 
 pytestmark = pytest.mark.chaos
 
@@ -24,7 +24,7 @@ def _seed() -> int:
     return int(os.environ.get("CHAOS_SEED") or random.randrange(1 << 30))
 
 
-def test_kill9_appointment_during_1000_finishes(start_service, topic, stack):
+def test_kill9_appointment_during_1000_finishes(pair, topic, stack):
     """1,000 consultations finished by 4 client threads that retry like real
     clients; appointment is kill -9'd 3-5 times at random points and restarted.
     Right after each kill (before the restart) the database is read: entries
@@ -36,10 +36,7 @@ def test_kill9_appointment_during_1000_finishes(start_service, topic, stack):
     seed = _seed()
     rng = random.Random(seed)
     began = time.monotonic()
-    fin = start_service("financial", **financial_env(topic))
-    appt = start_service("appointment", **appointment_env(topic))
-    wait_ready(fin)
-    wait_ready(appt)
+    appt, fin = pair  # both ready
     appt_db, fin_db = databases(appt, fin)
     boot = stack.kafka.bootstrap
     n = 1000
@@ -128,7 +125,7 @@ def test_kill9_appointment_during_1000_finishes(start_service, topic, stack):
     assert fin.stop() == 0
 
 
-def test_kill9_financial_during_consumption(start_service, topic, stack):
+def test_kill9_financial_during_consumption(pair, topic, stack):
     """financial kill -9'd twice while it works through a backlog of 400
     events, restarted each time, then once more while 150 more consultations
     finish live: each billed exactly once (replays of uncommitted offsets are
@@ -136,10 +133,7 @@ def test_kill9_financial_during_consumption(start_service, topic, stack):
     seed = _seed()
     rng = random.Random(seed)
     began = time.monotonic()
-    fin = start_service("financial", **financial_env(topic))
-    appt = start_service("appointment", **appointment_env(topic))
-    wait_ready(fin)
-    wait_ready(appt)
+    appt, fin = pair  # both ready
     appt_db, fin_db = databases(appt, fin)
     boot = stack.kafka.bootstrap
     ends = start_many(appt, 550)

@@ -14,23 +14,21 @@ import uuid
 
 import pytest
 
-from harness import FerretDB, Postgres, committed, end_offsets, http, metric, wait_ready, wait_until
+from harness import (FerretDB, Postgres, committed, end_offsets, http, metric, wait_drained, wait_ready,
+                     wait_until)
 from harness.chaos import (appointment_env, assert_exact, databases, financial_env, finish_many,
                            record, settle, start_many, topic_events)
 
 pytestmark = pytest.mark.chaos
 
 
-def test_broker_down_while_200_finish(start_service, topic, stack):
+def test_broker_down_while_200_finish(pair, topic, stack):
     """Kafka stopped (data kept) while 200 consultations finish: every finish
     still answers 200 at once, appointment stays ready (/readyz 200 saying
     "kafka":"down"), the events wait in the outbox; after the restart each is
     billed exactly once."""
     began = time.monotonic()
-    fin = start_service("financial", **financial_env(topic))
-    appt = start_service("appointment", **appointment_env(topic))
-    wait_ready(fin)
-    wait_ready(appt)
+    appt, fin = pair  # both ready
     ends = start_many(appt, 200)
     ids = set(ends)
     appt_db, fin_db = databases(appt, fin)
@@ -112,10 +110,7 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         finish_many(appt, warm, ends)
         assert settle(appt_db, fin_db, set(warm), 60)["billed"] == 20
         group, boot = fin.env["KAFKA_GROUP_ID"], stack.kafka.bootstrap
-        ends_before = end_offsets(boot, topic)
-        wait_until(lambda: all(committed(boot, group, topic).get(p, -1001) == e
-                               for p, e in ends_before.items() if e > 0),
-                   30, interval=0.5, message="offsets of the first 20 committed")
+        wait_drained(fin, 30)  # the offsets of the first 20 committed
         before = committed(boot, group, topic)
 
         # A: financial's database down.

@@ -13,12 +13,9 @@ Each scenario prints (and puts in its assertion messages) one line
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timedelta
 
-import pytest
-
-from harness import (committed, consume, end_offsets, http, iso, metric, mongo_client, now, wait_ready,
+from harness import (consume, end_offsets, http, iso, metric, mongo_client, now, wait_drained, wait_ready,
                      wait_until)
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
@@ -74,14 +71,19 @@ def report(fin, expected: dict[str, int]) -> str:
     return line
 
 
-def wait_drained(fin, timeout: float = 20.0) -> None:
-    """Every event on the topic handled by financial and its offset committed."""
-    ends = end_offsets(fin.bootstrap, fin.topic)
-
-    def done():
-        got = committed(fin.bootstrap, fin.group, fin.topic)
-        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
-    wait_until(done, timeout, interval=0.5, message=f"financial committed up to {ends}")
+def assert_each_billed_once(appt, fin, expected: dict[str, int], created: int,
+                            drain_timeout: float = 20.0) -> None:
+    """A scenario's end: every event handled and its offset committed, each
+    appointment of `expected` billed with its total, the count line clean,
+    `created` billings created (clinic_billings_created_total); then both
+    services exit 0 on SIGTERM."""
+    wait_drained(fin, drain_timeout)
+    for aid, cents in expected.items():
+        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
+    line = report(fin, expected)
+    assert metric(fin, "clinic_billings_created_total") == created, line
+    assert appt.stop() == 0
+    assert fin.stop() == 0
 
 
 def wait_count(fin, n: int, timeout: float, expected: dict[str, int]) -> None:
@@ -89,20 +91,6 @@ def wait_count(fin, n: int, timeout: float, expected: dict[str, int]) -> None:
         wait_until(lambda: len(billings(fin)) >= n, timeout, interval=0.5)
     except AssertionError as e:
         raise AssertionError(f"{counts(fin, expected)[0]}: {e}") from None
-
-
-@pytest.fixture
-def pair(start_service, topic, stack):
-    """financial + appointment on this test's topic and database; financial ready."""
-    group = f"financial-e2e-{uuid.uuid4().hex[:10]}"
-    fin = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
-                        KAFKA_GROUP_ID=group, KAFKA_SESSION_TIMEOUT_MS=6000,
-                        CONSUMER_RETRY_MAX_MS=500)
-    fin.topic, fin.group, fin.bootstrap = topic, group, stack.kafka.bootstrap
-    appt = start_service("appointment", KAFKA_TOPIC=topic, KAFKA_MESSAGE_TIMEOUT_MS=3000,
-                         OUTBOX_RELAY_INTERVAL_MS=200, OUTBOX_RETRY_MAX_MS=1000)
-    wait_ready(fin, 30)  # ready, the broker reachable, the consumer in the group
-    return appt, fin
 
 
 # ---------------------------------------------------------------- scenarios
@@ -137,10 +125,7 @@ def test_finished_consultations_become_billings_with_the_right_total(pair):
         assert b["hourly_price"] == a["price"] == 200.00 and b["currency"] == "BRL"
         compat = http("GET", fin.url(f"/{aid}/")).body
         assert compat["total_price"] == cents / 100
-    wait_drained(fin)
-    report(fin, expected)
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, len(DURATIONS))
 
 
 def test_financial_down_while_50_finish_then_each_billed_once(pair):
@@ -162,13 +147,7 @@ def test_financial_down_while_50_finish_then_each_billed_once(pair):
     fin.start()
     wait_ready(fin)
     wait_count(fin, 50, 60, expected)
-    wait_drained(fin)
-    for aid, cents in expected.items():
-        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
-    line = report(fin, expected)
-    assert metric(fin, "clinic_billings_created_total") == 50, line
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, 50)
 
 
 def test_refinish_with_the_same_end_date_bills_once(pair, stack):
@@ -195,10 +174,7 @@ def test_refinish_with_the_same_end_date_bills_once(pair, stack):
     assert len({(m.value, m.headers["ce_id"]) for m in events}) == 1, "a second event payload"
     wait_drained(fin)
     assert http("GET", fin.url(f"/billings/{s['id']}")).body == billed
-    line = report(fin, expected)
-    assert metric(fin, "clinic_billings_created_total") == 1, line
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, 1)
 
 
 def test_broker_down_while_20_finish_then_each_billed_once(pair, stack):
@@ -222,15 +198,9 @@ def test_broker_down_while_20_finish_then_each_billed_once(pair, stack):
     finally:
         stack.kafka.start()
     wait_count(fin, 20, 90, expected)
-    wait_drained(fin, 30)
-    for aid, cents in expected.items():
-        assert http("GET", fin.url(f"/billings/{aid}")).body["total_price"] == cents / 100, aid
-    line = report(fin, expected)
-    assert metric(fin, "clinic_billings_created_total") == 20, line
     wait_ready(appt)
     wait_ready(fin)
-    assert appt.stop() == 0
-    assert fin.stop() == 0
+    assert_each_billed_once(appt, fin, expected, 20, drain_timeout=30)
 
 
 def _log_lines(svc, msg: str, appointment_id: str) -> list[dict]:

@@ -93,7 +93,7 @@ static void query(int which, const char *q)
     problem p;
     memset(&p, 0, sizeof p);
     if (which == 2) {
-        appt_list_req r;
+        appt_list_query r;
         if (appt_request_list(q, &r, &p) != 0) {
             check_problem(&p);
             return;

@@ -2,6 +2,9 @@
  * (RFC 3339 and the legacy "YYYY-MM-DD HH:MM:SS" form), with the properties
  * - an accepted instant lies in 1970..9999 UTC;
  * - format(parse(x)) parses back to the same instant, and formats the same;
+ * - timefmt_parse_compat takes what timefmt_parse takes, as the same
+ *   instant, and what it takes formats (timefmt_format_compat) and parses
+ *   back to the same instant;
  * and timefmt_format / timefmt_format_day on any int64 (clamped, in bounds). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +41,25 @@ static void check_format_any(int64_t ms)
         abort();
 }
 
+/* timefmt_parse_compat on the input, given what timefmt_parse made of it
+ * (strict_ms, or INT64_MIN when it was rejected). */
+static void check_compat(const char *s, size_t size, int64_t strict_ms)
+{
+    int64_t ms = INT64_MIN;
+    if (timefmt_parse_compat(s, size, &ms) != 0) {
+        if (ms != INT64_MIN || strict_ms != INT64_MIN)
+            abort(); /* left alone, and never narrower than timefmt_parse */
+        return;
+    }
+    if (ms < 0 || ms >= YEAR10000_MS || (strict_ms != INT64_MIN && ms != strict_ms))
+        abort();
+    char out[TIMEFMT_LEN];
+    size_t n = timefmt_format_compat(ms, out);
+    int64_t back = INT64_MIN;
+    if (n != 26 || timefmt_parse_compat(out, n, &back) != 0 || back != ms)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *copy = fuzz_input_copy(data, size);
@@ -59,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (ms != INT64_MIN) {
         abort(); /* a rejection must leave *out_ms alone */
     }
+    check_compat(copy, size, ms);
 
     if (size >= 8) {
         int64_t raw;

@@ -49,7 +49,8 @@ if ! command -v "$CLANG" >/dev/null; then
   echo "fuzz: $CLANG not found (make deps installs clang and libclang-rt-14-dev)" >&2
   exit 2
 fi
-# libmongoc's headers (types only): billing_request.h fills the store's queries.
+# libmongoc's headers only (nothing links libmongoc): the request parsers fill
+# the stores' query structs (billing_request.h, appt_request.h).
 pkg_cflags=$(pkg-config --cflags libmongoc-1.0 libbson-1.0 jansson)
 pkg_libs=$(pkg-config --libs libbson-1.0 jansson)
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fno-omit-frame-pointer

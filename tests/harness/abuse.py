@@ -17,6 +17,13 @@ Categories (the report counts requests per category):
   big_body, invalid_utf8, slow, injection, bad_uuid, bad_cursor, overflow,
   bad_date, wrong_method, content_type, chunked, pipelining, path, headers,
   auth, jwt
+
+The long run (scenario(..., slow_clients=100, hostile_events=True)) adds
+slow clients trickling headers on every target while its cases run
+(tests/harness/slow_clients.py), and hostile events produced straight to
+the topic while financial consumes (hostile_events): each must be
+dead-lettered with its dlq_reason, and ordinary events produced after them
+billed within seconds.
 """
 
 from __future__ import annotations
@@ -917,6 +924,8 @@ class Generator:
         raw = self.req("POST", path, body, content_type=ct or None)
         if "\x00" in ct:  # civetweb cuts the header at the NUL: then it is JSON, and a bad body
             return Case("content_type", raw, frozenset({400, 404, 415}))
+        if not ct and path == "/":  # the compatibility route reads an untyped body as JSON: no start
+            return Case("content_type", raw, frozenset({400}), field={"body", "patient_id"})
         return Case("content_type", raw, frozenset({415}), field="Content-Type")
 
     def chunked(self) -> Case:
@@ -1135,6 +1144,10 @@ class Outcome:
     offsets_after: dict[str, dict[int, int]]
     existing_status: str
     seconds: float
+    # The long run's extras (scenario's slow_clients and hostile_events).
+    slow_reconnects: dict[str, int] = field(default_factory=dict)
+    extra_failures: list[str] = field(default_factory=list)
+    events: dict = field(default_factory=dict)
 
     def requests(self) -> int:
         return sum(r.requests for r in self.reports.values())
@@ -1149,15 +1162,21 @@ class Outcome:
         return sum(r.server_errors for r in self.reports.values())
 
     def failures(self) -> list[str]:
-        return [f"{k}: {f}" for k, r in self.reports.items() for f in r.failures()]
+        return ([f"{k}: {f}" for k, r in self.reports.items() for f in r.failures()]
+                + self.extra_failures)
 
     def summary(self) -> str:
         cats = ", ".join(f"{k} {v}" for k, v in sorted(self.by_category().items()))
+        extras = ""
+        if self.slow_reconnects:
+            extras += f"; slow clients' reconnects {self.slow_reconnects}"
+        if self.events:
+            extras += f"; hostile events {self.events}"
         return (f"{self.requests()} requests in {self.seconds:.1f}s ({cats}); 5xx {self.server_errors()}; "
                 f"check failures {len(self.failures())}; exit codes {self.exit_codes}; "
                 f"documents {self.counts_before} -> {self.counts_after}; "
                 f"topic offsets {sum(sum(v.values()) for v in self.offsets_before.values())} -> "
-                f"{sum(sum(v.values()) for v in self.offsets_after.values())}")
+                f"{sum(sum(v.values()) for v in self.offsets_after.values())}{extras}")
 
     def assert_clean(self) -> None:
         fails = self.failures()
@@ -1173,12 +1192,94 @@ class Outcome:
                 assert bad not in log, f"{svc.name}: {bad} in its log {svc.log_path}"
 
 
+ONE_MB = 1_000_000
+EVENT_TYPE = "clinic.appointment.finished.v1"
+# How long an ordinary event produced after the hostile ones may take to be billed.
+BILLED_WITHIN_S = 15.0
+
+
+def _finished(hours: float) -> dict:
+    """An appointment.finished value of a consultation of `hours` hours."""
+    t0 = time.time() - 200 * 3600
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    return {"appointment_id": str(uuid.uuid4()), "physician_id": PHYS, "patient_id": PAT,
+            "start_date": iso(t0), "end_date": iso(t0 + hours * 3600),
+            "hourly_price_cents": 20000, "currency": "BRL"}
+
+
+def _ce_headers(ce_type: str = EVENT_TYPE) -> dict[str, str]:
+    return {"ce_specversion": "1.0", "ce_id": str(uuid.uuid4()), "ce_source": "/clinic-events/appointment",
+            "ce_type": ce_type, "ce_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "content-type": "application/json"}
+
+
+def hostile_events(bootstrap: str, topic: str, fin) -> tuple[list[str], dict]:
+    """Produces hostile events to partition 0 of `topic` while financial
+    consumes it (fin: a financial Service on it, to read billings), then
+    ordinary ones on the same partition. Returns (failures, figures): each
+    hostile event must be dead-lettered once with a dlq_reason of its kind,
+    and every ordinary one billed within BILLED_WITHIN_S seconds."""
+    from harness import consume, end_offsets, http, produce, wait_until
+
+    dlq = topic + ".dlq"
+    before = end_offsets(bootstrap, dlq)
+    huge_field = _finished(1)
+    huge_field["patient_id"] = "7" * ONE_MB  # valid JSON, a 1 MB string where a UUID goes
+    too_long = _finished(100)  # past MAX_CONSULTATION_HOURS (24; 48 in the harness's suites)
+    hostile = [  # (name, value, ce_type, dlq_reason prefixes)
+        ("1 MB not JSON", b"{" + b"x" * (ONE_MB - 1), EVENT_TYPE, ("body", "undecodable", "too_large")),
+        ("1 MB JSON, huge string", json.dumps(huge_field).encode(), EVENT_TYPE, ("patient_id", "too_large")),
+        ("100 h consultation", json.dumps(too_long).encode(), EVENT_TYPE, ("too_long",)),
+        ("another ce_type", json.dumps(_finished(1)).encode(), "clinic.appointment.cancelled.v1", ("ce_type",)),
+        ("ce_type in capitals", json.dumps(_finished(1)).encode(), EVENT_TYPE.upper(), ("ce_type",)),
+    ]
+    keys = {}
+    for name, value, ce_type, _ in hostile:
+        keys[name] = str(uuid.uuid4())
+        produce(bootstrap, topic, value, key=keys[name], headers=_ce_headers(ce_type), partition=0,
+                config={"message.max.bytes": 2 * ONE_MB})
+    normal = [_finished(1) for _ in range(3)]
+    t0 = time.monotonic()
+    for ev in normal:
+        produce(bootstrap, topic, json.dumps(ev), key=ev["appointment_id"], headers=_ce_headers(), partition=0)
+    failures = []
+    for ev in normal:
+        aid = ev["appointment_id"]
+        left = max(0.5, BILLED_WITHIN_S - (time.monotonic() - t0))
+        try:
+            wait_until(lambda: http("GET", fin.url(f"/billings/{aid}")).status == 200, left)
+        except AssertionError:
+            failures.append(f"ordinary event {aid} produced after the hostile ones not billed "
+                            f"within {BILLED_WITHIN_S:.0f} s")
+    billed_s = round(time.monotonic() - t0, 1)
+    letters = consume(bootstrap, dlq, before, timeout=20, max_messages=len(hostile))
+    by_key: dict = {}
+    for m in letters:
+        by_key.setdefault(m.key, []).append(m)
+    reasons = {}
+    for name, _, _, prefixes in hostile:
+        got = by_key.get(keys[name], [])
+        if len(got) != 1:
+            failures.append(f"{name}: dead-lettered {len(got)} times, not once")
+            continue
+        why = got[0].headers.get("dlq_reason", "")
+        reasons[name] = why[:60]
+        if not why.startswith(prefixes):
+            failures.append(f"{name}: dlq_reason {why!r}, expected one starting with {prefixes}")
+    return failures, {"billed_within_s": billed_s, "dlq_reasons": reasons}
+
+
 def scenario(start: Callable[..., object], stack, topic: str, per_target: int, seed: int,
-             timeout_ms: int = 2000) -> Outcome:
+             timeout_ms: int = 2000, slow_clients: int = 0, hostile: bool = False) -> Outcome:
     """Starts appointment and financial with auth off and with auth on (four
     processes, one database, one topic), runs `per_target` cases against each,
-    then stops them with SIGTERM. `start(name, **env)` starts one service."""
+    then stops them with SIGTERM. `start(name, **env)` starts one service.
+    slow_clients: that many connections trickling headers on each target
+    while its cases run (tests/harness/slow_clients.py). hostile: after the
+    cases (and their no-write checks), hostile_events while financial
+    consumes."""
     from harness import end_offsets, http, insert_billing
+    from harness.slow_clients import SlowClients
 
     env = dict(KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq", HTTP_REQUEST_TIMEOUT_MS=timeout_ms,
                OUTBOX_RELAY_INTERVAL_MS=200)
@@ -1203,11 +1304,23 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
 
     t0 = time.monotonic()
     reports = {}
+    reconnects: dict[str, int] = {}
+    extra_failures: list[str] = []
     for i, (name, svc) in enumerate(targets.items()):
         service, mode = name.split("/")
         token = TOKEN_ALL if mode == "auth-on" else None
         existing = existing_appt if service == "appointment" else existing_bill
-        reports[name] = run(svc.port, cases(service, per_target, seed + i, existing, token), timeout_ms)
+        todo = cases(service, per_target, seed + i, existing, token)
+        if slow_clients:
+            with SlowClients("127.0.0.1", svc.port, slow_clients) as slow:
+                slow.wait_connected()
+                reports[name] = run(svc.port, todo, timeout_ms)
+                held = slow.connected()
+                reconnects[name] = slow.reconnects
+            if held < slow_clients // 2:
+                extra_failures.append(f"{name}: only {held} of {slow_clients} slow clients held at the end")
+        else:
+            reports[name] = run(svc.port, todo, timeout_ms)
         assert svc.running(), f"{name} died during the abuse:\n{svc.log_tail()}"
     seconds = time.monotonic() - t0
 
@@ -1215,6 +1328,13 @@ def scenario(start: Callable[..., object], stack, topic: str, per_target: int, s
     g = http("GET", a.url(f"/appointments/{existing_appt}"))
     counts_after = _counts(uri)
     offsets_after = {t: end_offsets(stack.kafka.bootstrap, t) for t in topics}
+    events: dict = {}
+    if hostile:
+        fails, events = hostile_events(stack.kafka.bootstrap, topic, targets["financial/auth-off"])
+        extra_failures += [f"hostile events: {f}" for f in fails]
+        for name, svc in targets.items():
+            assert svc.running(), f"{name} died during the hostile events:\n{svc.log_tail()}"
     exit_codes = {name: svc.stop() for name, svc in targets.items()}
     return Outcome(reports, list(targets.values()), exit_codes, counts_before, counts_after, offsets_before,
-                   offsets_after, g.body.get("status") if isinstance(g.body, dict) else str(g.body), seconds)
+                   offsets_after, g.body.get("status") if isinstance(g.body, dict) else str(g.body), seconds,
+                   reconnects, extra_failures, events)

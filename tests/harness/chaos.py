@@ -32,26 +32,13 @@ from harness.http_client import http
 from harness.kafka_client import consume
 from harness.mongo import mongo_client
 from harness.paths import ROOT
+from harness.processes import APPOINTMENT_ENV, FINANCIAL_ENV, appointment_env, financial_env
 from harness.reconcile import format_report, is_clean, reconcile
 from harness.util import iso, now
 
 RESULTS = ROOT / "var" / "chaos" / "results.jsonl"
 PHYSICIANS = [str(uuid.UUID(int=random.Random(i).getrandbits(128), version=4)) for i in range(8)]
 PATIENTS = [str(uuid.UUID(int=random.Random(100 + i).getrandbits(128), version=4)) for i in range(40)]
-
-# Short timeouts so outages are handed to the relay / retried within seconds.
-APPOINTMENT_ENV = {"KAFKA_MESSAGE_TIMEOUT_MS": 3000, "OUTBOX_RELAY_INTERVAL_MS": 200,
-                   "OUTBOX_RETRY_MAX_MS": 1000}
-FINANCIAL_ENV = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500}
-
-
-def financial_env(topic: str, group: str | None = None) -> dict[str, Any]:
-    return {**FINANCIAL_ENV, "KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": topic + ".dlq",
-            "KAFKA_GROUP_ID": group or f"financial-chaos-{uuid.uuid4().hex[:10]}"}
-
-
-def appointment_env(topic: str) -> dict[str, Any]:
-    return {**APPOINTMENT_ENV, "KAFKA_TOPIC": topic}
 
 
 # ---------------------------------------------------------------- a client that retries

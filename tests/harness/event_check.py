@@ -32,7 +32,12 @@ class EventContractError(AssertionError):
 
 @lru_cache(maxsize=None)
 def validator() -> Draft202012Validator:
+    """The validator of the event schema, with formats checked; raises
+    jsonschema's SchemaError if the schema itself is not a valid draft
+    2020-12 schema. The same for every event a test reads and for
+    tests/integration/test_contracts.py."""
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=FormatChecker())
 
 

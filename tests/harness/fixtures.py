@@ -3,6 +3,8 @@ by tests/conftest.py.
 
 Fixtures:  stack (session: Kafka + PostgreSQL + FerretDB, see session.py),
            dbname, service_env, start_service, topic,
+           appt, appt_env, start_financial, fin, pair (the services on the
+           test's topic, with processes.APPOINTMENT_ENV / FINANCIAL_ENV),
            kafka_cluster (module: 3 brokers)
 Per test (autouse _stack_guard): the services a test started are killed at
 its end and their logs read for sanitizer reports; a stack component a test
@@ -23,12 +25,14 @@ import pytest
 
 from harness import state
 from harness.contracts import VIOLATIONS
+from harness.http_client import wait_ready as _wait_ready  # start_financial's argument takes the name
 from harness.kafka_client import consume
-from harness.processes import Kafka, Service
+from harness.processes import Kafka, Service, appointment_env, financial_env
 from harness.session import Stack, get_stack, shutdown_stack
 
 __all__ = [
-    "stack", "_stack_guard", "dbname", "service_env", "start_service", "topic", "kafka_cluster",
+    "stack", "_stack_guard", "dbname", "service_env", "start_service", "topic",
+    "appt_env", "appt", "start_financial", "fin", "pair", "kafka_cluster",
     "pytest_runtest_makereport", "pytest_sessionfinish",
 ]
 
@@ -125,6 +129,55 @@ def topic(stack: Stack, request: pytest.FixtureRequest) -> str:
     stack.kafka.create_topic(name, 6)
     stack.kafka.create_topic(name + ".dlq", 1)
     return name
+
+
+@pytest.fixture
+def appt_env() -> dict[str, Any]:
+    """Settings the appt fixture adds to APPOINTMENT_ENV's (or changes):
+    none here; a test module that needs others overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def appt(start_service: Callable[..., Service], topic: str, appt_env: dict[str, Any]) -> Service:
+    """The appointment service on this test's topic, with APPOINTMENT_ENV's
+    short timeouts plus appt_env; healthy, svc.topic is the topic."""
+    svc = start_service("appointment", **{**appointment_env(topic), **appt_env})
+    svc.topic = topic
+    return svc
+
+
+@pytest.fixture
+def start_financial(start_service: Callable[..., Service], topic: str, stack: Stack) -> Callable[..., Service]:
+    """start_financial(wait_ready=True, **env) -> financial on this test's
+    topic, its dead-letter topic and a consumer group of this test's own,
+    with FINANCIAL_ENV's short retries plus `env`; svc.topic, svc.group and
+    svc.bootstrap set. Ready (the broker reachable, the consumer in the
+    group) unless wait_ready=False. Every call starts one more instance in
+    the same group."""
+    group = f"financial-test-{uuid.uuid4().hex[:10]}"
+
+    def _start(wait_ready: bool = True, **env: Any) -> Service:
+        svc = start_service("financial", **{**financial_env(topic, group), **env})
+        svc.topic, svc.group, svc.bootstrap = topic, group, stack.kafka.bootstrap
+        if wait_ready:
+            _wait_ready(svc, 30)
+        return svc
+    return _start
+
+
+@pytest.fixture
+def fin(start_financial: Callable[..., Service]) -> Service:
+    """financial, ready, on this test's topic (start_financial())."""
+    return start_financial()
+
+
+@pytest.fixture
+def pair(fin: Service, appt: Service) -> tuple[Service, Service]:
+    """(appt, fin): both services on this test's topic and database, both
+    ready, so an appointment finished now is billed."""
+    _wait_ready(appt, 30)
+    return appt, fin
 
 
 @pytest.fixture(scope="module")

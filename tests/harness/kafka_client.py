@@ -9,10 +9,13 @@ import json as jsonlib
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts import PRODUCED_HERE, check_message
 from harness.util import wait_until
+
+if TYPE_CHECKING:
+    from harness.processes import Service
 
 @dataclass
 class Message:
@@ -56,6 +59,15 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, replication_fac
         return bool(md and md.error is None and len(md.partitions) == partitions
                     and all(p.leader >= 0 for p in md.partitions.values()))
     wait_until(ready, timeout, message=f"topic {name} ready")
+
+
+def set_topic_config(bootstrap: str, topic: str, config: dict[str, str], timeout: float = 10.0) -> None:
+    """Sets topic-level configs (e.g. max.message.bytes) and waits for the broker."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()]
+    admin = _admin(bootstrap)  # alive until the futures are done
+    for fut in admin.incremental_alter_configs([ConfigResource("topic", topic, incremental_configs=entries)]).values():
+        fut.result(timeout)
 
 
 def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
@@ -138,10 +150,13 @@ def consume(bootstrap: str, topic: str, from_beginning: bool | dict[int, int] = 
 
 def produce(bootstrap: str, topic: str, value: bytes | str | dict | None, key: str | None = None,
             headers: dict[str, str] | None = None, partition: int | None = None,
-            timeout: float = 10.0) -> tuple[int, int]:
-    """Produce one message (dict values as JSON), wait for the ack; returns (partition, offset)."""
+            timeout: float = 10.0, config: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Produce one message (dict values as JSON), wait for the ack; returns
+    (partition, offset). `config`: more librdkafka properties (e.g.
+    message.max.bytes for a message over librdkafka's default 1,000,000)."""
     from confluent_kafka import KafkaException, Producer
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                  **(config or {})})
     if isinstance(value, dict):
         value = jsonlib.dumps(value)
     result: dict[str, Any] = {}
@@ -174,3 +189,19 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
                 for tp in c.committed([TopicPartition(topic, p) for p in parts], timeout=10)}
     finally:
         c.close()
+
+
+def wait_drained(consumer: "Service", timeout: float = 20.0) -> None:
+    """Every message on the topic of a consuming service (financial) handled
+    and its offset committed: the group's committed offsets reach the end
+    offsets read now (partitions that are still empty aside). The topic,
+    group and broker are the service's KAFKA_TOPIC, KAFKA_GROUP_ID and
+    KAFKA_BOOTSTRAP."""
+    env = consumer.env
+    bootstrap, group, topic = env["KAFKA_BOOTSTRAP"], env["KAFKA_GROUP_ID"], env["KAFKA_TOPIC"]
+    ends = end_offsets(bootstrap, topic)
+
+    def done() -> bool:
+        got = committed(bootstrap, group, topic)
+        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
+    wait_until(done, timeout, interval=0.5, message=f"{consumer.name} (group {group}) committed up to {ends}")

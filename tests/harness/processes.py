@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,11 @@ class Kafka:
     """
 
     def __init__(self, home: Path | str, nodes: int = 1, topics: str = DEFAULT_TOPICS,
-                 port: int | None = None, extra_config: str = "", script_log: Path | None = None):
+                 port: int | None = None, extra_config: str = "", script_log: Path | None = None,
+                 extra_env: dict[str, str] | None = None):
         self.home = Path(home)
+        # kafka.sh's other settings, e.g. KAFKA_SECURITY=sasl_ssl and its files
+        self.extra_env = dict(extra_env or {})
         self.nodes = nodes
         self.topics = topics
         # Client ports port..port+n-1, then controller ports: one block of 2n.
@@ -63,7 +67,8 @@ class Kafka:
     def env(self) -> dict[str, str]:
         return {"KAFKA_HOME_DIR": str(self.home), "KAFKA_NODES": str(self.nodes),
                 "KAFKA_PORT": str(self.port), "KAFKA_CONTROLLER_PORT": str(self.controller_port),
-                "KAFKA_TOPICS": self.topics, "KAFKA_EXTRA_CONFIG": self.extra_config}
+                "KAFKA_TOPICS": self.topics, "KAFKA_EXTRA_CONFIG": self.extra_config,
+                **self.extra_env}
 
     @property
     def bootstrap(self) -> str:
@@ -265,6 +270,31 @@ def tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+# Short timeouts, so outages are handed to the outbox relay / retried within
+# seconds: the services the fixtures (appt, fin, pair) and the chaos
+# scenarios start.
+# The suites' consultations last up to 26 h (a billing crossing a leap day,
+# the chaos scenarios' 1 min to 25 h): above MAX_CONSULTATION_HOURS' 24 h
+# default, which test_consultation_length.py tests with services started
+# without these settings.
+APPOINTMENT_ENV = {"KAFKA_MESSAGE_TIMEOUT_MS": 3000, "OUTBOX_RELAY_INTERVAL_MS": 200,
+                   "OUTBOX_RETRY_MAX_MS": 1000, "MAX_CONSULTATION_HOURS": 48}
+FINANCIAL_ENV = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500,
+                 "MAX_CONSULTATION_HOURS": 48}
+
+
+def financial_env(topic: str, group: str | None = None) -> dict[str, Any]:
+    """financial's environment on `topic`: its dead-letter topic `<topic>.dlq`,
+    consumer group `group` (by default one of its own) and FINANCIAL_ENV."""
+    return {**FINANCIAL_ENV, "KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": topic + ".dlq",
+            "KAFKA_GROUP_ID": group or f"financial-{uuid.uuid4().hex[:10]}"}
+
+
+def appointment_env(topic: str) -> dict[str, Any]:
+    """appointment's environment on `topic`, with APPOINTMENT_ENV."""
+    return {**APPOINTMENT_ENV, "KAFKA_TOPIC": topic}
+
+
 class Service:
     """One of the service binaries (build/<name>) as a child process.
 
@@ -289,6 +319,9 @@ class Service:
         self.log_path = Path(log_path) if log_path else (
             state.log_root() / f"{name}-{n}.log")
         self.proc: subprocess.Popen | None = None
+        # Wall-clock time (time.time()) just before and just after the last
+        # start spawned the process: its process_start_time_seconds is between.
+        self.spawned_at: tuple[float, float] | None = None
         Service.instances.append(self)
         SERVICE_BY_PORT[self.port] = name
 
@@ -319,9 +352,11 @@ class Service:
             log.flush()
             # Own session: a Ctrl-C on pytest must not reach the service
             # before the harness stops it; the harness always does.
+            before = time.time()
             self.proc = subprocess.Popen([str(self.binary)], env={**os.environ, **self.env},
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)
+            self.spawned_at = (before, time.time())
         if state.stack is not None:
             # For the next session to kill it if this one dies without teardown.
             with open(state.stack.dir / "service.pids", "a") as f:

@@ -1,6 +1,7 @@
 """Property-based runs of the services' APIs with Schemathesis, shared by
 tests/integration/test_schemathesis.py (SCHEMATHESIS_MAX_EXAMPLES, default 8,
-in `make test`) and tests/chaos/test_schemathesis_full.py (200, `make chaos`).
+in `make test`) and tests/chaos/test_schemathesis_full.py (200, `make chaos`):
+check_service() is the body of both tests.
 
 fuzz() generates requests from proto/<service>.openapi.json, valid ones and,
 in negative mode, ones that break the schema, sends them to the running
@@ -17,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
+from typing import Any, Callable
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -30,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from harness.http_client import http, wait_ready
 from harness.mongo import insert_billing
 from harness.paths import PROTO, ROOT
 
@@ -38,10 +42,20 @@ SCOPES = "appointments:write,appointments:read,billings:read,metrics:read"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
+JWT_SECRET = "schemathesis-jwt-secret-0123456789abcdef"
 
 
-def max_examples() -> int:
-    return int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "8"))
+def max_examples(default: int = 8) -> int:
+    """Examples per operation and mode: SCHEMATHESIS_MAX_EXAMPLES, else `default`."""
+    return int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", str(default)))
+
+
+def jwt_token() -> str:
+    """An HS256 JWT (JWT_SECRET) holding every scope of SCOPES, valid for an hour."""
+    import jwt
+    now = int(time.time())
+    return jwt.encode({"iss": "https://idp.test", "sub": "schemathesis", "aud": "clinic", "iat": now,
+                       "exp": now + 3600, "scope": SCOPES.replace(",", " ")}, JWT_SECRET, algorithm="HS256")
 
 
 def fuzz(service: str, base_url: str, examples: int, known_ids: list[str], token: str = TOKEN) -> dict:
@@ -102,13 +116,48 @@ def fuzz(service: str, base_url: str, examples: int, known_ids: list[str], token
     return {"cases": cases, "failures": failures, "statuses": statuses}
 
 
-def record(service: str, out: dict) -> None:
+def record(service: str, out: dict, examples: int) -> None:
     path = ROOT / "var" / "test-results" / f"schemathesis-{service}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**out, "max_examples": max_examples(),
+    path.write_text(json.dumps({**out, "max_examples": examples,
                                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
 
 
 def known_billing(uri: str) -> str:
     """A billing written straight into the database: an id the runs can read."""
     return insert_billing(uri, PHYS, PAT, hours=2)
+
+
+def check_service(service: str, start_service: Callable[..., Any], topic: str, tmp_dir: Path,
+                  examples: int, jwt: bool) -> None:
+    """One service, fuzzed and checked: started with auth on (the static
+    token TOKEN holding SCOPES; with `jwt`, HS256 JWTs configured too and
+    every generated request carrying jwt_token() instead of TOKEN), one
+    appointment or billing it can find, `examples` per operation and mode;
+    no failure, the service still running and exiting 0 on SIGTERM."""
+    env = {"KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": topic + ".dlq", "AUTH_TOKENS": f"{TOKEN}={SCOPES}",
+           "HTTP_HOST": "127.0.0.1"}
+    if jwt:
+        (tmp_dir / "jwt.key").write_text(JWT_SECRET)
+        env.update(AUTH_JWT_ALG="HS256", AUTH_JWT_KEY_FILE=str(tmp_dir / "jwt.key"),
+                   AUTH_JWT_ISSUER="https://idp.test", AUTH_JWT_AUDIENCE="clinic")
+    svc = start_service(service, **env)
+    # Fuzz a service that is ready, as a load balancer would send it traffic:
+    # /readyz is 503 by contract while it sets up, which Schemathesis would
+    # count as a server error.
+    wait_ready(svc, 30, everything=False)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    if service == "appointment":
+        r = http("POST", svc.url("/appointments"), json={"physician_id": PHYS, "patient_id": PAT}, headers=auth)
+        assert r.status == 201, r
+        known = [r.body["id"]]
+    else:
+        known = [known_billing(svc.env["MONGODB_URI"])]
+    out = fuzz(service, svc.base_url, examples, known, token=jwt_token() if jwt else TOKEN)
+    record(service, out, examples)
+    print(f"\nschemathesis {service}: {out['cases']} cases, statuses {out['statuses']}, "
+          f"{len(out['failures'])} failures")
+    assert svc.running(), svc.log_tail()
+    assert not out["failures"], f"{len(out['failures'])} failures in {out['cases']} cases:\n" + \
+        "\n".join(out["failures"][:40])
+    assert svc.stop() == 0

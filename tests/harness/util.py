@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import socket
+import sys
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 # --------------------------------------------------------------------- ports
@@ -111,3 +115,18 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# --------------------------------------------------------------------- scripts
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A Python script that is not on the import path (deploy/*.py) as the
+    module `name`, loaded from its file once."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

@@ -32,8 +32,9 @@ TIMEOUT_MS = 1500
 
 
 @pytest.fixture
-def appt(start_service, topic):
-    return start_service("appointment", KAFKA_TOPIC=topic, HTTP_REQUEST_TIMEOUT_MS=TIMEOUT_MS, HTTP_THREADS=4)
+def appt_env():
+    """The appt fixture's service (tests/harness/fixtures.py) with a short request timeout and 4 workers."""
+    return {"HTTP_REQUEST_TIMEOUT_MS": TIMEOUT_MS, "HTTP_THREADS": 4}
 
 
 def _read_all(s: socket.socket, limit: float) -> tuple[bytes, float, bool]:

@@ -193,3 +193,39 @@ def test_summary_by_day_and_physician_sums_each_end_day(seeded_fin):
         got = {g["key"]: [g["count"], round(g["total_price"] * 100)] for g in r.body["groups"]}
         assert got == want
         assert [g["key"] for g in r.body["groups"]] == sorted(want)
+
+
+def test_a_page_reads_at_most_32_buckets_then_resumes_with_a_cursor(start_service, service_env, topic):
+    """Issue 19: a filter that matches little (finished, here 2 of 45 days)
+    must not walk the whole history in one request. The first page reads 32
+    buckets, returns what they held with a cursor, and the next page resumes
+    with the next older day: every match once, in id order."""
+    now = datetime.now(timezone.utc).replace(microsecond=0, hour=12)
+    physician, patient = str(uuid.uuid4()), str(uuid.uuid4())
+    docs = []
+    for day in range(45):
+        created = now - day * DAY
+        finished = day in (0, 44)
+        doc = {"_id": uuid7(ms(created)), "physician_id": physician, "patient_id": patient,
+               "start_date": created, "end_date": created + timedelta(hours=1) if finished else None,
+               "status": "finished" if finished else "started", "price_cents": 20000,
+               "currency": "BRL", "created_at": created}
+        if finished:
+            doc["outbox"] = {"state": "published", "event_id": str(uuid.uuid4()), "time": created,
+                             "traceparent": "", "attempts": 0, "next_attempt_at": created}
+        docs.append(doc)
+    svc, _ = seed_then_start(start_service, service_env, topic, "appointment", docs)
+    path = f"/appointments?status=finished&physician_id={physician}&limit=10"
+    first = http("GET", svc.url(path))
+    assert first.status == 200, first.body
+    assert [x["id"] for x in first.body["items"]] == [docs[0]["_id"]]
+    cursor = first.body["next_cursor"]
+    assert cursor, "a page that stopped at its query bound must give a cursor"
+    second = http("GET", svc.url(f"{path}&cursor={cursor}"))
+    assert second.status == 200, second.body
+    assert [x["id"] for x in second.body["items"]] == [docs[44]["_id"]]
+    assert second.body["next_cursor"] is None
+    assert walk(svc, f"/appointments?status=finished&physician_id={physician}", 1) == \
+        [docs[0]["_id"], docs[44]["_id"]]
+    # Every appointment of the physician, all 45 buckets, still in id order.
+    assert walk(svc, f"/appointments?physician_id={physician}", 100) == [d["_id"] for d in docs]

@@ -39,7 +39,18 @@ ALLOWED_DEFAULTS = {
 }
 
 # Every long-running service restarts; one-shots must not.
-ONE_SHOTS = {"kafka-init"}
+ONE_SHOTS = {"kafka-init", "mongodb-keyfile"}
+
+# The secrets docker-compose.yml requires (${VAR:?message}: no default, so
+# `docker compose up` without them stops with the message), and the values
+# these tests give them.
+REQUIRED = {
+    "APPOINTMENT_TOKENS": "test-appt-token-0123456789=appointments:write,appointments:read,metrics:read",
+    "FINANCIAL_TOKENS": "test-fin-token-0123456789=billings:read,metrics:read",
+    "MONGO_ROOT_PASSWORD": "test-root-pw",
+    "APPOINTMENT_MONGODB_PASSWORD": "test-appt-pw",
+    "FINANCIAL_MONGODB_PASSWORD": "test-fin-pw",
+}
 NEED_HEALTHCHECK = {"kafka", "mongodb", "appointment", "financial"}
 
 
@@ -65,10 +76,13 @@ def env_of(svc):
 
 
 _SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+_REQUIRED_SUBST = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?([^}]*)\}")
 
 
 def resolve(value):
-    """The value compose would use with none of the referenced variables set."""
+    """The value compose would use with none of the referenced variables set
+    but the REQUIRED ones."""
+    value = _REQUIRED_SUBST.sub(lambda m: REQUIRED[m.group(1)], value)
     return _SUBST.sub(lambda m: m.group(2) or "", value)
 
 
@@ -89,7 +103,8 @@ def published_ports(svc):
 
 
 def test_compose_services_present(compose):
-    want = {"kafka", "kafka-init", "mongodb", "kafdrop", "appointment", "financial"}
+    want = {"kafka", "kafka-init", "mongodb", "mongodb-keyfile", "kafdrop", "appointment",
+            "financial"}
     assert want <= set(compose["services"]), f"missing: {sorted(want - set(compose['services']))}"
 
 
@@ -160,19 +175,19 @@ def _route_scopes(service):
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_demo_tokens_are_overridable_and_cover_every_scope(compose, service):
+def test_tokens_are_required_and_their_message_names_every_scope(compose, service):
+    """No public demo token: AUTH_TOKENS is ${VAR:?message}, and the message
+    shows the entry to set, with every scope the service's routes check."""
     raw = env_of(compose["services"][service]).get("AUTH_TOKENS", "")
-    assert _SUBST.fullmatch(raw), \
-        f"{service}: AUTH_TOKENS must be a ${{VAR:-demo default}} substitution, is {raw!r}"
-    value = resolve(raw)
-    assert value, f"{service}: the default AUTH_TOKENS is empty (auth off, 127.0.0.1 only)"
-    scopes = set()
-    for entry in filter(None, value.split(";")):
-        token, _, sc = entry.partition("=")
-        assert len(token) >= 16, f"{service}: tokens need at least 16 characters"
-        scopes |= set(re.split(r"[, ]", sc)) - {""}
+    m = _REQUIRED_SUBST.fullmatch(raw)
+    assert m, f"{service}: AUTH_TOKENS must be a ${{VAR:?message}} substitution, is {raw!r}"
+    assert m.group(1) in REQUIRED and m.group(1) in m.group(2), (service, raw)
+    example = m.group(2).split("=", 2)[-1].rstrip("'")
+    scopes = set(re.split(r"[, ]", example)) - {""}
     need = _route_scopes(service)
-    assert need <= scopes, f"{service}: the demo token lacks scopes {sorted(need - scopes)}"
+    assert need <= scopes, f"{service}: the message's entry lacks scopes {sorted(need - scopes)}"
+    for entry in filter(None, resolve(raw).split(";")):
+        assert len(entry.partition("=")[0]) >= 16
 
 
 def test_backing_services_are_addressed_by_compose_names(compose):
@@ -182,8 +197,8 @@ def test_backing_services_are_addressed_by_compose_names(compose):
     for name in SERVICES:
         env = env_of(services[name])
         uri = resolve(env.get("MONGODB_URI", ""))
-        m = re.match(r"mongodb://([^/:?]+):(\d+)/([^?]*)\?(.*)$", uri)
-        assert m, f"{name}: MONGODB_URI {uri!r} is not mongodb://host:port/db?options"
+        m = re.match(r"mongodb://(?:[^@/]+@)?([^/:?@]+):(\d+)/([^?]*)\?(.*)$", uri)
+        assert m, f"{name}: MONGODB_URI {uri!r} is not mongodb://[user:password@]host:port/db?options"
         assert m.group(1) in services, f"{name}: MongoDB host {m.group(1)} is not a compose service"
         opts = dict(o.split("=", 1) for o in m.group(4).split("&"))
         assert opts.get("replicaSet") == "rs0" and opts.get("w") == "majority", \
@@ -283,12 +298,14 @@ def test_stop_grace_covers_shutdown_flush(compose, service):
 COMPOSE_CHECK = ROOT / ".deps" / "bin" / "compose-check"
 
 
-def compose_check(directory, extra_env=None, *args):
+def compose_check(directory, extra_env=None, *args, required=True):
     """compose-check on directory/docker-compose.yml, with none of the
-    caller's variables (nor a developer's .env) in play unless given."""
+    caller's variables (nor a developer's .env) in play unless given, and
+    the REQUIRED secrets set unless required=False."""
     if not COMPOSE_CHECK.exists():
         pytest.fail(f"{COMPOSE_CHECK} is not built (run `make deps`)")
     env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR") if k in os.environ}
+    env.update(REQUIRED if required else {})
     env.update(extra_env or {})
     return subprocess.run([str(COMPOSE_CHECK), "-C", str(directory),
                            "-f", str(Path(directory) / "docker-compose.yml"), *args],
@@ -322,8 +339,9 @@ def test_compose_loader_agrees_with_the_parse(loaded, compose):
         assert ports == set(published_ports(svc)), f"{name}: ports {got.get('ports')}"
         deps = {d: (s or {}).get("condition") for d, s in (svc.get("depends_on") or {}).items()}
         assert {d: s["condition"] for d, s in (got.get("depends_on") or {}).items()} == deps, name
-        if "healthcheck" in svc:
-            assert got["healthcheck"]["test"] == svc["healthcheck"]["test"], name
+        if "healthcheck" in svc:  # `$$` is Compose's escape for a literal `$`
+            assert got["healthcheck"]["test"] == [t.replace("$$", "$")
+                                                  for t in svc["healthcheck"]["test"]], name
     for name in SERVICES:
         assert loaded["services"][name]["command"] == [name]
     # `$$` is Compose's escape for a literal `$`: the shell gets $topics.
@@ -335,9 +353,16 @@ def test_compose_loader_agrees_with_the_parse(loaded, compose):
 def test_compose_loader_interpolates_from_env_and_dotenv(tmp_path):
     """The process environment wins over the project's .env, as with `docker compose`."""
     (tmp_path / "docker-compose.yml").write_text(COMPOSE.read_text())
+    (tmp_path / "deploy" / "mongo").mkdir(parents=True)
+    (tmp_path / "deploy" / "mongo" / "init-users.js").write_text("")
     (tmp_path / ".env").write_text("APPOINTMENT_TOKENS=dotenv-token-0123456789=appointments:read\n"
                                    "FINANCIAL_TOKENS=dotenv-token-0123456789=billings:read\n")
-    r = compose_check(tmp_path, {"APPOINTMENT_TOKENS": "osenv-token-0123456789=metrics:read"})
+    r = compose_check(tmp_path, {"APPOINTMENT_TOKENS": "osenv-token-0123456789=metrics:read"},
+                      required=False)
+    assert r.returncode == 1 and "MONGO_ROOT_PASSWORD is missing a value" in r.stderr, r.stderr
+    passwords = {k: v for k, v in REQUIRED.items() if "PASSWORD" in k}
+    r = compose_check(tmp_path, {"APPOINTMENT_TOKENS": "osenv-token-0123456789=metrics:read",
+                                 **passwords}, required=False)
     assert r.returncode == 0, r.stderr
     services = json.loads(r.stdout)["services"]
     assert services["appointment"]["environment"]["AUTH_TOKENS"] == "osenv-token-0123456789=metrics:read"
@@ -349,7 +374,7 @@ _DEP = "      kafka-init:\n        condition: service_completed_successfully\n"
 _DEFECTS = [
     ("unknown-top-level-key", None, "\nbogus_top_level: true\n",
      ["additional properties 'bogus_top_level' not allowed"]),
-    ("invalid-port", '- "8080:8080"', '- "8080:80x80"',
+    ("invalid-port", '- "127.0.0.1:8080:8080"', '- "127.0.0.1:8080:80x80"',
      ["Invalid containerPort: 80x80"]),
     ("unknown-depends-on", _DEP, _DEP.replace("kafka-init", "kafka-setup"),
      ['service "appointment" depends on undefined service "kafka-setup"']),
@@ -452,3 +477,83 @@ def test_dockerignore():
                if ln.strip() and not ln.startswith("#")}
     for d in ("build", ".deps", "var"):
         assert d in entries or f"/{d}" in entries, f".dockerignore must exclude {d}/"
+
+
+# ---------------------------------------------------------------- safe by default
+
+def test_compose_refuses_to_start_without_its_secrets():
+    """`docker compose up` with none of the secrets set stops before anything
+    starts, naming each variable and what it is for."""
+    r = compose_check(ROOT, {"COMPOSE_DISABLE_ENV_FILE": "1"}, required=False)
+    assert r.returncode == 1 and r.stdout == "", r.stderr
+    for var in REQUIRED:
+        assert f"required variable {var} is missing a value: set {var}" in r.stderr, (var, r.stderr)
+
+
+def test_every_published_port_is_on_loopback_only(loaded, compose):
+    for name, svc in compose["services"].items():
+        for p in svc.get("ports") or []:
+            assert isinstance(p, str) and p.startswith("127.0.0.1:"), \
+                f"{name}: port {p!r} is not published on 127.0.0.1 only"
+        for p in loaded["services"][name].get("ports") or []:
+            assert p.get("host_ip") == "127.0.0.1", f"{name}: compose publishes {p} beyond loopback"
+    published = {n for n, svc in compose["services"].items() if svc.get("ports")}
+    assert {"kafka", "mongodb", "kafdrop", *SERVICES} <= published
+
+
+def _listeners(value):
+    """{NAME: port} of a Kafka listener list ("NAME://host:port,...")."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"([A-Z_]+)://[^:,]*:(\d+)", value)}
+
+
+def test_kafka_internal_listener_is_separate_from_the_host_one(compose):
+    services = compose["services"]
+    env = env_of(services["kafka"])
+    listeners = _listeners(env["KAFKA_LISTENERS"])
+    advertised = env["KAFKA_ADVERTISED_LISTENERS"]
+    assert {"INTERNAL", "EXTERNAL", "CONTROLLER"} <= listeners.keys(), listeners
+    assert len(set(listeners.values())) == len(listeners), "two listeners share a port"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
+    assert re.search(rf"EXTERNAL://(localhost|127\.0\.0\.1):{listeners['EXTERNAL']}\b", advertised)
+    assert re.search(rf"INTERNAL://kafka:{listeners['INTERNAL']}\b", advertised)
+    # the host reaches EXTERNAL only, on loopback
+    targets = {target for _, target in published_ports(services["kafka"])}
+    assert targets == {listeners["EXTERNAL"]}, f"kafka publishes {targets}"
+    # everything inside the network uses INTERNAL
+    internal = f"kafka:{listeners['INTERNAL']}"
+    for name in SERVICES:
+        assert resolve(env_of(services[name])["KAFKA_BOOTSTRAP"]) == internal, name
+    assert env_of(services["kafdrop"])["KAFKA_BROKERCONNECT"] == internal
+    assert f"--bootstrap-server {internal}" in " ".join(services["kafka-init"]["command"])
+
+
+INIT_USERS = ROOT / "deploy" / "mongo" / "init-users.js"
+
+
+def test_mongodb_has_a_root_user_and_a_least_privilege_user_per_service(compose):
+    services = compose["services"]
+    mongo = services["mongodb"]
+    env = env_of(mongo)
+    assert env.get("MONGO_INITDB_ROOT_USERNAME") == "root"
+    assert _REQUIRED_SUBST.fullmatch(env.get("MONGO_INITDB_ROOT_PASSWORD", "")), \
+        "the root password must be required, with no default"
+    # authorization on a replica set needs the members' key file
+    assert "--keyFile" in mongo["command"]
+    assert services["mongodb-keyfile"]["volumes"][0].split(":")[0] == "mongodb-keyfile"
+    mounts = [str(v) for v in mongo.get("volumes") or []]
+    assert "./deploy/mongo/init-users.js:/docker-entrypoint-initdb.d/init-users.js:ro" in mounts
+    script = INIT_USERS.read_text()
+    users = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(
+        r'\{\s*user:\s*"(\w+)",\s*db:\s*"(\w+)",\s*env:\s*"(\w+)"\s*\}', script)}
+    assert set(users) == set(SERVICES), users
+    assert 'roles: [{ role: "readWrite", db: u.db }]' in script, "each user: readWrite on its db only"
+    for name in SERVICES:
+        db, pw_var = users[name]
+        assert db == name, f"{name}'s user works on {db}"
+        # the init script reads the password the service's URI uses
+        assert _REQUIRED_SUBST.fullmatch(env.get(pw_var, "")), f"mongodb lacks a required {pw_var}"
+        uri = env_of(services[name])["MONGODB_URI"]
+        m = re.match(r"mongodb://(\w+):\$\{(\w+):\?[^}]*\}@mongodb:27017/(\w+)\?(.*)$", uri)
+        assert m, f"{name}: MONGODB_URI {uri!r} has no user and required password"
+        assert (m.group(1), m.group(2), m.group(3)) == (name, pw_var, name), uri
+        assert "authSource=admin" in m.group(4).split("&"), uri

@@ -22,7 +22,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from harness import PROTO, ROOT, SERVICES, api_source, build_dir, free_port
-from harness.event_check import SCHEMA
+from harness import event_check
 from harness.openapi_check import HTTP_METHODS
 
 EXAMPLE = PROTO / "examples" / "appointment.finished.json"
@@ -50,9 +50,8 @@ def test_openapi_files_exist():
 
 @pytest.fixture(scope="module")
 def validator():
-    schema = load(SCHEMA)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
+    """The harness's validator of every event (its schema checked as a valid draft 2020-12 schema)."""
+    return event_check.validator()
 
 
 def test_schema_is_draft_2020_12(validator):
@@ -137,11 +136,17 @@ def test_example_headers_match_event_h():
 
 # ---------------------------------------------------------------- OpenAPI vs route tables
 
-_ROUTE = re.compile(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(NULL|"[^"]*")\s*,\s*(true|false)\s*\}')
+_ROUTE = re.compile(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(NULL|"[^"]*")\s*,\s*(true|false)\s*,'
+                    r'\s*(true|false)\s*\}')
 
 
 def c_routes(service):
     """[(method, pattern, scope or None, takes_body)] from the service's route table."""
+    return [r[:4] for r in c_route_rows(service)]
+
+
+def c_route_rows(service):
+    """[(method, pattern, scope or None, takes_body, compat)] from the service's route table."""
     src = api_source(service).read_text()
     if "OPS_ROUTES" in src:  # the shared operational rows, from common/ops.h
         ops = (ROOT / "common" / "ops.h").read_text()
@@ -149,7 +154,7 @@ def c_routes(service):
     src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)
     src = re.sub(r"//[^\n]*", "", src)
     routes = [(m.group(1), m.group(2), None if m.group(4) == "NULL" else m.group(4).strip('"'),
-               m.group(5) == "true") for m in _ROUTE.finditer(src)]
+               m.group(5) == "true", m.group(6) == "true") for m in _ROUTE.finditer(src)]
     assert routes, f"no route table found in {api_source(service)}"
     return routes
 
@@ -291,6 +296,31 @@ def test_refs_resolve_and_problem_shape(service):
     # Every operation's schemas are valid 2020-12 schemas (OpenAPI 3.1's dialect).
     for name, schema in doc["components"]["schemas"].items():
         Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compat_routes_are_the_documented_compatibility_operations(service):
+    """The routes the C table marks compat (a body without Content-Type is
+    JSON, the original service's forms) are the operations tagged
+    "compatibility", and those answer their success with the original
+    service's dates (DateCompat), the others never."""
+    doc = openapi(service)
+    ops = operations(doc)
+    compat = {(m, norm(p)) for m, p, _, _, c in c_route_rows(service) if c}
+    tagged = {k for k, (_, op, _) in ops.items() if "compatibility" in op.get("tags", [])}
+    assert compat and compat == tagged, (compat, tagged)
+    for key, (path, op, _) in ops.items():
+        for code, resp in op["responses"].items():
+            schema = deref(doc, resp).get("content", {}).get("application/json", {}).get("schema")
+            if not code.startswith("2") or schema is None:
+                continue
+            text = json.dumps(deref(doc, schema))
+            dates = re.findall(r'"#/components/schemas/(DateCompat)"|"format": "(date-time)"', text)
+            kinds = {a or b for a, b in dates}
+            if key in compat:
+                assert kinds == {"DateCompat"}, f"{key[0]} {path} {code}: dates {kinds}"
+            else:
+                assert "DateCompat" not in kinds, f"{key[0]} {path} {code}: dates {kinds}"
 
 
 def test_appointment_idempotency_key_on_start_routes():

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from harness import (assert_problem, committed, consume, end_offsets, http, iso, metric, mongo_client,
-                     produce, wait_until)
+                     produce, set_topic_config, wait_drained, wait_until)
+from harness import insert_billings
 from harness import wait_ready as wait_all_up
 
 PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
@@ -91,16 +92,6 @@ def billing_docs(svc) -> list[dict]:
         return list(d["billings"].find({}))
 
 
-def assert_committed_up_to_end(svc, timeout: float = 15.0) -> None:
-    """Every message of the topic handled and its offset committed."""
-    ends = end_offsets(svc.bootstrap, svc.topic)
-
-    def done():
-        got = committed(svc.bootstrap, svc.group, svc.topic)
-        return all(got.get(p, -1001) == e for p, e in ends.items() if e > 0)
-    wait_until(done, timeout, interval=0.5, message=f"committed offsets reach {ends}")
-
-
 def start_ferretdb(stack) -> None:
     """stack.ferretdb.start(), tried twice: ferretdb.sh's start can report
     "exited during startup" while the process is in fact starting (its
@@ -116,27 +107,6 @@ def summary_line(sent: int, billed: int, duplicates: int, lost: int) -> str:
     line = f"sent={sent} billed={billed} duplicates={duplicates} lost={lost}"
     print(f"\n{line}")
     return line
-
-
-@pytest.fixture
-def start_financial(start_service, topic, stack):
-    """Starts financial on this test's topic with a group of its own; waits until ready."""
-    group = f"financial-test-{uuid.uuid4().hex[:10]}"
-
-    def _start(wait_ready: bool = True, **env):
-        env = {"KAFKA_SESSION_TIMEOUT_MS": 6000, "CONSUMER_RETRY_MAX_MS": 500, **env}
-        svc = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
-                            KAFKA_GROUP_ID=group, **env)
-        svc.topic, svc.group, svc.bootstrap = topic, group, stack.kafka.bootstrap
-        if wait_ready:
-            wait_all_up(svc, 30)  # ready, the broker reachable, the consumer in the group
-        return svc
-    return _start
-
-
-@pytest.fixture
-def fin(start_financial):
-    return start_financial()
 
 
 # ---------------------------------------------------------------- billing totals and shapes
@@ -210,7 +180,7 @@ def test_redelivered_and_conflicting_events_change_nothing(fin):
 
     wait_until(lambda: metric(fin, "clinic_duplicates_ignored_total") == dup_before + 2, 20,
                message="both re-deliveries seen as duplicates")
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     docs = list(d["billings"].find({}))
     c.close()
     assert docs == [doc_before]
@@ -267,7 +237,7 @@ def test_poison_messages_go_to_the_dlq_and_consumption_moves_on(fin):
         assert h["ce_type"] == (ce_type or "clinic.appointment.finished.v1")
     assert metric(fin, "clinic_events_dead_lettered_total") == len(poison)
     assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     # nothing more lands in the DLQ (each poison message dead-lettered once)
     assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=5)) == len(poison)
     assert fin.stop() == 0
@@ -317,7 +287,7 @@ def test_duplicate_keys_and_extended_json_are_dead_lettered_naming_the_field(fin
     assert [d["_id"] for d in billing_docs(fin)] == [good["appointment_id"]]
     for key, _, _ in poison:
         assert_problem(get_billing(fin, key), 404)
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     assert fin.stop() == 0
 
 
@@ -331,7 +301,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
     warm = event()
     publish(fin, warm)
     wait_billed(fin, warm["appointment_id"])
-    assert_committed_up_to_end(fin)  # a stable baseline: the warm-up event is committed
+    wait_drained(fin)  # a stable baseline: the warm-up event is committed
     base = committed(fin.bootstrap, fin.group, fin.topic)
     billed_before = metric(fin, "clinic_billings_created_total")
 
@@ -369,7 +339,7 @@ def test_database_down_pauses_without_committing_then_bills_each_once(fin, stack
         b = wait_billed(fin, ev["appointment_id"], timeout=40).body
         assert b["billed_hours"] == -(-30 * (evs.index(ev) + 1) // 60)
     wait_until(lambda: http("GET", fin.url("/readyz")).status == 200, 20)
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     docs = billing_docs(fin)
     ids = [d["appointment_id"] for d in docs]
     outage = {e["appointment_id"] for e in evs}
@@ -674,3 +644,137 @@ def test_one_partitions_assigned_line_per_assignment(start_financial):
     all_six = "0,1,2,3,4,5"
     assert [m for m in assignment_log(fin) if m[0].startswith("partitions")] == [
         ("partitions assigned", all_six), ("partitions revoked", all_six)]
+
+
+# ---------------------------------------------------------------- no single message stops its partition (issue 19)
+
+ONE_MB = 1_000_000
+
+
+def _bill_on_partition(svc, partition: int, n: int = 3, timeout: float = 15.0) -> None:
+    """n ordinary events on `partition` are billed within `timeout` seconds."""
+    evs = [event() for _ in range(n)]
+    for ev in evs:
+        publish(svc, ev, partition=partition)
+    for ev in evs:
+        wait_billed(svc, ev["appointment_id"], timeout=timeout)
+
+
+@pytest.mark.parametrize("dlq_max_bytes", [None, 65536], ids=["copied-whole", "too-large-for-the-dlq"])
+def test_a_1_mb_event_is_dead_lettered_and_its_partition_moves_on(start_financial, dlq_max_bytes):
+    """librdkafka's producer refuses a message over 1,000,000 bytes by default,
+    below what the broker takes: the dead-letter copy of a 1 MB event failed
+    for ever, read as "the dead-letter topic is down", and every later
+    consultation of the partition stayed unbilled, after restarts too. Now
+    the copy goes whole, and where the dead-letter topic's own limit refuses
+    it, a small `too_large` record says where the message is."""
+    fin = start_financial()
+    dlq = fin.topic + ".dlq"
+    if dlq_max_bytes:
+        set_topic_config(fin.bootstrap, dlq, {"max.message.bytes": str(dlq_max_bytes)})
+    dlq_before = end_offsets(fin.bootstrap, dlq)
+    key = str(uuid.uuid4())
+    big = b"{" + b"x" * (ONE_MB - 1)  # not JSON: undecodable
+    part, off = produce(fin.bootstrap, fin.topic, big, key=key, headers=ce_headers(), partition=0,
+                        config={"message.max.bytes": 2 * ONE_MB})
+    _bill_on_partition(fin, 0)
+    letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=1)
+    assert len(letters) == 1
+    h = letters[0].headers
+    assert (h["dlq_source_topic"], int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) == \
+        (fin.topic, part, off)
+    if dlq_max_bytes is None:
+        assert h["dlq_reason"].startswith("undecodable") or "JSON" in h["dlq_reason"], h["dlq_reason"]
+        assert letters[0].value == big
+    else:
+        assert h["dlq_reason"] == "too_large"
+        rec = letters[0].json()
+        assert rec["reason"] == "too_large" and rec["original_reason"]
+        assert (rec["source_topic"], rec["source_partition"], rec["source_offset"]) == (fin.topic, part, off)
+        assert rec["key"] == key and rec["value_bytes"] == ONE_MB
+        assert rec["value_head"] == big[:1024].decode()
+        assert len(letters[0].value) < 4096
+    wait_drained(fin)
+    # A new member (a restart) starts after the big message: nothing wedges,
+    # and it is not dead-lettered twice.
+    fin.stop()
+    fin = start_financial()
+    _bill_on_partition(fin, 0, n=2)
+    assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=3)) == 1
+
+
+def _refuse_billing_of(svc, stack, appointment_id: str) -> None:
+    """Makes PostgreSQL, under FerretDB, refuse one billing document: a
+    trigger on the billings table raises for that appointment id, as a
+    constraint a DBA added would. Everything else is written as usual."""
+    schema = svc.env["MONGODB_URI"].rsplit("/", 1)[1].split("?")[0]
+    table = stack.postgres.psql(
+        f"SELECT _jsonb->>'table' FROM \"{schema}\"._ferretdb_database_metadata "
+        f"WHERE _jsonb->>'_id' = 'billings'").strip()
+    assert table, "the billings table"
+    stack.postgres.psql(f"""
+        CREATE OR REPLACE FUNCTION "{schema}".refuse_one() RETURNS trigger AS $$
+        BEGIN
+            IF NEW._jsonb->>'_id' = '{appointment_id}' THEN
+                RAISE EXCEPTION 'billing refused by a test trigger';
+            END IF;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER refuse_one BEFORE INSERT ON "{schema}"."{table}"
+            FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_one();""")
+
+
+def test_a_billing_the_database_refuses_is_dead_lettered_and_the_rest_bill(start_financial, stack):
+    """Any write error but a duplicate key was read as "the database is down":
+    one document the database refuses every time paused the consumer for ever.
+    Now the batch is written one by one, and after BILLING_WRITE_ATTEMPTS
+    refusals of the same message it is dead-lettered `refused`; the others,
+    before and after it on its partition, are billed."""
+    fin = start_financial(BILLING_WRITE_ATTEMPTS=2)
+    _bill_on_partition(fin, 1, n=1)  # the collection exists
+    dlq = fin.topic + ".dlq"
+    dlq_before = end_offsets(fin.bootstrap, dlq)
+    refused = event()
+    _refuse_billing_of(fin, stack, refused["appointment_id"])
+    before = event()
+    publish(fin, before, partition=1)
+    _, (part, off) = publish(fin, refused, partition=1)
+    _bill_on_partition(fin, 1, n=3, timeout=30)
+    wait_billed(fin, before["appointment_id"])
+    letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=1)
+    assert len(letters) == 1
+    h = letters[0].headers
+    assert h["dlq_reason"].startswith("refused"), h["dlq_reason"]
+    assert (int(h["dlq_source_partition"]), int(h["dlq_source_offset"])) == (part, off)
+    assert get_billing(fin, refused["appointment_id"]).status == 404
+    assert metric(fin, "clinic_billings_refused_total") == 1
+    wait_drained(fin)
+    # After a restart the refused message is not read again.
+    fin.stop()
+    fin = start_financial(BILLING_WRITE_ATTEMPTS=2)
+    _bill_on_partition(fin, 1, n=2)
+    assert len(consume(fin.bootstrap, dlq, dlq_before, timeout=3)) == 1
+
+
+# ---------------------------------------------------------------- every read is bounded (issue 19)
+
+def test_a_range_longer_than_366_days_is_422_naming_to(fin):
+    for path in ("/billings?", "/billings/summary?group_by=day&"):
+        r = http("GET", fin.url(f"{path}from=2024-01-01T00:00:00Z&to=2025-01-01T00:00:01Z"))
+        assert_problem(r, 422, "to")
+        assert "366 days" in r.body["detail"]
+        # 2024 is a leap year: its 366 days are a range like any other.
+        assert http("GET", fin.url(f"{path}from=2024-01-01T00:00:00Z&to=2025-01-01T00:00:00Z")).status == 200
+
+
+def test_a_summary_over_more_than_367_days_of_billings_is_422_naming_from(fin):
+    """A summary reads one end day at a time; one without from/to over a long
+    history would read all of it. Past 367 end days it answers 422 naming
+    `from` (nothing read); a range within the cap answers as usual."""
+    first = datetime(2023, 1, 1, 9, 0, tzinfo=timezone.utc)
+    insert_billings(fin.env["MONGODB_URI"], PHYS, PAT, [first + timedelta(days=i) for i in range(368)])
+    r = http("GET", fin.url("/billings/summary?group_by=physician"))
+    assert_problem(r, 422, "from")
+    r = http("GET", fin.url("/billings/summary?group_by=day&from=2023-01-01T00:00:00Z&to=2023-02-01T00:00:00Z"))
+    assert r.status == 200, r.body
+    assert len(r.body["groups"]) == 31 and r.body["count"] == 31

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import time
-import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import build_dir, http, wait_ready, wait_until
+from harness import build_dir, http, wait_until
 
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"
@@ -59,18 +57,11 @@ def built_version() -> str | None:
 
 
 @pytest.fixture
-def pair(start_service, topic):
-    """Both services on this test's topic, and one consultation through
-    both, so request counters, histograms and the consumer's series have
-    samples."""
-    before = time.time()
-    group = f"financial-metrics-{uuid.uuid4().hex[:8]}"
-    fin = start_service("financial", KAFKA_TOPIC=topic, KAFKA_DLQ_TOPIC=topic + ".dlq",
-                        KAFKA_GROUP_ID=group, KAFKA_SESSION_TIMEOUT_MS=6000)
-    appt = start_service("appointment", KAFKA_TOPIC=topic)
-    after = time.time()
-    wait_ready(fin)
-    wait_ready(appt)
+def services(pair):
+    """Both services on this test's topic (the harness's pair fixture), and
+    one consultation through both, so request counters, histograms and the
+    consumer's series have samples."""
+    appt, fin = pair
     a = http("POST", appt.url("/appointments"),
              json={"physician_id": PHYS, "patient_id": PAT, "start_date": "2024-05-01T14:00:00Z"})
     assert a.status == 201, a.body
@@ -79,13 +70,13 @@ def pair(start_service, topic):
     assert f.status == 200, f.body
     wait_until(lambda: http("GET", fin.url(f"/billings/{aid}")).status == 200, 30,
                message="the consultation billed")
-    return {"appointment": appt, "financial": fin}, (before, after)
+    return {"appointment": appt, "financial": fin}
 
 
 @pytest.mark.parametrize("name", ["appointment", "financial"])
-def test_metrics_parse_with_the_prometheus_parser(pair, name):
-    services, (started_after, started_before) = pair
+def test_metrics_parse_with_the_prometheus_parser(services, name):
     svc = services[name]
+    started_after, started_before = svc.spawned_at
     r = http("GET", svc.url("/metrics"))
     assert r.status == 200
     assert r.headers["content-type"] == "text/plain; version=0.0.4", r.headers["content-type"]

@@ -106,13 +106,44 @@ def test_matching_follows_the_router():
     aid = str(uuid.uuid4())
     # a trailing slash is ignored; literal paths win over the compatibility template
     check("appointment", "POST", f"/{aid}/", 200, JSON, {**APPOINTMENT, "status": "finished",
-                                                          "end_date": "2024-05-01T15:00:00Z"})
+                                                          "start_date": "2024-05-01T14:00:00.000000",
+                                                          "end_date": "2024-05-01T15:00:00.000000"})
     check("financial", "GET", "/billings/summary?from=2024-01-01T00:00:00Z", 400, PROBLEM,
           problem(400, field="to"))
     with pytest.raises(ContractError, match="summarizeBillings"):
         check("financial", "GET", "/billings/summary", 200, JSON, {"not": "a summary"})
     # HEAD is GET without a body
     check("appointment", "HEAD", "/healthz", 200, JSON, b"")
+
+
+COMPAT_APPOINTMENT = {**APPOINTMENT, "start_date": "2024-05-01T14:00:00.000000"}
+
+
+def test_the_compatibility_routes_answer_in_the_original_services_forms():
+    """POST / answers 200 (not 201) and every compatibility route's dates are
+    naive with microseconds, as the original Python service wrote them; the
+    RFC 3339 form of the other routes is not theirs, nor theirs the others'."""
+    aid = str(uuid.uuid4())
+    check("appointment", "POST", "/", 200, JSON, COMPAT_APPOINTMENT)
+    with pytest.raises(ContractError, match="status 201 is not documented"):
+        check("appointment", "POST", "/", 201, JSON, COMPAT_APPOINTMENT)
+    with pytest.raises(ContractError, match=r"(?s)startAppointmentCompat.*at start_date"):
+        check("appointment", "POST", "/", 200, JSON, APPOINTMENT)
+    with pytest.raises(ContractError, match=r"(?s)finishAppointmentCompat.*at end_date"):
+        check("appointment", "POST", f"/{aid}", 200, JSON,
+              {**COMPAT_APPOINTMENT, "status": "finished", "end_date": "2024-05-01T15:00:00.123"})
+    with pytest.raises(ContractError, match=r"(?s)startAppointment\b.*at start_date"):
+        check("appointment", "POST", "/appointments", 201, JSON, COMPAT_APPOINTMENT)
+    billing = {"appointment_id": aid, "total_price": 200.0, "currency": "BRL", "billed_hours": 1,
+               "hourly_price": 200.0, "physician_id": APPOINTMENT["physician_id"],
+               "patient_id": APPOINTMENT["patient_id"], "start_date": "2024-05-01T14:00:00.000000",
+               "end_date": "2024-05-01T14:30:00.000000", "created_at": "2024-05-01T14:30:01.250000"}
+    check("financial", "GET", f"/{aid}/", 200, JSON, billing)
+    with pytest.raises(ContractError, match=r"(?s)getBillingCompat.*at created_at"):
+        check("financial", "GET", f"/{aid}", 200, JSON, {**billing, "created_at": "2024-05-01T14:30:01Z"})
+    with pytest.raises(ContractError, match=r"(?s)getBilling\b.*at start_date"):
+        check("financial", "GET", f"/billings/{aid}", 200, JSON,
+              {**billing, "created_at": "2024-05-01T14:30:01Z", "end_date": "2024-05-01T14:30:00Z"})
 
 
 def test_a_documented_header_is_checked_against_its_schema():

@@ -281,11 +281,33 @@ START_TEST(test_unbillable_messages_name_their_field)
 }
 END_TEST
 
+START_TEST(test_length_up_to_the_maximum_is_billable_one_ms_more_is_too_long)
+{
+    const int64_t day = INT64_C(24) * 3600000;
+    billing b;
+    memset(&b, 0, sizeof b);
+    b.event.start_ms = INT64_C(1714573800000);
+    b.event.end_ms = b.event.start_ms + day;
+    char why[256] = "";
+    ck_assert_int_eq(billing_check_length(&b, day, why, sizeof why), 0);
+    b.event.end_ms++;
+    ck_assert_int_eq(billing_check_length(&b, day, why, sizeof why), -1);
+    ck_assert_str_eq(why, "too_long: end_date is 24 hours after start_date, more than "
+                          "MAX_CONSULTATION_HOURS (24)");
+    /* A consultation started in 1971 and finished in 2026: never billed. */
+    b.event.start_ms = INT64_C(31536000000);
+    b.event.end_ms = INT64_C(1796000000000);
+    ck_assert_int_eq(billing_check_length(&b, day, why, sizeof why), -1);
+    ck_assert_int_eq(strncmp(why, "too_long: end_date is 490", 25), 0);
+}
+END_TEST
+
 static Suite *billing_suite(void)
 {
     Suite *s = suite_create("billing");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_hours_minimum_one_for_zero_duration);
+    tcase_add_test(tc, test_length_up_to_the_maximum_is_billable_one_ms_more_is_too_long);
     tcase_add_test(tc, test_hours_one_for_one_second);
     tcase_add_test(tc, test_hours_one_for_59_minutes_59_seconds);
     tcase_add_test(tc, test_hours_one_for_exactly_one_hour);

@@ -126,6 +126,25 @@ START_TEST(test_people_filter_holds_an_equality_for_each_one_given)
 }
 END_TEST
 
+START_TEST(test_resume_cursor_is_the_last_id_of_the_day_before)
+{
+    char cursor[UUID_STR_LEN], day[BUCKET_DAY_LEN], later[UUID_STR_LEN];
+    ck_assert_int_eq(buckets_resume_cursor("2024-03-01", cursor), 0);
+    /* 2024-03-01T00:00:00Z is 1709251200000 ms: the day before's last ms. */
+    int64_t ms = 0;
+    ck_assert_int_eq(uuid_v7_unix_ms(cursor, &ms), 0);
+    ck_assert_int_eq(ms, INT64_C(1709251199999));
+    buckets_day_of_id(cursor, 0, day);
+    ck_assert_str_eq(day, "2024-02-29");
+    /* Every id of the day before sorts before it, the day's first after. */
+    uuid_v7(later, INT64_C(1709251200000));
+    ck_assert_int_lt(strcmp(cursor, later), 0);
+    ck_assert_int_eq(buckets_resume_cursor("2024-13-01", cursor), -1);
+    ck_assert_int_eq(buckets_resume_cursor("not a day", cursor), -1);
+    ck_assert_int_eq(buckets_resume_cursor("2024-03-01x", cursor), -1);
+}
+END_TEST
+
 static Suite *buckets_suite(void)
 {
     Suite *s = suite_create("buckets");
@@ -138,6 +157,7 @@ static Suite *buckets_suite(void)
     tcase_add_test(tc, test_billing_needs_its_id_day_buckets_and_its_end_day_bucket);
     tcase_add_test(tc, test_a_physicians_list_walks_its_own_buckets_and_any_other_all);
     tcase_add_test(tc, test_people_filter_holds_an_equality_for_each_one_given);
+    tcase_add_test(tc, test_resume_cursor_is_the_last_id_of_the_day_before);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -27,7 +27,7 @@ static int judge(const char *body, const char *ce_type, const char *currencies)
     billing b;
     intake_reason why;
     char detail[256];
-    if (intake_judge(&m, &acc, 0, &b, &why, detail, sizeof detail) == 0)
+    if (intake_judge(&m, &acc, 0, 0, &b, &why, detail, sizeof detail) == 0)
         return -1;
     ck_assert(detail[0] != '\0');
     return (int)why;

@@ -2,6 +2,7 @@
  * reply, and the BSON readers. */
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mongo.h"
 
@@ -75,6 +76,36 @@ START_TEST(test_other_internal_errors_and_duplicates_are_not_outages)
 }
 END_TEST
 
+START_TEST(test_uri_redaction_hides_the_user_info)
+{
+    char out[128];
+    mongo_uri_redact("mongodb://app:s3cr3t@db:27017/clinic?tls=true", out, sizeof out);
+    ck_assert_str_eq(out, "mongodb://[redacted]@db:27017/clinic?tls=true");
+    /* unescaped ':' '/' '@' in the password: up to the last '@', whatever it is */
+    mongo_uri_redact("mongodb://us:er:s3/cr@3t@db/x", out, sizeof out);
+    ck_assert_str_eq(out, "mongodb://[redacted]@db/x");
+    mongo_uri_redact("mongodb+srv://u:p@cluster.example/x", out, sizeof out);
+    ck_assert_str_eq(out, "mongodb+srv://[redacted]@cluster.example/x");
+    mongo_uri_redact("mongodb://127.0.0.1:27017/clinic", out, sizeof out);
+    ck_assert_str_eq(out, "mongodb://127.0.0.1:27017/clinic");
+    mongo_uri_redact("u:p@host", out, sizeof out); /* no scheme: nothing to find it by */
+    ck_assert_str_eq(out, "u:p@host");
+}
+END_TEST
+
+START_TEST(test_a_malformed_uri_error_never_quotes_the_password)
+{
+    char err[256];
+    mongo_global_init();
+    ck_assert_ptr_null(mongo_db_new("mongodb://us:er:s3cr3t@127.0.0.1/x", "t", 1, err, sizeof err));
+    ck_assert_msg(!strstr(err, "s3cr3t"), "%s", err);
+    ck_assert_msg(strstr(err, "mongodb://[redacted]@127.0.0.1/x"), "%s", err);
+    ck_assert_ptr_null(mongo_db_new("mongodb://127.0.0.1:x/x", "t", 1, err, sizeof err));
+    ck_assert_msg(strstr(err, "not a valid MongoDB URI: "), "%s", err); /* the driver's reason */
+    mongo_global_cleanup();
+}
+END_TEST
+
 static Suite *mongo_suite(void)
 {
     Suite *s = suite_create("mongo");
@@ -85,6 +116,8 @@ static Suite *mongo_suite(void)
     tcase_add_test(tc, test_bulk_reply_without_write_errors_is_not_a_duplicate_case);
     tcase_add_test(tc, test_ferretdb_losing_postgresql_is_unavailable);
     tcase_add_test(tc, test_other_internal_errors_and_duplicates_are_not_outages);
+    tcase_add_test(tc, test_uri_redaction_hides_the_user_info);
+    tcase_add_test(tc, test_a_malformed_uri_error_never_quotes_the_password);
     suite_add_tcase(s, tc);
     return s;
 }

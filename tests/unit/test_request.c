@@ -178,9 +178,56 @@ START_TEST(test_finish_end_date_optional_and_validated)
 }
 END_TEST
 
+START_TEST(test_compat_start_and_finish_take_naive_dates_the_others_refuse)
+{
+    appt_start_req r;
+    appt_finish_req f;
+    problem p;
+    int64_t want = 0;
+    ck_assert_int_eq(timefmt_parse("2024-05-01T14:30:00.123Z", 24, &want), 0);
+    json_t *doc = parse("{\"physician_id\":\"" PHYS "\",\"patient_id\":\"" PAT
+                        "\",\"start_date\":\"2024-05-01T14:30:00.123456\"}");
+    ck_assert_int_eq(appt_request_start_compat(doc, NOW, &r, &p), 0);
+    ck_assert(r.has_start);
+    ck_assert_int_eq(r.start_ms, want);
+    ck_assert_int_eq(appt_request_start(doc, NOW, &r, &p), -1);
+    assert_problem(&p, "invalid-field", "start_date",
+                   "start_date must be an RFC 3339 date-time such as 2024-05-01T14:30:00Z");
+    json_decref(doc);
+    doc = parse("{\"end_date\":\"2024-05-01T14:30:00.123456\"}");
+    ck_assert_int_eq(appt_request_finish_compat(doc, NOW, &f, &p), 0);
+    ck_assert(f.has_end);
+    ck_assert_int_eq(f.end_ms, want);
+    ck_assert_int_eq(appt_request_finish(doc, NOW, &f, &p), -1);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_compat_requests_validate_as_the_others)
+{
+    appt_start_req r;
+    appt_finish_req f;
+    problem p;
+    json_t *doc = parse("{\"physician_id\":\"42\",\"patient_id\":\"" PAT "\"}");
+    ck_assert_int_eq(appt_request_start_compat(doc, NOW, &r, &p), -1);
+    assert_problem(&p, "invalid-field", "physician_id", "physician_id must be a UUID string");
+    json_decref(doc);
+    doc = parse("{\"end_date\":\"2024-05-01T14:30:00+01\"}");
+    ck_assert_int_eq(appt_request_finish_compat(doc, NOW, &f, &p), -1);
+    assert_problem(&p, "invalid-field", "end_date",
+                   "end_date must be a date-time such as 2024-05-01T14:30:00.000000 (UTC) or "
+                   "2024-05-01T14:30:00Z");
+    json_decref(doc);
+    doc = parse("{\"end_date\":\"2030-01-01T00:00:01.001000\"}");
+    ck_assert_int_eq(appt_request_finish_compat(doc, NOW, &f, &p), -1);
+    assert_problem(&p, "invalid-field", "end_date", "end_date must not be in the future");
+    json_decref(doc);
+}
+END_TEST
+
 START_TEST(test_appt_list_defaults)
 {
-    appt_list_req r;
+    appt_list_query r;
     problem p;
     ck_assert_int_eq(appt_request_list(NULL, &r, &p), 0);
     ck_assert(!r.has_physician && !r.has_patient && !r.has_cursor);
@@ -191,7 +238,7 @@ END_TEST
 
 START_TEST(test_appt_list_reads_every_filter)
 {
-    appt_list_req r;
+    appt_list_query r;
     problem p;
     ck_assert_int_eq(appt_request_list("physician_id=" PHYS "&patient_id=" PAT "&cursor=" PHYS
                                        "&status=started&limit=100",
@@ -208,7 +255,7 @@ END_TEST
 
 START_TEST(test_appt_list_rejects_unknown_status_and_limit_out_of_range)
 {
-    appt_list_req r;
+    appt_list_query r;
     problem p;
     ck_assert_int_eq(appt_request_list("status=done", &r, &p), -1);
     assert_problem(&p, "invalid-query", "status", "status must be started or finished");
@@ -285,6 +332,8 @@ static Suite *request_suite(void)
     tcase_add_test(tc, test_duplicate_key_is_refused_before_validation_naming_it);
     tcase_add_test(tc, test_start_date_in_the_future_is_rejected_beyond_the_tolerance);
     tcase_add_test(tc, test_finish_end_date_optional_and_validated);
+    tcase_add_test(tc, test_compat_start_and_finish_take_naive_dates_the_others_refuse);
+    tcase_add_test(tc, test_compat_requests_validate_as_the_others);
     tcase_add_test(tc, test_appt_list_defaults);
     tcase_add_test(tc, test_appt_list_reads_every_filter);
     tcase_add_test(tc, test_appt_list_rejects_unknown_status_and_limit_out_of_range);

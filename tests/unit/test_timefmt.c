@@ -147,6 +147,68 @@ START_TEST(test_parse_rejects_rfc3339_without_offset)
 }
 END_TEST
 
+/* ---- the compatibility routes' forms ---- */
+
+static int64_t compat_at(const char *s)
+{
+    int64_t ms = -1;
+    ck_assert_msg(timefmt_parse_compat(s, strlen(s), &ms) == 0, "rejected: %s", s);
+    return ms;
+}
+
+static void assert_compat_rejected(const char *s)
+{
+    int64_t ms = 42;
+    ck_assert_msg(timefmt_parse_compat(s, strlen(s), &ms) == -1, "accepted: %s", s);
+    ck_assert_int_eq(ms, 42);
+}
+
+START_TEST(test_parse_compat_takes_the_naive_python_form_as_utc)
+{
+    ck_assert_int_eq(compat_at("2024-01-31T10:00:00.123456"), at("2024-01-31T10:00:00.123Z"));
+    ck_assert_int_eq(compat_at("2024-01-31T10:00:00"), at("2024-01-31T10:00:00Z"));
+    ck_assert_int_eq(compat_at("2024-01-31T10:00:00.5"), at("2024-01-31T10:00:00.500Z"));
+}
+END_TEST
+
+START_TEST(test_parse_compat_takes_what_parse_takes)
+{
+    static const char *const forms[] = {"2024-01-31T10:00:00Z", "2024-01-31T13:00:00.5+03:00",
+                                        "2024-01-31 10:00:00", "2024-01-31 10:00:00.123456",
+                                        "2024-01-31t10:00:00z"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        ck_assert_int_eq(compat_at(forms[i]), at(forms[i]));
+}
+END_TEST
+
+START_TEST(test_parse_compat_rejects_what_is_no_date_time)
+{
+    assert_compat_rejected("2024-13-01T10:00:00");
+    assert_compat_rejected("2024-02-30T10:00:00.000000");
+    assert_compat_rejected("2024-01-31T10:00:00.");
+    assert_compat_rejected("2024-01-31T10:00:00.1234567890");
+    assert_compat_rejected("2024-01-31X10:00:00");
+    assert_compat_rejected("2024-01-31T10:00");
+    assert_compat_rejected("2024-01-31T10:00:00 ");
+    assert_compat_rejected("1969-12-31T23:59:59.999999");
+    assert_compat_rejected("");
+}
+END_TEST
+
+START_TEST(test_format_compat_is_naive_utc_with_six_fraction_digits)
+{
+    char out[TIMEFMT_LEN];
+    ck_assert_uint_eq(timefmt_format_compat(0, out), 26);
+    ck_assert_str_eq(out, "1970-01-01T00:00:00.000000");
+    ck_assert_uint_eq(timefmt_format_compat(INT64_C(1709251199123), out), 26);
+    ck_assert_str_eq(out, "2024-02-29T23:59:59.123000");
+    timefmt_format_compat(INT64_C(1706695200005), out);
+    ck_assert_str_eq(out, "2024-01-31T10:00:00.005000");
+    timefmt_format_compat(INT64_MAX, out);
+    ck_assert_str_eq(out, "9999-12-31T23:59:59.999000");
+}
+END_TEST
+
 START_TEST(test_parse_rejects_fields_not_of_two_digits)
 {
     assert_rejected("2024-1-31T10:00:00Z");
@@ -383,6 +445,11 @@ START_TEST(test_format_then_parse_round_trips)
         int64_t back = -1;
         ck_assert_msg(timefmt_parse(out, n, &back) == 0, "rejected: %s", out);
         ck_assert_int_eq(back, ms);
+        /* and the compatibility routes' form */
+        n = timefmt_format_compat(ms, out);
+        back = -1;
+        ck_assert_msg(timefmt_parse_compat(out, n, &back) == 0, "rejected: %s", out);
+        ck_assert_int_eq(back, ms);
     }
 }
 END_TEST
@@ -473,6 +540,10 @@ static Suite *timefmt_suite(void)
     tcase_add_test(tc, test_parse_legacy_space_form_takes_fraction_and_offset);
     tcase_add_test(tc, test_parse_rejects_rfc3339_without_offset);
     tcase_add_test(tc, test_parse_rejects_fields_not_of_two_digits);
+    tcase_add_test(tc, test_parse_compat_takes_the_naive_python_form_as_utc);
+    tcase_add_test(tc, test_parse_compat_takes_what_parse_takes);
+    tcase_add_test(tc, test_parse_compat_rejects_what_is_no_date_time);
+    tcase_add_test(tc, test_format_compat_is_naive_utc_with_six_fraction_digits);
     tcase_add_test(tc, test_parse_rejects_signs_and_spaces_in_fields);
     tcase_add_test(tc, test_parse_rejects_wrong_separators);
     tcase_add_test(tc, test_parse_rejects_empty_and_date_only);

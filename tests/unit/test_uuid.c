@@ -81,6 +81,20 @@ START_TEST(test_v7_embeds_the_millisecond_timestamp)
 }
 END_TEST
 
+START_TEST(test_v7_max_sorts_after_every_id_of_its_ms_and_before_the_next)
+{
+    char max[UUID_STR_LEN], id[UUID_STR_LEN];
+    uuid_v7_max(INT64_C(1700000000000), max);
+    ck_assert_str_eq(max, "018bcfe5-6800-7fff-bfff-ffffffffffff");
+    ck_assert(uuid_is_valid(max, strlen(max)));
+    ck_assert_int_eq(v7_timestamp(max), INT64_C(1700000000000));
+    uuid_v7(id, INT64_C(1700000000001));
+    ck_assert_int_lt(strcmp(max, id), 0);
+    uuid_v7_max(-5, max);
+    ck_assert_str_eq(max, "00000000-0000-7fff-bfff-ffffffffffff");
+}
+END_TEST
+
 START_TEST(test_v7_ids_in_the_same_ms_sort_in_creation_order)
 {
     const int64_t ms = INT64_C(1800000000000);
@@ -294,6 +308,7 @@ static Suite *uuid_suite(void)
     tcase_add_test(tc, test_normalize_rejects_invalid_and_leaves_out_untouched);
     tcase_add_test(tc, test_v7_unix_ms_reads_back_the_timestamp_it_was_made_with);
     tcase_add_test(tc, test_v7_unix_ms_rejects_other_versions_and_non_uuids);
+    tcase_add_test(tc, test_v7_max_sorts_after_every_id_of_its_ms_and_before_the_next);
     suite_add_tcase(s, tc);
     return s;
 }
