@@ -15,10 +15,9 @@ from datetime import timedelta
 
 import pytest
 
-from harness import assert_problem, committed, consume, end_offsets, http, produce, wait_until
+from harness import assert_problem, committed, consume, end_offsets, http, produce, wait_drained, wait_until
 
-from test_financial import (T0, assert_committed_up_to_end, ce_headers, db, event, publish,  # noqa: F401
-                            start_ferretdb, start_financial, wait_billed)
+from test_financial import T0, ce_headers, db, event, publish, start_ferretdb, wait_billed
 
 ADMIN = "dead-letter-admin-0123456789abcdef"
 READER = "billing-reader-0123456789abcdef"
@@ -78,7 +77,7 @@ def test_dead_letters_are_recorded_listed_and_read_with_billing_admin(start_fina
     good = event()
     publish(fin, good, partition=0)
     wait_billed(fin, good["appointment_id"], headers=AS_READER)
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
 
     items = listed(fin, count=2)
     assert len(items) == 2
@@ -156,7 +155,7 @@ def test_database_down_a_bad_message_waits_then_is_recorded_and_dead_lettered(st
     warm = event()
     publish(fin, warm)
     wait_billed(fin, warm["appointment_id"])
-    assert_committed_up_to_end(fin)
+    wait_drained(fin)
     base = committed(fin.bootstrap, fin.group, fin.topic)
     dlq = fin.topic + ".dlq"
     dlq_before = end_offsets(fin.bootstrap, dlq)
@@ -170,7 +169,7 @@ def test_database_down_a_bad_message_waits_then_is_recorded_and_dead_lettered(st
         assert consume(fin.bootstrap, dlq, dlq_before, timeout=2) == []  # the record comes first
     finally:
         start_ferretdb(stack)
-    assert_committed_up_to_end(fin, timeout=60)
+    wait_drained(fin, timeout=60)
     recs = [r for r in records(fin) if r["_id"] == f"{fin.topic}/{where[0]}/{where[1]}"]
     assert len(recs) == 1 and recs[0]["reason"] == "undecodable" and recs[0]["status"] == "open"
     letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=1)
@@ -197,7 +196,7 @@ def test_dead_letter_topic_down_the_record_is_kept_and_the_offset_waits(start_se
                30, message="consumer paused on the dead-letter topic")
     assert committed(fin.bootstrap, fin.group, fin.topic) == base
     stack.kafka.create_topic(missing, 1)
-    assert_committed_up_to_end(fin, timeout=60)
+    wait_drained(fin, timeout=60)
     letters = consume(fin.bootstrap, missing, True, timeout=15, max_messages=1)
     assert [m.key for m in letters] == ["k-dlq-down"]
     recs = [r for r in records(fin) if r["_id"] == source]
