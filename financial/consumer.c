@@ -241,6 +241,7 @@ static consumer_state dead_letter_refused(consumer *c, rd_kafka_message_t **msgs
         if (failure != CONSUMER_RUNNING)
             return failure;
         metrics_inc(&c->refused);
+        store_offsets(c, msgs, i, i + 1);
         *done = i + 1;
     }
     return CONSUMER_RUNNING;
@@ -289,6 +290,7 @@ static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
         failure = dead_letter_send(c, msgs[i], why, reason);
         if (failure != CONSUMER_RUNNING)
             break;
+        store_offsets(c, msgs, i, i + 1); /* the last message of a batch too */
         done = i + 1;
     }
     if (failure == CONSUMER_RUNNING)
