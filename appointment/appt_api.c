@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "appt_finished_api.h"
 #include "appt_request.h"
 #include "clock.h"
 #include "json.h"
@@ -156,6 +157,9 @@ static void handle_start(http_req *req)
     a.created_ms = now;
     a.price_cents = app->price_cents;
     memcpy(a.currency, app->currency, EVENT_CURRENCY_LEN);
+    if (registry_start_check_or_reply(req, &app->reg, app->svc.db, a.physician_id, a.patient_id,
+                                      &a.price_cents, a.currency) != 0)
+        return;
 
     bson_error_t err;
     if (key) {
@@ -262,15 +266,36 @@ static size_t probe(void *app, ops_check *checks)
 static void render_metrics(void *app, buf *out)
 {
     outbox_render_metrics(((appt_api *)app)->ob, out);
+    appt_finished_api_render_metrics(((appt_api *)app)->svc.db, clock_now_ms(), out);
     idem_expiry_render_metrics(((appt_api *)app)->expiry, out);
+    registry_render_metrics(&((appt_api *)app)->reg, out);
+}
+
+registry *registry_of_request(const http_req *req)
+{
+    return &((appt_api *)req->app)->reg;
 }
 
 static const http_route routes[] = {
     OPS_ROUTES,
     {"POST", "/appointments", handle_start, "appointments:write", true, false},
     {"GET", "/appointments", handle_list, "appointments:read", false, false},
+    {"GET", "/appointments/finished", appt_finished_api_handle, "appointments:read", false, false},
     {"GET", "/appointments/{id}", service_handle_get, "appointments:read", false, false},
     {"POST", "/appointments/{id}/finish", handle_finish, "appointments:write", true, false},
+    /* the registries (registry_api.c) */
+    {"POST", "/physicians", registry_handle_create, "registry:write", true, false},
+    {"GET", "/physicians", registry_handle_list, "registry:read", false, false},
+    {"GET", "/physicians/{id}", registry_handle_get, "registry:read", false, false},
+    {"PUT", "/physicians/{id}", registry_handle_put, "registry:write", true, false},
+    {"PATCH", "/physicians/{id}", registry_handle_patch, "registry:write", true, false},
+    {"DELETE", "/physicians/{id}", registry_handle_delete, "registry:write", false, false},
+    {"POST", "/patients", registry_handle_create, "patients:write", true, false},
+    {"GET", "/patients", registry_handle_list, "patients:read", false, false},
+    {"GET", "/patients/{id}", registry_handle_get, "patients:read", false, false},
+    {"PUT", "/patients/{id}", registry_handle_put, "patients:write", true, false},
+    {"PATCH", "/patients/{id}", registry_handle_patch, "patients:write", true, false},
+    {"DELETE", "/patients/{id}", registry_handle_delete, "patients:write", false, false},
     /* the original Python service's routes */
     {"POST", "/", handle_start, "appointments:write", true, true},
     {"POST", "/{id:uuid}", handle_finish, "appointments:write", true, true},

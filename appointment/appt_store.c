@@ -6,6 +6,7 @@
 #include "bsonread.h"
 #include "clock.h"
 #include "timefmt.h"
+#include "registry_store.h"
 
 /* "status": "started" or "finished". */
 static void read_status(const bson_iter_t *it, void *out)
@@ -100,7 +101,8 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         BCON_INT32(-1), "}", "name", "patient_newest", "}", "2", "{", "key", "{", "status",
         BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "status_newest", "}", "3", "{", "key",
         "{", BUCKET_FIELD, BCON_INT32(1), "_id", BCON_INT32(-1), "}", "name", "bucket_newest", "}",
-        "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}");
+        "4", "{", "key", "{", "outbox_pending", BCON_INT32(1), "}", "name", "outbox_pending", "}",
+        "5", "{", "key", "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
     /* The expiry sweep deletes a day's idempotency records by equality. */
     bson_t *idem_idx = BCON_NEW("0", "{", "key", "{", APPT_IDEM_DAY_FIELD, BCON_INT32(1), "}",
                                 "name", APPT_IDEM_DAY_FIELD, "}");
@@ -113,7 +115,7 @@ int appt_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
         rc = buckets_once(bk, db, "idempotency-keys-day-v1", idem_give_day, err);
     bson_destroy(idem_idx);
     bson_destroy(idx);
-    return rc;
+    return rc == 0 ? registry_store_init(db, err) : rc;
 }
 
 const store_desc appt_store_coll = {
@@ -203,6 +205,10 @@ static int finish_guarded(mongo_db *db, const appt *a, int64_t max_ms, int64_t r
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
     BSON_APPEND_UTF8(&set, "status", "finished");
+    /* The reconciler's equality (appt_finished.h: APPT_END_DAY_FIELD). */
+    char end_day[BUCKET_DAY_LEN];
+    timefmt_format_day(a->end_ms, end_day);
+    BSON_APPEND_UTF8(&set, "end_day", end_day);
     /* Top level, so that the relay's claim is an indexed equality. */
     BSON_APPEND_BOOL(&set, "outbox_pending", true);
     BSON_APPEND_DOCUMENT_BEGIN(&set, "outbox", &outbox);
@@ -283,157 +289,6 @@ int appt_store_list(mongo_db *db, buckets *bk, const appt_list_query *q, mongo_p
                  ? mongo_page_fill(db, APPT_COLLECTION, &filter, before_id, p, err)
                  : buckets_page(bk, db, APPT_COLLECTION, scope, &filter, before_id, p, err);
     bson_destroy(&filter);
-    return rc;
-}
-
-bool appt_store_idem_expired(int64_t created_ms, int64_t now_ms, int64_t ttl_ms)
-{
-    return now_ms - created_ms >= ttl_ms;
-}
-
-/* The record of (client, key) -> a, whose _id is id. */
-static void idem_record(bson_t *doc, const char *id, const char *client, const char *key,
-                        const appt *a, bool start_given)
-{
-    char day[BUCKET_DAY_LEN];
-    timefmt_format_day(a->created_ms, day);
-    BSON_APPEND_UTF8(doc, "_id", id);
-    BSON_APPEND_UTF8(doc, "client", client);
-    BSON_APPEND_UTF8(doc, "key", key);
-    BSON_APPEND_UTF8(doc, "appointment_id", a->id);
-    BSON_APPEND_UTF8(doc, "physician_id", a->physician_id);
-    BSON_APPEND_UTF8(doc, "patient_id", a->patient_id);
-    BSON_APPEND_BOOL(doc, "start_given", start_given);
-    BSON_APPEND_DATE_TIME(doc, "start_date", a->start_ms);
-    BSON_APPEND_DATE_TIME(doc, "created_at", a->created_ms);
-    BSON_APPEND_UTF8(doc, APPT_IDEM_DAY_FIELD, day);
-}
-
-/* Replaces record id by doc if it was created at or before cutoff_ms (has
- * expired): the filter holds both, so of two concurrent replacements one
- * matches. Sets *replaced. */
-static int idem_replace_expired(mongo_db *db, const char *id, const bson_t *doc, int64_t cutoff_ms,
-                                bool *replaced, bson_error_t *err)
-{
-    bson_t *filter =
-        BCON_NEW("_id", BCON_UTF8(id), "created_at", "{", "$lte", BCON_DATE_TIME(cutoff_ms), "}");
-    mongoc_client_t *c = mongo_db_pop(db);
-    mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_IDEM_COLLECTION);
-    bson_t reply;
-    int rc = -1;
-    if (mongoc_collection_replace_one(coll, filter, doc, NULL, &reply, err)) {
-        bson_iter_t it;
-        *replaced = bson_iter_init_find(&it, &reply, "matchedCount") && mongo_iter_int(&it) > 0;
-        rc = 0;
-    }
-    bson_destroy(&reply);
-    mongoc_collection_destroy(coll);
-    mongo_db_push(db, c);
-    bson_destroy(filter);
-    return rc;
-}
-
-/* Fills *existing and *existing_start_given from a record. */
-static void idem_decode(const bson_t *found, appt *existing, bool *existing_start_given)
-{
-    /* The record names its fields as the appointment's document does, but
-     * for its _id, which is the key's. */
-    appt_decode(found, existing);
-    existing->id[0] = '\0';
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, found, "appointment_id"))
-        mongo_iter_str(&it, existing->id, sizeof existing->id);
-    *existing_start_given = bson_iter_init_find(&it, found, "start_given") &&
-                            BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
-}
-
-/* Rounds of insert, read, replace: a round ends early only when the record
- * changed under it (swept, or replaced by a concurrent retry). */
-#define IDEM_PUT_ROUNDS 3
-
-int appt_store_idem_put(mongo_db *db, const char *client, const char *key, const appt *a,
-                        bool start_given, int64_t ttl_ms, bool *recorded, appt *existing,
-                        bool *existing_start_given, bson_error_t *err)
-{
-    char *id = bson_strdup_printf("%s %s", client, key);
-    bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER;
-    idem_record(&doc, id, client, key, a, start_given);
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    int rc = -1;
-    for (int round = 0; round < IDEM_PUT_ROUNDS; round++) {
-        if (mongo_insert(db, APPT_IDEM_COLLECTION, &doc, err) == 0) {
-            *recorded = true;
-            rc = 0;
-            goto done;
-        }
-        if (!mongo_error_is_duplicate(err))
-            goto done;
-        bson_t found;
-        int got = mongo_find_one(db, APPT_IDEM_COLLECTION, &filter, &found, err);
-        if (got < 0)
-            goto done;
-        if (got == 0) /* swept between insert and read: insert again */
-            continue;
-        bson_iter_t it;
-        int64_t created_ms =
-            bson_iter_init_find(&it, &found, "created_at") ? mongo_iter_int(&it) : 0;
-        if (!appt_store_idem_expired(created_ms, a->created_ms, ttl_ms)) {
-            idem_decode(&found, existing, existing_start_given);
-            bson_destroy(&found);
-            *recorded = false;
-            rc = 0;
-            goto done;
-        }
-        bson_destroy(&found);
-        bool replaced = false;
-        if (idem_replace_expired(db, id, &doc, a->created_ms - ttl_ms, &replaced, err) != 0)
-            goto done;
-        if (replaced) {
-            *recorded = true;
-            rc = 0;
-            goto done;
-        }
-        /* Replaced by a concurrent retry, or swept: read it again. */
-    }
-    bson_set_error(err, MONGOC_ERROR_SERVER, 11000, "idempotency key changed meanwhile");
-done:
-    bson_destroy(&filter);
-    bson_destroy(&doc);
-    bson_free(id);
-    return rc;
-}
-
-typedef struct idem_days {
-    const char (*days)[BUCKET_DAY_LEN];
-    int64_t deleted;
-} idem_days;
-
-/* mongo_bulk_add_fn: deleteMany({day: days[i]}). */
-static void add_day_delete(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
-{
-    const idem_days *d = ctx;
-    bson_t *sel = BCON_NEW(APPT_IDEM_DAY_FIELD, BCON_UTF8(d->days[i]));
-    mongoc_bulk_operation_remove_many_with_opts(bulk, sel, NULL, NULL);
-    bson_destroy(sel);
-}
-
-/* mongo_bulk_reply_fn: adds up the records a chunk deleted. */
-static void count_deleted(const bson_t *reply, size_t first, size_t count, void *ctx)
-{
-    (void)first;
-    (void)count;
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, reply, "nRemoved"))
-        ((idem_days *)ctx)->deleted += mongo_iter_int(&it);
-}
-
-int appt_store_idem_delete_days(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
-                                int64_t *deleted, bson_error_t *err)
-{
-    idem_days d = {days, 0};
-    int rc =
-        mongo_bulk_write(db, APPT_IDEM_COLLECTION, NULL, n, add_day_delete, count_deleted, &d, err);
-    *deleted = d.deleted;
     return rc;
 }
 

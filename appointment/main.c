@@ -19,6 +19,7 @@ static const config_var vars[] = {
     {"IDEMPOTENCY_TTL_S", "86400",
      "how long an Idempotency-Key is remembered; a retry after it starts a new consultation"},
     {"SHUTDOWN_FLUSH_MS", "10000", "how long shutdown waits for the broker to acknowledge events"},
+    REGISTRY_VARS,
     SERVICE_TAIL_VARS,
 };
 
@@ -41,7 +42,8 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
         service_int(v, n, "SHUTDOWN_FLUSH_MS", 0, 600000, &flush_ms, err, errlen) ||
         service_int(v, n, "IDEMPOTENCY_TTL_S", 1, 315360000, &idem_ttl_s, err, errlen) ||
         service_currency(v, n, a->currency, err, errlen) ||
-        service_max_consultation_ms(v, n, &a->max_consultation_ms, err, errlen))
+        service_max_consultation_ms(v, n, &a->max_consultation_ms, err, errlen) ||
+        registry_configure(&a->reg, v, n, err, errlen))
         return -1;
     outbox_options.max_consultation_ms = a->max_consultation_ms;
     a->idem_ttl_ms = (int64_t)idem_ttl_s * 1000;
@@ -79,6 +81,7 @@ static void free_outbox(void *app)
     appt_api *a = app;
     idem_expiry_free(a->expiry);
     outbox_free(a->ob, flush_ms);
+    registry_destroy(&a->reg);
 }
 
 /* configure, open, start, stop, close: see service_worker. The worker is

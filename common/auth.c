@@ -26,6 +26,10 @@ static const struct {
     {"appointments:read", AUTH_SCOPE_APPOINTMENTS_READ},
     {"billings:read", AUTH_SCOPE_BILLINGS_READ},
     {"metrics:read", AUTH_SCOPE_METRICS_READ},
+    {"registry:read", AUTH_SCOPE_REGISTRY_READ},
+    {"registry:write", AUTH_SCOPE_REGISTRY_WRITE},
+    {"patients:read", AUTH_SCOPE_PATIENTS_READ},
+    {"patients:write", AUTH_SCOPE_PATIENTS_WRITE},
     {"billing:admin", AUTH_SCOPE_BILLING_ADMIN},
 };
 

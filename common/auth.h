@@ -43,10 +43,15 @@ enum {
     AUTH_SCOPE_APPOINTMENTS_READ = 1u << 1,
     AUTH_SCOPE_BILLINGS_READ = 1u << 2,
     AUTH_SCOPE_METRICS_READ = 1u << 3,
-    AUTH_SCOPE_BILLING_ADMIN = 1u << 4, /* dead letters: list, replay, discard */
+    AUTH_SCOPE_REGISTRY_READ = 1u << 4, /* physicians */
+    AUTH_SCOPE_REGISTRY_WRITE = 1u << 5,
+    AUTH_SCOPE_PATIENTS_READ = 1u << 6,
+    AUTH_SCOPE_PATIENTS_WRITE = 1u << 7,
+    AUTH_SCOPE_BILLING_ADMIN = 1u << 8, /* dead letters, reconciliation */
 };
 #define AUTH_KNOWN_SCOPES                                                                          \
-    "appointments:write, appointments:read, billings:read, metrics:read, billing:admin"
+    "appointments:write, appointments:read, billings:read, metrics:read, registry:read, "          \
+    "registry:write, patients:read, patients:write, billing:admin"
 
 /* The bit of a known scope name[0..len), or 0 for any other name. Cannot fail. */
 unsigned auth_scope_bit(const char *name, size_t len);

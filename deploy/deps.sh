@@ -26,11 +26,15 @@ mkdir -p "$DEPS"
 apt_install() {
     local want=(build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev libjansson-dev
         libcivetweb-dev check kcat python3-venv python3-yaml wrk clang-format curl
-        clang libclang-rt-14-dev valgrind chromium jq postgresql)
+        clang libclang-rt-14-dev valgrind chromium jq postgresql prometheus)
     # clang + its runtime: libFuzzer targets (make fuzz); valgrind: leak checks;
     # chromium: the headless /docs test; wrk: make bench; jq: README's examples;
     # postgresql: FerretDB's backend (deploy/postgres/postgres.sh runs a
     # cluster of its own; its binaries are under /usr/lib/postgresql/*/bin).
+    # prometheus: promtool checks deploy/prometheus/ in make test, and make
+    # run starts one of its own on 127.0.0.1:9090 (the package's system
+    # service is stopped and disabled below, as PostgreSQL's main cluster is
+    # never created).
     have java || want+=(openjdk-17-jre-headless)
     have mvn || want+=(maven)
     have npm || want+=(npm)
@@ -64,6 +68,11 @@ apt_install() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Debian starts the package's Prometheus (0.0.0.0:9090, /var/lib/prometheus)
+    # where systemd runs: make run's own would find its port taken.
+    if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+        "${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 }
 
 # ---------------------------------------------------------------- Kafka jars

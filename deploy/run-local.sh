@@ -2,16 +2,19 @@
 # `make run`: the whole local system in the foreground. Starts PostgreSQL,
 # FerretDB on it and a 1-node Kafka (state under var/), then build/appointment
 # and build/financial if they are built, their JSON logs on the terminal
-# (prefixed) and in var/log/<service>.log. Ctrl-C or SIGTERM stops what this
-# script started, in reverse order: services, Kafka, FerretDB, PostgreSQL; the
-# exit status is 0 when everything stopped cleanly, 1 when something did not.
+# (prefixed) and in var/log/<service>.log, and a Prometheus on 127.0.0.1 that
+# scrapes them with deploy/prometheus/'s alert rules (data in var/prometheus,
+# log in var/log/prometheus.log; skipped when not installed or its port is
+# taken). Ctrl-C or SIGTERM stops what this script started, in reverse order:
+# services and Prometheus, Kafka, FerretDB, PostgreSQL; the exit status is 0
+# when everything stopped cleanly, 1 when something did not.
 #
 # At its first start on an empty database it loads the sample registry (60
 # physicians, 2,000 patients: deploy/registry.py load-sample --if-empty).
 #
 # Environment: BUILD (build), APPOINTMENT_PORT (8080), FINANCIAL_PORT (8081),
-# POSTGRES_PORT (5433); anything else (LOG_LEVEL, auth tokens, ...) is passed
-# on to the services.
+# PROMETHEUS_PORT (9090), POSTGRES_PORT (5433); anything else (LOG_LEVEL, auth
+# tokens, ...) is passed on to the services.
 set -euo pipefail
 
 # Under make, a Ctrl-C on the terminal also reaches make, which then ends with
@@ -36,6 +39,7 @@ FERRETDB="$ROOT/deploy/ferretdb/ferretdb.sh"
 POSTGRES="$ROOT/deploy/postgres/postgres.sh"
 APPOINTMENT_PORT="${APPOINTMENT_PORT:-8080}"
 FINANCIAL_PORT="${FINANCIAL_PORT:-8081}"
+PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 
 export KAFKA_HOME_DIR="$VAR/kafka" KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 KAFKA_NODES=1
 export POSTGRES_HOME_DIR="$VAR/postgres" POSTGRES_PORT="${POSTGRES_PORT:-5433}" POSTGRES_DB=ferretdb
@@ -144,8 +148,9 @@ start_service() {
     # Own session (setsid) so the terminal's Ctrl-C reaches only this script,
     # which then stops the services in order; the prefixer ignores SIGINT so
     # it still shows the services' last lines.
+    # APPOINTMENT_URL: financial's reconciliation asks the appointment service.
     HTTP_PORT="$port" MONGODB_URI="$MONGODB_URI" KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP" \
-        setsid "$bin" </dev/null > >(trap '' INT HUP; tee -a "$logf" | sed -u "s/^/$prefix/" >&2) 2>&1 &
+        APPOINTMENT_URL="${APPOINTMENT_URL:-http://127.0.0.1:$APPOINTMENT_PORT}" setsid "$bin" </dev/null > >(trap '' INT HUP; tee -a "$logf" | sed -u "s/^/$prefix/" >&2) 2>&1 &
     svc_pid[$name]=$!
 }
 
@@ -176,14 +181,43 @@ start_service appointment "$APPOINTMENT_PORT"
 start_service financial "$FINANCIAL_PORT"
 load_sample
 
+# Prometheus with the alert rules, on 127.0.0.1 only: its config is
+# deploy/prometheus/prometheus.yml with this run's ports and the rules' full
+# path. It makes no remote call (no remote write, no update check).
+prometheus_url="(not started)"
+start_prometheus() {
+    local bin dir="$VAR/prometheus"
+    if ! bin=$(command -v prometheus); then
+        say "prometheus is not installed (make deps); running without it"
+        return 0
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PROMETHEUS_PORT") 2>/dev/null; then
+        say "port $PROMETHEUS_PORT is taken; running without Prometheus (set PROMETHEUS_PORT)"
+        return 0
+    fi
+    mkdir -p "$dir/data"
+    sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$APPOINTMENT_PORT/" \
+        -e "s/127\.0\.0\.1:8081/127.0.0.1:$FINANCIAL_PORT/" \
+        -e "s|^  - alerts\.yml\$|  - $ROOT/deploy/prometheus/alerts.yml|" \
+        "$ROOT/deploy/prometheus/prometheus.yml" >"$dir/prometheus.yml"
+    printf '\n=== prometheus started %s ===\n' "$(date -u +%FT%TZ)" >>"$VAR/log/prometheus.log"
+    setsid "$bin" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+        --storage.tsdb.retention.time=7d --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+        </dev/null >>"$VAR/log/prometheus.log" 2>&1 &
+    svc_pid[prometheus]=$!
+    prometheus_url="http://127.0.0.1:$PROMETHEUS_PORT   (alerts: /alerts; rules: deploy/prometheus/alerts.yml)"
+}
+start_prometheus
+
 cat >&2 <<EOF
 
   appointment   http://127.0.0.1:$APPOINTMENT_PORT   (docs: /docs, metrics: /metrics)
   financial     http://127.0.0.1:$FINANCIAL_PORT   (docs: /docs, metrics: /metrics)
+  Prometheus    $prometheus_url
   Kafka         $KAFKA_BOOTSTRAP   (topic appointment.finished; see it with: make topic)
   MongoDB       $MONGODB_URI   (FerretDB)
   PostgreSQL    $FERRETDB_POSTGRES_URL   (under FerretDB; psql: bash deploy/postgres/postgres.sh psql)
-  logs          var/log/appointment.log var/log/financial.log, var/kafka/node1/logs,
+  logs          var/log/appointment.log var/log/financial.log var/log/prometheus.log, var/kafka/node1/logs,
                 var/ferretdb/ferretdb.log, var/postgres/pg/postgres.log
 
   Ctrl-C (or kill -TERM $$) stops everything.

@@ -76,3 +76,19 @@ int billing_check_length(const billing *b, int64_t max_ms, char *reason, size_t 
              (long long)(lasted / 3600000), (long long)(max_ms / 3600000));
     return -1;
 }
+
+int billing_check_origin(const char *ce_type, const char *ce_source, const char *source,
+                         char *reason, size_t reasonlen)
+{
+    if (!ce_type || strcmp(ce_type, EVENT_TYPE) != 0) {
+        snprintf(reason, reasonlen, "ce_type: %s, expected %s (not ours)",
+                 ce_type ? "another type" : "missing", EVENT_TYPE);
+        return -1;
+    }
+    if (!ce_source || strcmp(ce_source, source) != 0) {
+        snprintf(reason, reasonlen, "ce_source: %s, expected %s (not ours)",
+                 ce_source ? "another producer" : "missing", source);
+        return -1;
+    }
+    return 0;
+}

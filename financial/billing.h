@@ -49,6 +49,15 @@ int billing_make(const event_finished *ev, const char *event_id, int64_t created
 int billing_from_event(const char *body, size_t len, const char *ce_type, const char *ce_id,
                        int64_t created_ms, billing *b, char *reason, size_t reasonlen);
 
+/* Whether a message is ours to bill at all: its CloudEvents ce_type must be
+ * EVENT_TYPE and its ce_source `source` (the configured producer's,
+ * EVENT_SOURCE by default), both present. Anyone who can write the topic can
+ * write a well-formed event; only the appointment service's are billed.
+ * Returns 0, or -1 with a one-line reason naming the header ("ce_type: ...",
+ * "ce_source: ...") in reason[reasonlen]. Pure. */
+int billing_check_origin(const char *ce_type, const char *ce_source, const char *source,
+                         char *reason, size_t reasonlen);
+
 /* 0 when b's consultation lasted at most max_ms; else -1 with a one-line
  * reason starting "too_long:" in reason[reasonlen]: such an event is never
  * billed (a consultation started by mistake in 1971 and finished now would

@@ -8,6 +8,7 @@
 #include "billing_delay.h"
 #include "billing_request.h"
 #include "billing_store.h"
+#include "clock.h"
 #include "dead_letter_api.h"
 #include "json.h"
 #include "service.h"
@@ -146,7 +147,13 @@ static void render_metrics(void *app, buf *out)
     billing_api *f = app;
     consumer_render_metrics(f->consumer, out);
     replays_render_metrics(f->replays, out);
+    reconcile_render_metrics(f->reconcile, clock_now_ms(), out);
     billing_delay_render(out);
+}
+
+static void handle_unbilled(http_req *req)
+{
+    reconcile_reply_unbilled(((billing_api *)req->app)->reconcile, req, clock_now_ms());
 }
 
 /* First match wins: /billings/summary before /billings/{appointment_id}. The
@@ -156,6 +163,7 @@ static const http_route routes[] = {
     OPS_ROUTES,
     {"GET", "/billings/summary", handle_summary, "billings:read", false, false},
     {"GET", "/billings", handle_list, "billings:read", false, false},
+    {"GET", "/reconciliation/unbilled", handle_unbilled, "billing:admin", false, false},
     {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false, false},
     {"GET", "/dead-letters", dead_letter_api_list, "billing:admin", false, false},
     {"GET", "/dead-letters/{id}", dead_letter_api_get, "billing:admin", false, false},

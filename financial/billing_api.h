@@ -11,11 +11,13 @@
 #include "consumer.h"
 #include "intake.h"
 #include "replay.h"
+#include "reconcile.h"
 #include "service.h"
 
 typedef struct billing_api {
     service_app svc;                   /* first: ops, the pool, the day buckets */
     consumer *consumer;                /* borrowed */
+    reconcile *reconcile;              /* borrowed */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
     intake_currencies currencies;      /* CURRENCIES: accepted by the consumer and replays */
     replays *replays;                  /* dead-letter replays (replay.h) */

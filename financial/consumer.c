@@ -87,13 +87,14 @@ static void store_offsets(consumer *c, rd_kafka_message_t **msgs, size_t from, s
 static int billing_of_message(const consumer *c, const rd_kafka_message_t *m, billing *b,
                               intake_reason *why, char *reason, size_t reasonlen)
 {
-    char type[128], id[64];
+    char type[128], id[64], source[256];
     bool has_type = kafka_message_header(m, "ce_type", type, sizeof type) == 0;
     bool has_id = kafka_message_header(m, "ce_id", id, sizeof id) == 0;
+    bool has_source = kafka_message_header(m, "ce_source", source, sizeof source) == 0;
     intake_message in = {m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
-                         has_id ? id : NULL};
-    return intake_judge(&in, c->opts.currencies, c->opts.max_consultation_ms, clock_now_ms(), b,
-                        why, reason, reasonlen);
+                         has_id ? id : NULL, has_source ? source : NULL};
+    intake_rules rules = {c->opts.currencies, c->opts.event_source, c->opts.max_consultation_ms};
+    return intake_judge(&in, &rules, clock_now_ms(), b, why, reason, reasonlen);
 }
 
 /* Dead-letters m: first its record in the dead_letters collection
@@ -378,10 +379,12 @@ consumer *consumer_new(const consumer_opts *opts, char *err, size_t errlen)
     c->group_id = xstrdup(opts->group_id);
     c->topic = xstrdup(opts->topic);
     c->dlq_topic = xstrdup(opts->dlq_topic);
+    c->event_source = xstrdup(opts->event_source ? opts->event_source : EVENT_SOURCE);
     c->opts.bootstrap = c->bootstrap;
     c->opts.group_id = c->group_id;
     c->opts.topic = c->topic;
     c->opts.dlq_topic = c->dlq_topic;
+    c->opts.event_source = c->event_source;
     worker_init(&c->thread);
     atomic_init(&c->state, (int)CONSUMER_STARTING);
     c->lag = lag_table_new(c->topic);
@@ -438,6 +441,7 @@ void consumer_free(consumer *c)
     free(c->group_id);
     free(c->bootstrap);
     free(c->dlq_topic);
+    free(c->event_source);
     free(c->topic);
     free(c);
 }

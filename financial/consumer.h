@@ -44,6 +44,9 @@ typedef struct consumer_opts {
     /* CURRENCIES: an event in another one is dead-lettered "currency";
      * borrowed, outlives the consumer; NULL accepts any. */
     const intake_currencies *currencies;
+    /* The ce_source of the events to bill (EVENT_SOURCE): any other is
+     * dead-lettered, never billed (billing_check_origin). */
+    const char *event_source;
 } consumer_opts;
 
 #define CONSUMER_WRITE_ATTEMPTS_DEFAULT 3

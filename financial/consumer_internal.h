@@ -34,6 +34,7 @@ struct consumer {
     char *group_id;
     char *topic;
     char *dlq_topic;
+    char *event_source;
     rd_kafka_t *rk; /* group consumer; polled by the consumer thread only */
     dlq *dlq;       /* dead letters (the consumer thread only; dlq_ping from any) */
     lag_table *lag; /* the assigned partitions and their lag */

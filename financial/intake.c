@@ -52,7 +52,7 @@ intake_reason intake_reason_of_detail(const char *detail)
     /* What billing_from_event and event_decode write. */
     if (starts_with(detail, "body:"))
         return INTAKE_UNDECODABLE;
-    if (starts_with(detail, "ce_type:"))
+    if (starts_with(detail, "ce_type:") || starts_with(detail, "ce_source:"))
         return INTAKE_NOT_OURS;
     if (starts_with(detail, "end_date: before start_date"))
         return INTAKE_END_BEFORE_START;
@@ -104,22 +104,26 @@ bool intake_currencies_has(const intake_currencies *c, const char *code)
     return false;
 }
 
-int intake_judge(const intake_message *m, const intake_currencies *accepted,
-                 int64_t max_consultation_ms, int64_t created_ms, billing *b, intake_reason *why,
-                 char *detail, size_t detaillen)
+int intake_judge(const intake_message *m, const intake_rules *rules, int64_t created_ms, billing *b,
+                 intake_reason *why, char *detail, size_t detaillen)
 {
     billing x;
+    if (rules->event_source && billing_check_origin(m->ce_type, m->ce_source, rules->event_source,
+                                                    detail, detaillen) != 0) {
+        *why = INTAKE_NOT_OURS;
+        return -1;
+    }
     if (billing_from_event(m->value, m->value ? m->len : 0, m->ce_type, m->ce_id, created_ms, &x,
                            detail, detaillen) != 0) {
         *why = intake_reason_of_detail(detail);
         return -1;
     }
-    if (max_consultation_ms > 0 &&
-        billing_check_length(&x, max_consultation_ms, detail, detaillen) != 0) {
+    if (rules->max_consultation_ms > 0 &&
+        billing_check_length(&x, rules->max_consultation_ms, detail, detaillen) != 0) {
         *why = INTAKE_TOO_LONG;
         return -1;
     }
-    if (accepted && !intake_currencies_has(accepted, x.event.currency)) {
+    if (rules->accepted && !intake_currencies_has(rules->accepted, x.event.currency)) {
         snprintf(detail, detaillen, "currency: %s is not accepted (CURRENCIES)", x.event.currency);
         *why = INTAKE_CURRENCY;
         return -1;

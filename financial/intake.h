@@ -54,23 +54,33 @@ int intake_currencies_parse(const char *s, intake_currencies *out, char *err, si
 /* Whether code is accepted. Cannot fail. */
 bool intake_currencies_has(const intake_currencies *c, const char *code);
 
-/* One message as the service received it: its value and the two CloudEvents
- * headers it reads (NULL when absent). Everything is borrowed. */
+/* One message as the service received it: its value and the three
+ * CloudEvents headers it reads (NULL when absent). Everything is borrowed. */
 typedef struct intake_message {
     const char *value; /* NULL for a tombstone */
     size_t len;
     const char *ce_type;
     const char *ce_id;
+    const char *ce_source;
 } intake_message;
 
-/* The billing m makes (0, *b filled), or -1 with the reason in *why and a
- * one-line detail naming the field in detail[detaillen] (no patient data:
- * field names and codes only). accepted NULL accepts every currency; a
- * consultation longer than max_consultation_ms (> 0) is too_long
- * (billing_check_length); created_ms as billing_from_event's. */
-int intake_judge(const intake_message *m, const intake_currencies *accepted,
-                 int64_t max_consultation_ms, int64_t created_ms, billing *b, intake_reason *why,
-                 char *detail, size_t detaillen);
+/* What the service accepts (borrowed). */
+typedef struct intake_rules {
+    const intake_currencies *accepted; /* NULL accepts every currency */
+    /* EVENT_SOURCE: the ce_type and ce_source must be ours
+     * (billing_check_origin, not_ours); NULL skips that check. */
+    const char *event_source;
+    int64_t max_consultation_ms; /* > 0: a longer consultation is too_long */
+} intake_rules;
+
+/* The billing m makes under rules (0, *b filled), or -1 with the reason in
+ * *why and a one-line detail naming the field in detail[detaillen] (no
+ * patient data: field names and codes only): first the origin
+ * (billing_check_origin), then the event (billing_from_event), its length
+ * (billing_check_length, too_long) and its currency; created_ms as
+ * billing_from_event's. */
+int intake_judge(const intake_message *m, const intake_rules *rules, int64_t created_ms, billing *b,
+                 intake_reason *why, char *detail, size_t detaillen);
 
 /* The appointment id of a message that may not decode as a whole: its
  * "appointment_id" when the value is a JSON object holding a UUID there.

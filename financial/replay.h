@@ -10,7 +10,8 @@
  * billed once (the billing's id is the appointment id, so a second replay
  * finds it: already_billed) and becomes replayed; one that still fails stays
  * open with attempts + 1 and the new reason and detail. A dry run writes no
- * billing and no dead letter. Thread-safe unless said otherwise. */
+ * billing and no dead letter. Thread-safe unless said otherwise.
+ * replay.c replays and audits; replay_job.c runs the jobs. */
 #ifndef REPLAY_H
 #define REPLAY_H
 
@@ -61,10 +62,11 @@ typedef struct replay_actor {
 } replay_actor;
 
 /* A replayer over db and bk (borrowed; they outlive it) accepting the
- * currencies in *accepted (copied) and consultations of at most
- * max_consultation_ms, as the consumer does. Cannot fail. */
+ * currencies in *accepted (copied), the events of event_source (copied;
+ * EVENT_SOURCE) and consultations of at most max_consultation_ms, as the
+ * consumer does. Cannot fail. */
 replays *replays_new(mongo_db *db, buckets *bk, const intake_currencies *accepted,
-                     int64_t max_consultation_ms);
+                     const char *event_source, int64_t max_consultation_ms);
 /* Cancels a running job, waits for its thread and frees. NULL is a no-op.
  * Call from the thread that created it, once no request runs. */
 void replays_free(replays *r);

@@ -79,6 +79,8 @@ LAYERS = {
     # 1 domain
     "financial/billing": "domain",
     "financial/commits": "domain",
+    "appointment/registry_request": "domain",
+    "appointment/registry_cache": "domain",
     "financial/refusals": "domain",
     "financial/billing_fold": "domain",
     "financial/intake": "domain",
@@ -89,6 +91,7 @@ LAYERS = {
     "common/buckets": "infra",
     "common/docs": "infra",
     "common/http": "infra",
+    "common/http_client": "infra",
     "common/kafka": "infra",
     "common/kafka_security": "base",
     "common/mongo": "infra",
@@ -96,12 +99,15 @@ LAYERS = {
     # 3 store
     "common/store": "store",
     "appointment/appt_store": "store",
+    "appointment/registry_store": "store",
     "financial/billing_store": "store",
     "financial/dead_letters": "store",
+    "appointment/appt_finished": "store",
     # 4 request
     "appointment/appt_request": "request",
     "financial/billing_request": "request",
     "financial/dead_letter_request": "request",
+    "appointment/appt_finished_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
     "appointment/idem_expiry": "worker",
@@ -109,13 +115,16 @@ LAYERS = {
     "financial/dlq": "worker",
     "financial/lag": "worker",
     "financial/replay": "worker",
+    "financial/reconcile": "worker",
     # 5 api
     "common/api": "api",
     # 6 service
     "common/service": "service",
     # 7 app
     "appointment/appt_api": "app",
+    "appointment/registry_api": "app",
     "financial/billing_api": "app",
+    "appointment/appt_finished_api": "app",
     # 8 main
     "appointment/main": "main",
     "financial/main": "main",
@@ -124,6 +133,9 @@ LAYERS = {
 # Files that belong to another module than their own name says: the parts
 # of a module split over several files, and its internal header.
 PARTS = {
+    "common/mongo_error": "common/mongo",
+    "appointment/appt_store_idem": "appointment/appt_store",
+    "appointment/registry_check": "appointment/registry_api",
     "common/auth_internal": "common/auth",
     "common/auth_jwt": "common/auth",
     "financial/consumer_internal": "financial/consumer",
@@ -131,6 +143,8 @@ PARTS = {
     "financial/pause": "financial/consumer",
     "financial/consumer_state": "financial/consumer",
     "financial/dead_letter_api": "financial/billing_api",
+    "financial/replay_job": "financial/replay",
+    "financial/replay_internal": "financial/replay",
     "common/http_body": "common/http",
     "common/http_internal": "common/http",
     "common/http_reply": "common/http",

@@ -1,5 +1,6 @@
 /* libFuzzer target for the request validators of both services
- * (appointment/appt_request.c, financial/billing_request.c, common/query.c). The first
+ * (appointment/appt_request.c, appt_finished_request.c, financial/billing_request.c,
+ * common/query.c). The first
  * input byte picks the validator; the rest is the body (start, finish) or the
  * raw query string (lists, summary). Properties: an accepted request has
  * canonical lowercase UUIDs, dates in range, limits within bounds; a rejected
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "appt_finished_request.h"
 #include "appt_request.h"
 #include "billing_request.h"
 
@@ -121,6 +123,23 @@ static void query(int which, const char *q)
         check_range(&r.range);
         if (r.limit < 1 || r.limit > BILLING_LIST_MAX)
             abort();
+    } else if (which == 5) {
+        appt_finished_query r;
+        if (appt_finished_request_query(q, &r, &p) != 0) {
+            check_problem(&p);
+            return;
+        }
+        check_time(r.from_ms);
+        check_time(r.to_ms);
+        if (r.to_ms <= r.from_ms ||
+            r.to_ms - r.from_ms > APPT_FINISHED_RANGE_DAYS_MAX * 86400000LL || r.limit < 1 ||
+            r.limit > APPT_FINISHED_LIMIT_MAX)
+            abort();
+        if (r.has_cursor) {
+            check_uuid(r.cursor_id);
+            if (strnlen(r.cursor_day, BUCKET_DAY_LEN) != BUCKET_DAY_LEN - 1)
+                abort();
+        }
     } else {
         billing_summary_query r;
         if (billing_request_summary(q, "BRL", &r, &p) != 0) {
@@ -140,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    int which = data[0] % 5;
+    int which = data[0] % 6;
     size_t n = size - 1;
     /* Bodies are exact-size copies (their length is passed); query strings
      * reach the validators NUL-terminated, as civetweb hands them over. */

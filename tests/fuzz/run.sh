@@ -34,7 +34,7 @@ srcs_fuzz_timefmt="common/timefmt.c"
 srcs_fuzz_uuid="common/uuid.c"
 srcs_fuzz_money="common/money.c"
 srcs_fuzz_event="$pure common/event.c"
-srcs_fuzz_request="$pure common/problem.c common/query.c appointment/appt_request.c financial/billing_request.c"
+srcs_fuzz_request="$pure common/problem.c common/query.c appointment/appt_request.c appointment/appt_finished_request.c financial/billing_request.c"
 # common/query.c reads parameters with civetweb's mg_get_var2 (pure, not instrumented).
 libs_fuzz_request="-lcivetweb"
 # The JWT half of auth (common/auth_jwt.c) whole: auth_jwt_inspect is pure, the

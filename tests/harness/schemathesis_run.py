@@ -38,7 +38,8 @@ from harness.mongo import insert_billing
 from harness.paths import PROTO, ROOT
 
 TOKEN = "schemathesis-all-scopes-0123456789"
-SCOPES = "appointments:write,appointments:read,billings:read,metrics:read"
+SCOPES = ("appointments:write,appointments:read,billings:read,metrics:read,registry:read,registry:write,"
+          "patients:read,patients:write")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 PHYS = "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a"
 PAT = "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a"

@@ -104,11 +104,11 @@ def published_ports(svc):
 
 def test_compose_services_present(compose):
     want = {"kafka", "kafka-init", "mongodb", "mongodb-keyfile", "kafdrop", "appointment",
-            "financial"}
+            "financial", "prometheus"}
     assert want <= set(compose["services"]), f"missing: {sorted(want - set(compose['services']))}"
 
 
-_PINNED_TAG = re.compile(r"^\d+\.\d+\.\d+")
+_PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+")  # prom/prometheus tags are vX.Y.Z
 
 
 def test_every_image_is_pinned(compose):
@@ -348,6 +348,53 @@ def test_compose_loader_agrees_with_the_parse(loaded, compose):
     script = "\n".join(loaded["services"]["kafka-init"]["command"])
     assert "$topics --bootstrap-server" in script and "$$" not in script
     assert "--if-not-exists" in script
+
+
+def _mounts(loaded, service):
+    """{container path: host path} of a service's bind mounts, as Compose resolved them."""
+    return {v["target"]: v["source"] for v in loaded["services"][service].get("volumes") or []
+            if v.get("type") == "bind"}
+
+
+def _default_token_scopes(compose, service):
+    """{token: scopes} of a service's default AUTH_TOKENS."""
+    value = resolve(env_of(compose["services"][service])["AUTH_TOKENS"])
+    return {t: set(re.split(r"[, ]", s)) for t, _, s in
+            (e.partition("=") for e in filter(None, value.split(";")))}
+
+
+def test_prometheus_scrapes_both_services_on_localhost_only(loaded, compose):
+    prom = loaded["services"]["prometheus"]
+    assert prom["image"].startswith("prom/prometheus:")
+    ports = prom.get("ports") or []
+    assert ports, "prometheus publishes no port"
+    for p in ports:
+        assert p.get("host_ip") == "127.0.0.1", f"prometheus must publish on 127.0.0.1 only: {p}"
+    assert {(str(p["published"]), p["target"]) for p in ports} == {("9090", 9090)}
+    mounts = _mounts(loaded, "prometheus")
+    config_arg = [a for a in prom["command"] if a.startswith("--config.file=")]
+    assert config_arg, prom["command"]
+    config_in = config_arg[0].split("=", 1)[1]
+    config_dir, _, config_name = config_in.rpartition("/")
+    host_dir = Path(mounts[config_dir])
+    assert host_dir == ROOT / "deploy" / "prometheus", mounts
+    config = yaml.safe_load((host_dir / config_name).read_text())
+    assert (host_dir / config["rule_files"][0]).exists()
+    targets = {t for s in config["scrape_configs"] for c in s["static_configs"] for t in c["targets"]}
+    assert targets == {"appointment:8080", "financial:8081"}
+    # Both services require metrics:read: the token file it scrapes with holds one.
+    token_file = {s["authorization"]["credentials_file"] for s in config["scrape_configs"]}
+    assert len(token_file) == 1
+    token = Path(mounts[token_file.pop()]).read_text().strip()
+    for name in SERVICES:
+        assert "metrics:read" in _default_token_scopes(compose, name).get(token, set()), name
+
+
+def test_financial_reconciles_through_the_appointment_api(loaded, compose):
+    env = loaded["services"]["financial"]["environment"]
+    assert env["APPOINTMENT_URL"] == "http://appointment:8080"
+    token = Path(_mounts(loaded, "financial")[env["APPOINTMENT_TOKEN_FILE"]]).read_text().strip()
+    assert "appointments:read" in _default_token_scopes(compose, "appointment").get(token, set())
 
 
 def test_compose_loader_interpolates_from_env_and_dotenv(tmp_path):

@@ -778,3 +778,52 @@ def test_a_summary_over_more_than_367_days_of_billings_is_422_naming_from(fin):
     r = http("GET", fin.url("/billings/summary?group_by=day&from=2023-01-01T00:00:00Z&to=2023-02-01T00:00:00Z"))
     assert r.status == 200, r.body
     assert len(r.body["groups"]) == 31 and r.body["count"] == 31
+
+
+# ---------------------------------------------------------------- only our events are billed (issue 18)
+
+def test_events_that_are_not_ours_are_dead_lettered_never_billed(start_financial):
+    """Anyone who can write the topic could bill: a well-formed event with no
+    ce_type was taken for ours. Now only ce_type clinic.appointment.finished.v1
+    from EVENT_SOURCE (the appointment service's) is billed; the rest is
+    dead-lettered, its reason naming the header, and the partition goes on."""
+    fin = start_financial()
+    dlq = fin.topic + ".dlq"
+    dlq_before = end_offsets(fin.bootstrap, dlq)
+    h = ce_headers()
+    no_type = {k: v for k, v in h.items() if k != "ce_type"}
+    no_source = {k: v for k, v in h.items() if k != "ce_source"}
+    cases = [  # (headers, dlq_reason prefix)
+        (no_type, "ce_type: missing"),
+        (dict(h, ce_type="clinic.appointment.finished.v2"), "ce_type: another type"),
+        (no_source, "ce_source: missing"),
+        (dict(h, ce_source="/intruder"), "ce_source: another producer"),
+        ({}, "ce_type: missing"),  # a plain producer's message, no headers at all
+    ]
+    forged = {}
+    for headers, why in cases:
+        ev = event()
+        forged[ev["appointment_id"]] = (why, produce(fin.bootstrap, fin.topic, json.dumps(ev),
+                                                     key=ev["appointment_id"], headers=headers, partition=2))
+    ours = event()
+    publish(fin, ours, partition=2)
+    wait_billed(fin, ours["appointment_id"])
+    letters = consume(fin.bootstrap, dlq, dlq_before, timeout=15, max_messages=len(cases))
+    assert len(letters) == len(cases)
+    for m in letters:
+        why, where = forged[m.key]
+        assert m.headers["dlq_reason"].startswith(why), m.headers["dlq_reason"]
+        assert "not ours" in m.headers["dlq_reason"]
+        assert (int(m.headers["dlq_source_partition"]), int(m.headers["dlq_source_offset"])) == where
+    for aid in forged:
+        assert get_billing(fin, aid).status == 404
+    # Another configured producer: the appointment service's events are then not ours.
+    fin.stop()
+    other = start_financial(EVENT_SOURCE="/another/producer")
+    ev = event()
+    publish(other, ev, partition=2)
+    letters = consume(other.bootstrap, dlq, dlq_before, timeout=15, max_messages=len(cases) + 1)
+    assert len(letters) == len(cases) + 1
+    assert letters[-1].key == ev["appointment_id"]
+    assert letters[-1].headers["dlq_reason"].startswith("ce_source: another producer")
+    assert get_billing(other, ev["appointment_id"]).status == 404

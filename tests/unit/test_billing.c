@@ -302,11 +302,34 @@ START_TEST(test_length_up_to_the_maximum_is_billable_one_ms_more_is_too_long)
 }
 END_TEST
 
+START_TEST(test_only_our_type_and_source_are_ours)
+{
+    const char *src = "/clinic-events/appointment";
+    char why[256] = "";
+    ck_assert_int_eq(billing_check_origin(EVENT_TYPE, src, src, why, sizeof why), 0);
+    ck_assert_int_eq(billing_check_origin(NULL, src, src, why, sizeof why), -1);
+    ck_assert_str_eq(why, "ce_type: missing, expected " EVENT_TYPE " (not ours)");
+    ck_assert_int_eq(
+        billing_check_origin("clinic.appointment.cancelled.v1", src, src, why, sizeof why), -1);
+    ck_assert_int_eq(strncmp(why, "ce_type: another type", 21), 0);
+    ck_assert_int_eq(billing_check_origin(EVENT_TYPE, NULL, src, why, sizeof why), -1);
+    ck_assert_str_eq(why, "ce_source: missing, expected /clinic-events/appointment (not ours)");
+    ck_assert_int_eq(billing_check_origin(EVENT_TYPE, "/intruder", src, why, sizeof why), -1);
+    ck_assert_int_eq(strncmp(why, "ce_source: another producer", 27), 0);
+    /* Exact match: no prefix, no case folding. */
+    ck_assert_int_eq(
+        billing_check_origin(EVENT_TYPE, "/clinic-events/appointmentX", src, why, sizeof why), -1);
+    ck_assert_int_eq(
+        billing_check_origin("CLINIC.APPOINTMENT.FINISHED.V1", src, src, why, sizeof why), -1);
+}
+END_TEST
+
 static Suite *billing_suite(void)
 {
     Suite *s = suite_create("billing");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_hours_minimum_one_for_zero_duration);
+    tcase_add_test(tc, test_only_our_type_and_source_are_ours);
     tcase_add_test(tc, test_length_up_to_the_maximum_is_billable_one_ms_more_is_too_long);
     tcase_add_test(tc, test_hours_one_for_one_second);
     tcase_add_test(tc, test_hours_one_for_59_minutes_59_seconds);

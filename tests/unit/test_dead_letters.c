@@ -23,11 +23,12 @@ static int judge(const char *body, const char *ce_type, const char *currencies)
     intake_currencies acc;
     char err[128];
     ck_assert_int_eq(intake_currencies_parse(currencies, &acc, err, sizeof err), 0);
-    intake_message m = {body, body ? strlen(body) : 0, ce_type, NULL};
+    intake_message m = {body, body ? strlen(body) : 0, ce_type, NULL, NULL};
+    intake_rules rules = {&acc, NULL, 0};
     billing b;
     intake_reason why;
     char detail[256];
-    if (intake_judge(&m, &acc, 0, 0, &b, &why, detail, sizeof detail) == 0)
+    if (intake_judge(&m, &rules, 0, &b, &why, detail, sizeof detail) == 0)
         return -1;
     ck_assert(detail[0] != '\0');
     return (int)why;
@@ -53,12 +54,39 @@ START_TEST(test_reasons_of_what_the_consumer_refuses)
 }
 END_TEST
 
+/* With an EVENT_SOURCE, the origin is judged first, as billing_check_origin
+ * does: a missing type or another producer is not_ours, named by header. */
+START_TEST(test_origin_is_judged_before_the_event)
+{
+    intake_message m = {with_currency("BRL"), strlen(with_currency("BRL")), EVENT_TYPE, NULL,
+                        "clinic-appointment"};
+    intake_rules rules = {NULL, "clinic-appointment", 0};
+    billing b;
+    intake_reason why;
+    char detail[256];
+    ck_assert_int_eq(intake_judge(&m, &rules, 0, &b, &why, detail, sizeof detail), 0);
+    m.ce_source = "someone-else";
+    ck_assert_int_eq(intake_judge(&m, &rules, 0, &b, &why, detail, sizeof detail), -1);
+    ck_assert_int_eq(why, INTAKE_NOT_OURS);
+    ck_assert(strncmp(detail, "ce_source:", 10) == 0);
+    m.ce_type = NULL;
+    m.value = "not json {";
+    m.len = strlen(m.value);
+    ck_assert_int_eq(intake_judge(&m, &rules, 0, &b, &why, detail, sizeof detail), -1);
+    ck_assert_int_eq(why, INTAKE_NOT_OURS);
+    ck_assert(strncmp(detail, "ce_type:", 8) == 0);
+    ck_assert_int_eq(intake_reason_of_detail(detail), INTAKE_NOT_OURS);
+}
+END_TEST
+
 START_TEST(test_reason_of_detail_and_names_round_trip)
 {
     ck_assert_int_eq(intake_reason_of_detail("end_date: before start_date"),
                      INTAKE_END_BEFORE_START);
     ck_assert_int_eq(intake_reason_of_detail("too_large: 2000000 bytes"), INTAKE_TOO_LARGE);
     ck_assert_int_eq(intake_reason_of_detail("too_long: 30 days"), INTAKE_TOO_LONG);
+    ck_assert_int_eq(intake_reason_of_detail("ce_source: missing, expected x (not ours)"),
+                     INTAKE_NOT_OURS);
     ck_assert_int_eq(intake_reason_of_detail("patient_id: duplicate key"), INTAKE_SCHEMA);
     ck_assert_int_eq(intake_reason_of_detail("currency: not a three-letter code"), INTAKE_SCHEMA);
     ck_assert_int_eq(intake_reason_of_detail("something else"), INTAKE_REFUSED);
@@ -228,6 +256,7 @@ static Suite *dead_letters_suite(void)
     Suite *s = suite_create("dead_letters");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_reasons_of_what_the_consumer_refuses);
+    tcase_add_test(tc, test_origin_is_judged_before_the_event);
     tcase_add_test(tc, test_reason_of_detail_and_names_round_trip);
     tcase_add_test(tc, test_currencies_parse_lists_and_refuses_bad_codes);
     tcase_add_test(tc, test_appointment_id_when_decodable);
