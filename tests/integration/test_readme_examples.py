@@ -81,7 +81,8 @@ def test_readme_curl_examples_run_and_cover_every_route(pair, tmp_path, topic, s
            "patient_id": "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a", "start_date": "2024-05-03T09:00:00Z",
            "end_date": "2024-05-03T10:00:00Z", "hourly_price_cents": 20000, "currency": "USD"}
     produce(stack.kafka.bootstrap, topic, json.dumps(usd), key=usd["appointment_id"],
-            headers={"ce_type": "clinic.appointment.finished.v1", "ce_id": str(uuid.uuid4())})
+            headers={"ce_type": "clinic.appointment.finished.v1", "ce_id": str(uuid.uuid4()),
+                     "ce_source": "/clinic-events/appointment"})
     blocks = readme_blocks()
     assert blocks, "README's 'Using it' section has no sh block with curl examples"
     script = "\n".join(blocks)
