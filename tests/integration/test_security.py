@@ -35,7 +35,7 @@ import pytest
 from harness import ROOT, Service, build_dir, free_port, http, mongo_client
 
 SCOPES = ("appointments:write", "appointments:read", "billings:read", "metrics:read", "registry:read",
-          "registry:write", "patients:read", "patients:write")
+          "registry:write", "patients:read", "patients:write", "billing:admin")
 PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/{file}"}
 ALL = "sec-all-scopes-0123456789abcdef"
 # One token per scope, and one per scope holding every *other* scope.
