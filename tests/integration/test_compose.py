@@ -45,8 +45,12 @@ ONE_SHOTS = {"kafka-init", "mongodb-keyfile"}
 # `docker compose up` without them stops with the message), and the values
 # these tests give them.
 REQUIRED = {
-    "APPOINTMENT_TOKENS": "test-appt-token-0123456789=appointments:write,appointments:read,metrics:read",
-    "FINANCIAL_TOKENS": "test-fin-token-0123456789=billings:read,metrics:read",
+    # As docker-compose.yml's header asks: the token in deploy/demo-token (what
+    # Prometheus scrapes with and financial reconciles with) among the services'.
+    "APPOINTMENT_TOKENS": "test-appt-token-0123456789=appointments:write,appointments:read,metrics:read;"
+                          "demo-token-CHANGE-ME-0123456789=appointments:read,metrics:read",
+    "FINANCIAL_TOKENS": "test-fin-token-0123456789=billings:read,metrics:read;"
+                        "demo-token-CHANGE-ME-0123456789=metrics:read",
     "MONGO_ROOT_PASSWORD": "test-root-pw",
     "APPOINTMENT_MONGODB_PASSWORD": "test-appt-pw",
     "FINANCIAL_MONGODB_PASSWORD": "test-fin-pw",
