@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "api.h"
-#include "billing_store.h"
+#include "billing_delay.h"
 #include "billing_request.h"
+#include "billing_store.h"
 #include "clock.h"
+#include "dead_letter_api.h"
 #include "json.h"
 #include "service.h"
 
@@ -142,8 +144,11 @@ static size_t probe(void *app, ops_check *checks)
 
 static void render_metrics(void *app, buf *out)
 {
-    consumer_render_metrics(((billing_api *)app)->consumer, out);
-    reconcile_render_metrics(((billing_api *)app)->reconcile, clock_now_ms(), out);
+    billing_api *f = app;
+    consumer_render_metrics(f->consumer, out);
+    replays_render_metrics(f->replays, out);
+    reconcile_render_metrics(f->reconcile, clock_now_ms(), out);
+    billing_delay_render(out);
 }
 
 static void handle_unbilled(http_req *req)
@@ -160,6 +165,14 @@ static const http_route routes[] = {
     {"GET", "/billings", handle_list, "billings:read", false, false},
     {"GET", "/reconciliation/unbilled", handle_unbilled, "billing:admin", false, false},
     {"GET", "/billings/{appointment_id}", service_handle_get, "billings:read", false, false},
+    {"GET", "/dead-letters", dead_letter_api_list, "billing:admin", false, false},
+    {"GET", "/dead-letters/{id}", dead_letter_api_get, "billing:admin", false, false},
+    {"POST", "/dead-letters/{id}/replay", dead_letter_api_replay, "billing:admin", true, false},
+    {"POST", "/dead-letters/{id}/discard", dead_letter_api_discard, "billing:admin", true, false},
+    {"POST", "/dead-letter-replays", dead_letter_api_job_start, "billing:admin", true, false},
+    {"GET", "/dead-letter-replays/{id}", dead_letter_api_job_get, "billing:admin", false, false},
+    {"POST", "/dead-letter-replays/{id}/cancel", dead_letter_api_job_cancel, "billing:admin", false,
+     false},
     /* the original Python service's route */
     {"GET", "/{appointment_id:uuid}", service_handle_get, "billings:read", false, true},
 };

@@ -1,6 +1,7 @@
 /* billing_api: the financial service's HTTP routes (see proto/ for the
- * contract): read, list and total billings, plus health, readiness, metrics
- * and the OpenAPI document. Handlers run on civetweb threads and share one
+ * contract): read, list and total billings, the dead letters
+ * (dead_letter_api.c, a part of this module), plus health, readiness,
+ * metrics and the OpenAPI document. Handlers run on civetweb threads and share one
  * billing_api, which they only read.
  * billing_, not fin_: one prefix for the folder, which is about billings. */
 #ifndef BILLING_API_H
@@ -8,6 +9,8 @@
 
 #include "billing_store.h"
 #include "consumer.h"
+#include "intake.h"
+#include "replay.h"
 #include "reconcile.h"
 #include "service.h"
 
@@ -16,6 +19,8 @@ typedef struct billing_api {
     consumer *consumer;                /* borrowed */
     reconcile *reconcile;              /* borrowed */
     char currency[EVENT_CURRENCY_LEN]; /* summarised when a request names none */
+    intake_currencies currencies;      /* CURRENCIES: accepted by the consumer and replays */
+    replays *replays;                  /* dead-letter replays (replay.h) */
 } billing_api;
 
 /* The routes, the readiness checks (mongodb, needed; kafka and the

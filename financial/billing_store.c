@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "bsonread.h"
+#include "dead_letters.h"
 #include "timefmt.h"
 
 static const bsonread_field billing_fields[] = {
@@ -54,7 +55,8 @@ int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
                  "}", "4", "{", "key", "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
     int rc = buckets_setup(bk, db, &billing_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
-    return rc;
+    /* The service's other collections: its dead letters, replay jobs, audit. */
+    return rc == 0 ? dead_letters_setup(db, err) : rc;
 }
 
 const store_desc billing_store_coll = {{BILLING_COLLECTION, billing_decode, sizeof(billing)},

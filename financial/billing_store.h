@@ -68,7 +68,8 @@ typedef struct billing_summary_query {
 extern const store_desc billing_store_coll;
 
 /* Creates the list indexes (idempotent; _id is the unique key) and gives
- * billings written before day buckets existed their bucket (once). */
+ * billings written before day buckets existed their bucket (once); then
+ * sets up the service's other collections (dead_letters_setup). */
 int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err);
 
 #define BILLING_MAX_REFS (BUCKETS_ID_REFS + 1)

@@ -11,8 +11,10 @@
 
 #include "alloc.h"
 #include "billing.h"
+#include "billing_delay.h"
 #include "billing_store.h"
 #include "consumer_internal.h"
+#include "dead_letters.h"
 #include "kafka.h"
 #include "log.h"
 #include "money.h"
@@ -80,21 +82,37 @@ static void store_offsets(consumer *c, rd_kafka_message_t **msgs, size_t from, s
 
 /* ---- one batch ---- */
 
-/* The billing m makes (0), or -1 with the reason m can never be billed. */
+/* The billing m makes (0), or -1 with why and the detail of why m can never
+ * be billed: intake_judge, which a replay of a dead letter runs too. */
 static int billing_of_message(const consumer *c, const rd_kafka_message_t *m, billing *b,
-                              char *reason, size_t reasonlen)
+                              intake_reason *why, char *reason, size_t reasonlen)
 {
     char type[128], id[64], source[256];
     bool has_type = kafka_message_header(m, "ce_type", type, sizeof type) == 0;
     bool has_id = kafka_message_header(m, "ce_id", id, sizeof id) == 0;
     bool has_source = kafka_message_header(m, "ce_source", source, sizeof source) == 0;
-    if (billing_check_origin(has_type ? type : NULL, has_source ? source : NULL,
-                             c->opts.event_source, reason, reasonlen) != 0)
-        return -1;
-    if (billing_from_event(m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
-                           has_id ? id : NULL, clock_now_ms(), b, reason, reasonlen) != 0)
-        return -1;
-    return billing_check_length(b, c->opts.max_consultation_ms, reason, reasonlen);
+    intake_message in = {m->payload, m->payload ? m->len : 0, has_type ? type : NULL,
+                         has_id ? id : NULL, has_source ? source : NULL};
+    intake_rules rules = {c->opts.currencies, c->opts.event_source, c->opts.max_consultation_ms};
+    return intake_judge(&in, &rules, clock_now_ms(), b, why, reason, reasonlen);
+}
+
+/* Dead-letters m: first its record in the dead_letters collection
+ * (dead_letters.h), then its copy on the topic. CONSUMER_RUNNING once both
+ * are durable, else what to wait for. */
+static consumer_state dead_letter_send(consumer *c, const rd_kafka_message_t *m, intake_reason why,
+                                       const char *reason)
+{
+    bson_error_t err;
+    if (dead_letters_put(c->opts.db, m, c->topic, why, reason, clock_now_ms(), &err) != 0) {
+        log_warn("cannot record the dead letter; pausing consumption",
+                 LOG_INT("partition", m->partition), LOG_INT("offset", m->offset), "error",
+                 err.message, NULL);
+        return CONSUMER_PAUSED_DB_DOWN;
+    }
+    if (dlq_send(c->dlq, m, c->topic, reason, &c->thread) != 0)
+        return CONSUMER_PAUSED_DLQ_DOWN;
+    return CONSUMER_RUNNING;
 }
 
 static void log_billing(const billing *b, const rd_kafka_message_t *m, bool created)
@@ -200,6 +218,8 @@ static int write_billings(consumer *c, rd_kafka_message_t **msgs, pending *p)
         if (p->refused[k])
             continue;
         metrics_inc(p->created[k] ? &c->billed : &c->duplicates);
+        if (p->created[k])
+            billing_delay_observe(p->bills[k].event.end_ms, clock_now_ms());
         log_billing(&p->bills[k], msgs[p->at[k]], p->created[k]);
     }
     return 0;
@@ -207,10 +227,10 @@ static int write_billings(consumer *c, rd_kafka_message_t **msgs, pending *p)
 
 /* Dead-letters, in order, the messages of p's refused billings, storing the
  * offsets of the messages before each one first. *done is the first message
- * not handled. Returns 0, or -1 when the dead-letter topic did not take one
- * (*done then is that message). */
-static int dead_letter_refused(consumer *c, rd_kafka_message_t **msgs, const pending *p,
-                               size_t *done)
+ * not handled. Returns CONSUMER_RUNNING, or what did not take one (*done
+ * then is that message). */
+static consumer_state dead_letter_refused(consumer *c, rd_kafka_message_t **msgs, const pending *p,
+                                          size_t *done)
 {
     for (size_t k = 0; k < p->n; k++) {
         if (!p->refused[k])
@@ -218,12 +238,14 @@ static int dead_letter_refused(consumer *c, rd_kafka_message_t **msgs, const pen
         size_t i = p->at[k];
         store_offsets(c, msgs, *done, i);
         *done = i;
-        if (dlq_send(c->dlq, msgs[i], c->topic, p->why[k], &c->thread) != 0)
-            return -1;
+        consumer_state failure = dead_letter_send(c, msgs[i], INTAKE_REFUSED, p->why[k]);
+        if (failure != CONSUMER_RUNNING)
+            return failure;
         metrics_inc(&c->refused);
+        store_offsets(c, msgs, i, i + 1);
         *done = i + 1;
     }
-    return 0;
+    return CONSUMER_RUNNING;
 }
 
 /* Writes p's billings, dead-letters the refused ones, and empties p. */
@@ -232,8 +254,8 @@ static consumer_state flush(consumer *c, rd_kafka_message_t **msgs, pending *p, 
     consumer_state failure = CONSUMER_RUNNING;
     if (write_billings(c, msgs, p) != 0)
         failure = CONSUMER_PAUSED_DB_DOWN;
-    else if (dead_letter_refused(c, msgs, p, done) != 0)
-        failure = CONSUMER_PAUSED_DLQ_DOWN;
+    else
+        failure = dead_letter_refused(c, msgs, p, done);
     p->n = 0;
     return failure;
 }
@@ -256,7 +278,8 @@ static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
     consumer_state failure = CONSUMER_RUNNING;
     for (size_t i = 0; i < n && failure == CONSUMER_RUNNING; i++) {
         char reason[DLQ_REASON_LEN];
-        if (billing_of_message(c, msgs[i], &p.bills[p.n], reason, sizeof reason) == 0) {
+        intake_reason why;
+        if (billing_of_message(c, msgs[i], &p.bills[p.n], &why, reason, sizeof reason) == 0) {
             p.at[p.n++] = i;
             continue;
         }
@@ -265,10 +288,10 @@ static void handle_batch(consumer *c, rd_kafka_message_t **msgs, size_t n)
             break;
         store_offsets(c, msgs, done, i);
         done = i;
-        if (dlq_send(c->dlq, msgs[i], c->topic, reason, &c->thread) != 0) {
-            failure = CONSUMER_PAUSED_DLQ_DOWN;
+        failure = dead_letter_send(c, msgs[i], why, reason);
+        if (failure != CONSUMER_RUNNING)
             break;
-        }
+        store_offsets(c, msgs, i, i + 1); /* the last message of a batch too */
         done = i + 1;
     }
     if (failure == CONSUMER_RUNNING)

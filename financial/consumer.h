@@ -4,8 +4,10 @@
  *   - a valid event: billing_from_event (financial/billing.h) makes its
  *     billing; the batch's billings go to the database in one bulk insert
  *     (a duplicate key means "already billed"), then their offsets are stored;
- *   - a message that can never be billed goes to the dead-letter topic
- *     (financial/dlq.h), awaited, then its offset is stored;
+ *   - a message that can never be billed (intake.h says why) is recorded in
+ *     the dead_letters collection (financial/dead_letters.h), then goes to
+ *     the dead-letter topic (financial/dlq.h), awaited, then its offset is
+ *     stored;
  *   - a database (or dead-letter broker) failure pauses the partitions,
  *     rewinds them to the first message not handled and retries with capped
  *     exponential backoff, storing nothing meanwhile.
@@ -20,6 +22,7 @@
 
 #include "buckets.h"
 #include "buf.h"
+#include "intake.h"
 #include "mongo.h"
 
 typedef struct consumer_opts {
@@ -38,6 +41,9 @@ typedef struct consumer_opts {
     /* MAX_CONSULTATION_HOURS in ms: a longer consultation's event is
      * dead-lettered too_long, never billed (billing_check_length). */
     int64_t max_consultation_ms;
+    /* CURRENCIES: an event in another one is dead-lettered "currency";
+     * borrowed, outlives the consumer; NULL accepts any. */
+    const intake_currencies *currencies;
     /* The ce_source of the events to bill (EVENT_SOURCE): any other is
      * dead-lettered, never billed (billing_check_origin). */
     const char *event_source;

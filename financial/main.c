@@ -23,6 +23,9 @@ static const config_var vars[] = {
      "dead-lettered"},
     {"CURRENCY", "BRL",
      "ISO 4217 currency that /billings/summary totals when the request names none"},
+    {"CURRENCIES", "BRL",
+     "ISO 4217 currencies billed, comma-separated (BRL,USD); an event in another one is "
+     "dead-lettered with reason currency"},
     RECONCILE_VARS,
     SERVICE_TAIL_VARS,
 };
@@ -48,7 +51,9 @@ static int configure(void *app, const config_var *v, size_t n, char *err, size_t
                                &consumer_options.write_attempts_max, err, errlen) ||
                    service_max_consultation_ms(v, n, &consumer_options.max_consultation_ms, err,
                                                errlen) ||
-                   service_currency(v, n, ((billing_api *)app)->currency, err, errlen)
+                   service_currency(v, n, ((billing_api *)app)->currency, err, errlen) ||
+                   intake_currencies_parse(config_str(v, n, "CURRENCIES"),
+                                           &((billing_api *)app)->currencies, err, errlen)
                ? -1
                : 0;
 }
@@ -58,6 +63,9 @@ static int open_consumer(void *app, char *err, size_t errlen)
     billing_api *f = app;
     consumer_options.db = f->svc.db;
     consumer_options.bk = f->svc.bk;
+    consumer_options.currencies = &f->currencies;
+    f->replays = replays_new(f->svc.db, f->svc.bk, &f->currencies, consumer_options.event_source,
+                             consumer_options.max_consultation_ms);
     f->consumer = consumer_new(&consumer_options, err, errlen);
     reconcile_options.db = f->svc.db;
     if (f->consumer)
@@ -84,6 +92,7 @@ static int start_consumer(void *app, char *err, size_t errlen)
 static void stop_consumer(void *app)
 {
     consumer_stop(((billing_api *)app)->consumer);
+    replays_stop(((billing_api *)app)->replays);
     reconcile_stop(((billing_api *)app)->reconcile);
 }
 
@@ -91,6 +100,7 @@ static void stop_consumer(void *app)
 static void free_consumer(void *app)
 {
     consumer_free(((billing_api *)app)->consumer);
+    replays_free(((billing_api *)app)->replays);
     reconcile_free(((billing_api *)app)->reconcile);
 }
 

@@ -83,6 +83,8 @@ LAYERS = {
     "appointment/registry_cache": "domain",
     "financial/refusals": "domain",
     "financial/billing_fold": "domain",
+    "financial/intake": "domain",
+    "financial/billing_delay": "base",
     # 2 infra
     "common/auth": "infra",
     "common/bsonread": "infra",
@@ -99,10 +101,12 @@ LAYERS = {
     "appointment/appt_store": "store",
     "appointment/registry_store": "store",
     "financial/billing_store": "store",
+    "financial/dead_letters": "store",
     "appointment/appt_finished": "store",
     # 4 request
     "appointment/appt_request": "request",
     "financial/billing_request": "request",
+    "financial/dead_letter_request": "request",
     "appointment/appt_finished_request": "request",
     # 5 worker
     "appointment/outbox": "worker",
@@ -110,6 +114,7 @@ LAYERS = {
     "financial/consumer": "worker",
     "financial/dlq": "worker",
     "financial/lag": "worker",
+    "financial/replay": "worker",
     "financial/reconcile": "worker",
     # 5 api
     "common/api": "api",
@@ -137,6 +142,9 @@ PARTS = {
     "financial/group": "financial/consumer",
     "financial/pause": "financial/consumer",
     "financial/consumer_state": "financial/consumer",
+    "financial/dead_letter_api": "financial/billing_api",
+    "financial/replay_job": "financial/replay",
+    "financial/replay_internal": "financial/replay",
     "common/http_body": "common/http",
     "common/http_internal": "common/http",
     "common/http_reply": "common/http",

@@ -14,15 +14,17 @@ the sample's first ones."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
 from harness.openapi_check import HTTP_METHODS, OpenAPIDoc
-from harness import ROOT
+from harness import ROOT, produce
 from harness.registry import has_registry, load_sample, registry
 
 # Each curl call reports on stderr what it did (write-out's %{stderr}, curl ≥ 7.63).
@@ -72,8 +74,15 @@ def documented_success(doc: OpenAPIDoc, template: str, method: str) -> set[int]:
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")),
                     reason="curl and jq are needed (deploy/deps.sh installs them)")
-def test_readme_curl_examples_run_and_cover_every_route(pair, tmp_path):
+def test_readme_curl_examples_run_and_cover_every_route(pair, tmp_path, topic, stack):
     appt, fin = pair
+    # The dead-letter examples start from an event in USD (financial bills BRL).
+    usd = {"appointment_id": str(uuid.uuid4()), "physician_id": "2b3c1a5e-8f7d-4c2b-9a1e-1f2e3d4c5b6a",
+           "patient_id": "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a", "start_date": "2024-05-03T09:00:00Z",
+           "end_date": "2024-05-03T10:00:00Z", "hourly_price_cents": 20000, "currency": "USD"}
+    produce(stack.kafka.bootstrap, topic, json.dumps(usd), key=usd["appointment_id"],
+            headers={"ce_type": "clinic.appointment.finished.v1", "ce_id": str(uuid.uuid4()),
+                     "ce_source": "/clinic-events/appointment"})
     blocks = readme_blocks()
     assert blocks, "README's 'Using it' section has no sh block with curl examples"
     script = "\n".join(blocks)
