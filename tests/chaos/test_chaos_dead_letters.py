@@ -124,9 +124,11 @@ def test_poison_and_two_kills_then_a_fix_and_a_replay_bill_every_consultation_on
     ids = brl | usd
     order = sorted(ids)
     rng.shuffle(order)
-    # The raw poison arrives between finishes; financial is killed at two billed counts.
+    # The raw poison arrives between finishes; financial is killed at two billed
+    # counts in the first half of the stream, which is paced (~40 s) so that
+    # consultations are still arriving at each kill and after each restart.
     poison_at = sorted(rng.sample(range(len(order)), n_raw))
-    kill_at = sorted(rng.sample(range(100, len(brl) - 50), 2))
+    kill_at = sorted(rng.sample(range(100, len(brl) // 2), 2))
 
     progress = [0]
     errors: list[BaseException] = []
@@ -144,7 +146,8 @@ def test_poison_and_two_kills_then_a_fix_and_a_replay_bill_every_consultation_on
 
     def stream() -> None:
         try:
-            finish_many(appt, order, ends, threads=4, deadline=time.monotonic() + 400, progress=progress)
+            finish_many(appt, order, ends, threads=4, deadline=time.monotonic() + 400, progress=progress,
+                        pace=0.15)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
@@ -158,7 +161,8 @@ def test_poison_and_two_kills_then_a_fix_and_a_replay_bill_every_consultation_on
     billed_at_kill = []
     try:
         for target in kill_at:
-            wait_until(lambda: billed() >= target, 300, interval=0.02,
+            # Past the target, and billing again since the last restart.
+            wait_until(lambda: billed() >= max(target, *billed_at_kill[-1:], 0) + 1, 300, interval=0.02,
                        message=f"{target} billed before the kill")
             fin.kill()
             billed_at_kill.append(billed())
@@ -168,6 +172,7 @@ def test_poison_and_two_kills_then_a_fix_and_a_replay_bill_every_consultation_on
             t.join(420)
     assert not errors, errors
     assert len(where) == n_raw
+    assert max(billed_at_kill) < len(brl), f"a kill came after the last billing: {billed_at_kill}"
 
     # Every BRL consultation billed once; none of the USD ones yet.
     r = settle(appt_db, fin_db, brl, timeout=180)
