@@ -80,7 +80,7 @@ def _poison(kind: str, rng: random.Random) -> dict:
         value = json.dumps(ev).encode()
     elif kind == "too_long":  # past MAX_CONSULTATION_HOURS (48 in the harness's settings)
         ev = event(ev["appointment_id"], start=start - timedelta(hours=60),
-                   duration=timedelta(hours=rng.randint(49, 200)))
+                   duration=timedelta(hours=rng.randint(49, 60)))  # ends in the past
         value = json.dumps(ev).encode()
     else:
         raise ValueError(kind)
