@@ -155,8 +155,9 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
     size_t ndays = day_totals_distinct(days, n);
     int64_t seq = 0;
     int rc = buckets_note(bk, db, refs, n * BILLING_MAX_REFS, err);
-    if (rc == 0)
-        rc = day_totals_begin(db, (const char(*)[BUCKET_DAY_LEN])days, ndays, &opts, &seq, err);
+    if (rc != 0)
+        goto done;
+    rc = day_totals_begin(db, (const char(*)[BUCKET_DAY_LEN])days, ndays, &opts, &seq, err);
     if (rc == 0) {
         /* Plain inserts: the unique _id makes a second billing of one
          * appointment a duplicate-key error, which is "already billed".
@@ -164,8 +165,17 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
         insert_ctx u = {.bs = bs, .refs = refs, .created = created};
         rc = mongo_bulk_write(db, BILLING_COLLECTION, &opts, n, add_insert, mark_existing, &u, err);
     }
-    if (rc == 0)
+    /* Done, also when the database answered an error: what it applied is
+     * applied by now (a refused billing may never be retried by this writer,
+     * and its day would stay in flight). Not after an outage: a write the
+     * database may still be applying must stay in flight; the retry ends it. */
+    if (rc == 0) {
         rc = day_totals_end(db, (const char(*)[BUCKET_DAY_LEN])days, ndays, &opts, seq, err);
+    } else if (!mongo_error_is_unavailable(err)) {
+        bson_error_t end_err;
+        (void)day_totals_end(db, (const char(*)[BUCKET_DAY_LEN])days, ndays, &opts, seq, &end_err);
+    }
+done:
     bson_destroy(&opts);
     free(days);
     free(refs);

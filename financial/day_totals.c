@@ -95,11 +95,8 @@ int day_totals_begin(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
 {
     if (!writer_id[0])
         uuid_v4(writer_id);
-    int64_t s = ++writer_seq;
-    if (mark(db, days, n, opts, "begun", s, err) != 0)
-        return -1;
-    *seq = s;
-    return 0;
+    *seq = ++writer_seq;
+    return mark(db, days, n, opts, "begun", *seq, err);
 }
 
 int day_totals_end(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,

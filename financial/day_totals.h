@@ -8,7 +8,8 @@
  * days it writes in DAY_GEN_COLLECTION, one document per (day, writer), a
  * writer being one thread of one process (_id "<day>/<writer uuid>"), so no
  * two writers ever write one document: `begun` = s before its insert, `gen` =
- * s after it succeeded (already-billed duplicates included), s a sequence of
+ * s after it (already-billed duplicates included; also after an error the
+ * database answered, not after an outage), s a sequence of
  * the thread's own that only grows. A day's gen is the sum of its writers'
  * gens: it grows with every completed write; a writer with begun > gen has a
  * write in flight.
@@ -55,9 +56,9 @@ size_t day_totals_distinct(char (*days)[BUCKET_DAY_LEN], size_t n);
 
 /* The writer marks of the calling thread on the distinct days[0..n), with
  * opts (a write concern; may be NULL): day_totals_begin before the billings
- * are written (sets *seq), day_totals_end with that seq after they were.
- * 0, or -1 with err (then the write is to be retried as a whole: the day
- * stays in flight until a later write of this thread completes). */
+ * are written (sets *seq, also when it fails), day_totals_end with that seq
+ * after they were. 0, or -1 with err (a day whose begun was written and not
+ * its gen stays in flight until a later write of this thread ends). */
 int day_totals_begin(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
                      int64_t *seq, bson_error_t *err);
 int day_totals_end(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
