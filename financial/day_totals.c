@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "bsonread.h"
+#include "clock.h"
 #include "timefmt.h"
 #include "uuid.h"
 
@@ -115,6 +116,11 @@ void day_gen_add(day_gen *g, int64_t begun, int64_t gen)
 bool day_totals_usable(const day_gen *g, int64_t total_gen)
 {
     return !g->in_flight && g->sum == total_gen;
+}
+
+bool day_totals_storable(int64_t day_start_ms, size_t groups, int64_t now_ms)
+{
+    return groups > 0 && day_start_ms + 86400000 + DAY_TOTALS_SETTLE_MS <= now_ms;
 }
 
 int64_t day_totals_day_start_ms(const char *day)
@@ -335,7 +341,7 @@ static int recount(mongo_db *db, const day_totals_query *q, const day_slot *s, b
         if (billing_fold_add_n(f, groups[i].key, groups[i].count, groups[i].total_cents) !=
             BILLING_SUMMARY_OK)
             rc = 1;
-    if (rc == 0)
+    if (rc == 0 && day_totals_storable(day_totals_day_start_ms(s->day), n, clock_now_ms()))
         rc = store_total(db, q, s, groups, n, err);
     free(groups);
     billing_fold_destroy(&day);

@@ -19,7 +19,8 @@
  * recounted at. A summary reads the gens of its days, then their totals: a
  * total whose gen is the day's and no writer in flight is used; any other
  * day is recounted from its billings (one equality query) and its total
- * stored, unconditionally, with the gen read BEFORE the recount.
+ * stored, unconditionally, with the gen read BEFORE the recount
+ * (day_totals_storable says when).
  *
  * Why it is exact: let b be a billing of day D written before the summary
  * read D's gens (at r). If b's write was still in flight at r, its writer's
@@ -75,6 +76,17 @@ void day_gen_add(day_gen *g, int64_t begun, int64_t gen);
 
 /* Whether a total stored at total_gen may stand for the day now. Pure. */
 bool day_totals_usable(const day_gen *g, int64_t total_gen);
+
+/* How long after its end a day's recount is stored: until then its
+ * billings still arrive with nearly every batch, and a total would be out of
+ * date at once (a summary recounts such a day each time). */
+#define DAY_TOTALS_SETTLE_MS (3600 * 1000)
+
+/* Whether a recount of the day starting at day_start_ms, holding `groups`
+ * groups, is worth storing at now_ms: the day over for DAY_TOTALS_SETTLE_MS,
+ * and something to store (an empty total for any currency asked would be a
+ * document per day for every three-letter code). Pure. */
+bool day_totals_storable(int64_t day_start_ms, size_t groups, int64_t now_ms);
 
 /* The UTC midnight (ms since the epoch) of a "YYYY-MM-DD" day. Pure. */
 int64_t day_totals_day_start_ms(const char *day);

@@ -83,6 +83,17 @@ START_TEST(test_day_start_is_utc_midnight)
 }
 END_TEST
 
+START_TEST(test_only_a_settled_day_with_billings_is_stored)
+{
+    int64_t day = day_totals_day_start_ms("2026-03-01");
+    int64_t over = day + 86400000;
+    ck_assert(!day_totals_storable(day, 3, day + 3600000)); /* the day still open */
+    ck_assert(!day_totals_storable(day, 3, over + DAY_TOTALS_SETTLE_MS - 1));
+    ck_assert(day_totals_storable(day, 3, over + DAY_TOTALS_SETTLE_MS));
+    ck_assert(!day_totals_storable(day, 0, over + 86400000)); /* nothing in that currency */
+}
+END_TEST
+
 /* A stored total of groups {k, n, t}. */
 static void total_of(bson_t *doc, const char *const *keys, const int64_t *counts,
                      const int64_t *totals, size_t n)
@@ -187,6 +198,7 @@ static Suite *day_totals_suite(void)
     tcase_add_test(tc, test_a_day_no_writer_marked_uses_a_total_at_gen_zero);
     tcase_add_test(tc, test_distinct_sorts_the_days_and_drops_repeats);
     tcase_add_test(tc, test_day_start_is_utc_midnight);
+    tcase_add_test(tc, test_only_a_settled_day_with_billings_is_stored);
     tcase_add_test(tc, test_a_total_folds_its_counts_and_totals_with_other_days);
     tcase_add_test(tc, test_a_total_beyond_the_group_limit_stops_the_fold);
     tcase_add_test(tc, test_a_total_overflowing_int64_is_total_too_large);
