@@ -15,8 +15,8 @@
  * write in flight.
  *
  * Readers. DAY_TOTALS_COLLECTION holds, per (day, group_by, currency)
- * (_id "<day>/<key field>/<currency>"), the day's groups and the gen they were
- * recounted at. A summary reads the gens of its days, then their totals: a
+ * (_id "<day>/<key field>/<currency>"), the day's groups (day_totals_fold_groups)
+ * and the gen they were recounted at. A summary reads the gens of its days, then their totals: a
  * total whose gen is the day's and no writer in flight is used; any other
  * day is recounted from its billings (one equality query) and its total
  * stored, unconditionally, with the gen read BEFORE the recount
@@ -91,7 +91,8 @@ bool day_totals_storable(int64_t day_start_ms, size_t groups, int64_t now_ms);
 /* The UTC midnight (ms since the epoch) of a "YYYY-MM-DD" day. Pure. */
 int64_t day_totals_day_start_ms(const char *day);
 
-/* Folds a stored total's groups ([{k, n, t}]) into f. Returns f's outcome.
+/* Folds a stored total's groups (the string `groups`, a line
+ * "<key> <count> <total cents>" per group) into f. Returns f's outcome.
  * Pure. */
 billing_summary_outcome day_totals_fold_groups(const bson_t *total, billing_fold *f);
 

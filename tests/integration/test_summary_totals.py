@@ -214,7 +214,7 @@ def test_a_day_total_at_an_old_gen_or_with_a_write_in_flight_is_not_used(start_f
         sel = {"end_day": d, "by": "physician_id", "currency": "BRL"}
         total = db.billing_day_totals.find_one(sel)
         assert total and total["gen"] == gen_of(db, d) > 0
-        wrong = [{"k": PHYS[0], "n": 1, "t": 1}]
+        wrong = f"{PHYS[0]} 1 1\n"  # one line per group: "<key> <count> <total cents>"
 
         # Control: at the day's gen the stored total is what is read.
         db.billing_day_totals.update_one({"_id": total["_id"]}, {"$set": {"groups": wrong}})
@@ -225,7 +225,8 @@ def test_a_day_total_at_an_old_gen_or_with_a_write_in_flight_is_not_used(start_f
                                          {"$set": {"groups": wrong, "gen": total["gen"] - 1}})
         assert summary(fin, "physician", whole) == right
         again = db.billing_day_totals.find_one(sel)
-        assert again["gen"] == total["gen"] and {g["k"]: (g["n"], g["t"]) for g in again["groups"]} == right
+        lines = [line.split() for line in again["groups"].splitlines()]
+        assert again["gen"] == total["gen"] and {k: (int(n), int(t)) for k, n, t in lines} == right
 
         # A writer that began and never confirmed (died between its insert
         # and its mark): the day is recounted whatever its total's gen.

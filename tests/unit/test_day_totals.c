@@ -2,6 +2,8 @@
  * stored total may stand for its day, how a total folds into a summary, the
  * writers' distinct days. */
 #include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,26 +96,18 @@ START_TEST(test_only_a_settled_day_with_billings_is_stored)
 }
 END_TEST
 
-/* A stored total of groups {k, n, t}. */
+/* A stored total of groups "<key> <count> <total>\n". */
 static void total_of(bson_t *doc, const char *const *keys, const int64_t *counts,
                      const int64_t *totals, size_t n)
 {
     bson_init(doc);
     BSON_APPEND_UTF8(doc, "end_day", "2026-03-01");
     BSON_APPEND_INT64(doc, "gen", 4);
-    bson_t arr;
-    BSON_APPEND_ARRAY_BEGIN(doc, "groups", &arr);
-    for (size_t i = 0; i < n; i++) {
-        char key[8];
-        snprintf(key, sizeof key, "%zu", i);
-        bson_t g;
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, key, &g);
-        BSON_APPEND_UTF8(&g, "k", keys[i]);
-        BSON_APPEND_INT64(&g, "n", counts[i]);
-        BSON_APPEND_INT64(&g, "t", totals[i]);
-        bson_append_document_end(&arr, &g);
-    }
-    bson_append_array_end(doc, &arr);
+    char lines[512] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(lines + strlen(lines), sizeof lines - strlen(lines),
+                 "%s %" PRId64 " %" PRId64 "\n", keys[i], counts[i], totals[i]);
+    BSON_APPEND_UTF8(doc, "groups", lines);
 }
 
 START_TEST(test_a_total_folds_its_counts_and_totals_with_other_days)
@@ -171,6 +165,25 @@ START_TEST(test_a_total_overflowing_int64_is_total_too_large)
 }
 END_TEST
 
+START_TEST(test_a_total_with_no_groups_or_a_broken_line_folds_what_it_can)
+{
+    bson_t *doc = BCON_NEW("groups", BCON_UTF8(""));
+    billing_fold f;
+    billing_fold_init(&f, 10);
+    ck_assert_int_eq(day_totals_fold_groups(doc, &f), BILLING_SUMMARY_OK);
+    ck_assert_uint_eq(f.n, 0);
+    bson_destroy(doc);
+    doc = BCON_NEW("groups", BCON_UTF8("2026-03-01 2 300\nbroken"));
+    ck_assert_int_eq(day_totals_fold_groups(doc, &f), BILLING_SUMMARY_OK);
+    ck_assert_uint_eq(f.n, 1);
+    ck_assert_str_eq(f.groups[0].key, "2026-03-01");
+    ck_assert_int_eq(f.groups[0].count, 2);
+    ck_assert_int_eq(f.groups[0].total_cents, 300);
+    billing_fold_destroy(&f);
+    bson_destroy(doc);
+}
+END_TEST
+
 START_TEST(test_a_billing_row_folds_by_the_query_key_field)
 {
     bson_t *doc = BCON_NEW("_id", BCON_UTF8("x"), "physician_id", BCON_UTF8(PHYS_A), "patient_id",
@@ -202,6 +215,7 @@ static Suite *day_totals_suite(void)
     tcase_add_test(tc, test_a_total_folds_its_counts_and_totals_with_other_days);
     tcase_add_test(tc, test_a_total_beyond_the_group_limit_stops_the_fold);
     tcase_add_test(tc, test_a_total_overflowing_int64_is_total_too_large);
+    tcase_add_test(tc, test_a_total_with_no_groups_or_a_broken_line_folds_what_it_can);
     tcase_add_test(tc, test_a_billing_row_folds_by_the_query_key_field);
     suite_add_tcase(s, tc);
     return s;
