@@ -45,6 +45,12 @@ static void grow_slots(billing_fold *f)
 
 billing_summary_outcome billing_fold_add(billing_fold *f, const char *key, int64_t total_cents)
 {
+    return billing_fold_add_n(f, key, 1, total_cents);
+}
+
+billing_summary_outcome billing_fold_add_n(billing_fold *f, const char *key, int64_t count,
+                                           int64_t total_cents)
+{
     if (f->outcome != BILLING_SUMMARY_OK)
         return f->outcome;
     char k[UUID_STR_LEN];
@@ -67,7 +73,7 @@ billing_summary_outcome billing_fold_add(billing_fold *f, const char *key, int64
     billing_group *g = &f->groups[f->slots[s] - 1];
     if (__builtin_add_overflow(g->total_cents, total_cents, &g->total_cents))
         return f->outcome = BILLING_SUMMARY_TOTAL_TOO_LARGE;
-    g->count++;
+    g->count += count;
     return BILLING_SUMMARY_OK;
 }
 

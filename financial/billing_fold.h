@@ -42,6 +42,11 @@ void billing_fold_init(billing_fold *f, size_t max_groups);
  * added, and the caller may stop reading. */
 billing_summary_outcome billing_fold_add(billing_fold *f, const char *key, int64_t total_cents);
 
+/* Adds count billings of total_cents together to the group `key`, as
+ * billing_fold_add does one: a day total's group folds in at once. */
+billing_summary_outcome billing_fold_add_n(billing_fold *f, const char *key, int64_t count,
+                                           int64_t total_cents);
+
 /* The groups sorted by key: when the outcome is OK, hands them over as *out
  * (free() it; NULL when none) and *n, and the fold is empty again;
  * otherwise writes nothing. Returns the outcome. */

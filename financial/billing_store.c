@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "bsonread.h"
+#include "day_totals.h"
 #include "dead_letters.h"
 #include "timefmt.h"
 
@@ -55,7 +56,10 @@ int billing_store_init(mongo_db *db, buckets *bk, bson_error_t *err)
                  "}", "4", "{", "key", "{", "end_day", BCON_INT32(1), "}", "name", "end_day", "}");
     int rc = buckets_setup(bk, db, &billing_store_coll.docs, idx, &migration, err);
     bson_destroy(idx);
-    /* The service's other collections: its dead letters, replay jobs, audit. */
+    /* The service's other collections: the summaries' day totals and their
+     * gens, its dead letters, replay jobs, audit. */
+    if (rc == 0)
+        rc = day_totals_setup(db, err);
     return rc == 0 ? dead_letters_setup(db, err) : rc;
 }
 
@@ -132,25 +136,48 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
     bucket_ref *refs = xmalloc(n * BILLING_MAX_REFS * sizeof *refs);
     for (size_t i = 0; i < n; i++)
         billing_store_bucket_refs(&bs[i], refs + i * BILLING_MAX_REFS);
+    /* The offsets are committed once this returns: in a replica set the
+     * billings must then survive a failover, so ask for a majority unless
+     * the URI chose a write concern itself. */
+    bson_t opts = BSON_INITIALIZER;
+    if (mongo_db_default_write_concern(db)) {
+        mongoc_write_concern_t *wc = mongoc_write_concern_new();
+        mongoc_write_concern_set_wmajority(wc, 10000);
+        mongoc_write_concern_append(wc, &opts);
+        mongoc_write_concern_destroy(wc);
+    }
+    /* The end days, marked begun before the insert and done after it, the
+     * "already billed" ones too (a writer that died between its insert and
+     * its mark is repaired by the redelivery): day_totals.h says why. */
+    char(*days)[BUCKET_DAY_LEN] = xmalloc(n * sizeof *days);
+    for (size_t i = 0; i < n; i++)
+        memcpy(days[i], refs[i * BILLING_MAX_REFS + BUCKETS_ID_REFS].day, sizeof *days);
+    size_t ndays = day_totals_distinct(days, n);
+    int64_t seq = 0;
     int rc = buckets_note(bk, db, refs, n * BILLING_MAX_REFS, err);
+    if (rc != 0)
+        goto done;
+    rc = day_totals_begin(db, (const char(*)[BUCKET_DAY_LEN])days, ndays, &opts, &seq, err);
     if (rc == 0) {
-        /* The offsets are committed once this returns: in a replica set the
-         * billings must then survive a failover, so ask for a majority unless
-         * the URI chose a write concern itself. */
-        bson_t opts = BSON_INITIALIZER;
-        if (mongo_db_default_write_concern(db)) {
-            mongoc_write_concern_t *wc = mongoc_write_concern_new();
-            mongoc_write_concern_set_wmajority(wc, 10000);
-            mongoc_write_concern_append(wc, &opts);
-            mongoc_write_concern_destroy(wc);
-        }
         /* Plain inserts: the unique _id makes a second billing of one
          * appointment a duplicate-key error, which is "already billed".
          * On FerretDB an insert costs a sixth of an upsert (no read first). */
         insert_ctx u = {.bs = bs, .refs = refs, .created = created};
         rc = mongo_bulk_write(db, BILLING_COLLECTION, &opts, n, add_insert, mark_existing, &u, err);
-        bson_destroy(&opts);
     }
+    /* Done, also when the database answered an error: what it applied is
+     * applied by now (a refused billing may never be retried by this writer,
+     * and its day would stay in flight). Not after an outage: a write the
+     * database may still be applying must stay in flight; the retry ends it. */
+    if (rc == 0) {
+        rc = day_totals_end(db, (const char(*)[BUCKET_DAY_LEN])days, ndays, &opts, seq, err);
+    } else if (!mongo_error_is_unavailable(err)) {
+        bson_error_t end_err;
+        (void)day_totals_end(db, (const char(*)[BUCKET_DAY_LEN])days, ndays, &opts, seq, &end_err);
+    }
+done:
+    bson_destroy(&opts);
+    free(days);
     free(refs);
     return rc;
 }
@@ -275,33 +302,6 @@ static const char *group_key_field(billing_group_by g)
     }
 }
 
-/* What the summary's stream of billings is folded into. */
-typedef struct summary_acc {
-    billing_group_by group_by;
-    billing_fold fold;
-} summary_acc;
-
-/* mongo_find_each's callback: folds one billing; non-zero stops the read
- * once the answer is known to be too large. */
-static int add_row(const bson_t *doc, void *ctx)
-{
-    summary_acc *a = ctx;
-    char key[UUID_STR_LEN] = "";
-    int64_t total_cents = 0;
-    bson_iter_t it;
-    if (bson_iter_init(&it, doc)) {
-        const char *kf = group_key_field(a->group_by);
-        while (bson_iter_next(&it)) {
-            const char *k = bson_iter_key(&it);
-            if (strcmp(k, kf) == 0)
-                mongo_iter_str(&it, key, sizeof key);
-            else if (strcmp(k, "total_cents") == 0)
-                total_cents = mongo_iter_int(&it);
-        }
-    }
-    return billing_fold_add(&a->fold, key, total_cents) == BILLING_SUMMARY_OK ? 0 : 1;
-}
-
 int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query *q,
                           size_t max_groups, billing_group **out, size_t *n,
                           billing_summary_outcome *outcome, bson_error_t *err)
@@ -329,23 +329,38 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
         return 0;
     }
 
-    summary_acc acc = {.group_by = q->group_by};
-    billing_fold_init(&acc.fold, max_groups);
-    bson_t *proj =
-        BCON_NEW(group_key_field(q->group_by), BCON_INT32(1), "total_cents", BCON_INT32(1));
+    /* Whole days from their day totals (day_totals.h); the first and last
+     * days of a range that cuts them, from their billings in the range. */
+    billing_fold fold;
+    billing_fold_init(&fold, max_groups);
+    const char *kf = group_key_field(q->group_by);
+    char(*whole)[BUCKET_DAY_LEN] = xmalloc((ndays ? ndays : 1) * sizeof *whole);
+    size_t nwhole = 0;
+    day_totals_row row = {kf, &fold};
+    bson_t *proj = BCON_NEW(kf, BCON_INT32(1), "total_cents", BCON_INT32(1));
     int rc = 0;
     for (size_t i = 0; i < ndays && rc == 0; i++) {
+        int64_t start = day_totals_day_start_ms(days[i]);
+        if ((!r->has_from || r->from_ms <= start) && (!r->has_to || start + 86400000 <= r->to_ms)) {
+            memcpy(whole[nwhole++], days[i], sizeof *whole);
+            continue;
+        }
         bson_t filter = BSON_INITIALIZER;
         BSON_APPEND_UTF8(&filter, "end_day", days[i]);
         BSON_APPEND_UTF8(&filter, "currency", q->currency);
         append_range(&filter, "end_date", r);
-        rc = mongo_find_each(db, BILLING_COLLECTION, &filter, proj, add_row, &acc, err);
+        rc = mongo_find_each(db, BILLING_COLLECTION, &filter, proj, day_totals_add_billing, &row,
+                             err);
         bson_destroy(&filter);
     }
     bson_destroy(proj);
+    day_totals_query dq = {BILLING_COLLECTION, kf, q->currency};
+    if (rc == 0)
+        rc = day_totals_fold(db, &dq, (const char(*)[BUCKET_DAY_LEN])whole, nwhole, &fold, err);
+    free(whole);
     free(days);
-    if (rc >= 0) /* 1: add_row stopped the read, the outcome says why */
-        *outcome = billing_fold_finish(&acc.fold, out, n);
-    billing_fold_destroy(&acc.fold);
+    if (rc >= 0) /* 1: the fold stopped the read, its outcome says why */
+        *outcome = billing_fold_finish(&fold, out, n);
+    billing_fold_destroy(&fold);
     return rc < 0 ? -1 : 0;
 }

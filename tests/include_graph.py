@@ -101,6 +101,7 @@ LAYERS = {
     "appointment/appt_store": "store",
     "appointment/registry_store": "store",
     "financial/billing_store": "store",
+    "financial/day_totals": "store",
     "financial/dead_letters": "store",
     "appointment/appt_finished": "store",
     # 4 request

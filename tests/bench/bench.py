@@ -750,6 +750,7 @@ class Bench:
             log(f"list {name}: p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms "
                 f"({items} items)")
         # 366 days, the longest range a summary takes (BILLING_RANGE_MAX_DAYS).
+        # The first of its 3 runs stores the day totals; the median is a later one.
         year = {"from": iso(today - timedelta(days=365)), "to": iso(today + timedelta(days=1)),
                 "group_by": "physician"}
         runs = [get(f_conn, "/billings/summary?" + urlencode(year)) for _ in range(3)]

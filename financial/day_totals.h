@@ -1,0 +1,122 @@
+/* day_totals: a summary's whole end days from stored day totals, exact at all
+ * times without transactions (FerretDB 1.24 has none, and its updates are a
+ * read then a write: no $inc or filter is atomic there; only an insert of a
+ * taken _id and a write by one writer at a time are).
+ *
+ * Writers. Every write of billings (billing_store_insert_many: the
+ * consumer, its one-by-one path, dead-letter replays) marks the distinct end
+ * days it writes in DAY_GEN_COLLECTION, one document per (day, writer), a
+ * writer being one thread of one process (_id "<day>/<writer uuid>"), so no
+ * two writers ever write one document: `begun` = s before its insert, `gen` =
+ * s after it (already-billed duplicates included; also after an error the
+ * database answered, not after an outage), s a sequence of
+ * the thread's own that only grows. A day's gen is the sum of its writers'
+ * gens: it grows with every completed write; a writer with begun > gen has a
+ * write in flight.
+ *
+ * Readers. DAY_TOTALS_COLLECTION holds, per (day, group_by, currency)
+ * (_id "<day>/<key field>/<currency>"), the day's groups (day_totals_fold_groups)
+ * and the gen they were recounted at. A summary reads the gens of its days, then their totals: a
+ * total whose gen is the day's and no writer in flight is used; any other
+ * day is recounted from its billings (one equality query) and its total
+ * stored, unconditionally, with the gen read BEFORE the recount
+ * (day_totals_storable says when).
+ *
+ * Why it is exact: let b be a billing of day D written before the summary
+ * read D's gens (at r). If b's write was still in flight at r, its writer's
+ * begun > gen there, and D is recounted after r: b is in. Otherwise its
+ * writer's gen write completed before r, and a total T with T.gen = gen(r)
+ * is used. T was recounted after gen(t0) = T.gen was read; gens only grow
+ * and b's completion made D's gen grow, so had it come after t0, gen(r) >
+ * T.gen. So it came before t0, b was inserted before it, and T's recount
+ * (after t0) counted b. Billings have unique ids and a day is summed once:
+ * none counts twice. A stale total stored late (an older gen over a newer)
+ * only costs a recount, never a wrong answer. A writer that dies between its
+ * two marks leaves its day "in flight" for good: still exact, the day
+ * recounted by every summary. */
+#ifndef DAY_TOTALS_H
+#define DAY_TOTALS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "billing_fold.h"
+#include "buckets.h"
+#include "mongo.h"
+
+#define DAY_GEN_COLLECTION "billing_day_gen"
+#define DAY_TOTALS_COLLECTION "billing_day_totals"
+#define DAY_MONTH_LEN 8 /* "YYYY-MM" + NUL */
+
+/* Creates both collections and their `month` indexes (idempotent). */
+int day_totals_setup(mongo_db *db, bson_error_t *err);
+
+/* Sorts days[0..n) and drops repeats; returns how many remain. Pure. */
+size_t day_totals_distinct(char (*days)[BUCKET_DAY_LEN], size_t n);
+
+/* The writer marks of the calling thread on the distinct days[0..n), with
+ * opts (a write concern; may be NULL): day_totals_begin before the billings
+ * are written (sets *seq, also when it fails), day_totals_end with that seq
+ * after they were. 0, or -1 with err (a day whose begun was written and not
+ * its gen stays in flight until a later write of this thread ends). */
+int day_totals_begin(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
+                     int64_t *seq, bson_error_t *err);
+int day_totals_end(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
+                   int64_t seq, bson_error_t *err);
+
+/* What the writers' marks of one day say (day_gen_add each of them). */
+typedef struct day_gen {
+    int64_t sum;    /* of the writers' gens */
+    bool in_flight; /* a writer has begun > gen */
+} day_gen;
+
+/* Adds one writer's marks. Pure. */
+void day_gen_add(day_gen *g, int64_t begun, int64_t gen);
+
+/* Whether a total stored at total_gen may stand for the day now. Pure. */
+bool day_totals_usable(const day_gen *g, int64_t total_gen);
+
+/* How long after its end a day's recount is stored: until then its
+ * billings still arrive with nearly every batch, and a total would be out of
+ * date at once (a summary recounts such a day each time). */
+#define DAY_TOTALS_SETTLE_MS (3600 * 1000)
+
+/* Whether a recount of the day starting at day_start_ms, holding `groups`
+ * groups, is worth storing at now_ms: the day over for DAY_TOTALS_SETTLE_MS,
+ * and something to store (an empty total for any currency asked would be a
+ * document per day for every three-letter code). Pure. */
+bool day_totals_storable(int64_t day_start_ms, size_t groups, int64_t now_ms);
+
+/* The UTC midnight (ms since the epoch) of a "YYYY-MM-DD" day. Pure. */
+int64_t day_totals_day_start_ms(const char *day);
+
+/* Folds a stored total's groups (the string `groups`, a line
+ * "<key> <count> <total cents>" per group) into f. Returns f's outcome.
+ * Pure. */
+billing_summary_outcome day_totals_fold_groups(const bson_t *total, billing_fold *f);
+
+/* What a summary folds: the billings collection, the billing field it groups
+ * on (a total's `by`), and its currency. */
+typedef struct day_totals_query {
+    const char *billings;
+    const char *key_field;
+    const char *currency;
+} day_totals_query;
+
+/* A mongo_find_each callback over billings projected on q->key_field and
+ * total_cents (ctx: a day_totals_row): folds one into ctx's fold; non-zero
+ * once the fold's outcome is not OK. */
+typedef struct day_totals_row {
+    const char *key_field;
+    billing_fold *fold;
+} day_totals_row;
+int day_totals_add_billing(const bson_t *doc, void *ctx);
+
+/* Folds into f the billings in q->currency of the whole end days
+ * days[0..n), from their totals or recounted (see above). Returns 0, 1 when
+ * f's outcome stopped it (f says why), or -1 with err. Thread-safe. */
+int day_totals_fold(mongo_db *db, const day_totals_query *q, const char (*days)[BUCKET_DAY_LEN],
+                    size_t n, billing_fold *f, bson_error_t *err);
+
+#endif

@@ -1,0 +1,250 @@
+"""GET /billings/summary from stored day totals (financial/day_totals.c): exact
+at all times. Late billings (late events, redeliveries, a backlog) for days
+already totalled race summary reads, and every answer is compared with a
+recount of the billings collection taken just before and just after it; a
+stored total at an old gen, or with a write in flight, is never used.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+
+from harness import http, iso, mongo_client, wait_drained
+
+PHYS = [f"{i}1111111-1111-4111-8111-11111111111{i}" for i in range(1, 4)]
+PATS = [f"{i}2222222-2222-4222-8222-22222222222{i}" for i in range(1, 5)]
+KEY_FIELD = {"physician": "physician_id", "patient": "patient_id", "day": "end_day"}
+D0 = datetime(2025, 3, 30, tzinfo=timezone.utc)  # the days D0 .. D0 + 3, a month boundary inside
+DAYS = [D0 + timedelta(days=i) for i in range(4)]
+RANGES = [
+    {"from": iso(DAYS[0]), "to": iso(DAYS[-1] + timedelta(days=1))},  # whole days: their totals
+    {"from": iso(DAYS[0] + timedelta(hours=12)), "to": iso(DAYS[-1] + timedelta(hours=12))},  # cut ends
+    {},  # unbounded
+]
+
+
+def event(day: datetime, rng: random.Random, currency: str = "BRL", appointment_id: str | None = None) -> dict:
+    end = day + timedelta(hours=rng.randrange(1, 23), minutes=rng.randrange(60))
+    hours = rng.randrange(1, 3)
+    return {
+        "appointment_id": appointment_id or str(uuid.uuid4()),
+        "physician_id": rng.choice(PHYS),
+        "patient_id": rng.choice(PATS),
+        "start_date": iso(end - timedelta(hours=hours)),
+        "end_date": iso(end),
+        "hourly_price_cents": rng.randrange(10000, 30000, 7),
+        "currency": currency,
+    }
+
+
+def publish(svc, events: list[dict]) -> None:
+    """Produces events (a burst, one flush) in the contract's form."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": svc.bootstrap, "enable.idempotence": True, "acks": "all"})
+    for ev in events:
+        headers = {"ce_specversion": "1.0", "ce_id": str(uuid.uuid4()),
+                   "ce_source": "/clinic-events/appointment", "ce_type": "clinic.appointment.finished.v1",
+                   "ce_time": ev["end_date"], "content-type": "application/json"}
+        p.produce(svc.topic, json.dumps(ev, separators=(",", ":")), key=ev["appointment_id"],
+                  headers=list(headers.items()))
+    assert p.flush(20) == 0
+
+
+def db_of(svc):
+    c = mongo_client(svc.env["MONGODB_URI"])
+    return c, c.get_default_database()
+
+
+def recount(db, by: str, rng_: dict, currency: str = "BRL") -> dict[str, tuple[int, int]]:
+    """{key: (count, cents)} summed from the billings collection itself."""
+    q: dict = {"currency": currency}
+    bounds = {}
+    if "from" in rng_:
+        bounds["$gte"] = datetime.fromisoformat(rng_["from"].replace("Z", "+00:00"))
+    if "to" in rng_:
+        bounds["$lt"] = datetime.fromisoformat(rng_["to"].replace("Z", "+00:00"))
+    if bounds:
+        q["end_date"] = bounds
+    groups: dict[str, list[int]] = {}
+    for b in db.billings.find(q, {KEY_FIELD[by]: 1, "total_cents": 1}):
+        g = groups.setdefault(b[KEY_FIELD[by]], [0, 0])
+        g[0] += 1
+        g[1] += b["total_cents"]
+    return {k: (n, t) for k, (n, t) in groups.items()}
+
+
+def summary(svc, by: str, rng_: dict, currency: str = "BRL") -> dict[str, tuple[int, int]]:
+    r = http("GET", svc.url("/billings/summary?" + urlencode({**rng_, "group_by": by, "currency": currency})))
+    assert r.status == 200, r.body
+    got = {g["key"]: (g["count"], round(g["total_price"] * 100)) for g in r.body["groups"]}
+    assert r.body["count"] == sum(n for n, _ in got.values())
+    assert round(r.body["total_price"] * 100) == sum(t for _, t in got.values())
+    return got
+
+
+def expected(events: dict[str, dict], by: str, rng_: dict, currency: str = "BRL") -> dict[str, tuple[int, int]]:
+    """What the summary must answer for the distinct events billed."""
+    lo = rng_.get("from", "0000")
+    hi = rng_.get("to", "9999")
+    out: dict[str, list[int]] = {}
+    for ev in events.values():
+        if ev["currency"] != currency or not lo <= ev["end_date"] < hi:
+            continue
+        start = datetime.fromisoformat(ev["start_date"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(ev["end_date"].replace("Z", "+00:00"))
+        hours = max(1, -(-int((end - start).total_seconds()) // 3600))
+        key = ev["end_date"][:10] if by == "day" else ev[KEY_FIELD[by]]
+        g = out.setdefault(key, [0, 0])
+        g[0] += 1
+        g[1] += hours * ev["hourly_price_cents"]
+    return {k: (n, t) for k, (n, t) in out.items()}
+
+
+def between(before: dict, answer: dict, after: dict) -> bool:
+    """answer is a recount taken between before and after: billings are only
+    ever added, so every group lies between the two, and equals them when
+    nothing changed meanwhile."""
+    if before == after:
+        return answer == before
+    return all(before.get(k, (0, 0))[0] <= answer.get(k, (0, 0))[0] <= after.get(k, (0, 0))[0] and
+               before.get(k, (0, 0))[1] <= answer.get(k, (0, 0))[1] <= after.get(k, (0, 0))[1]
+               for k in set(before) | set(answer) | set(after))
+
+
+def test_late_billings_racing_summary_reads_are_never_missed_or_counted_twice(start_financial):
+    fins = [start_financial(CURRENCIES="BRL,USD"), start_financial(CURRENCIES="BRL,USD")]
+    rng = random.Random(22)
+    billed: dict[str, dict] = {}
+    first = [event(day, rng) for day in DAYS for _ in range(10)] + [event(DAYS[1], rng, "USD")]
+    publish(fins[0], first)
+    billed.update((ev["appointment_id"], ev) for ev in first)
+    for f in fins:
+        wait_drained(f, 60)
+    c, db = db_of(fins[0])
+    with c:
+        # Every day totalled, for every group_by, by the first reads.
+        for by in KEY_FIELD:
+            for rng_ in RANGES:
+                assert summary(fins[0], by, rng_) == recount(db, by, rng_) == expected(billed, by, rng_)
+        for day in DAYS:
+            for by in KEY_FIELD.values():
+                assert db.billing_day_totals.find_one({"end_day": day.strftime("%Y-%m-%d"), "by": by,
+                                                       "currency": "BRL"}), (day, by)
+
+        # Late billings for those days, in bursts, with redeliveries of
+        # billed events (already billed: never a second count) and USD ones.
+        late: list[list[dict]] = []
+        for _ in range(8):
+            burst = [event(rng.choice(DAYS), rng) for _ in range(12)]
+            burst += [dict(rng.choice(list(billed.values())))]  # a replay of a billed event
+            burst += [event(rng.choice(DAYS), rng, "USD")]
+            late.append(burst)
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def produce_late() -> None:
+            try:
+                for burst in late:
+                    publish(fins[0], burst)
+                    time.sleep(0.4)
+            except BaseException as e:  # reported by the test below
+                failure.append(e)
+            finally:
+                done.set()
+
+        t = threading.Thread(target=produce_late)
+        t.start()
+        reads = racing = 0
+        try:
+            while not done.is_set() or reads < 30:
+                by = list(KEY_FIELD)[reads % 3]
+                rng_ = RANGES[(reads // 3) % len(RANGES)]
+                before = recount(db, by, rng_)
+                answer = summary(fins[reads % 2], by, rng_)
+                after = recount(db, by, rng_)
+                assert between(before, answer, after), (by, rng_, before, answer, after)
+                racing += before != after
+                reads += 1
+                if reads > 400:
+                    break
+        finally:
+            t.join()
+        assert not failure, failure
+        assert racing > 0, "no summary read raced a late billing"
+        for burst in late:
+            for ev in burst:
+                billed.setdefault(ev["appointment_id"], ev)
+        for f in fins:
+            wait_drained(f, 60)
+        # After the drain: exact, and what was produced (each event once).
+        for by in KEY_FIELD:
+            for rng_ in RANGES:
+                for cur in ("BRL", "USD"):
+                    want = expected(billed, by, rng_, cur)
+                    assert recount(db, by, rng_, cur) == want
+                    for f in fins:
+                        assert summary(f, by, rng_, cur) == want, (by, rng_, cur)
+    for f in fins:
+        assert f.stop() == 0
+
+
+def gen_of(db, day: str) -> int:
+    return sum(d.get("gen", 0) for d in db.billing_day_gen.find({"end_day": day}))
+
+
+def test_a_day_total_at_an_old_gen_or_with_a_write_in_flight_is_not_used(start_financial):
+    fin = start_financial()
+    rng = random.Random(4)
+    day = DAYS[2]
+    d = day.strftime("%Y-%m-%d")
+    whole = {"from": iso(day), "to": iso(day + timedelta(days=1))}
+    billed = {ev["appointment_id"]: ev for ev in (event(day, rng) for _ in range(6))}
+    publish(fin, list(billed.values()))
+    wait_drained(fin, 60)
+    c, db = db_of(fin)
+    with c:
+        right = expected(billed, "physician", whole)
+        assert summary(fin, "physician", whole) == right == recount(db, "physician", whole)
+        sel = {"end_day": d, "by": "physician_id", "currency": "BRL"}
+        total = db.billing_day_totals.find_one(sel)
+        assert total and total["gen"] == gen_of(db, d) > 0
+        wrong = f"{PHYS[0]} 1 1\n"  # one line per group: "<key> <count> <total cents>"
+
+        # Control: at the day's gen the stored total is what is read.
+        db.billing_day_totals.update_one({"_id": total["_id"]}, {"$set": {"groups": wrong}})
+        assert summary(fin, "physician", whole) == {PHYS[0]: (1, 1)}
+
+        # At an older gen it is not: the day is recounted (and stored again).
+        db.billing_day_totals.update_one({"_id": total["_id"]},
+                                         {"$set": {"groups": wrong, "gen": total["gen"] - 1}})
+        assert summary(fin, "physician", whole) == right
+        again = db.billing_day_totals.find_one(sel)
+        lines = [line.split() for line in again["groups"].splitlines()]
+        assert again["gen"] == total["gen"] and {k: (int(n), int(t)) for k, n, t in lines} == right
+
+        # A writer that began and never confirmed (died between its insert
+        # and its mark): the day is recounted whatever its total's gen.
+        db.billing_day_gen.insert_one({"_id": f"{d}/{uuid.uuid4()}", "end_day": d, "month": d[:7], "begun": 9})
+        db.billing_day_totals.update_one({"_id": total["_id"]}, {"$set": {"groups": wrong, "gen": total["gen"]}})
+        assert gen_of(db, d) == total["gen"]
+        assert summary(fin, "physician", whole) == right
+        db.billing_day_gen.delete_many({"end_day": d, "gen": {"$exists": False}})
+
+        # A late billing for the day: its gen grows, the planted total is
+        # old, the answer counts the late billing.
+        db.billing_day_totals.update_one({"_id": total["_id"]}, {"$set": {"groups": wrong, "gen": total["gen"]}})
+        late = event(day, rng)
+        publish(fin, [late])
+        wait_drained(fin, 60)
+        billed[late["appointment_id"]] = late
+        assert gen_of(db, d) > total["gen"]
+        right = expected(billed, "physician", whole)
+        assert summary(fin, "physician", whole) == right == recount(db, "physician", whole)
+        assert summary(fin, "day", whole) == expected(billed, "day", whole) == {d: (7, sum(t for _, t in right.values()))}
+    assert fin.stop() == 0
