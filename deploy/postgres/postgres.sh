@@ -198,7 +198,7 @@ unix_socket_directories = '$sock'
 max_connections = 200
 # A dev box shared with Kafka, FerretDB, the services and the tests; the OS
 # page cache holds what does not fit.
-shared_buffers = 64MB
+shared_buffers = 128MB
 work_mem = 8MB
 maintenance_work_mem = 64MB
 # fsync stays on: fdatasync costs 0.1-0.3 ms here (pg_test_fsync) and commits
@@ -208,8 +208,18 @@ maintenance_work_mem = 64MB
 # the outage tests do and after which nothing acknowledged may be missing.
 fsync = on
 synchronous_commit = on
-max_wal_size = 512MB
-min_wal_size = 32MB
+# Group commit: a committing backend that sees at least commit_siblings other
+# open transactions waits commit_delay µs, so one WAL flush covers them all.
+commit_delay = 200
+commit_siblings = 3
+# WAL: FerretDB's updates rewrite whole JSONB documents; full-page images
+# after a checkpoint compress well (lz4: cheap), and fewer checkpoints write
+# fewer of them. Crash recovery replays at most checkpoint_timeout of WAL.
+wal_buffers = 16MB
+wal_compression = lz4
+checkpoint_timeout = 15min
+max_wal_size = 1GB
+min_wal_size = 64MB
 # FerretDB v1 reads whole tables for what it cannot push down; JIT would add
 # tens of ms of compilation to each of those queries.
 jit = off
