@@ -244,6 +244,7 @@ class Bench:
                        "rates": RATES, "preload": PRELOAD, "seed_threads": SEED_THREADS,
                        "list_n": LIST_N, "list_seconds": LIST_SECONDS, "kafka_n": KAFKA_N, "relay_n": RELAY_N, "db_n": DB_N,
                        "loadgen_conns": LOADGEN_CONNS, "cores": os.cpu_count(),
+                       "kafka_jit": os.environ["KAFKA_JIT"],
                        "loadavg_at_start": os.getloadavg()[0]},
         }
         self.t_start = time.monotonic()
