@@ -82,12 +82,14 @@ DB_N = int(os.environ.get("BENCH_DB_N", "1000"))
 REGISTRY_PAIRS = int(os.environ.get("BENCH_REGISTRY_PAIRS", "1000"))
 # Idempotency keys the explain step gives idempotency_keys (see explain).
 IDEM_KEYS = 20000
-# The bench's broker runs for minutes, as make run's does for hours: C2 too
-# (deploy/kafka/kafka.sh's KAFKA_JIT; tests keep c1, the fast start).
-os.environ.setdefault("KAFKA_JIT", "full")
-# C2 compiles the broker's hot paths during its first minute of traffic, at a
-# CPU cost that would land on the first steps: with KAFKA_JIT=full the broker
-# gets this many seconds of raw produce/consume traffic first (0: none).
+# The broker's JIT (deploy/kafka/kafka.sh's KAFKA_JIT): c1 unless set. make
+# run's broker, which runs for hours, has C2 too (full); in a bench of a few
+# minutes C2's compiling cost more broker CPU per consultation than its code
+# saved (docs/operations.md, "Local stack settings"). C2 compiles the hot
+# paths during the first minutes of traffic, at a CPU cost that would land on
+# the first steps: with KAFKA_JIT=full the broker gets this many seconds of
+# raw produce/consume traffic first (0: none).
+os.environ.setdefault("KAFKA_JIT", "c1")
 KAFKA_WARMUP_S = float(os.environ.get("BENCH_KAFKA_WARMUP", "40"))
 ALL_STEPS = ("ceiling", "start", "slow", "pairs", "grown", "kafka", "db")
 SLOW_CLIENTS = int(os.environ.get("BENCH_SLOW_CLIENTS", "200"))
