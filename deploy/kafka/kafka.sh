@@ -23,7 +23,7 @@
 #   KAFKA_HEAP             max heap per node (512m for 1 node, 256m each for 3)
 #   KAFKA_JIT              c1: the client compiler only, a fast start (for tests,
 #                          whose brokers live seconds); full: C1 then C2, for a
-#                          long-lived broker (make run and make bench set it)
+#                          broker that runs for hours (make run sets it)
 #   KAFKA_JAVA_OPTS        extra JVM options
 #   KAFKA_EXTRA_CONFIG     extra server.properties lines (newline separated)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (90)
@@ -152,9 +152,10 @@ scram_args() {
 # Serial GC. JIT: C1 only (KAFKA_JIT=c1, the default) was measured here to
 # start in the same wall-clock time with ~30% less CPU (2.2 s instead of
 # 3.0 s), which the services and tests sharing this 2-core box get instead: a
-# test's broker never runs long enough for C2 to pay off. A broker that runs
-# for minutes or weeks (make run, make bench: KAFKA_JIT=full) does better
-# with C2: see docs/operations.md, "Local stack settings".
+# test's broker never runs long enough for C2 to pay off. C2 (full) spends
+# CPU compiling for the first minutes of traffic and uses ~20% less per
+# consultation after that: right for make run's broker, which runs for hours
+# (docs/operations.md, "Local stack settings").
 JIT="${KAFKA_JIT:-c1}"
 case "$JIT" in
     c1) JIT_OPTS=(-XX:TieredStopAtLevel=1) ;;
