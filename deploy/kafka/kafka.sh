@@ -153,7 +153,7 @@ scram_args() {
 # start in the same wall-clock time with ~30% less CPU (2.2 s instead of
 # 3.0 s), which the services and tests sharing this 2-core box get instead: a
 # test's broker never runs long enough for C2 to pay off. C2 (full) spends
-# CPU compiling for the first minutes of traffic and uses ~20% less per
+# CPU compiling for the first minutes of traffic and uses 20-40% less per
 # consultation after that: right for make run's broker, which runs for hours
 # (docs/operations.md, "Local stack settings").
 JIT="${KAFKA_JIT:-c1}"
