@@ -46,6 +46,20 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 
+if { [ "$what" = all ] || [ "$what" = unit ]; } && [[ "$BUILD" != *sanitize* ]]; then
+  # make bench's C tools link the services' libraries: a library that gains a
+  # dependency must not break the bench unnoticed until someone runs it.
+  # (Not on the sanitize tree: the tools are built without the sanitizers.)
+  echo "== bench tools build (tests/bench/run.sh, BENCH_BUILD_ONLY=1)"
+  if out=$(BENCH_BUILD_ONLY=1 BUILD="$BUILD" bash tests/bench/run.sh 2>&1); then
+    echo "  built"
+    passed=$((passed + 1))
+  else
+    printf '%s\n' "$out" | tail -n 20 | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+fi
+
 if [ "$what" = all ] || [ "$what" = unit ]; then
   # The libFuzzer targets (clang, ASan + UBSan) replay their seed corpora:
   # every input a past crash was fixed for stays a regression test.

@@ -13,15 +13,27 @@
 -- package). A GIN index on the same expression with jsonb_path_ops serves @>:
 -- an _id lookup at 30k documents went from ~12 ms to ~0.1 ms here.
 --
--- What. An event trigger on ddl_command_end for CREATE INDEX: for every btree
+-- What. An event trigger on ddl_command_end for CREATE INDEX, for every btree
 -- index created on a FerretDB collection table (any schema, i.e. any MongoDB
--- database), one GIN twin per key of the index, on that key's expression:
---     CREATE INDEX <name> ON "db"."coll_..." USING gin ((_jsonb -> 'f') jsonb_path_ops)
---         WITH (fastupdate = off)
--- A compound index {a: 1, _id: -1} gets twins on a and on _id; a key that
--- already has a twin on that table gets none (twins are per table and key,
--- whichever index asked first). Unique or not makes no difference: the btree
--- keeps enforcing uniqueness, the twin only serves lookups.
+-- database):
+-- - a non-unique one is replaced: dropped and created again under its own
+--   name as a GIN index on its leading key (what a compound index serves in
+--   MongoDB too; the services' compound indexes are {field, _id}, and _id has
+--   its own twin below),
+--       CREATE INDEX <its name> ON "db"."coll_..." USING gin
+--           ((_jsonb -> 'f') jsonb_path_ops) WITH (fastupdate = off)
+--   FerretDB never uses a btree here (it sorts in Go and pushes down only @>),
+--   so the btree was pure write cost: every insert and update maintained it.
+--   The name is FerretDB's, so its listIndexes (from its own metadata) and
+--   dropIndexes (DROP INDEX by that name) work as before; the index carries
+--   the comment 'gin in place of a btree'.
+-- - a unique one (the _id index of each collection, unique: true) stays, as
+--   it enforces uniqueness, and gets one GIN twin per key, on that key's
+--   expression:
+--       CREATE INDEX <name> ON "db"."coll_..." USING gin ((_jsonb -> 'f') jsonb_path_ops)
+--           WITH (fastupdate = off)
+--   A key that already has a twin on that table gets none (twins are per
+--   table and key, whichever index asked first).
 -- fastupdate = off: entries go into the index at once instead of a pending
 -- list that every lookup scans until the next vacuum.
 -- Twin names are predictable: <table, 30 chars>_<key, 16>_<8 hex of md5(table
@@ -29,9 +41,10 @@
 -- 'gin twin of <btree index>' (how the drop trigger below recognises them).
 -- FerretDB's own metadata table (_ferretdb_database_metadata) is left alone.
 -- The trigger does not recurse: the twin's own CREATE INDEX fires it again,
--- but a GIN index is never mirrored.
--- A twin that cannot be built only logs a warning: FerretDB's CREATE INDEX
--- must never fail because of it.
+-- but a GIN index is never mirrored or replaced.
+-- A twin or a replacement that cannot be built only logs a warning (a failed
+-- replacement leaves the btree as it was): FerretDB's CREATE INDEX must never
+-- fail because of it.
 -- Custom plans only: FerretDB sends the key as a parameter of a prepared
 -- statement (_jsonb->$1 @> $2). Only a plan made for the actual value
 -- ('_id') matches the twin's expression; a generic plan cannot use any
@@ -42,13 +55,14 @@
 -- database gets plan_cache_mode = force_custom_plan (new sessions; planning
 -- these one-table queries costs ~0.1 ms).
 -- An event trigger on sql_drop removes a twin once no btree index of its table
--- has its key any more (dropIndexes); DROP TABLE / DROP SCHEMA take the twins
--- with the table.
+-- has its key any more (dropIndexes; also a twin made for a non-unique btree
+-- by an earlier version of this file, once the backfill replaced that btree);
+-- DROP TABLE / DROP SCHEMA take the twins with the table.
 --
 -- Installed into FerretDB's database by deploy/postgres/postgres.sh start and
 -- deploy/ferretdb/ferretdb.sh start, before FerretDB runs: idempotent and
 -- cheap (CREATE OR REPLACE; DROP EVENT TRIGGER IF EXISTS; the backfill at the
--- end gives twins to indexes created while the trigger was not there).
+-- end replaces or twins indexes created while the trigger was not there).
 -- Needs a superuser (event triggers do).
 
 SET client_min_messages = warning;
@@ -59,7 +73,8 @@ BEGIN
 END
 $$;
 
--- The twins one btree index needs; returns how many it created.
+-- What one btree index needs: replaced by a GIN under its name when it is not
+-- unique, GIN twins per key when it is; returns how many indexes it created.
 CREATE OR REPLACE FUNCTION public.clinic_gin_twins_for_index(idx oid) RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -71,10 +86,12 @@ DECLARE
     v_label  text;
     v_twin   text;
     v_made   integer := 0;
+    v_unique boolean;
+    v_idx    text;
     k        integer;
 BEGIN
-    SELECT i.indrelid, n.nspname, t.relname, i.indnkeyatts
-      INTO v_tbl, v_nsp, v_rel, v_nkeys
+    SELECT i.indrelid, n.nspname, t.relname, i.indnkeyatts, i.indisunique OR i.indisprimary, ic.relname
+      INTO v_tbl, v_nsp, v_rel, v_nkeys, v_unique, v_idx
       FROM pg_index i
       JOIN pg_class ic ON ic.oid = i.indexrelid
       JOIN pg_am am ON am.oid = ic.relam
@@ -90,6 +107,27 @@ BEGIN
                       AND a.atttypid = 'jsonb'::regtype AND NOT a.attisdropped);
     IF NOT FOUND THEN
         RETURN 0;
+    END IF;
+
+    IF NOT v_unique THEN
+        -- Its leading key only: what a compound index serves in MongoDB too.
+        v_expr := pg_get_indexdef(idx, 1, false);
+        IF (SELECT i.indkey[0] FROM pg_index i WHERE i.indexrelid = idx) <> 0
+           OR NOT EXISTS (SELECT 1 FROM pg_attribute a
+                           WHERE a.attrelid = idx AND a.attnum = 1 AND a.atttypid = 'jsonb'::regtype)
+           OR v_expr NOT LIKE '%\_jsonb%' THEN
+            RETURN 0;
+        END IF;
+        BEGIN
+            EXECUTE format('DROP INDEX %I.%I', v_nsp, v_idx);
+            EXECUTE format('CREATE INDEX %I ON %I.%I USING gin (%s) WITH (fastupdate = off)',
+                           v_idx, v_nsp, v_rel, '(' || v_expr || ') jsonb_path_ops');
+            EXECUTE format('COMMENT ON INDEX %I.%I IS %L', v_nsp, v_idx, 'gin in place of a btree');
+            RETURN 1;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'gin in place of btree %.% (%): % (%)', v_nsp, v_idx, v_expr, SQLERRM, SQLSTATE;
+            RETURN 0;
+        END;
     END IF;
 
     FOR k IN 1 .. v_nkeys LOOP

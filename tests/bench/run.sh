@@ -30,7 +30,7 @@ mkdir -p "$out"
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow
   -Wconversion -Wno-sign-conversion -Wstrict-prototypes -Wmissing-prototypes -g -O2 -pthread
   -Icommon -Iappointment -Ifinancial)
-read -r -a pkg_c <<<"$(pkg-config --cflags libmongoc-1.0 libbson-1.0 rdkafka jansson)"
+read -r -a pkg_c <<<"$(pkg-config --cflags libmongoc-1.0 libbson-1.0 rdkafka jansson libcrypto)"
 read -r -a pkg_l <<<"$(pkg-config --libs libmongoc-1.0 libbson-1.0 rdkafka jansson libcrypto)"
 build() { # name, extra link args...
   local name=$1

@@ -21,6 +21,8 @@ Modules:
   fixtures       pytest fixtures and hooks (registered by tests/conftest.py)
   abuse          hostile HTTP requests over raw sockets (test_abuse, test_abuse_full, test_leaks)
   chaos          the chaos scenarios' and the soak's client, reconciliation and results
+  events         appointment.finished values and headers a test produces itself (event, ce_headers, publish)
+  dead_letters   financial's dead-letter admin API (test tokens, admin, all_dead_letters, replay_job)
   schemathesis_run  property-based API runs (test_schemathesis, test_schemathesis_full)
   reconcile      deploy/reconcile.py (what `make reconcile` runs), loaded from its file
   tls            a CA and certificates made with the openssl command line (test_secured_kafka)

@@ -81,10 +81,11 @@ def http(method: str, url: str, json: Any = None, headers: dict[str, str] | None
 
 # --------------------------------------------------------------------- probes of a running service
 
-def metric(svc: "Service", name: str) -> float:
+def metric(svc: "Service", name: str, headers: dict[str, str] | None = None) -> float:
     """The value of a sample of the service's /metrics: `name` is its name,
-    with its labels as printed if it has any ('clinic_check_up{check="kafka"}')."""
-    for line in http("GET", svc.url("/metrics")).body.splitlines():
+    with its labels as printed if it has any ('clinic_check_up{check="kafka"}');
+    `headers` (a token) when the service runs with auth on."""
+    for line in http("GET", svc.url("/metrics"), headers=headers).body.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")

@@ -16,14 +16,11 @@ from datetime import timedelta
 import pytest
 
 from harness import assert_problem, committed, consume, end_offsets, http, produce, wait_drained, wait_until
+from harness import metric as harness_metric
+from harness.dead_letters import AS_ADMIN, AS_READER, TOKENS, admin
 
 from test_financial import T0, ce_headers, db, event, publish, start_ferretdb, wait_billed
 
-ADMIN = "dead-letter-admin-0123456789abcdef"
-READER = "billing-reader-0123456789abcdef"
-TOKENS = f"{ADMIN}=billing:admin,billings:read,metrics:read;{READER}=billings:read,metrics:read"
-AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
-AS_READER = {"Authorization": f"Bearer {READER}"}
 REASONS = ("undecodable", "schema", "end_before_start", "not_ours", "too_long", "too_large",
            "currency", "bad_signature", "refused")
 
@@ -49,16 +46,9 @@ def listed(svc, query: str = "", count: int = 1, timeout: float = 20.0) -> list[
     return wait_until(ready, timeout, message=f"{count} dead letters listed for {query!r}")
 
 
-def admin(svc, method: str, path: str, body=None):
-    return http(method, svc.url(path), json=body, headers=AS_ADMIN)
-
-
 def metric(svc, name: str) -> float:
     """harness.metric with the admin token (these services run with auth on)."""
-    for line in http("GET", svc.url("/metrics"), headers=AS_ADMIN).body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
+    return harness_metric(svc, name, headers=AS_ADMIN)
 
 
 def open_metric(svc, reason: str) -> float:

@@ -18,9 +18,8 @@ from harness import (assert_problem, committed, consume, end_offsets, http, iso,
                      produce, set_topic_config, wait_drained, wait_until)
 from harness import insert_billings
 from harness import wait_ready as wait_all_up
+from harness.events import PAT, PHYS, T0, ce_headers, event, publish  # noqa: F401 (test_dead_letters)
 
-PHYS = "3f2b8c1e-9d4a-4e6b-8a7c-2d1f0e9b8a76"
-PAT = "8c6d4b2a-1e3f-4a5b-9c7d-6e8f0a1b2c3d"
 TOKEN_READ = "billing-reader-0123456789abcdef"
 TOKEN_OTHER = "appointment-reader-0123456789abcdef"
 
@@ -29,46 +28,6 @@ TOKEN_OTHER = "appointment-reader-0123456789abcdef"
 
 def parse_time(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-
-T0 = datetime(2024, 5, 1, 14, 30, tzinfo=timezone.utc)
-
-
-def event(appointment_id: str | None = None, start: datetime = T0, duration: timedelta | None = None,
-          end: datetime | None = None, physician_id: str = PHYS, patient_id: str = PAT,
-          price_cents: int = 20000, currency: str = "BRL") -> dict:
-    """An appointment.finished value, exactly as the contract writes it."""
-    if end is None:
-        end = start + (duration if duration is not None else timedelta(hours=1))
-    return {
-        "appointment_id": appointment_id or str(uuid.uuid4()),
-        "physician_id": physician_id,
-        "patient_id": patient_id,
-        "start_date": iso(start),
-        "end_date": iso(end),
-        "hourly_price_cents": price_cents,
-        "currency": currency,
-    }
-
-
-def ce_headers(ce_id: str | None = None, end_date: str | None = None) -> dict[str, str]:
-    return {
-        "ce_specversion": "1.0",
-        "ce_id": ce_id or str(uuid.uuid4()),
-        "ce_source": "/clinic-events/appointment",
-        "ce_type": "clinic.appointment.finished.v1",
-        "ce_time": end_date or iso(datetime.now(timezone.utc)),
-        "content-type": "application/json",
-        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    }
-
-
-def publish(svc, ev: dict, ce_id: str | None = None, **kw) -> tuple[str, tuple[int, int]]:
-    """Produce one event keyed by its appointment id; returns (ce_id, (partition, offset))."""
-    h = ce_headers(ce_id, ev["end_date"])
-    where = produce(svc.bootstrap, svc.topic, json.dumps(ev, separators=(",", ":")),
-                    key=ev["appointment_id"], headers=h, **kw)
-    return h["ce_id"], where
 
 
 def get_billing(svc, appointment_id: str, prefix: str = "/billings/", headers=None):

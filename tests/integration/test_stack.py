@@ -303,10 +303,13 @@ def test_ferretdb_refuses_to_start_without_postgres(stack):
     assert not fdb.running() and not port_open(fdb.port)
 
 
-def test_gin_twins_for_every_key_of_ferretdb_indexes(stack, dbname):
-    """Each btree index FerretDB creates (the _id index of a collection,
-    single, compound, unique) gets a GIN twin per key, once per key, so the
-    equality filters it pushes down (_jsonb->'f' @> v) use an index."""
+def test_gin_in_place_of_each_non_unique_btree_and_twins_for_unique_ones(stack, dbname):
+    """Each non-unique btree index FerretDB creates is replaced by a GIN
+    index on its leading key under its own name (FerretDB never uses a btree here:
+    it was write cost only); each unique one (the _id index, unique: true)
+    stays and gets a GIN twin per key. So every equality filter FerretDB
+    pushes down (_jsonb->'f' @> v) uses an index, uniqueness is still
+    enforced, and FerretDB's listIndexes and dropIndexes work as before."""
     import pymongo.errors
     pg = stack.postgres
     with mongo_client(stack.ferretdb.uri(dbname)) as c:
@@ -319,6 +322,8 @@ def test_gin_twins_for_every_key_of_ferretdb_indexes(stack, dbname):
                             for i in range(3000)])
         with pytest.raises(pymongo.errors.DuplicateKeyError):  # the btree still enforces it
             things.insert_one({"_id": "dup", "u": 5})
+        with pytest.raises(pymongo.errors.DuplicateKeyError):
+            things.insert_one({"_id": "id7", "u": -1})
         table = pg.psql(f"SELECT _jsonb->>'table' FROM \"{dbname}\"._ferretdb_database_metadata "
                         "WHERE _jsonb->>'_id' = 'things'").strip()
         assert table.startswith("things_")
@@ -328,12 +333,25 @@ def test_gin_twins_for_every_key_of_ferretdb_indexes(stack, dbname):
                            f"AND tablename = '{table}'")
             return dict(line.split("|", 1) for line in rows.splitlines())
 
-        gins = {n: d for n, d in indexes().items() if "USING gin" in d}
-        keys = sorted(d.split("'")[1] for d in gins.values())
-        assert keys == ["_id", "a", "b", "c", "u"], gins
+        def keys(d: str) -> list[str]:
+            return re.findall(r"_jsonb -> '([^']+)'", d)
+
+        now = indexes()
+        gins = {n: d for n, d in now.items() if "USING gin" in d}
+        btrees = {n: d for n, d in now.items() if "USING btree" in d}
+        assert len(now) == len(gins) + len(btrees), now
+        # Only the unique btrees are left: _id's and u's.
+        assert sorted(k for d in btrees.values() for k in keys(d)) == ["_id", "u"], btrees
+        assert all("UNIQUE" in d for d in btrees.values()), btrees
+        twins = {n: d for n, d in gins.items() if n.endswith("_gin")}
+        assert sorted(k for d in twins.values() for k in keys(d)) == ["_id", "u"], twins
+        in_place = sorted(keys(d) for n, d in gins.items() if n not in twins)
+        assert in_place == [["a"], ["a"], ["b"]], gins
         for name, d in gins.items():
             assert "jsonb_path_ops" in d and "fastupdate=off" in d, d
-            assert len(name) <= 63 and name.endswith("_gin"), name
+            assert len(name) <= 63, name
+        # FerretDB still lists every index by its own name.
+        assert sorted(things.index_information()) == ["_id_", "a_1", "a_1_c_-1", "b_1__id_-1", "u_1"]
         # FerretDB's metadata table is left alone.
         assert "USING gin" not in pg.psql(f"SELECT string_agg(indexdef, ' ') FROM pg_indexes "
                                           f"WHERE schemaname = '{dbname}' AND tablename LIKE '\\_ferretdb%'")
@@ -349,18 +367,59 @@ def test_gin_twins_for_every_key_of_ferretdb_indexes(stack, dbname):
         assert [(p["field"], p["scan"]) for p in plans] == [("_id", False), ("a", False), ("b", False),
                                                              ("u", False)], plans
         assert all(p["index"] and p["index"][0] in gins for p in plans), plans
-        # And what FerretDB itself runs for {_id: ...}: its own explain.
+        # And what FerretDB itself runs for {_id: ...} and {b: ...}: its own explain.
         plan = json.dumps(c[dbname].command("explain", {"find": "things", "filter": {"_id": "id42"}}))
         assert "Bitmap Index Scan" in plan and any(n in plan for n in gins), plan
+        plan = json.dumps(c[dbname].command("explain", {"find": "things", "filter": {"b": "b3"}}))
+        assert "Bitmap Index Scan" in plan and any(n in plan for n in gins), plan
+        assert sorted(d["_id"] for d in things.find({"b": "b3"})) == sorted(f"id{i}" for i in range(3, 3000, 300))
 
-        # dropIndexes: a twin goes once no btree of the table has its key.
+        # dropIndexes drops the GIN that holds the btree's name; the twins stay
+        # while their unique btree does.
         things.drop_index("b_1__id_-1")
         things.drop_index("a_1")
-        keys = sorted(d.split("'")[1] for d in indexes().values() if "USING gin" in d)
-        assert keys == ["_id", "a", "c", "u"], indexes()  # a: still in {a: 1, c: -1}
+        assert sorted(things.index_information()) == ["_id_", "a_1_c_-1", "u_1"]
+        assert sorted(keys(d) for d in indexes().values() if "USING gin" in d) == [["_id"], ["a"], ["u"]]
         things.drop_index("a_1_c_-1")
-        keys = sorted(d.split("'")[1] for d in indexes().values() if "USING gin" in d)
-        assert keys == ["_id", "u"], indexes()
+        things.drop_index("u_1")
+        assert sorted(things.index_information()) == ["_id_"]
+        assert sorted(keys(d) for d in indexes().values()) == [["_id"], ["_id"]], indexes()
+        # And creates again as the first time.
+        things.create_index("a")
+        assert sorted(keys(d) for d in indexes().values() if "USING gin" in d) == [["_id"], ["a"]]
+        assert things.count_documents({"a": 7}) == 60
+
+
+def test_an_older_database_is_converted_by_the_backfill(stack, dbname):
+    """A database made before the GIN replacement (btrees everywhere plus a
+    twin per key) is converted when gin-twins.sql runs again at start: each
+    non-unique btree becomes a GIN under its name and the twins it made
+    redundant go; the unique btrees and their twins stay."""
+    pg = stack.postgres
+    with mongo_client(stack.ferretdb.uri(dbname)) as c:
+        old = c[dbname].old
+        old.insert_one({"_id": "x", "a": 1, "u": 1})
+        table = pg.psql(f"SELECT _jsonb->>'table' FROM \"{dbname}\"._ferretdb_database_metadata "
+                        "WHERE _jsonb->>'_id' = 'old'").strip()
+        # As an older version left it: the trigger off, a plain btree and its twin.
+        pg.psql("ALTER EVENT TRIGGER clinic_gin_twins_on_create DISABLE")
+        try:
+            old.create_index("a")
+            old.create_index("u", unique=True)
+        finally:
+            pg.psql("ALTER EVENT TRIGGER clinic_gin_twins_on_create ENABLE")
+
+        def methods() -> list[tuple[str, str]]:
+            rows = pg.psql(f"SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = '{dbname}' "
+                           f"AND tablename = '{table}'")
+            return sorted((re.findall(r"_jsonb -> '([^']+)'", d)[0], "gin" if "USING gin" in d else "btree")
+                          for d in (line.split("|", 1)[1] for line in rows.splitlines()))
+
+        assert methods() == [("_id", "btree"), ("_id", "gin"), ("a", "btree"), ("u", "btree")]
+        pg.psql((ROOT / "deploy" / "postgres" / "gin-twins.sql").read_text())
+        assert methods() == [("_id", "btree"), ("_id", "gin"), ("a", "gin"), ("u", "btree"), ("u", "gin")]
+        assert sorted(old.index_information()) == ["_id_", "a_1", "u_1"]
+        assert old.find_one({"a": 1})["_id"] == "x"
 
 
 # What FerretDB 1.24 answers while PostgreSQL is down: MongoDB error code 1
