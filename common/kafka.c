@@ -75,11 +75,17 @@ int kafka_security_check(const kafka_security *s, char *err, size_t errlen)
     return 0;
 }
 
-rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id, char *err,
-                                size_t errlen)
+rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id,
+                                const kafka_setting *tuning, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, kafka_log);
+    for (const kafka_setting *t = tuning; t && t->name; t++) {
+        if (kafka_conf_set(conf, t->name, t->value, err, errlen) != 0) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
     if (apply_security(security, conf, err, errlen) != 0 ||
         kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, errlen) != 0 ||
         kafka_conf_set(conf, "client.id", client_id, err, errlen) != 0 ||
@@ -96,12 +102,12 @@ rd_kafka_t *kafka_producer_new(const kafka_producer_opts *o, char *err, size_t e
     char tmo[16], linger[16];
     snprintf(tmo, sizeof tmo, "%d", o->message_timeout_ms);
     snprintf(linger, sizeof linger, "%d", o->linger_ms);
-    rd_kafka_conf_t *conf = kafka_conf_new(o->bootstrap, o->client_id, err, errlen);
+    const kafka_setting tuning[] = {{"linger.ms", linger}, {NULL, NULL}};
+    rd_kafka_conf_t *conf = kafka_conf_new(o->bootstrap, o->client_id, tuning, err, errlen);
     if (!conf)
         return NULL;
     if (kafka_conf_set(conf, "enable.idempotence", "false", err, errlen) != 0 ||
         kafka_conf_set(conf, "acks", "all", err, errlen) != 0 ||
-        kafka_conf_set(conf, "linger.ms", linger, err, errlen) != 0 ||
         kafka_conf_set(conf, "message.timeout.ms", tmo, err, errlen) != 0 ||
         kafka_conf_set(conf, "partitioner", "murmur2_random", err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);

@@ -10,12 +10,20 @@
 #include "kafka_security.h"
 #include "trace.h"
 
-/* A new conf with bootstrap.servers, client.id, the security properties
- * kafka_use_security gave, and librdkafka's log lines routed to our JSON log.
- * Returns NULL with a reason in err. The caller owns it until rd_kafka_new()
- * takes it. */
-rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id, char *err,
-                                size_t errlen);
+/* A librdkafka property and its value. */
+typedef struct kafka_setting {
+    const char *name;
+    const char *value;
+} kafka_setting;
+
+/* A new conf with the client's tuning (batching, fetch sizes: a list ended by
+ * a NULL name, or NULL), then the security properties kafka_use_security gave
+ * (KAFKA_CONFIG_FILE's among them, so such a file may override the tuning),
+ * bootstrap.servers, client.id, and librdkafka's log lines routed to our JSON
+ * log. Returns NULL with a reason in err. The caller owns it until
+ * rd_kafka_new() takes it. */
+rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *client_id,
+                                const kafka_setting *tuning, char *err, size_t errlen);
 
 /* How a producer is built: acks=all with retries until message_timeout_ms,
  * Java-compatible key partitioning (murmur2_random). Deliberately NOT

@@ -13,7 +13,7 @@
 # physicians, 2,000 patients: deploy/registry.py load-sample --if-empty).
 #
 # Environment: BUILD (build), APPOINTMENT_PORT (8080), FINANCIAL_PORT (8081),
-# PROMETHEUS_PORT (9090), POSTGRES_PORT (5433); anything else (LOG_LEVEL, auth
+# PROMETHEUS_PORT (9090), POSTGRES_PORT (5433), KAFKA_JIT (full); anything else (LOG_LEVEL, auth
 # tokens, ...) is passed on to the services.
 set -euo pipefail
 
@@ -42,6 +42,8 @@ FINANCIAL_PORT="${FINANCIAL_PORT:-8081}"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 
 export KAFKA_HOME_DIR="$VAR/kafka" KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 KAFKA_NODES=1
+# A broker that runs for hours: C2 as well (deploy/kafka/kafka.sh, KAFKA_JIT).
+export KAFKA_JIT="${KAFKA_JIT:-full}"
 export POSTGRES_HOME_DIR="$VAR/postgres" POSTGRES_PORT="${POSTGRES_PORT:-5433}" POSTGRES_DB=ferretdb
 export FERRETDB_HOME_DIR="$VAR/ferretdb" FERRETDB_PORT=27017
 export FERRETDB_POSTGRES_URL="postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb"

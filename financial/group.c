@@ -116,7 +116,7 @@ rd_kafka_t *group_consumer_new(consumer *c, char *err, size_t errlen)
     /* The broker wants heartbeats well inside the session timeout. */
     snprintf(heartbeat, sizeof heartbeat, "%d",
              c->opts.session_timeout_ms / 3 > 100 ? c->opts.session_timeout_ms / 3 : 100);
-    rd_kafka_conf_t *conf = kafka_conf_new(c->opts.bootstrap, "financial", err, errlen);
+    rd_kafka_conf_t *conf = kafka_conf_new(c->opts.bootstrap, "financial", NULL, err, errlen);
     if (!conf)
         return NULL;
     if (kafka_conf_set(conf, "group.id", c->opts.group_id, err, errlen) != 0 ||

@@ -18,6 +18,13 @@
 #   FERRETDB_POSTGRES_URL   postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb
 #   POSTGRES_PORT           5433 (see deploy/postgres/postgres.sh)
 #   FERRETDB_LOG_LEVEL      warn (debug, info, warn, error)
+#   FERRETDB_GOGC           400: its Go runtime's GOGC (the heap may grow 4x over
+#                           the live data before a GC; Go's default, 100, spent
+#                           more CPU on GC, see docs/operations.md)
+#   FERRETDB_GOMEMLIMIT     512MiB: its GOMEMLIMIT, the soft limit that makes the
+#                           GC run more often before the heap gets there
+#   FERRETDB_DEBUG_ADDR     - (none): 127.0.0.1:PORT serves FerretDB's debug
+#                           handler there (/debug/pprof, /debug/metrics); loopback only
 #   FERRETDB_START_TIMEOUT  seconds (30)
 #   FERRETDB_STOP_TIMEOUT   seconds before SIGKILL (30)
 set -euo pipefail
@@ -34,6 +41,9 @@ PORT="${FERRETDB_PORT:-27017}"
 LEVEL="${FERRETDB_LOG_LEVEL:-warn}"
 START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
 STOP_TIMEOUT="${FERRETDB_STOP_TIMEOUT:-30}"
+GO_GC="${FERRETDB_GOGC:-400}"
+GO_MEMLIMIT="${FERRETDB_GOMEMLIMIT:-512MiB}"
+DEBUG_ADDR="${FERRETDB_DEBUG_ADDR:--}"
 PG_URL="${FERRETDB_POSTGRES_URL:-postgres://postgres@127.0.0.1:${POSTGRES_PORT:-5433}/ferretdb}"
 # FerretDB 1.24 holds one PostgreSQL connection per statement of a multi-
 # statement update until the whole command ends (msg_update.go defers each
@@ -51,6 +61,10 @@ LOGFILE="$HOME_DIR/ferretdb.log"
 
 log() { printf 'ferretdb: %s\n' "$*" >&2; }
 die() { printf 'ferretdb: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ "$DEBUG_ADDR" == - || "$DEBUG_ADDR" =~ ^127\.0\.0\.1:[0-9]+$ ]] ||
+    die "FERRETDB_DEBUG_ADDR must be - or 127.0.0.1:PORT (loopback only), not '$DEBUG_ADDR'"
+[[ "$GO_GC" =~ ^([0-9]+|off)$ ]] || die "FERRETDB_GOGC must be a number or off, not '$GO_GC'"
 
 # Running = the pid file's process is alive and is a ferretdb on this dir (pids get reused).
 pid_of() {
@@ -126,15 +140,15 @@ cmd_start() {
     check_postgres
     mkdir -p "$HOME_DIR/state"
     # --telemetry=disable: otherwise it reports to a public beacon.
-    # --debug-addr=-: otherwise it takes 127.0.0.1:8088, which collides when
-    # several run at once (tests).
+    # --debug-addr=- (FERRETDB_DEBUG_ADDR unset): otherwise it takes
+    # 127.0.0.1:8088, which collides when several run at once (tests).
     # setsid: a Ctrl-C meant for the caller must not hit the database; the
     # caller stops it last.
-    setsid "$BIN" --handler=postgresql \
+    GOGC="$GO_GC" GOMEMLIMIT="$GO_MEMLIMIT" setsid "$BIN" --handler=postgresql \
         --postgresql-url="$FDB_PG_URL" \
         --state-dir="$HOME_DIR/state" \
         --listen-addr="127.0.0.1:$PORT" \
-        --debug-addr=- \
+        --debug-addr="$DEBUG_ADDR" \
         --telemetry=disable \
         --log-format=json --log-level="$LEVEL" \
         </dev/null >>"$LOGFILE" 2>&1 &

@@ -21,6 +21,9 @@
 #   KAFKA_TOPICS           name:partitions,... ("appointment.finished:6,appointment.finished.dlq:1");
 #                          replication factor = min(NODES, 3), min.insync.replicas = 2 with 3 nodes
 #   KAFKA_HEAP             max heap per node (512m for 1 node, 256m each for 3)
+#   KAFKA_JIT              c1: the client compiler only, a fast start (for tests,
+#                          whose brokers live seconds); full: C1 then C2, for a
+#                          broker that runs for hours (make run sets it)
 #   KAFKA_JAVA_OPTS        extra JVM options
 #   KAFKA_EXTRA_CONFIG     extra server.properties lines (newline separated)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (90)
@@ -146,11 +149,20 @@ scram_args() {
     done
 }
 
-# Serial GC and C1-only JIT: measured here, the same wall-clock start but ~30%
-# less CPU while starting (2.2 s instead of 3.0 s), which the services and
-# tests sharing this 2-core box get instead; a local broker never runs long
-# enough for C2 to pay off.
-JAVA_OPTS=(-Xmx"$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError
+# Serial GC. JIT: C1 only (KAFKA_JIT=c1, the default) was measured here to
+# start in the same wall-clock time with ~30% less CPU (2.2 s instead of
+# 3.0 s), which the services and tests sharing this 2-core box get instead: a
+# test's broker never runs long enough for C2 to pay off. C2 (full) spends
+# CPU compiling for the first minutes of traffic and uses 20-40% less per
+# consultation after that: right for make run's broker, which runs for hours
+# (docs/operations.md, "Local stack settings").
+JIT="${KAFKA_JIT:-c1}"
+case "$JIT" in
+    c1) JIT_OPTS=(-XX:TieredStopAtLevel=1) ;;
+    full) JIT_OPTS=() ;;
+    *) die "KAFKA_JIT must be c1 or full, not '$JIT'" ;;
+esac
+JAVA_OPTS=(-Xmx"$HEAP" -XX:+UseSerialGC "${JIT_OPTS[@]}" -XX:+ExitOnOutOfMemoryError
     -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true)
 # shellcheck disable=SC2206  # word splitting of user-supplied options is intended
 [[ -n "${KAFKA_JAVA_OPTS:-}" ]] && JAVA_OPTS+=(${KAFKA_JAVA_OPTS})

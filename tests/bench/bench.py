@@ -82,6 +82,15 @@ DB_N = int(os.environ.get("BENCH_DB_N", "1000"))
 REGISTRY_PAIRS = int(os.environ.get("BENCH_REGISTRY_PAIRS", "1000"))
 # Idempotency keys the explain step gives idempotency_keys (see explain).
 IDEM_KEYS = 20000
+# The broker's JIT (deploy/kafka/kafka.sh's KAFKA_JIT): c1 unless set. make
+# run's broker, which runs for hours, has C2 too (full); in a bench of a few
+# minutes C2's compiling cost more broker CPU per consultation than its code
+# saved (docs/operations.md, "Local stack settings"). C2 compiles the hot
+# paths during the first minutes of traffic, at a CPU cost that would land on
+# the first steps: with KAFKA_JIT=full the broker gets this many seconds of
+# raw produce/consume traffic first (0: none).
+os.environ.setdefault("KAFKA_JIT", "c1")
+KAFKA_WARMUP_S = float(os.environ.get("BENCH_KAFKA_WARMUP", "40"))
 ALL_STEPS = ("ceiling", "start", "slow", "pairs", "grown", "kafka", "db")
 SLOW_CLIENTS = int(os.environ.get("BENCH_SLOW_CLIENTS", "200"))
 SLOW_REQUESTS = 100
@@ -241,6 +250,7 @@ class Bench:
                        "rates": RATES, "preload": PRELOAD, "seed_threads": SEED_THREADS,
                        "list_n": LIST_N, "list_seconds": LIST_SECONDS, "kafka_n": KAFKA_N, "relay_n": RELAY_N, "db_n": DB_N,
                        "loadgen_conns": LOADGEN_CONNS, "cores": os.cpu_count(),
+                       "kafka_jit": os.environ["KAFKA_JIT"],
                        "loadavg_at_start": os.getloadavg()[0]},
         }
         self.t_start = time.monotonic()
@@ -895,6 +905,23 @@ class Bench:
                 f"{row.get('nodes', row.get('error'))} {row.get('indexes', '')}")
         self.r["queries"] = out
 
+    def warm_broker(self) -> None:
+        """What a broker that has run for a while has: its hot paths compiled
+        by C2 (KAFKA_JIT=full), so that the steps measure that broker and not
+        the compiler."""
+        if os.environ["KAFKA_JIT"] != "full" or KAFKA_WARMUP_S <= 0:
+            return
+        t0, rounds = time.monotonic(), 0
+        self.kafka.create_topic("bench.warmup", 6)
+        while time.monotonic() - t0 < KAFKA_WARMUP_S:
+            # each round appends N and reads the topic's first N (a fresh group)
+            tool("kafka_raw", "produce", self.kafka.bootstrap, "bench.warmup", KAFKA_N * 10)
+            tool("kafka_raw", "consume", self.kafka.bootstrap, "bench.warmup", KAFKA_N * 10)
+            rounds += 1
+        self.r["kafka_warmup_seconds"] = round(time.monotonic() - t0, 1)
+        log(f"broker warmed up (C2): {rounds} rounds of {KAFKA_N * 10} events in "
+            f"{self.r['kafka_warmup_seconds']} s")
+
     # ---- steps: Kafka paths
 
     def kafka_paths(self) -> None:
@@ -1344,6 +1371,7 @@ class Bench:
             unknown = set(STEPS) - set(ALL_STEPS)
             if unknown:
                 raise ValueError(f"BENCH_STEPS: unknown {sorted(unknown)}; steps: {ALL_STEPS}")
+            self.warm_broker()
             for name, fn in (("ceiling", self.ceiling), ("start", self.start_only),
                              ("slow", self.slow_clients),
                              ("pairs", self.pairs_empty), ("grown", self.grown),

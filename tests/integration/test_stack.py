@@ -54,6 +54,38 @@ def test_kafka_survives_sigkill(stack):
     assert [(m.key, m.value) for m in again] == [(key, b"x")]
 
 
+def java_cmdline(pidfile: Path) -> list[str]:
+    return (Path("/proc") / pidfile.read_text().strip() / "cmdline").read_bytes().decode().split("\0")
+
+
+def test_kafka_jit_knob(stack, tmp_path):
+    """Tests' brokers start with C1 only (KAFKA_JIT=c1, the default: a fast
+    start); make run and make bench ask for C2 too (full); anything else is
+    refused before a JVM starts."""
+    assert "-XX:TieredStopAtLevel=1" in java_cmdline(stack.kafka.home / "node1" / "kafka.pid")
+    r = subprocess.run(["bash", str(ROOT / "deploy" / "kafka" / "kafka.sh"), "status"],
+                       env={**os.environ, "KAFKA_HOME_DIR": str(tmp_path), "KAFKA_JIT": "c2"},
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "KAFKA_JIT must be c1 or full, not 'c2'" in r.stderr, r
+    run_local = (ROOT / "deploy" / "run-local.sh").read_text()
+    assert 'export KAFKA_JIT="${KAFKA_JIT:-full}"' in run_local
+
+
+def test_ferretdb_go_runtime_and_debug_addr(stack):
+    """FerretDB runs with GOGC=400 and GOMEMLIMIT=512MiB (ferretdb.sh), its
+    debug handler off; FERRETDB_DEBUG_ADDR takes loopback addresses only."""
+    pid = (stack.ferretdb.home / "ferretdb.pid").read_text().strip()
+    env = dict(kv.split("=", 1) for kv in
+               Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in kv)
+    assert (env.get("GOGC"), env.get("GOMEMLIMIT")) == ("400", "512MiB")
+    assert "--debug-addr=-" in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    for bad in ("0.0.0.0:8088", ":8088", "localhost:8088"):
+        r = subprocess.run(["bash", str(ROOT / "deploy" / "ferretdb" / "ferretdb.sh"), "status"],
+                           env={**os.environ, **stack.ferretdb.env, "FERRETDB_DEBUG_ADDR": bad},
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "loopback only" in r.stderr, (bad, r)
+
+
 def test_topics_created_with_partitions(stack):
     from confluent_kafka.admin import AdminClient
     md = AdminClient({"bootstrap.servers": stack.kafka.bootstrap}).list_topics(timeout=10)
@@ -191,6 +223,10 @@ def test_postgres_script_keeps_data_across_stop_and_kill(own_postgres):
     sock = pg.psql("SHOW unix_socket_directories").strip()
     assert "clinic-events-pg" in sock or sock.startswith(str(pg.home)), sock
     assert pg.psql("SHOW plan_cache_mode").strip() == "force_custom_plan"  # see gin-twins.sql
+    # The speed settings keep every commit durable (postgres.sh): a kill -9
+    # below, or a power loss, loses nothing acknowledged.
+    for durable in ("fsync", "synchronous_commit", "full_page_writes"):
+        assert pg.psql(f"SHOW {durable}").strip() == "on", durable
     data = Path(pg_sh(pg, "datadir").stdout.strip())
     if os.geteuid() == 0:  # run as the postgres user, which owns the data
         st = data.stat()

@@ -313,6 +313,41 @@ START_TEST(test_check_accepts_sasl_settings_without_leaking_the_password)
 }
 END_TEST
 
+static const char *conf_value(rd_kafka_conf_t *conf, const char *name, char *out, size_t n)
+{
+    ck_assert_int_eq(rd_kafka_conf_get(conf, name, out, &n), RD_KAFKA_CONF_OK);
+    return out;
+}
+
+START_TEST(test_config_file_overrides_a_clients_tuning)
+{
+    const kafka_setting tuning[] = {{"linger.ms", "2"}, {"fetch.wait.max.ms", "100"}, {NULL, NULL}};
+    char err[256] = "", v[64];
+    rd_kafka_conf_t *conf = kafka_conf_new("127.0.0.1:1", "t", tuning, err, sizeof err);
+    ck_assert_ptr_nonnull(conf);
+    ck_assert_str_eq(conf_value(conf, "linger.ms", v, sizeof v), "2");
+    ck_assert_str_eq(conf_value(conf, "fetch.wait.max.ms", v, sizeof v), "100");
+    rd_kafka_conf_destroy(conf);
+
+    write_text(conf_file, "linger.ms=7\n");
+    kafka_security s;
+    kafka_security_opts o = {.config_file = conf_file};
+    ck_assert_int_eq(kafka_security_init(&s, &o, err, sizeof err), 0);
+    kafka_use_security(&s);
+    conf = kafka_conf_new("127.0.0.1:1", "t", tuning, err, sizeof err);
+    kafka_use_security(NULL);
+    ck_assert_ptr_nonnull(conf);
+    ck_assert_str_eq(conf_value(conf, "linger.ms", v, sizeof v), "7");
+    ck_assert_str_eq(conf_value(conf, "fetch.wait.max.ms", v, sizeof v), "100");
+    rd_kafka_conf_destroy(conf);
+    kafka_security_destroy(&s);
+
+    const kafka_setting bad[] = {{"linger.ms", "not a number"}, {NULL, NULL}};
+    ck_assert_ptr_null(kafka_conf_new("127.0.0.1:1", "t", bad, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "linger.ms"));
+}
+END_TEST
+
 static Suite *kafka_security_suite(void)
 {
     Suite *s = suite_create("kafka_security");
@@ -337,6 +372,7 @@ static Suite *kafka_security_suite(void)
     tcase_add_test(tc, test_check_refuses_a_property_librdkafka_does_not_know);
     tcase_add_test(tc, test_check_refuses_a_ca_file_that_is_no_certificate);
     tcase_add_test(tc, test_check_accepts_sasl_settings_without_leaking_the_password);
+    tcase_add_test(tc, test_config_file_overrides_a_clients_tuning);
     suite_add_tcase(s, tc);
     return s;
 }
