@@ -19,7 +19,7 @@ typedef struct appt_api {
     char currency[EVENT_CURRENCY_LEN];
     int64_t max_consultation_ms; /* MAX_CONSULTATION_HOURS: a finish past it is 422 */
     int64_t idem_ttl_ms;         /* IDEMPOTENCY_TTL_S: an older key is as good as absent */
-    registry reg; /* the physicians and patients a start must name */
+    registry reg;                /* the physicians and patients a start must name */
 } appt_api;
 
 /* The routes, the readiness checks (mongodb, needed; kafka, reported), the

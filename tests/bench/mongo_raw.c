@@ -172,7 +172,8 @@ static int finish_one(const appt *a, int64_t retry_at_ms, bson_error_t *err)
 {
     appt out;
     appt_finish_outcome outcome;
-    if (appt_store_finish(adb, a, true, INT64_C(24) * 3600000, retry_at_ms, &out, &outcome, err) != 0)
+    if (appt_store_finish(adb, a, true, INT64_C(24) * 3600000, retry_at_ms, &out, &outcome, err) !=
+        0)
         return -1;
     if (outcome == APPT_FINISH_DONE)
         return 0;
