@@ -108,7 +108,7 @@ static int setup_coll(mongo_db *db, const char *coll, const char *const *fields,
         return 0;
     bson_t arr = BSON_INITIALIZER; /* the createIndexes "indexes" array */
     for (size_t i = 0; i < n; i++) {
-        char key[16], name[64];
+        char key[24], name[64]; /* key: any size_t in decimal */
         snprintf(key, sizeof key, "%zu", i);
         snprintf(name, sizeof name, "%s_1", fields[i]);
         bson_t spec, keys;

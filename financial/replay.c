@@ -61,7 +61,7 @@ void replays_free(replays *r)
 
 /* The headers a replay reads, copied out of a stored record. */
 typedef struct stored_headers {
-    char ce_type[128], ce_id[128], ce_source[256];
+    char ce_type[256], ce_id[256], ce_source[256]; /* as long as a stored value */
 } stored_headers;
 
 /* The stored message of doc: its value (borrowed from doc) and the three
