@@ -1070,6 +1070,9 @@ class Bench:
         put("services_net_cpu_us_per_consultation", lambda: best["services_net_cpu_us_per_pair"])
         for k in ("appointment", "financial", "ferretdb", "postgres", "kafka"):
             put(f"{k}_cpu_us_per_consultation", lambda k=k: best[f"{k}_cpu_us_per_pair"])
+        # The database side as one figure (FerretDB + PostgreSQL), the one to watch.
+        put("db_cpu_us_per_consultation",
+            lambda: best["ferretdb_cpu_us_per_pair"] + best["postgres_cpu_us_per_pair"])
         put("db_round_trips_per_consultation", lambda: best["db_round_trips_per_pair"])
         if big and r.get("lists"):
             put(f"list_p50_ms_max_{big}", lambda: max(x["p50_ms"] for x in r["lists"] if x["target"]))
