@@ -236,12 +236,8 @@ void registry_handle_get(http_req *req)
         return;
     void *record = xmalloc(k->store->coll.item_size);
     bson_error_t err;
-    int rc = registry_store_get(db_of(req), k->store, id, record, &err);
-    if (rc < 0)
-        http_reply_db_error(req, &err);
-    else if (rc == 0)
-        http_reply_problem(req, 404, "not-found", "id", k->not_found);
-    else
+    int found = registry_store_get(db_of(req), k->store, id, record, &err);
+    if (api_found_or_reply(req, found, &err, "id", k->not_found) == 0)
         reply_record(req, k, 200, record);
     free(record);
 }

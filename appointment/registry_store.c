@@ -95,37 +95,16 @@ const registry_kind registry_physicians = {
 const registry_kind registry_patients = {
     {REG_PATIENTS_COLLECTION, patient_decode, sizeof(reg_patient)}, patient_to_bson};
 
-/* Creates coll and its indexes: the unique key, then active and specialty
- * (NULL: none). */
-static int setup(mongo_db *db, const char *coll, const char *unique, const char *second,
-                 bson_error_t *err)
-{
-    if (mongo_db_create_collection(db, coll, err) != 0)
-        return -1;
-    bson_t idx = BSON_INITIALIZER, spec, key;
-    const char *fields[] = {unique, "active", second};
-    char name[4];
-    for (size_t i = 0; i < 3 && fields[i]; i++) {
-        snprintf(name, sizeof name, "%zu", i);
-        BSON_APPEND_DOCUMENT_BEGIN(&idx, name, &spec);
-        BSON_APPEND_DOCUMENT_BEGIN(&spec, "key", &key);
-        BSON_APPEND_INT32(&key, fields[i], 1);
-        bson_append_document_end(&spec, &key);
-        BSON_APPEND_UTF8(&spec, "name", fields[i]);
-        if (i == 0)
-            BSON_APPEND_BOOL(&spec, "unique", true);
-        bson_append_document_end(&idx, &spec);
-    }
-    int rc = mongo_db_create_indexes(db, coll, &idx, err);
-    bson_destroy(&idx);
-    return rc;
-}
-
 int registry_store_init(mongo_db *db, bson_error_t *err)
 {
-    if (setup(db, REG_PHYSICIANS_COLLECTION, "license_key", "specialty", err) != 0)
+    /* The unique key, then the list filters. */
+    static const mongo_field_index physicians[] = {{"license_key", "license_key", true},
+                                                   {"active", "active", false},
+                                                   {"specialty", "specialty", false}};
+    static const mongo_field_index patients[] = {{"cpf", "cpf", true}, {"active", "active", false}};
+    if (mongo_db_setup_collection(db, REG_PHYSICIANS_COLLECTION, physicians, 3, err) != 0)
         return -1;
-    return setup(db, REG_PATIENTS_COLLECTION, "cpf", NULL, err);
+    return mongo_db_setup_collection(db, REG_PATIENTS_COLLECTION, patients, 2, err);
 }
 
 int registry_store_get(mongo_db *db, const registry_kind *k, const char *id, void *record,

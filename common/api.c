@@ -38,12 +38,8 @@ void api_handle_get(http_req *req, const api_ctx *ctx)
         return;
     void *item = xmalloc(r->docs->item_size);
     bson_error_t err;
-    int rc = mongo_get(ctx->db, r->docs, id, item, &err);
-    if (rc < 0)
-        http_reply_db_error(req, &err);
-    else if (rc == 0)
-        http_reply_problem(req, 404, "not-found", field, r->not_found);
-    else
+    int found = mongo_get(ctx->db, r->docs, id, item, &err);
+    if (api_found_or_reply(req, found, &err, field, r->not_found) == 0)
         api_reply_item(req, 200, item, r->append, NULL);
     free(item);
 }
@@ -77,6 +73,18 @@ void api_list(http_req *req, const api_ctx *ctx, const void *query, int limit)
         buf_free(&b);
     }
     free(p.items);
+}
+
+int api_found_or_reply(http_req *req, int found, const bson_error_t *err, const char *field,
+                       const char *not_found)
+{
+    if (found > 0)
+        return 0;
+    if (found < 0)
+        http_reply_db_error(req, err);
+    else
+        http_reply_problem(req, 404, "not-found", field, not_found);
+    return -1;
 }
 
 int api_valid_or_reply(http_req *req, int rc, const problem *p)

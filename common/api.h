@@ -76,6 +76,12 @@ void api_list(http_req *req, const api_ctx *ctx, const void *query, int limit);
 /* rc is a validator's result (0, or -1 with *p): replies *p unless it is 0. */
 int api_valid_or_reply(http_req *req, int rc, const problem *p);
 
+/* found is a lookup's result by id (1 found, 0 not, -1 with *err): returns 0
+ * when found, else replies (the database error, or 404 naming field with
+ * detail not_found) and returns -1. */
+int api_found_or_reply(http_req *req, int found, const bson_error_t *err, const char *field,
+                       const char *not_found);
+
 /* ---- JSON fields: each appends ,"key":value (key is a literal) ---- */
 
 void api_json_str(buf *out, const char *key, const char *s); /* NULL: null */

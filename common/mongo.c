@@ -386,6 +386,30 @@ int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexe
     return ok ? 0 : -1;
 }
 
+int mongo_db_setup_collection(mongo_db *db, const char *coll, const mongo_field_index *idx,
+                              size_t n, bson_error_t *err)
+{
+    if (mongo_db_create_collection(db, coll, err) != 0)
+        return -1;
+    bson_t arr = BSON_INITIALIZER; /* the createIndexes "indexes" array */
+    for (size_t i = 0; i < n; i++) {
+        char key[24]; /* any size_t in decimal */
+        snprintf(key, sizeof key, "%zu", i);
+        bson_t spec, keys;
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, key, &spec);
+        BSON_APPEND_DOCUMENT_BEGIN(&spec, "key", &keys);
+        BSON_APPEND_INT32(&keys, idx[i].field, 1);
+        bson_append_document_end(&spec, &keys);
+        BSON_APPEND_UTF8(&spec, "name", idx[i].name);
+        if (idx[i].unique)
+            BSON_APPEND_BOOL(&spec, "unique", true);
+        bson_append_document_end(&arr, &spec);
+    }
+    int rc = n > 0 ? mongo_db_create_indexes(db, coll, &arr, err) : 0;
+    bson_destroy(&arr);
+    return rc;
+}
+
 int mongo_db_create_collection(mongo_db *db, const char *coll, bson_error_t *err)
 {
     enum { NAMESPACE_EXISTS = 48 };

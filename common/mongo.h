@@ -152,6 +152,18 @@ int mongo_db_create_indexes(mongo_db *db, const char *coll, const bson_t *indexe
  * -1 with err. */
 int mongo_db_create_collection(mongo_db *db, const char *coll, bson_error_t *err);
 
+/* One single-field ascending index of a collection. */
+typedef struct mongo_field_index {
+    const char *name;
+    const char *field;
+    bool unique;
+} mongo_field_index;
+
+/* mongo_db_create_collection(coll), then its n single-field indexes idx[0..n)
+ * (mongo_db_create_indexes). Returns 0, or -1 with err. */
+int mongo_db_setup_collection(mongo_db *db, const char *coll, const mongo_field_index *idx,
+                              size_t n, bson_error_t *err);
+
 /* Copies the string the iterator is on into out[outlen], truncating; "" if it
  * is not a string. Cannot fail. */
 void mongo_iter_str(const bson_iter_t *it, char *out, size_t outlen);

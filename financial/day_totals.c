@@ -26,21 +26,13 @@ static void month_of(const char *day, char month[DAY_MONTH_LEN])
     snprintf(month, DAY_MONTH_LEN, "%.7s", day);
 }
 
-/* Creates coll and its `month` index: a summary reads a month's documents by
- * that equality (FerretDB serves nothing else from an index). */
-static int setup_coll(mongo_db *db, const char *coll, bson_error_t *err)
-{
-    if (mongo_db_create_collection(db, coll, err) != 0)
-        return -1;
-    bson_t *idx = BCON_NEW("0", "{", "key", "{", "month", BCON_INT32(1), "}", "name", "month", "}");
-    int rc = mongo_db_create_indexes(db, coll, idx, err);
-    bson_destroy(idx);
-    return rc;
-}
-
 int day_totals_setup(mongo_db *db, bson_error_t *err)
 {
-    return setup_coll(db, DAY_GEN_COLLECTION, err) || setup_coll(db, DAY_TOTALS_COLLECTION, err)
+    /* A summary reads a month's documents by that equality (FerretDB serves
+     * nothing else from an index). */
+    static const mongo_field_index month[] = {{"month", "month", false}};
+    return mongo_db_setup_collection(db, DAY_GEN_COLLECTION, month, 1, err) ||
+                   mongo_db_setup_collection(db, DAY_TOTALS_COLLECTION, month, 1, err)
                ? -1
                : 0;
 }

@@ -168,15 +168,7 @@ static int find_or_reply(http_req *req, bson_t *doc)
         return -1;
     bson_error_t err;
     int found = dead_letters_find(app->svc.db, id, doc, &err);
-    if (found < 0) {
-        http_reply_db_error(req, &err);
-        return -1;
-    }
-    if (found == 0) {
-        http_reply_problem(req, 404, "not-found", "id", "no dead letter with this id");
-        return -1;
-    }
-    return 0;
+    return api_found_or_reply(req, found, &err, "id", "no dead letter with this id");
 }
 
 /* The request's body as an object ({} when empty): 0, or -1 replied. */
@@ -389,15 +381,7 @@ static int job_or_reply(http_req *req, char *id, replay_job *j)
         return -1;
     bson_error_t err;
     int found = replays_get(app->replays, id, j, &err);
-    if (found < 0) {
-        http_reply_db_error(req, &err);
-        return -1;
-    }
-    if (found == 0) {
-        http_reply_problem(req, 404, "not-found", "id", "no replay job with this id");
-        return -1;
-    }
-    return 0;
+    return api_found_or_reply(req, found, &err, "id", "no replay job with this id");
 }
 
 void dead_letter_api_job_get(http_req *req)

@@ -97,42 +97,14 @@ void dead_letters_decode(const bson_t *doc, void *item)
     bsonread_doc(doc, record_fields, BSONREAD_COUNT(record_fields), item);
 }
 
-/* Creates coll if missing, then its indexes on each of fields (one field
- * each; unique for the first when first_unique). */
-static int setup_coll(mongo_db *db, const char *coll, const char *const *fields, size_t n,
-                      bool first_unique, bson_error_t *err)
-{
-    if (mongo_db_create_collection(db, coll, err) != 0)
-        return -1;
-    if (n == 0)
-        return 0;
-    bson_t arr = BSON_INITIALIZER; /* the createIndexes "indexes" array */
-    for (size_t i = 0; i < n; i++) {
-        char key[24], name[64]; /* key: any size_t in decimal */
-        snprintf(key, sizeof key, "%zu", i);
-        snprintf(name, sizeof name, "%s_1", fields[i]);
-        bson_t spec, keys;
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, key, &spec);
-        BSON_APPEND_DOCUMENT_BEGIN(&spec, "key", &keys);
-        BSON_APPEND_INT32(&keys, fields[i], 1);
-        bson_append_document_end(&spec, &keys);
-        BSON_APPEND_UTF8(&spec, "name", name);
-        if (i == 0 && first_unique)
-            BSON_APPEND_BOOL(&spec, "unique", true);
-        bson_append_document_end(&arr, &spec);
-    }
-    int rc = mongo_db_create_indexes(db, coll, &arr, err);
-    bson_destroy(&arr);
-    return rc;
-}
-
 int dead_letters_setup(mongo_db *db, bson_error_t *err)
 {
-    static const char *const letters[] = {"id", "reason", "status"};
-    static const char *const jobs[] = {"status"};
-    return setup_coll(db, DEAD_LETTERS_COLLECTION, letters, 3, true, err) ||
-                   setup_coll(db, DEAD_LETTER_REPLAYS_COLLECTION, jobs, 1, false, err) ||
-                   setup_coll(db, AUDIT_COLLECTION, NULL, 0, false, err)
+    static const mongo_field_index letters[] = {
+        {"id_1", "id", true}, {"reason_1", "reason", false}, {"status_1", "status", false}};
+    static const mongo_field_index jobs[] = {{"status_1", "status", false}};
+    return mongo_db_setup_collection(db, DEAD_LETTERS_COLLECTION, letters, 3, err) ||
+                   mongo_db_setup_collection(db, DEAD_LETTER_REPLAYS_COLLECTION, jobs, 1, err) ||
+                   mongo_db_setup_collection(db, AUDIT_COLLECTION, NULL, 0, err)
                ? -1
                : 0;
 }
