@@ -87,7 +87,6 @@ int appt_finished_oldest_pending(mongo_db *db, bool *any, int64_t *oldest_ms, bs
         ms = mongo_iter_int(&time);
     int rc = !found && mongoc_cursor_error(cur, err) ? -1 : 0;
     mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
     bson_destroy(opts);
     bson_destroy(filter);

@@ -143,7 +143,9 @@ int appt_store_insert(mongo_db *db, buckets *bk, const appt *a, bson_error_t *er
     bson_t doc = BSON_INITIALIZER;
     appt_to_bson(a, &doc);
     BSON_APPEND_UTF8(&doc, BUCKET_FIELD, refs[0].day);
-    int rc = mongo_insert(db, APPT_COLLECTION, &doc, err);
+    /* Fixed keys; the ids checked by appt_request, the currency by the
+     * configuration or the registry. */
+    int rc = mongo_insert_trusted(db, APPT_COLLECTION, &doc, err);
     bson_destroy(&doc);
     return rc;
 }
@@ -186,7 +188,6 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
     }
     bson_destroy(&reply);
     mongoc_find_and_modify_opts_destroy(opts);
-    mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
     return rc;
 }
@@ -298,12 +299,18 @@ static void add_published(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
     /* Filtered on {_id} alone: no other condition is needed (an appointment
      * is finished once, and nothing sets a published entry back to pending),
      * and an equality on _id is what every backend serves from an index. */
-    bson_t *sel = BCON_NEW("_id", BCON_UTF8(ids[i]));
-    bson_t *upd = BCON_NEW("$set", "{", "outbox.state", BCON_UTF8("published"), "}", "$unset", "{",
-                           "outbox_pending", BCON_UTF8(""), "}");
-    mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, NULL, NULL);
-    bson_destroy(upd);
-    bson_destroy(sel);
+    bson_t sel = BSON_INITIALIZER, upd = BSON_INITIALIZER, set, unset, opts;
+    BSON_APPEND_UTF8(&sel, "_id", ids[i]);
+    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+    BSON_APPEND_UTF8(&set, "outbox.state", "published");
+    bson_append_document_end(&upd, &set);
+    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$unset", &unset);
+    BSON_APPEND_UTF8(&unset, "outbox_pending", "");
+    bson_append_document_end(&upd, &unset);
+    mongo_opts_no_validate(&opts); /* our own keys, ids read from the database */
+    mongoc_bulk_operation_update_one_with_opts(bulk, &sel, &upd, &opts, NULL);
+    bson_destroy(&upd);
+    bson_destroy(&sel);
 }
 
 int appt_store_outbox_published(mongo_db *db, const char (*ids)[UUID_STR_LEN], size_t n,
@@ -339,7 +346,6 @@ int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int 
         appt_decode(doc, &out[count++]);
     int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
     mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
     bson_destroy(opts);
     bson_destroy(filter);

@@ -64,7 +64,6 @@ static void idem_unlock(mongo_db *db, const char *id, const char *expired_appt)
     bson_error_t err;
     if (!mongoc_collection_delete_one(coll, sel, NULL, NULL, &err))
         log_warn("cannot drop an idempotency key's renewal lock", "error", err.message, NULL);
-    mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
     bson_destroy(sel);
     bson_free(lock);
@@ -77,7 +76,6 @@ static int idem_replace(mongo_db *db, const char *id, const bson_t *doc, bson_er
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *coll = mongo_db_collection(db, c, APPT_IDEM_COLLECTION);
     int rc = mongoc_collection_replace_one(coll, filter, doc, NULL, NULL, err) ? 0 : -1;
-    mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
     bson_destroy(filter);
     return rc;

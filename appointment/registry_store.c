@@ -136,7 +136,6 @@ static int replace(mongo_db *db, const registry_kind *k, const char *id, int64_t
         rc = bson_iter_init_find(&it, &reply, "matchedCount") && mongo_iter_int(&it) > 0;
     }
     bson_destroy(&reply);
-    mongoc_collection_destroy(coll);
     mongo_db_push(db, c);
     bson_destroy(sel);
     return rc;

@@ -159,16 +159,21 @@ static void add_record(mongoc_bulk_operation_t *bulk, size_t k, void *ctx)
 {
     const note_ctx *nc = ctx;
     const bucket_ref *r = &nc->refs[nc->which[k]];
-    bson_t *sel = BCON_NEW("_id", BCON_UTF8(nc->keys[k]));
-    bson_t *upd =
-        BCON_NEW("$setOnInsert", "{", "scope", BCON_UTF8(r->scope), "day", BCON_UTF8(r->day), "}");
-    bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+    bson_t sel = BSON_INITIALIZER, upd = BSON_INITIALIZER, set, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&sel, "_id", nc->keys[k]);
+    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$setOnInsert", &set);
+    BSON_APPEND_UTF8(&set, "scope", r->scope);
+    BSON_APPEND_UTF8(&set, "day", r->day);
+    bson_append_document_end(&upd, &set);
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    /* Our own keys; scope and day are made of ids and dates checked before. */
+    BSON_APPEND_BOOL(&opts, "validate", false);
     /* Two writers racing on one new record: the loser's E11000 means it
      * exists, which mongo_bulk_write counts as applied. */
-    mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, opts, NULL);
-    bson_destroy(opts);
-    bson_destroy(upd);
-    bson_destroy(sel);
+    mongoc_bulk_operation_update_one_with_opts(bulk, &sel, &upd, &opts, NULL);
+    bson_destroy(&opts);
+    bson_destroy(&upd);
+    bson_destroy(&sel);
 }
 
 int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bson_error_t *err)

@@ -10,10 +10,29 @@
 #include "log.h"
 #include "metrics.h"
 
+/* The collection handles one pooled client has made: a handle copies the
+ * client's read and write settings and names, a few thousand instructions
+ * that every operation paid again. Only the thread holding the client
+ * touches its entry (the pool's lock orders one holder after the next). */
+typedef struct client_colls {
+    _Atomic(mongoc_client_t *) client; /* NULL: a free entry */
+    size_t n;
+    struct {
+        char *name;
+        mongoc_collection_t *handle;
+    } * colls;
+} client_colls;
+
 struct mongo_db {
     mongoc_client_pool_t *pool;
     char *dbname;
     atomic_uint_fast64_t commands;
+    /* One entry per client the pool may make. With minPoolSize the pool
+     * destroys idle clients, and a new one may reuse a freed address: then
+     * an entry is dropped when its client goes back (keep_colls false). */
+    client_colls *cache;
+    size_t ncache;
+    bool keep_colls;
 };
 
 /* Counts every command a pooled client starts: the round trips that the
@@ -85,15 +104,20 @@ mongo_db *mongo_db_new(const char *uri_str, const char *appname, int max_pool, c
      * the server is back after an outage. */
     if (!mongoc_uri_has_option(uri, MONGOC_URI_HEARTBEATFREQUENCYMS))
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 1000);
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, max_pool > 0 ? max_pool : 32);
+    int pool_size = max_pool > 0 ? max_pool : 32;
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, pool_size);
 
     mongo_db *db = xcalloc(1, sizeof *db);
+    db->ncache = (size_t)pool_size;
+    db->cache = xcalloc(db->ncache, sizeof *db->cache);
+    db->keep_colls = !mongoc_uri_has_option(uri, MONGOC_URI_MINPOOLSIZE);
     const char *name = mongoc_uri_get_database(uri);
     db->dbname = xstrdup(name && name[0] ? name : "clinic");
     db->pool = mongoc_client_pool_new(uri);
     mongoc_uri_destroy(uri);
     if (!db->pool) {
         snprintf(err, errlen, "the driver rejects the URI");
+        free(db->cache);
         free(db->dbname);
         free(db);
         return NULL;
@@ -119,11 +143,28 @@ void mongo_uri_redact(const char *uri, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s[redacted]%s", (int)(scheme + 3 - uri), uri, at);
 }
 
+/* Destroys e's handles and frees the entry for another client. */
+static void client_colls_drop(client_colls *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        mongoc_collection_destroy(e->colls[i].handle);
+        free(e->colls[i].name);
+    }
+    free(e->colls);
+    e->colls = NULL;
+    e->n = 0;
+    atomic_store(&e->client, NULL);
+}
+
 void mongo_db_free(mongo_db *db)
 {
     if (!db)
         return;
+    /* Before the pool destroys the clients the handles belong to. */
+    for (size_t i = 0; i < db->ncache; i++)
+        client_colls_drop(&db->cache[i]);
     mongoc_client_pool_destroy(db->pool);
+    free(db->cache);
     free(db->dbname);
     free(db);
 }
@@ -133,14 +174,50 @@ mongoc_client_t *mongo_db_pop(mongo_db *db)
     return mongoc_client_pool_pop(db->pool);
 }
 
+/* The entry of client, or NULL when it has none. */
+static client_colls *client_colls_of(mongo_db *db, const mongoc_client_t *client)
+{
+    for (size_t i = 0; i < db->ncache; i++)
+        if (atomic_load(&db->cache[i].client) == client)
+            return &db->cache[i];
+    return NULL;
+}
+
 void mongo_db_push(mongo_db *db, mongoc_client_t *client)
 {
+    if (!db->keep_colls) {
+        client_colls *e = client_colls_of(db, client);
+        if (e)
+            client_colls_drop(e);
+    }
     mongoc_client_pool_push(db->pool, client);
+}
+
+/* client's entry, made on its first use. NULL only if more clients exist
+ * than the pool's size, which the pool never makes. */
+static client_colls *client_colls_get(mongo_db *db, mongoc_client_t *client)
+{
+    client_colls *e = client_colls_of(db, client);
+    for (size_t i = 0; !e && i < db->ncache; i++) {
+        mongoc_client_t *none = NULL;
+        if (atomic_compare_exchange_strong(&db->cache[i].client, &none, client))
+            e = &db->cache[i];
+    }
+    return e;
 }
 
 mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client, const char *name)
 {
-    return mongoc_client_get_collection(client, db->dbname, name);
+    client_colls *e = client_colls_get(db, client);
+    if (!e)
+        abort();
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->colls[i].name, name) == 0)
+            return e->colls[i].handle;
+    e->colls = xrealloc(e->colls, (e->n + 1) * sizeof *e->colls);
+    e->colls[e->n].name = xstrdup(name);
+    e->colls[e->n].handle = mongoc_client_get_collection(client, db->dbname, name);
+    return e->colls[e->n++].handle;
 }
 
 bool mongo_db_default_write_concern(mongo_db *db)
@@ -169,7 +246,6 @@ int mongo_find_one(mongo_db *db, const char *coll, const bson_t *filter, bson_t 
     }
     mongoc_cursor_destroy(cur);
     bson_destroy(&opts);
-    mongoc_collection_destroy(handle);
     mongo_db_push(db, c);
     return rc;
 }
@@ -239,7 +315,6 @@ int mongo_page_fill(mongo_db *db, const char *coll, const bson_t *filter, const 
     }
     int rc = mongoc_cursor_error(cur, err) ? -1 : 0;
     mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(handle);
     mongo_db_push(db, c);
     bson_destroy(opts);
     bson_destroy(&f);
@@ -262,7 +337,6 @@ int mongo_find_each(mongo_db *db, const char *coll, const bson_t *filter, const 
     if (rc == 0 && mongoc_cursor_error(cur, err))
         rc = -1;
     mongoc_cursor_destroy(cur);
-    mongoc_collection_destroy(handle);
     mongo_db_push(db, c);
     bson_destroy(&opts);
     return rc;
@@ -294,7 +368,6 @@ int mongo_bulk_write(mongo_db *db, const char *coll, const bson_t *opts, size_t 
         bson_destroy(&reply);
         mongoc_bulk_operation_destroy(bulk);
     }
-    mongoc_collection_destroy(handle);
     mongo_db_push(db, c);
     bson_destroy(&o);
     return rc;
@@ -317,14 +390,35 @@ int64_t mongo_count(mongo_db *db, const char *coll, const bson_t *filter, bson_e
     return n;
 }
 
-int mongo_insert(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t *err)
+/* insert_one with opts (NULL: none). */
+static int insert(mongo_db *db, const char *coll, const bson_t *doc, const bson_t *opts,
+                  bson_error_t *err)
 {
     mongoc_client_t *c = mongo_db_pop(db);
     mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
-    bool ok = mongoc_collection_insert_one(handle, doc, NULL, NULL, err);
-    mongoc_collection_destroy(handle);
+    bool ok = mongoc_collection_insert_one(handle, doc, opts, NULL, err);
     mongo_db_push(db, c);
     return ok ? 0 : -1;
+}
+
+int mongo_insert(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t *err)
+{
+    return insert(db, coll, doc, NULL, err);
+}
+
+int mongo_insert_trusted(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t *err)
+{
+    bson_t opts;
+    mongo_opts_no_validate(&opts);
+    return insert(db, coll, doc, &opts, err);
+}
+
+void mongo_opts_no_validate(bson_t *opts)
+{
+    /* {"validate": false}: int32 length, a boolean element, the end. */
+    static const uint8_t no_validate[] = {16,  0,   0,   0,   0x08, 'v', 'a', 'l',
+                                          'i', 'd', 'a', 't', 'e',  0,   0,   0};
+    bson_init_static(opts, no_validate, sizeof no_validate);
 }
 
 int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const bson_t *update,
@@ -334,7 +428,6 @@ int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const b
     mongoc_collection_t *handle = mongo_db_collection(db, c, coll);
     bool ok = many ? mongoc_collection_update_many(handle, selector, update, NULL, NULL, err)
                    : mongoc_collection_update_one(handle, selector, update, NULL, NULL, err);
-    mongoc_collection_destroy(handle);
     mongo_db_push(db, c);
     return ok ? 0 : -1;
 }

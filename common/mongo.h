@@ -35,8 +35,9 @@ void mongo_uri_redact(const char *uri, char *out, size_t outlen);
 /* Borrow a client (blocks while all max_pool are in use) / give it back. */
 mongoc_client_t *mongo_db_pop(mongo_db *db);
 void mongo_db_push(mongo_db *db, mongoc_client_t *client);
-/* A handle on collection `name` of our database; mongoc_collection_destroy it
- * before pushing the client back. */
+/* A handle on collection `name` of our database, made by client: borrowed
+ * (never destroy it), valid until the client is pushed back. Each client
+ * keeps its handles for the next operation that borrows it. Cannot fail. */
 mongoc_collection_t *mongo_db_collection(mongo_db *db, mongoc_client_t *client, const char *name);
 /* True when MONGODB_URI sets no write concern (w, journal) of its own. */
 bool mongo_db_default_write_concern(mongo_db *db);
@@ -131,6 +132,14 @@ int64_t mongo_count(mongo_db *db, const char *coll, const bson_t *filter, bson_e
 /* Inserts doc into `coll`. Returns 0, or -1 with err (a duplicate _id is
  * mongo_error_is_duplicate(err)). */
 int mongo_insert(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t *err);
+/* The same for a doc whose keys are the caller's own and whose strings were
+ * checked before (UUIDs, codes, dates): skips the driver's client-side check
+ * of keys and UTF-8, a walk of the whole document per insert. */
+int mongo_insert_trusted(mongo_db *db, const char *coll, const bson_t *doc, bson_error_t *err);
+/* Sets *opts to {"validate": false} (static: never bson_destroy it), the
+ * opts of a write whose documents need no client-side check (see
+ * mongo_insert_trusted). Cannot fail. */
+void mongo_opts_no_validate(bson_t *opts);
 /* Applies update to the first (many: every) document of `coll` matching
  * selector. Returns 0, or -1 with err. */
 int mongo_update(mongo_db *db, const char *coll, const bson_t *selector, const bson_t *update,

@@ -131,7 +131,6 @@ static int update_one(mongo_db *db, const char *coll, const bson_t *sel, const b
         *matched = bson_iter_init_find(&it, &reply, "matchedCount") ? (int)mongo_iter_int(&it) : 0;
     }
     bson_destroy(&reply);
-    mongoc_collection_destroy(h);
     mongo_db_push(db, c);
     bson_destroy(&opts);
     return ok ? 0 : -1;
