@@ -21,11 +21,21 @@ struct outbox {
     metrics_counter failed;
     metrics_counter relayed;
     /* Acknowledged entries not yet marked published: filled by the delivery
-     * reports of one poll, written in one bulk update after it. Touched only
+     * reports, written in one bulk update (see ACK_DELAY_MS). Touched only
      * by the thread that polls (the outbox thread, then outbox_free's). */
     char (*acked)[UUID_STR_LEN];
     size_t nacked, capacked;
+    int64_t first_acked_ms; /* clock_mono_ms of acked[0]'s report */
 };
+
+/* The outbox thread marks acknowledged entries published once the oldest
+ * has waited ACK_DELAY_MS or ACK_BATCH are waiting: flat out, one bulk
+ * write then covers dozens of events instead of the one or two of each
+ * poll. An entry acknowledged but not yet marked when the process dies is
+ * published again by the relay under the same ce_id, as after a failed
+ * mark. */
+#define ACK_DELAY_MS 50
+#define ACK_BATCH 256
 
 /* What a delivery report needs to find its outbox entry. */
 typedef struct outbox_msg {
@@ -51,6 +61,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     bson_error_t err;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         metrics_inc(&ob->published);
+        if (ob->nacked == 0)
+            ob->first_acked_ms = clock_mono_ms();
         if (ob->nacked == ob->capacked) {
             ob->capacked = ob->capacked ? ob->capacked * 2 : 64;
             ob->acked = xrealloc(ob->acked, ob->capacked * sizeof *ob->acked);
@@ -71,7 +83,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* Marks the entries acknowledged since the last call published, in one
  * bulk write. On failure they stay pending: the relay publishes them again
  * under the same ce_id and the consumer's idempotent write absorbs the
- * duplicates. Called right after each poll, on the polling thread. */
+ * duplicates. Called on the polling thread, after a poll. */
 static void mark_acked(outbox *ob)
 {
     if (ob->nacked == 0)
@@ -236,8 +248,11 @@ static void *outbox_main(void *arg)
      * that also picks up what a crashed instance left pending. */
     int64_t next_relay = 0;
     while (!worker_stopping(&ob->thread)) {
-        rd_kafka_poll(ob->rk, 100);
-        mark_acked(ob);
+        int64_t due = ob->nacked ? ob->first_acked_ms + ACK_DELAY_MS - clock_mono_ms() : 100;
+        rd_kafka_poll(ob->rk, due <= 0 ? 0 : due < 100 ? (int)due : 100);
+        if (ob->nacked >= ACK_BATCH ||
+            (ob->nacked && clock_mono_ms() - ob->first_acked_ms >= ACK_DELAY_MS))
+            mark_acked(ob);
         if (clock_mono_ms() >= next_relay) {
             relay_due(ob);
             next_relay = clock_mono_ms() + ob->opts.relay_interval_ms;
