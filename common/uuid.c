@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-static void fill_random(unsigned char *p, size_t n)
+static void getrandom_all(unsigned char *p, size_t n)
 {
     while (n > 0) {
         ssize_t got = getrandom(p, n, 0);
@@ -20,6 +20,31 @@ static void fill_random(unsigned char *p, size_t n)
         }
         p += got;
         n -= (size_t)got;
+    }
+}
+
+/* Random bytes come from getrandom in blocks: a request draws five times (its
+ * id, its trace context, its appointment's or event's id), each a system call
+ * before. Per thread, so no lock; a byte is handed out once and then wiped.
+ * No service forks, so no two processes share a block. */
+#define RANDOM_BLOCK 512
+static _Thread_local unsigned char random_block[RANDOM_BLOCK];
+static _Thread_local size_t random_left;
+
+static void fill_random(unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        if (random_left == 0) {
+            getrandom_all(random_block, sizeof random_block);
+            random_left = sizeof random_block;
+        }
+        size_t k = n < random_left ? n : random_left;
+        unsigned char *from = random_block + sizeof random_block - random_left;
+        memcpy(p, from, k);
+        memset(from, 0, k);
+        random_left -= k;
+        p += k;
+        n -= k;
     }
 }
 

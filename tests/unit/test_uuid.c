@@ -175,6 +175,29 @@ START_TEST(test_v7_ids_from_concurrent_threads_are_unique_and_ordered_per_thread
 }
 END_TEST
 
+static void *make_v4_ids(void *arg)
+{
+    char(*mine)[UUID_STR_LEN] = arg;
+    for (int i = 0; i < PER_THREAD; i++)
+        uuid_v4(mine[i]);
+    return NULL;
+}
+
+/* Each thread draws from its own block of random bytes: no two blocks, and
+ * no two draws of one block, may give the same bytes. */
+START_TEST(test_v4_ids_from_concurrent_threads_do_not_repeat)
+{
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, make_v4_ids, thread_ids[i * PER_THREAD]), 0);
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    qsort(thread_ids, THREADS * PER_THREAD, UUID_STR_LEN, cmp_str);
+    for (int i = 1; i < THREADS * PER_THREAD; i++)
+        ck_assert_str_ne(thread_ids[i - 1], thread_ids[i]);
+}
+END_TEST
+
 START_TEST(test_v7_out_of_range_timestamps_still_make_valid_ids)
 {
     char id[UUID_STR_LEN];
@@ -297,6 +320,7 @@ static Suite *uuid_suite(void)
     tcase_add_test(tc, test_v7_clock_stepping_back_still_sorts_after);
     tcase_add_test(tc, test_v7_later_ms_sorts_after_and_takes_its_timestamp);
     tcase_add_test(tc, test_v7_ids_from_concurrent_threads_are_unique_and_ordered_per_thread);
+    tcase_add_test(tc, test_v4_ids_from_concurrent_threads_do_not_repeat);
     tcase_add_test(tc, test_v7_out_of_range_timestamps_still_make_valid_ids);
     tcase_add_test(tc, test_is_valid_accepts_lower_upper_and_mixed_case);
     tcase_add_test(tc, test_is_valid_rejects_wrong_length);
