@@ -57,6 +57,17 @@ void buf_putc(buf *b, char c)
     buf_append(b, &c, 1);
 }
 
+void buf_put_u64(buf *b, uint64_t n)
+{
+    char digits[20]; /* UINT64_MAX has 20 */
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    buf_append(b, digits + i, sizeof digits - i);
+}
+
 void buf_printf(buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct buf {
     char *ptr;  /* NUL-terminated contents; NULL until the first append */
@@ -21,6 +22,8 @@ void buf_reset(buf *b);
 void buf_append(buf *b, const char *data, size_t len);
 void buf_puts(buf *b, const char *s);
 void buf_putc(buf *b, char c);
+/* Appends n in decimal, without printf's parsing of a format. */
+void buf_put_u64(buf *b, uint64_t n);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Returns the contents as a NUL-terminated string ("" when empty); b still owns it. */
 const char *buf_cstr(buf *b);

@@ -23,39 +23,41 @@
 
 /* ---- finding the request's socket ---- */
 
-/* The address and port of an IPv4 or IPv6 socket address. Returns 0, or -1
- * for another family. */
-static int addr_port(const struct sockaddr_storage *sa, char *addr, size_t addrlen, int *port)
+/* The port of an IPv4 or IPv6 socket address, and where its address is.
+ * Returns 0, or -1 for another family. */
+static int sock_port(const struct sockaddr_storage *sa, int *port, const void **in_addr)
 {
-    const void *in_addr;
     if (sa->ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         *port = ntohs(in->sin_port);
-        in_addr = &in->sin_addr;
+        *in_addr = &in->sin_addr;
     } else if (sa->ss_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         *port = ntohs(in6->sin6_port);
-        in_addr = &in6->sin6_addr;
+        *in_addr = &in6->sin6_addr;
     } else {
         return -1;
     }
-    return inet_ntop(sa->ss_family, in_addr, addr, (socklen_t)addrlen) ? 0 : -1;
+    return 0;
 }
 
-/* True if fd is the connected socket of this request (peer and local port). */
+/* True if fd is the connected socket of this request (peer and local port).
+ * The ports are compared first: they tell most other sockets apart without
+ * formatting an address. */
 static bool fd_is_conn(int fd, const struct mg_request_info *ri)
 {
     struct sockaddr_storage sa;
     socklen_t n = sizeof sa;
     char addr[INET6_ADDRSTRLEN];
     int port = 0;
-    if (getpeername(fd, (struct sockaddr *)&sa, &n) != 0 ||
-        addr_port(&sa, addr, sizeof addr, &port) != 0 || port != ri->remote_port ||
+    const void *in_addr = NULL;
+    if (getpeername(fd, (struct sockaddr *)&sa, &n) != 0 || sock_port(&sa, &port, &in_addr) != 0 ||
+        port != ri->remote_port || !inet_ntop(sa.ss_family, in_addr, addr, sizeof addr) ||
         strcmp(addr, ri->remote_addr) != 0)
         return false;
     n = sizeof sa;
     return getsockname(fd, (struct sockaddr *)&sa, &n) == 0 &&
-           addr_port(&sa, addr, sizeof addr, &port) == 0 && port == ri->server_port;
+           sock_port(&sa, &port, &in_addr) == 0 && port == ri->server_port;
 }
 
 /* The request's socket, or -1. A worker thread serves one connection at a
