@@ -40,7 +40,9 @@ void log_kv(log_level level, const char *msg, ...)
     buf_init(&b);
     buf_puts(&b, "{\"ts\":");
     json_append_time(&b, clock_now_ms());
-    buf_printf(&b, ",\"level\":\"%s\",\"service\":", level_names[level]);
+    buf_puts(&b, ",\"level\":\"");
+    buf_puts(&b, level_names[level]);
+    buf_puts(&b, "\",\"service\":");
     json_append_cstr(&b, log_service);
     buf_puts(&b, ",\"msg\":");
     json_append_cstr(&b, msg);
