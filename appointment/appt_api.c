@@ -42,8 +42,10 @@ static void reply_appt(http_req *req, int status, const appt *a)
         api_reply_item(req, 200, a, append_appt, NULL);
         return;
     }
-    char location[64];
-    snprintf(location, sizeof location, "/appointments/%s", a->id);
+    static const char prefix[] = "/appointments/";
+    char location[sizeof prefix - 1 + UUID_STR_LEN];
+    memcpy(location, prefix, sizeof prefix - 1);
+    memcpy(location + sizeof prefix - 1, a->id, UUID_STR_LEN);
     const char *const hdr[] = {"Location", location, NULL};
     api_reply_item(req, status, a, append_appt, status == 201 ? hdr : NULL);
 }
