@@ -150,6 +150,16 @@ END_TEST
 enum { THREADS = 4, PER_THREAD = 1000 };
 static char thread_ids[THREADS * PER_THREAD][UUID_STR_LEN];
 
+/* Runs make(thread_ids[i * PER_THREAD ...]) on THREADS threads at once. */
+static void run_threads(void *(*make)(void *))
+{
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, make, thread_ids[i * PER_THREAD]), 0);
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+}
+
 static void *make_v7_ids(void *arg)
 {
     char(*mine)[UUID_STR_LEN] = arg;
@@ -160,11 +170,7 @@ static void *make_v7_ids(void *arg)
 
 START_TEST(test_v7_ids_from_concurrent_threads_are_unique_and_ordered_per_thread)
 {
-    pthread_t t[THREADS];
-    for (int i = 0; i < THREADS; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, make_v7_ids, thread_ids[i * PER_THREAD]), 0);
-    for (int i = 0; i < THREADS; i++)
-        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    run_threads(make_v7_ids);
     for (int i = 0; i < THREADS; i++)
         for (int j = 1; j < PER_THREAD; j++)
             ck_assert_int_lt(
@@ -187,11 +193,7 @@ static void *make_v4_ids(void *arg)
  * no two draws of one block, may give the same bytes. */
 START_TEST(test_v4_ids_from_concurrent_threads_do_not_repeat)
 {
-    pthread_t t[THREADS];
-    for (int i = 0; i < THREADS; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, make_v4_ids, thread_ids[i * PER_THREAD]), 0);
-    for (int i = 0; i < THREADS; i++)
-        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    run_threads(make_v4_ids);
     qsort(thread_ids, THREADS * PER_THREAD, UUID_STR_LEN, cmp_str);
     for (int i = 1; i < THREADS * PER_THREAD; i++)
         ck_assert_str_ne(thread_ids[i - 1], thread_ids[i]);
