@@ -13,9 +13,9 @@
 #                            Kafka, outbox relay and database-alone steps
 #   BENCH_REGISTRY_PAIRS (1000)  consultations over the sample registry, with
 #                            REGISTRY_CHECK on and off (the start step)
-#   KAFKA_JIT (c1)           the broker's JIT (deploy/kafka/kafka.sh); with full,
-#                            BENCH_KAFKA_WARMUP (40) seconds of raw Kafka traffic
-#                            first, so C2's compiling is not counted in the steps
+#   KAFKA_JIT (full)         the broker's JIT (deploy/kafka/kafka.sh), as make run's;
+#                            with full, BENCH_KAFKA_WARMUP (90) seconds of raw Kafka
+#                            traffic first, so C2's compiling is not counted in the steps
 # `tests/bench/run.sh profile` instead runs appointment under callgrind for
 # BENCH_PROFILE_PAIRS (500) pairs: var/bench/profile-<ts>.txt.
 set -euo pipefail
