@@ -126,6 +126,30 @@ static void mark_existing(const bson_t *reply, size_t first, size_t count, void 
     }
 }
 
+/* The opts of the billing writes, into *opts (bson_destroy it). The offsets
+ * are committed once a write returns: in a replica set the billings must then
+ * survive a failover, so ask for a majority unless the URI chose a write
+ * concern itself. */
+static void write_opts(mongo_db *db, bson_t *opts)
+{
+    bson_init(opts);
+    if (mongo_db_default_write_concern(db)) {
+        mongoc_write_concern_t *wc = mongoc_write_concern_new();
+        mongoc_write_concern_set_wmajority(wc, 10000);
+        mongoc_write_concern_append(wc, opts);
+        mongoc_write_concern_destroy(wc);
+    }
+}
+
+int billing_store_flush_marks(mongo_db *db, bson_error_t *err)
+{
+    bson_t opts;
+    write_opts(db, &opts);
+    int rc = day_totals_flush(db, &opts, err);
+    bson_destroy(&opts);
+    return rc;
+}
+
 int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
                               bson_error_t *err)
 {
@@ -136,16 +160,8 @@ int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size
     bucket_ref *refs = xmalloc(n * BILLING_MAX_REFS * sizeof *refs);
     for (size_t i = 0; i < n; i++)
         billing_store_bucket_refs(&bs[i], refs + i * BILLING_MAX_REFS);
-    /* The offsets are committed once this returns: in a replica set the
-     * billings must then survive a failover, so ask for a majority unless
-     * the URI chose a write concern itself. */
-    bson_t opts = BSON_INITIALIZER;
-    if (mongo_db_default_write_concern(db)) {
-        mongoc_write_concern_t *wc = mongoc_write_concern_new();
-        mongoc_write_concern_set_wmajority(wc, 10000);
-        mongoc_write_concern_append(wc, &opts);
-        mongoc_write_concern_destroy(wc);
-    }
+    bson_t opts;
+    write_opts(db, &opts);
     /* The end days, marked begun before the insert and done after it, the
      * "already billed" ones too (a writer that died between its insert and
      * its mark is repaired by the redelivery): day_totals.h says why. */

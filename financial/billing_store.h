@@ -89,6 +89,11 @@ void billing_store_bucket_refs(const billing *b, bucket_ref refs[BILLING_MAX_REF
 int billing_store_insert_many(mongo_db *db, buckets *bk, const billing *bs, size_t n, bool *created,
                               bson_error_t *err);
 
+/* Writes the calling thread's deferred day marks (day_totals_defer_ends):
+ * the consumer thread calls it when idle and before committing offsets.
+ * 0, or -1 with err (they stay deferred). */
+int billing_store_flush_marks(mongo_db *db, bson_error_t *err);
+
 /* Lists what q asks for, newest first (appointment id descending), into p, whose items (room
  * for p->limit billings) and limit the caller sets: fills p->n items, sets
  * p->more when more follow, and sets p->decode. A patient's billings are

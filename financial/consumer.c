@@ -14,6 +14,7 @@
 #include "billing_delay.h"
 #include "billing_store.h"
 #include "consumer_internal.h"
+#include "day_totals.h"
 #include "dead_letters.h"
 #include "kafka.h"
 #include "log.h"
@@ -344,17 +345,42 @@ static size_t poll_batch(consumer *c, rd_kafka_message_t **batch, size_t max)
     return n;
 }
 
+/* After a failed write of the deferred day marks, the next try waits
+ * this long (the database is likely down: the batches pause too). */
+#define FLUSH_RETRY_MS 1000
+
+/* Writes the deferred day marks; on failure they stay deferred (a later
+ * call writes them) and their days are recounted by summaries meanwhile. */
+static void flush_marks(consumer *c)
+{
+    int64_t now = clock_mono_ms();
+    if (c->paused || now < c->next_flush_ms)
+        return;
+    bson_error_t err;
+    if (billing_store_flush_marks(c->opts.db, &err) != 0) {
+        log_warn("day marks not written yet", "error", err.message, NULL);
+        c->next_flush_ms = now + FLUSH_RETRY_MS;
+    }
+}
+
 static void *consumer_main(void *arg)
 {
     consumer *c = arg;
     size_t max = c->opts.batch_max > 0 ? (size_t)c->opts.batch_max : BATCH_MAX_DEFAULT;
     rd_kafka_message_t **batch = xmalloc(max * sizeof *batch);
+    /* The day marks' ends ride on the next batch's begins
+     * (day_totals_defer_ends), and are written alone when a poll finds
+     * nothing and before offsets are committed, so that a summary sees a
+     * drained topic's days settled. */
+    day_totals_defer_ends(true);
     while (!worker_stopping(&c->thread)) {
         size_t n = poll_batch(c, batch, max);
         if (n > 0)
             handle_batch(c, batch, n);
         for (size_t i = 0; i < n; i++)
             rd_kafka_message_destroy(batch[i]);
+        if (n == 0 || commits_due(&c->commits, clock_mono_ms()))
+            flush_marks(c);
         commits_if_due(&c->commits);
         int64_t now = clock_mono_ms();
         if (c->paused && now >= c->next_try_ms)
@@ -364,6 +390,7 @@ static void *consumer_main(void *arg)
             c->next_lag_ms = clock_mono_ms() + LAG_REFRESH_MS;
         }
     }
+    flush_marks(c);
     free(batch);
     return NULL;
 }

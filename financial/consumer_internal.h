@@ -49,6 +49,7 @@ struct consumer {
     int64_t backoff_ms;          /* 0 after a success */
     int64_t next_try_ms;         /* monotonic time of the next probe */
     int64_t next_lag_ms;         /* monotonic time of the next lag refresh */
+    int64_t next_flush_ms;       /* no deferred day-mark write before (after a failure) */
     commits commits;             /* the offsets' commits (commits.h) */
     refusals refusals;           /* billings the database refuses (refusals.h) */
 

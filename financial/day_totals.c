@@ -54,35 +54,84 @@ size_t day_totals_distinct(char (*days)[BUCKET_DAY_LEN], size_t n)
     return k;
 }
 
+/* The calling thread's deferred end (day_totals_defer_ends): the days of
+ * its last write, not yet marked done, and the gen to mark them with. */
+static _Thread_local bool defer_ends;
+static _Thread_local char pending_days[DAY_TOTALS_DEFER_MAX][BUCKET_DAY_LEN];
+static _Thread_local size_t npending;
+static _Thread_local int64_t pending_gen;
+
+size_t day_marks_merge(const char (*ended)[BUCKET_DAY_LEN], size_t nended,
+                       const char (*begun)[BUCKET_DAY_LEN], size_t nbegun, day_mark *out)
+{
+    size_t i = 0, j = 0, n = 0;
+    while (i < nended || j < nbegun) {
+        int c = i == nended ? 1 : j == nbegun ? -1 : strcmp(ended[i], begun[j]);
+        day_mark *m = &out[n++];
+        memcpy(m->day, c <= 0 ? ended[i] : begun[j], BUCKET_DAY_LEN);
+        m->ends = c <= 0;
+        m->begins = c >= 0;
+        i += c <= 0;
+        j += c >= 0;
+    }
+    return n;
+}
+
 typedef struct mark_ctx {
-    const char (*days)[BUCKET_DAY_LEN];
-    const char *field; /* "begun" or "gen" */
-    int64_t seq;
+    const day_mark *marks;
+    int64_t begun, gen; /* the values of a mark that begins / ends */
 } mark_ctx;
 
-/* One upsert of this writer's document of day i: $max, not $set, so a
- * delayed write of an older value can never lower it. */
+/* One upsert of this writer's document of mark i's day: $max, not $set, so
+ * a delayed write of an older value can never lower it. */
 static void add_mark(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
 {
     const mark_ctx *m = ctx;
+    const day_mark *dm = &m->marks[i];
     char id[MARK_ID_LEN], month[DAY_MONTH_LEN];
-    snprintf(id, sizeof id, "%s/%s", m->days[i], writer_id);
-    month_of(m->days[i], month);
+    snprintf(id, sizeof id, "%s/%s", dm->day, writer_id);
+    month_of(dm->day, month);
     bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
-    bson_t *upd = BCON_NEW("$set", "{", "end_day", BCON_UTF8(m->days[i]), "month", BCON_UTF8(month),
-                           "}", "$max", "{", m->field, BCON_INT64(m->seq), "}");
+    bson_t upd = BSON_INITIALIZER, set, max;
+    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
+    BSON_APPEND_UTF8(&set, "end_day", dm->day);
+    BSON_APPEND_UTF8(&set, "month", month);
+    bson_append_document_end(&upd, &set);
+    BSON_APPEND_DOCUMENT_BEGIN(&upd, "$max", &max);
+    if (dm->begins)
+        BSON_APPEND_INT64(&max, "begun", m->begun);
+    if (dm->ends)
+        BSON_APPEND_INT64(&max, "gen", m->gen);
+    bson_append_document_end(&upd, &max);
     bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
-    mongoc_bulk_operation_update_one_with_opts(bulk, sel, upd, opts, NULL);
+    mongoc_bulk_operation_update_one_with_opts(bulk, sel, &upd, opts, NULL);
     bson_destroy(opts);
-    bson_destroy(upd);
+    bson_destroy(&upd);
     bson_destroy(sel);
 }
 
-static int mark(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
-                const char *field, int64_t seq, bson_error_t *err)
+/* Writes, in one bulk write, the end of this thread's pending days (if any)
+ * and the begun marks of days[0..n) (at seq). The pending end is cleared once
+ * written. */
+static int write_marks(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, int64_t seq,
+                       const bson_t *opts, bson_error_t *err)
 {
-    mark_ctx m = {days, field, seq};
-    return mongo_bulk_write(db, DAY_GEN_COLLECTION, opts, n, add_mark, NULL, &m, err);
+    if (npending + n == 0)
+        return 0;
+    day_mark *marks = xmalloc((npending + n) * sizeof *marks);
+    size_t nmarks =
+        day_marks_merge((const char(*)[BUCKET_DAY_LEN])pending_days, npending, days, n, marks);
+    mark_ctx m = {marks, seq, pending_gen};
+    int rc = mongo_bulk_write(db, DAY_GEN_COLLECTION, opts, nmarks, add_mark, NULL, &m, err);
+    free(marks);
+    if (rc == 0)
+        npending = 0;
+    return rc;
+}
+
+void day_totals_defer_ends(bool on)
+{
+    defer_ends = on;
 }
 
 int day_totals_begin(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
@@ -91,13 +140,40 @@ int day_totals_begin(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
     if (!writer_id[0])
         uuid_v4(writer_id);
     *seq = ++writer_seq;
-    return mark(db, days, n, opts, "begun", *seq, err);
+    return write_marks(db, days, n, *seq, opts, err);
+}
+
+int day_totals_flush(mongo_db *db, const bson_t *opts, bson_error_t *err)
+{
+    return write_marks(db, NULL, 0, 0, opts, err);
 }
 
 int day_totals_end(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
                    int64_t seq, bson_error_t *err)
 {
-    return mark(db, days, n, opts, "gen", seq, err);
+    /* Joined to the pending days: their writes are complete too, and a gen
+     * only has to grow once a write is, so the newest seq ends them all. */
+    day_mark *marks = xmalloc((npending + n) * sizeof *marks);
+    size_t nmarks =
+        day_marks_merge((const char(*)[BUCKET_DAY_LEN])pending_days, npending, days, n, marks);
+    int rc = 0;
+    if (defer_ends && nmarks <= DAY_TOTALS_DEFER_MAX) {
+        for (size_t i = 0; i < nmarks; i++)
+            memcpy(pending_days[i], marks[i].day, BUCKET_DAY_LEN);
+        npending = nmarks;
+        pending_gen = seq;
+    } else if (nmarks > 0) {
+        for (size_t i = 0; i < nmarks; i++) {
+            marks[i].ends = true;
+            marks[i].begins = false;
+        }
+        mark_ctx m = {marks, 0, seq};
+        rc = mongo_bulk_write(db, DAY_GEN_COLLECTION, opts, nmarks, add_mark, NULL, &m, err);
+        if (rc == 0)
+            npending = 0;
+    }
+    free(marks);
+    return rc;
 }
 
 void day_gen_add(day_gen *g, int64_t begun, int64_t gen)

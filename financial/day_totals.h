@@ -65,6 +65,32 @@ int day_totals_begin(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n,
 int day_totals_end(mongo_db *db, const char (*days)[BUCKET_DAY_LEN], size_t n, const bson_t *opts,
                    int64_t seq, bson_error_t *err);
 
+/* Deferred ends, for a thread that writes batch after batch (the
+ * consumer): once day_totals_defer_ends(true), the thread's day_totals_end
+ * only records its days (up to DAY_TOTALS_DEFER_MAX in all; more are written
+ * at once), and its next day_totals_begin writes that end and the new begun
+ * marks in one bulk write: a batch costs two round trips, not three. Until
+ * the end is written its days stay in flight, so summaries recount them:
+ * exact, only slower. day_totals_flush writes a recorded end alone (the
+ * consumer: when a poll finds nothing, and before it commits offsets); 0, or
+ * -1 with err (the end stays recorded). */
+#define DAY_TOTALS_DEFER_MAX 64
+void day_totals_defer_ends(bool on);
+int day_totals_flush(mongo_db *db, const bson_t *opts, bson_error_t *err);
+
+/* One writer mark of a day: the end of an earlier write, the begin of the
+ * next, or both. */
+typedef struct day_mark {
+    char day[BUCKET_DAY_LEN];
+    bool ends, begins;
+} day_mark;
+
+/* Merges the sorted distinct day lists ended[0..nended) and
+ * begun[0..nbegun) into out (room for nended + nbegun), one mark per day,
+ * sorted. Returns how many. Pure. */
+size_t day_marks_merge(const char (*ended)[BUCKET_DAY_LEN], size_t nended,
+                       const char (*begun)[BUCKET_DAY_LEN], size_t nbegun, day_mark *out);
+
 /* What the writers' marks of one day say (day_gen_add each of them). */
 typedef struct day_gen {
     int64_t sum;    /* of the writers' gens */

@@ -200,6 +200,37 @@ START_TEST(test_a_billing_row_folds_by_the_query_key_field)
 }
 END_TEST
 
+START_TEST(test_marks_merge_ends_and_begins_one_mark_per_day_sorted)
+{
+    const char ended[][BUCKET_DAY_LEN] = {"2026-01-02", "2026-01-05", "2026-03-01"};
+    const char begun[][BUCKET_DAY_LEN] = {"2025-12-31", "2026-01-05", "2026-02-01", "2026-03-02"};
+    day_mark out[7];
+    size_t n = day_marks_merge(ended, 3, begun, 4, out);
+    ck_assert_uint_eq(n, 6);
+    const char *days[] = {"2025-12-31", "2026-01-02", "2026-01-05",
+                          "2026-02-01", "2026-03-01", "2026-03-02"};
+    const bool ends[] = {false, true, true, false, true, false};
+    const bool begins[] = {true, false, true, true, false, true};
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_eq(out[i].day, days[i]);
+        ck_assert_msg(out[i].ends == ends[i] && out[i].begins == begins[i], "mark %zu", i);
+    }
+}
+END_TEST
+
+START_TEST(test_marks_merge_of_one_empty_list_is_the_other)
+{
+    const char days[][BUCKET_DAY_LEN] = {"2026-01-02", "2026-01-05"};
+    day_mark out[2];
+    ck_assert_uint_eq(day_marks_merge(days, 2, NULL, 0, out), 2);
+    ck_assert(out[0].ends && !out[0].begins && out[1].ends && !out[1].begins);
+    ck_assert_str_eq(out[1].day, "2026-01-05");
+    ck_assert_uint_eq(day_marks_merge(NULL, 0, days, 2, out), 2);
+    ck_assert(!out[0].ends && out[0].begins && !out[1].ends && out[1].begins);
+    ck_assert_uint_eq(day_marks_merge(NULL, 0, NULL, 0, out), 0);
+}
+END_TEST
+
 static Suite *day_totals_suite(void)
 {
     Suite *s = suite_create("day_totals");
@@ -217,6 +248,8 @@ static Suite *day_totals_suite(void)
     tcase_add_test(tc, test_a_total_overflowing_int64_is_total_too_large);
     tcase_add_test(tc, test_a_total_with_no_groups_or_a_broken_line_folds_what_it_can);
     tcase_add_test(tc, test_a_billing_row_folds_by_the_query_key_field);
+    tcase_add_test(tc, test_marks_merge_ends_and_begins_one_mark_per_day_sorted);
+    tcase_add_test(tc, test_marks_merge_of_one_empty_list_is_the_other);
     suite_add_tcase(s, tc);
     return s;
 }
