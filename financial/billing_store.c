@@ -354,7 +354,8 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
         bson_destroy(&filter);
     }
     bson_destroy(proj);
-    day_totals_query dq = {BILLING_COLLECTION, kf, q->currency};
+    day_totals_query dq = {BILLING_COLLECTION, kf, q->currency,
+                           r->has_from ? r->from_ms : INT64_MIN, r->has_to ? r->to_ms : INT64_MAX};
     if (rc == 0)
         rc = day_totals_fold(db, &dq, (const char(*)[BUCKET_DAY_LEN])whole, nwhole, &fold, err);
     free(whole);
