@@ -127,6 +127,12 @@ int64_t day_totals_day_start_ms(const char *day)
     return timefmt_days_from_civil((int64_t)y, m, d) * 86400000;
 }
 
+bool day_totals_day_whole(const char *day, int64_t from_ms, int64_t to_ms)
+{
+    int64_t start = day_totals_day_start_ms(day);
+    return from_ms <= start && start <= to_ms - 86400000;
+}
+
 static int64_t month_start_ms(const char *month, unsigned later)
 {
     unsigned y = 0, m = 0;
@@ -245,6 +251,8 @@ typedef struct fold_ctx {
     size_t n;
     day_month *months; /* sorted by month */
     size_t nmonths;
+    day_slot *marked; /* whole days only marks name, until merged into slots */
+    size_t nmarked, capmarked;
     billing_fold *f; /* where stored totals fold */
 } fold_ctx;
 
@@ -280,19 +288,42 @@ static day_doc read_day_doc(const bson_t *doc)
     return d;
 }
 
-/* mongo_find_each over DAY_GEN_COLLECTION: a mark counts for its day and
- * for its month (whose sum takes every mark, of a day folded or not). */
+/* The slot of a whole day of the range that only a mark names (its bucket
+ * record missing), made at its first mark; NULL for a day not whole. */
+static day_slot *marked_slot_of(fold_ctx *c, const char *day)
+{
+    for (size_t i = 0; i < c->nmarked; i++)
+        if (strcmp(c->marked[i].day, day) == 0)
+            return &c->marked[i];
+    if (strlen(day) != BUCKET_DAY_LEN - 1 || !day_totals_day_whole(day, c->q->from_ms, c->q->to_ms))
+        return NULL;
+    if (c->nmarked == c->capmarked) {
+        c->capmarked = c->capmarked ? 2 * c->capmarked : 8;
+        c->marked = xrealloc(c->marked, c->capmarked * sizeof *c->marked);
+    }
+    day_slot *s = &c->marked[c->nmarked++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->day, day, BUCKET_DAY_LEN);
+    return s;
+}
+
+/* mongo_find_each over DAY_GEN_COLLECTION (a month of c's at a time): a mark
+ * counts for its day and for its month (whose sum takes every mark). */
 static int add_gen(const bson_t *doc, void *ctx)
 {
+    fold_ctx *c = ctx;
     day_doc d = read_day_doc(doc);
-    day_slot *s = slot_of(ctx, d.end_day);
-    if (s)
-        day_gen_add(&s->gen, d.begun, d.gen);
     char month[DAY_MONTH_LEN];
     month_of(d.end_day, month);
-    day_month *m = month_slot_of(ctx, month);
-    if (m)
-        day_month_add(m, s != NULL, d.begun, d.gen);
+    day_month *m = month_slot_of(c, month);
+    if (!m)
+        return 0;
+    day_slot *s = slot_of(c, d.end_day);
+    if (!s)
+        s = marked_slot_of(c, d.end_day);
+    if (s)
+        day_gen_add(&s->gen, d.begun, d.gen);
+    day_month_add(m, s != NULL, d.begun, d.gen);
     return 0;
 }
 
@@ -498,6 +529,13 @@ int day_totals_fold(mongo_db *db, const day_totals_query *q, const char (*days)[
     int rc = 0;
     for (size_t i = 0; i < c.nmonths && rc == 0; i++)
         rc = find_where(db, DAY_GEN_COLLECTION, "month", c.months[i].month, NULL, add_gen, &c, err);
+    if (c.nmarked > 0) {
+        c.slots = xrealloc(c.slots, (c.n + c.nmarked) * sizeof *c.slots);
+        memcpy(c.slots + c.n, c.marked, c.nmarked * sizeof *c.marked);
+        c.n += c.nmarked;
+        qsort(c.slots, c.n, sizeof *c.slots, day_cmp);
+    }
+    free(c.marked);
     /* The whole months' totals, a query per year (the months are sorted). */
     bson_t *extra = BCON_NEW("by", BCON_UTF8(q->key_field), "currency", BCON_UTF8(q->currency));
     char year[DAY_YEAR_LEN] = "";

@@ -47,7 +47,9 @@
  * at r names a day the summary folded (a day whose billings' bucket was noted
  * after the summary listed its days would be missing: its gen is in the sum),
  * no writer was in flight, and the month was over for DAY_TOTALS_SETTLE_MS.
- * Months a range cuts are summed from their days. */
+ * Months a range cuts are summed from their days. The days folded are the
+ * listed ones and every whole day of the range a mark of their months names:
+ * a day's billings count even when its bucket record was lost. */
 #ifndef DAY_TOTALS_H
 #define DAY_TOTALS_H
 
@@ -108,6 +110,10 @@ bool day_totals_storable(int64_t day_start_ms, size_t groups, int64_t now_ms);
 /* The UTC midnight (ms since the epoch) of a "YYYY-MM-DD" day. Pure. */
 int64_t day_totals_day_start_ms(const char *day);
 
+/* Whether [from_ms, to_ms) (INT64_MIN, INT64_MAX: open) holds all of the
+ * "YYYY-MM-DD" day. Pure. */
+bool day_totals_day_whole(const char *day, int64_t from_ms, int64_t to_ms);
+
 /* What a summary knows of one month of its whole days. */
 typedef struct day_month {
     char month[DAY_MONTH_LEN]; /* "YYYY-MM" */
@@ -166,8 +172,10 @@ typedef struct day_totals_row {
 int day_totals_add_billing(const bson_t *doc, void *ctx);
 
 /* Folds into f the billings in q->currency of the whole end days
- * days[0..n) (all of the end days with billings in the range), from their
- * month totals, their day totals or recounted (see above). Returns 0, 1 when
+ * days[0..n) (the end days with billings in the range, as their buckets
+ * say), and of every other whole day of their months that a writer's mark
+ * names (its billings are there although its bucket record is not), from
+ * their month totals, their day totals or recounted (see above). Returns 0, 1 when
  * f's outcome stopped it (f says why), or -1 with err. Thread-safe. */
 int day_totals_fold(mongo_db *db, const day_totals_query *q, const char (*days)[BUCKET_DAY_LEN],
                     size_t n, billing_fold *f, bson_error_t *err);

@@ -96,6 +96,16 @@ START_TEST(test_only_a_settled_day_with_billings_is_stored)
 }
 END_TEST
 
+START_TEST(test_a_day_is_whole_when_the_range_holds_all_of_it)
+{
+    int64_t day = day_totals_day_start_ms("2026-03-01");
+    ck_assert(day_totals_day_whole("2026-03-01", day, day + 86400000));
+    ck_assert(day_totals_day_whole("2026-03-01", INT64_MIN, INT64_MAX));
+    ck_assert(!day_totals_day_whole("2026-03-01", day + 1, INT64_MAX));
+    ck_assert(!day_totals_day_whole("2026-03-01", INT64_MIN, day + 86400000 - 1));
+}
+END_TEST
+
 START_TEST(test_month_start_and_end_are_utc_midnights_across_a_year_end)
 {
     ck_assert_int_eq(day_totals_month_start_ms("2024-02"), day_totals_day_start_ms("2024-02-01"));
@@ -313,6 +323,7 @@ static Suite *day_totals_suite(void)
     tcase_add_test(tc, test_a_total_overflowing_int64_is_total_too_large);
     tcase_add_test(tc, test_a_total_with_no_groups_or_a_broken_line_folds_what_it_can);
     tcase_add_test(tc, test_a_billing_row_folds_by_the_query_key_field);
+    tcase_add_test(tc, test_a_day_is_whole_when_the_range_holds_all_of_it);
     tcase_add_test(tc, test_month_start_and_end_are_utc_midnights_across_a_year_end);
     tcase_add_test(tc, test_months_of_the_days_are_whole_only_inside_the_range);
     tcase_add_test(tc, test_a_month_total_at_the_sum_of_its_days_gens_is_used);
