@@ -430,14 +430,23 @@ static int store_month_total(mongo_db *db, const day_totals_query *q, const day_
     return rc;
 }
 
-/* Adds groups[0..n) to f. 0, or 1 when f's outcome stopped it. */
-static int fold_in(billing_fold *f, const billing_group *groups, size_t n)
+/* After the reads of one day or month into `part` ended with rc: hands
+ * part's groups over as *groups, *n and adds them to f. Returns rc, or 1
+ * when part's or f's outcome stopped it (f's outcome says why). */
+static int fold_part(billing_fold *part, int rc, billing_fold *f, billing_group **groups, size_t *n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (billing_fold_add_n(f, groups[i].key, groups[i].count, groups[i].total_cents) !=
+    if (rc < 0)
+        return rc;
+    billing_summary_outcome o = billing_fold_finish(part, groups, n);
+    if (o != BILLING_SUMMARY_OK) {
+        f->outcome = o;
+        return 1;
+    }
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        if (billing_fold_add_n(f, (*groups)[i].key, (*groups)[i].count, (*groups)[i].total_cents) !=
             BILLING_SUMMARY_OK)
-            return 1;
-    return 0;
+            rc = 1;
+    return rc;
 }
 
 /* Recounts s's day from its billings (one equality query), folds it into f
@@ -455,15 +464,7 @@ static int recount(mongo_db *db, const day_totals_query *q, const day_slot *s, b
     bson_destroy(filter);
     billing_group *groups = NULL;
     size_t n = 0;
-    if (rc >= 0) {
-        billing_summary_outcome o = billing_fold_finish(&day, &groups, &n);
-        if (o != BILLING_SUMMARY_OK) {
-            f->outcome = o;
-            rc = 1;
-        }
-    }
-    if (rc == 0)
-        rc = fold_in(f, groups, n);
+    rc = fold_part(&day, rc, f, &groups, &n);
     if (rc == 0 && day_totals_storable(day_totals_day_start_ms(s->day), n, clock_now_ms()))
         rc = store_day_total(db, q, s, groups, n, err);
     free(groups);
@@ -490,15 +491,7 @@ static int fold_month(mongo_db *db, const fold_ctx *c, day_month *m, billing_fol
             rc = recount(db, q, &c->slots[i], &mf, err);
     billing_group *groups = NULL;
     size_t n = 0;
-    if (rc >= 0) {
-        billing_summary_outcome o = billing_fold_finish(&mf, &groups, &n);
-        if (o != BILLING_SUMMARY_OK) {
-            f->outcome = o;
-            rc = 1;
-        }
-    }
-    if (rc == 0)
-        rc = fold_in(f, groups, n);
+    rc = fold_part(&mf, rc, f, &groups, &n);
     if (rc == 0 && day_totals_month_storable(m, n, clock_now_ms()))
         rc = store_month_total(db, q, m, groups, n, err);
     free(groups);

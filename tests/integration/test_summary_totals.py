@@ -203,6 +203,18 @@ def test_late_billings_racing_summary_reads_are_never_missed_or_counted_twice(st
         assert f.stop() == 0
 
 
+def bill_and_sum(fin, events: list[dict], whole: dict):
+    """Bills events through fin and checks its first summary of `whole` by
+    physician against the recount; returns (client, db, billed, that answer)."""
+    billed = {ev["appointment_id"]: ev for ev in events}
+    publish(fin, list(billed.values()))
+    wait_drained(fin, 60)
+    c, db = db_of(fin)
+    right = expected(billed, "physician", whole)
+    assert summary(fin, "physician", whole) == right == recount(db, "physician", whole)
+    return c, db, billed, right
+
+
 def gen_of(db, day: str) -> int:
     return sum(d.get("gen", 0) for d in db.billing_day_gen.find({"end_day": day}))
 
@@ -217,13 +229,8 @@ def test_a_day_total_at_an_old_gen_or_with_a_write_in_flight_is_not_used(start_f
     day = DAYS[2]
     d = day.strftime("%Y-%m-%d")
     whole = {"from": iso(day), "to": iso(day + timedelta(days=1))}
-    billed = {ev["appointment_id"]: ev for ev in (event(day, rng) for _ in range(6))}
-    publish(fin, list(billed.values()))
-    wait_drained(fin, 60)
-    c, db = db_of(fin)
+    c, db, billed, right = bill_and_sum(fin, [event(day, rng) for _ in range(6)], whole)
     with c:
-        right = expected(billed, "physician", whole)
-        assert summary(fin, "physician", whole) == right == recount(db, "physician", whole)
         sel = {"end_day": d, "by": "physician_id", "currency": "BRL"}
         total = db.billing_day_totals.find_one(sel)
         assert total and total["gen"] == gen_of(db, d) > 0
@@ -268,13 +275,8 @@ def test_a_month_total_at_an_old_gen_or_with_a_write_in_flight_is_not_used_and_a
     rng = random.Random(5)
     month = "2025-04"
     whole = {"from": iso(datetime(2025, 4, 1, tzinfo=timezone.utc)), "to": iso(datetime(2025, 5, 1, tzinfo=timezone.utc))}
-    billed = {ev["appointment_id"]: ev for ev in (event(day, rng) for day in DAYS[2:] for _ in range(4))}
-    publish(fin, list(billed.values()))
-    wait_drained(fin, 60)
-    c, db = db_of(fin)
+    c, db, billed, right = bill_and_sum(fin, [event(day, rng) for day in DAYS[2:] for _ in range(4)], whole)
     with c:
-        right = expected(billed, "physician", whole)
-        assert summary(fin, "physician", whole) == right == recount(db, "physician", whole)
         sel = {"month": month, "by": "physician_id", "currency": "BRL"}
         total = db.billing_month_totals.find_one(sel)
         assert total and total["gen"] == month_gen_of(db, month) > 0
