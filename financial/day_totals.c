@@ -340,7 +340,7 @@ static int add_total(const bson_t *doc, void *ctx)
 }
 
 /* mongo_find_each over DAY_MONTH_TOTALS_COLLECTION: a usable month total is
- * folded and its days are done. */
+ * folded, and its month done (none of its days is read). */
 static int add_month_total(const bson_t *doc, void *ctx)
 {
     fold_ctx *c = ctx;
