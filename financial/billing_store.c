@@ -351,13 +351,14 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
     billing_fold_init(&fold, max_groups);
     const char *kf = group_key_field(q->group_by);
     char(*whole)[BUCKET_DAY_LEN] = xmalloc((ndays ? ndays : 1) * sizeof *whole);
+    int64_t from_ms = r->has_from ? r->from_ms : INT64_MIN,
+            to_ms = r->has_to ? r->to_ms : INT64_MAX;
     size_t nwhole = 0;
     day_totals_row row = {kf, &fold};
     bson_t *proj = BCON_NEW(kf, BCON_INT32(1), "total_cents", BCON_INT32(1));
     int rc = 0;
     for (size_t i = 0; i < ndays && rc == 0; i++) {
-        int64_t start = day_totals_day_start_ms(days[i]);
-        if ((!r->has_from || r->from_ms <= start) && (!r->has_to || start + 86400000 <= r->to_ms)) {
+        if (day_totals_day_whole(days[i], from_ms, to_ms)) {
             memcpy(whole[nwhole++], days[i], sizeof *whole);
             continue;
         }
@@ -370,7 +371,7 @@ int billing_store_summary(mongo_db *db, buckets *bk, const billing_summary_query
         bson_destroy(&filter);
     }
     bson_destroy(proj);
-    day_totals_query dq = {BILLING_COLLECTION, kf, q->currency};
+    day_totals_query dq = {BILLING_COLLECTION, kf, q->currency, from_ms, to_ms};
     if (rc == 0)
         rc = day_totals_fold(db, &dq, (const char(*)[BUCKET_DAY_LEN])whole, nwhole, &fold, err);
     free(whole);

@@ -31,8 +31,10 @@ int day_totals_setup(mongo_db *db, bson_error_t *err)
     /* A summary reads a month's documents by that equality (FerretDB serves
      * nothing else from an index). */
     static const mongo_field_index month[] = {{"month", "month", false}};
+    static const mongo_field_index year[] = {{"year", "year", false}};
     return mongo_db_setup_collection(db, DAY_GEN_COLLECTION, month, 1, err) ||
-                   mongo_db_setup_collection(db, DAY_TOTALS_COLLECTION, month, 1, err)
+                   mongo_db_setup_collection(db, DAY_TOTALS_COLLECTION, month, 1, err) ||
+                   mongo_db_setup_collection(db, DAY_MONTH_TOTALS_COLLECTION, year, 1, err)
                ? -1
                : 0;
 }
@@ -201,6 +203,70 @@ int64_t day_totals_day_start_ms(const char *day)
     return timefmt_days_from_civil((int64_t)y, m, d) * 86400000;
 }
 
+bool day_totals_day_whole(const char *day, int64_t from_ms, int64_t to_ms)
+{
+    int64_t start = day_totals_day_start_ms(day);
+    return from_ms <= start && start <= to_ms - 86400000;
+}
+
+static int64_t month_start_ms(const char *month, unsigned later)
+{
+    unsigned y = 0, m = 0;
+    if (sscanf(month, "%4u-%2u", &y, &m) != 2 || m < 1 || m > 12)
+        return 0;
+    m += later;
+    if (m > 12) {
+        m -= 12;
+        y++;
+    }
+    return timefmt_days_from_civil((int64_t)y, m, 1) * 86400000;
+}
+
+int64_t day_totals_month_start_ms(const char *month)
+{
+    return month_start_ms(month, 0);
+}
+
+int64_t day_totals_month_end_ms(const char *month)
+{
+    return month_start_ms(month, 1);
+}
+
+size_t day_totals_months(const char (*days)[BUCKET_DAY_LEN], size_t n, int64_t from_ms,
+                         int64_t to_ms, day_month *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char m[DAY_MONTH_LEN];
+        month_of(days[i], m);
+        if (k > 0 && strcmp(out[k - 1].month, m) == 0)
+            continue;
+        day_month *dm = &out[k++];
+        memset(dm, 0, sizeof *dm);
+        memcpy(dm->month, m, sizeof m);
+        dm->whole = from_ms <= day_totals_month_start_ms(m) && day_totals_month_end_ms(m) <= to_ms;
+    }
+    return k;
+}
+
+void day_month_add(day_month *m, bool listed, int64_t begun, int64_t gen)
+{
+    day_gen_add(&m->gen, begun, gen);
+    if (!listed)
+        m->unlisted = true;
+}
+
+bool day_totals_month_usable(const day_month *m, int64_t total_gen)
+{
+    return m->whole && day_totals_usable(&m->gen, total_gen);
+}
+
+bool day_totals_month_storable(const day_month *m, size_t groups, int64_t now_ms)
+{
+    return m->whole && !m->unlisted && !m->gen.in_flight && groups > 0 &&
+           day_totals_month_end_ms(m->month) + DAY_TOTALS_SETTLE_MS <= now_ms;
+}
+
 billing_summary_outcome day_totals_fold_groups(const bson_t *total, billing_fold *f)
 {
     bson_iter_t it;
@@ -259,7 +325,11 @@ typedef struct fold_ctx {
     const day_totals_query *q;
     day_slot *slots; /* sorted by day */
     size_t n;
-    billing_fold *f;
+    day_month *months; /* sorted by month */
+    size_t nmonths;
+    day_slot *marked; /* whole days only marks name, until merged into slots */
+    size_t nmarked, capmarked;
+    billing_fold *f; /* where stored totals fold */
 } fold_ctx;
 
 static day_slot *slot_of(const fold_ctx *c, const char *day)
@@ -267,14 +337,21 @@ static day_slot *slot_of(const fold_ctx *c, const char *day)
     return bsearch(day, c->slots, c->n, sizeof *c->slots, day_cmp);
 }
 
+static day_month *month_slot_of(const fold_ctx *c, const char *month)
+{
+    return bsearch(month, c->months, c->nmonths, sizeof *c->months, day_cmp);
+}
+
 /* A mark or total as read back. */
 typedef struct day_doc {
     char end_day[BUCKET_DAY_LEN];
+    char month[DAY_MONTH_LEN];
     int64_t begun, gen;
 } day_doc;
 
 static const bsonread_field day_doc_fields[] = {
     BSONREAD_STR("end_day", day_doc, end_day),
+    BSONREAD_STR("month", day_doc, month),
     BSONREAD_INT("begun", day_doc, begun),
     BSONREAD_INT("gen", day_doc, gen),
 };
@@ -287,13 +364,42 @@ static day_doc read_day_doc(const bson_t *doc)
     return d;
 }
 
-/* mongo_find_each over DAY_GEN_COLLECTION. */
+/* The slot of a whole day of the range that only a mark names (its bucket
+ * record missing), made at its first mark; NULL for a day not whole. */
+static day_slot *marked_slot_of(fold_ctx *c, const char *day)
+{
+    for (size_t i = 0; i < c->nmarked; i++)
+        if (strcmp(c->marked[i].day, day) == 0)
+            return &c->marked[i];
+    if (strlen(day) != BUCKET_DAY_LEN - 1 || !day_totals_day_whole(day, c->q->from_ms, c->q->to_ms))
+        return NULL;
+    if (c->nmarked == c->capmarked) {
+        c->capmarked = c->capmarked ? 2 * c->capmarked : 8;
+        c->marked = xrealloc(c->marked, c->capmarked * sizeof *c->marked);
+    }
+    day_slot *s = &c->marked[c->nmarked++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->day, day, BUCKET_DAY_LEN);
+    return s;
+}
+
+/* mongo_find_each over DAY_GEN_COLLECTION (a month of c's at a time): a mark
+ * counts for its day and for its month (whose sum takes every mark). */
 static int add_gen(const bson_t *doc, void *ctx)
 {
+    fold_ctx *c = ctx;
     day_doc d = read_day_doc(doc);
-    day_slot *s = slot_of(ctx, d.end_day);
+    char month[DAY_MONTH_LEN];
+    month_of(d.end_day, month);
+    day_month *m = month_slot_of(c, month);
+    if (!m)
+        return 0;
+    day_slot *s = slot_of(c, d.end_day);
+    if (!s)
+        s = marked_slot_of(c, d.end_day);
     if (s)
         day_gen_add(&s->gen, d.begun, d.gen);
+    day_month_add(m, s != NULL, d.begun, d.gen);
     return 0;
 }
 
@@ -309,26 +415,31 @@ static int add_total(const bson_t *doc, void *ctx)
     return day_totals_fold_groups(doc, c->f) == BILLING_SUMMARY_OK ? 0 : 1;
 }
 
-/* Runs each over the documents of coll in every month of c's days (sorted,
- * so a month's days are together), with `extra` equalities. */
-static int each_month(mongo_db *db, const fold_ctx *c, const char *coll, const bson_t *extra,
-                      int (*each)(const bson_t *, void *), bson_error_t *err)
+/* mongo_find_each over DAY_MONTH_TOTALS_COLLECTION: a usable month total is
+ * folded, and its month done (none of its days is read). */
+static int add_month_total(const bson_t *doc, void *ctx)
 {
-    char month[DAY_MONTH_LEN] = "";
-    int rc = 0;
-    for (size_t i = 0; i < c->n && rc == 0; i++) {
-        char m[DAY_MONTH_LEN];
-        month_of(c->slots[i].day, m);
-        if (strcmp(m, month) == 0)
-            continue;
-        memcpy(month, m, sizeof month);
-        bson_t filter = BSON_INITIALIZER;
-        BSON_APPEND_UTF8(&filter, "month", month);
-        if (extra)
-            bson_concat(&filter, extra);
-        rc = mongo_find_each(db, coll, &filter, NULL, each, (void *)c, err);
-        bson_destroy(&filter);
-    }
+    fold_ctx *c = ctx;
+    day_doc d = read_day_doc(doc);
+    day_month *m = month_slot_of(c, d.month);
+    if (!m || m->done || !day_totals_month_usable(m, d.gen))
+        return 0;
+    m->done = true;
+    return day_totals_fold_groups(doc, c->f) == BILLING_SUMMARY_OK ? 0 : 1;
+}
+
+/* Runs each over the documents of coll whose `field` is `value`, with
+ * `extra` equalities. */
+static int find_where(mongo_db *db, const char *coll, const char *field, const char *value,
+                      const bson_t *extra, int (*each)(const bson_t *, void *), void *ctx,
+                      bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, field, value);
+    if (extra)
+        bson_concat(&filter, extra);
+    int rc = mongo_find_each(db, coll, &filter, NULL, each, ctx, err);
+    bson_destroy(&filter);
     return rc;
 }
 
@@ -345,32 +456,72 @@ static void add_replace(mongoc_bulk_operation_t *bulk, size_t i, void *ctx)
     bson_destroy(opts);
 }
 
-/* Stores s's total: groups[0..n) at the gen read before they were counted.
- * Unconditional: a total only counts while its gen is the day's. */
-static int store_total(mongo_db *db, const day_totals_query *q, const day_slot *s,
-                       const billing_group *groups, size_t n, bson_error_t *err)
+/* Stores the total `id` of coll: head's fields, then the gen read before
+ * groups[0..n) were counted, then the groups. Unconditional: a total only
+ * counts while its gen is its day's or month's. */
+static int store_total(mongo_db *db, const char *coll, const char *id, const bson_t *head,
+                       int64_t gen, const billing_group *groups, size_t n, bson_error_t *err)
 {
-    char id[TOTAL_ID_LEN], month[DAY_MONTH_LEN];
-    snprintf(id, sizeof id, "%s/%s/%s", s->day, q->key_field, q->currency);
-    month_of(s->day, month);
     buf lines;
     buf_init(&lines);
     for (size_t i = 0; i < n; i++)
         buf_printf(&lines, "%s %" PRId64 " %" PRId64 "\n", groups[i].key, groups[i].count,
                    groups[i].total_cents);
     bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "end_day", s->day);
-    BSON_APPEND_UTF8(&doc, "month", month);
-    BSON_APPEND_UTF8(&doc, "by", q->key_field);
-    BSON_APPEND_UTF8(&doc, "currency", q->currency);
-    BSON_APPEND_INT64(&doc, "gen", s->gen.sum);
+    bson_concat(&doc, head);
+    BSON_APPEND_INT64(&doc, "gen", gen);
     bson_append_utf8(&doc, "groups", -1, lines.len ? lines.ptr : "", (int)lines.len);
     buf_free(&lines);
     bson_t *sel = BCON_NEW("_id", BCON_UTF8(id));
     store_ctx sc = {sel, &doc};
-    int rc = mongo_bulk_write(db, DAY_TOTALS_COLLECTION, NULL, 1, add_replace, NULL, &sc, err);
+    int rc = mongo_bulk_write(db, coll, NULL, 1, add_replace, NULL, &sc, err);
     bson_destroy(sel);
     bson_destroy(&doc);
+    return rc;
+}
+
+static int store_day_total(mongo_db *db, const day_totals_query *q, const day_slot *s,
+                           const billing_group *groups, size_t n, bson_error_t *err)
+{
+    char id[TOTAL_ID_LEN], month[DAY_MONTH_LEN];
+    snprintf(id, sizeof id, "%s/%s/%s", s->day, q->key_field, q->currency);
+    month_of(s->day, month);
+    bson_t *head = BCON_NEW("end_day", BCON_UTF8(s->day), "month", BCON_UTF8(month), "by",
+                            BCON_UTF8(q->key_field), "currency", BCON_UTF8(q->currency));
+    int rc = store_total(db, DAY_TOTALS_COLLECTION, id, head, s->gen.sum, groups, n, err);
+    bson_destroy(head);
+    return rc;
+}
+
+static int store_month_total(mongo_db *db, const day_totals_query *q, const day_month *m,
+                             const billing_group *groups, size_t n, bson_error_t *err)
+{
+    char id[TOTAL_ID_LEN], year[DAY_YEAR_LEN];
+    snprintf(id, sizeof id, "%s/%s/%s", m->month, q->key_field, q->currency);
+    snprintf(year, sizeof year, "%.4s", m->month);
+    bson_t *head = BCON_NEW("month", BCON_UTF8(m->month), "year", BCON_UTF8(year), "by",
+                            BCON_UTF8(q->key_field), "currency", BCON_UTF8(q->currency));
+    int rc = store_total(db, DAY_MONTH_TOTALS_COLLECTION, id, head, m->gen.sum, groups, n, err);
+    bson_destroy(head);
+    return rc;
+}
+
+/* After the reads of one day or month into `part` ended with rc: hands
+ * part's groups over as *groups, *n and adds them to f. Returns rc, or 1
+ * when part's or f's outcome stopped it (f's outcome says why). */
+static int fold_part(billing_fold *part, int rc, billing_fold *f, billing_group **groups, size_t *n)
+{
+    if (rc < 0)
+        return rc;
+    billing_summary_outcome o = billing_fold_finish(part, groups, n);
+    if (o != BILLING_SUMMARY_OK) {
+        f->outcome = o;
+        return 1;
+    }
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        if (billing_fold_add_n(f, (*groups)[i].key, (*groups)[i].count, (*groups)[i].total_cents) !=
+            BILLING_SUMMARY_OK)
+            rc = 1;
     return rc;
 }
 
@@ -389,21 +540,38 @@ static int recount(mongo_db *db, const day_totals_query *q, const day_slot *s, b
     bson_destroy(filter);
     billing_group *groups = NULL;
     size_t n = 0;
-    if (rc >= 0) {
-        billing_summary_outcome o = billing_fold_finish(&day, &groups, &n);
-        if (o != BILLING_SUMMARY_OK) {
-            f->outcome = o;
-            rc = 1;
-        }
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (billing_fold_add_n(f, groups[i].key, groups[i].count, groups[i].total_cents) !=
-            BILLING_SUMMARY_OK)
-            rc = 1;
+    rc = fold_part(&day, rc, f, &groups, &n);
     if (rc == 0 && day_totals_storable(day_totals_day_start_ms(s->day), n, clock_now_ms()))
-        rc = store_total(db, q, s, groups, n, err);
+        rc = store_day_total(db, q, s, groups, n, err);
     free(groups);
     billing_fold_destroy(&day);
+    return rc;
+}
+
+/* Folds month m into f from its days (their totals, or recounted), and
+ * stores it as a month total when it may be. 0, 1 (f's outcome), or -1 with
+ * err. */
+static int fold_month(mongo_db *db, const fold_ctx *c, day_month *m, billing_fold *f,
+                      bson_error_t *err)
+{
+    const day_totals_query *q = c->q;
+    billing_fold mf;
+    billing_fold_init(&mf, f->max_groups);
+    fold_ctx mc = *c;
+    mc.f = &mf;
+    bson_t *extra = BCON_NEW("by", BCON_UTF8(q->key_field), "currency", BCON_UTF8(q->currency));
+    int rc = find_where(db, DAY_TOTALS_COLLECTION, "month", m->month, extra, add_total, &mc, err);
+    bson_destroy(extra);
+    for (size_t i = 0; i < c->n && rc == 0; i++)
+        if (strncmp(c->slots[i].day, m->month, DAY_MONTH_LEN - 1) == 0 && !c->slots[i].done)
+            rc = recount(db, q, &c->slots[i], &mf, err);
+    billing_group *groups = NULL;
+    size_t n = 0;
+    rc = fold_part(&mf, rc, f, &groups, &n);
+    if (rc == 0 && day_totals_month_storable(m, n, clock_now_ms()))
+        rc = store_month_total(db, q, m, groups, n, err);
+    free(groups);
+    billing_fold_destroy(&mf);
     return rc;
 }
 
@@ -412,21 +580,46 @@ int day_totals_fold(mongo_db *db, const day_totals_query *q, const char (*days)[
 {
     if (n == 0)
         return 0;
-    fold_ctx c = {.q = q, .slots = xcalloc(n, sizeof(day_slot)), .n = n, .f = f};
+    char(*sorted)[BUCKET_DAY_LEN] = xmalloc(n * sizeof *sorted);
+    memcpy(sorted, days, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, day_cmp);
+    fold_ctx c = {.q = q,
+                  .slots = xcalloc(n, sizeof(day_slot)),
+                  .n = n,
+                  .months = xcalloc(n, sizeof(day_month)),
+                  .f = f};
     for (size_t i = 0; i < n; i++)
-        memcpy(c.slots[i].day, days[i], BUCKET_DAY_LEN);
-    qsort(c.slots, n, sizeof *c.slots, day_cmp);
+        memcpy(c.slots[i].day, sorted[i], BUCKET_DAY_LEN);
+    c.nmonths =
+        day_totals_months((const char(*)[BUCKET_DAY_LEN])sorted, n, q->from_ms, q->to_ms, c.months);
+    free(sorted);
     /* The gens first, then the totals: a total counts only at the gen read
      * here, which is also the gen a recount below stores. */
-    int rc = each_month(db, &c, DAY_GEN_COLLECTION, NULL, add_gen, err);
-    if (rc == 0) {
-        bson_t *extra = BCON_NEW("by", BCON_UTF8(q->key_field), "currency", BCON_UTF8(q->currency));
-        rc = each_month(db, &c, DAY_TOTALS_COLLECTION, extra, add_total, err);
-        bson_destroy(extra);
+    int rc = 0;
+    for (size_t i = 0; i < c.nmonths && rc == 0; i++)
+        rc = find_where(db, DAY_GEN_COLLECTION, "month", c.months[i].month, NULL, add_gen, &c, err);
+    if (c.nmarked > 0) {
+        c.slots = xrealloc(c.slots, (c.n + c.nmarked) * sizeof *c.slots);
+        memcpy(c.slots + c.n, c.marked, c.nmarked * sizeof *c.marked);
+        c.n += c.nmarked;
+        qsort(c.slots, c.n, sizeof *c.slots, day_cmp);
     }
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (!c.slots[i].done)
-            rc = recount(db, q, &c.slots[i], f, err);
+    free(c.marked);
+    /* The whole months' totals, a query per year (the months are sorted). */
+    bson_t *extra = BCON_NEW("by", BCON_UTF8(q->key_field), "currency", BCON_UTF8(q->currency));
+    char year[DAY_YEAR_LEN] = "";
+    for (size_t i = 0; i < c.nmonths && rc == 0; i++) {
+        if (!c.months[i].whole || strncmp(c.months[i].month, year, DAY_YEAR_LEN - 1) == 0)
+            continue;
+        snprintf(year, sizeof year, "%.4s", c.months[i].month);
+        rc = find_where(db, DAY_MONTH_TOTALS_COLLECTION, "year", year, extra, add_month_total, &c,
+                        err);
+    }
+    bson_destroy(extra);
+    for (size_t i = 0; i < c.nmonths && rc == 0; i++)
+        if (!c.months[i].done)
+            rc = fold_month(db, &c, &c.months[i], f, err);
+    free(c.months);
     free(c.slots);
     return rc;
 }

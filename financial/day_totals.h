@@ -33,7 +33,23 @@
  * none counts twice. A stale total stored late (an older gen over a newer)
  * only costs a recount, never a wrong answer. A writer that dies between its
  * two marks leaves its day "in flight" for good: still exact, the day
- * recounted by every summary. */
+ * recounted by every summary.
+ *
+ * Months. A year of day totals is 366 documents of every group (at 300
+ * physicians, 6 MB through FerretDB): DAY_MONTH_TOTALS_COLLECTION holds, per
+ * (month, group_by, currency) (_id "<month>/<key field>/<currency>", a `year`
+ * field to read a year's in one query), the groups of a whole month and the
+ * month's gen: the sum of the gens of all its (day, writer) marks, read at the
+ * same moment r as the day gens. A month is a bigger day and the proof above
+ * carries over: a month total is used only while the month's gen sum is its
+ * gen and no writer of the month is in flight. It is made from the month's
+ * days as folded above (each exact at r) and stored only when every mark read
+ * at r names a day the summary folded (a day whose billings' bucket was noted
+ * after the summary listed its days would be missing: its gen is in the sum),
+ * no writer was in flight, and the month was over for DAY_TOTALS_SETTLE_MS.
+ * Months a range cuts are summed from their days. The days folded are the
+ * listed ones and every whole day of the range a mark of their months names:
+ * a day's billings count even when its bucket record was lost. */
 #ifndef DAY_TOTALS_H
 #define DAY_TOTALS_H
 
@@ -47,9 +63,12 @@
 
 #define DAY_GEN_COLLECTION "billing_day_gen"
 #define DAY_TOTALS_COLLECTION "billing_day_totals"
+#define DAY_MONTH_TOTALS_COLLECTION "billing_month_totals"
 #define DAY_MONTH_LEN 8 /* "YYYY-MM" + NUL */
+#define DAY_YEAR_LEN 5  /* "YYYY" + NUL */
 
-/* Creates both collections and their `month` indexes (idempotent). */
+/* Creates the three collections and their `month` (marks, day totals) and
+ * `year` (month totals) indexes (idempotent). */
 int day_totals_setup(mongo_db *db, bson_error_t *err);
 
 /* Sorts days[0..n) and drops repeats; returns how many remain. Pure. */
@@ -117,6 +136,44 @@ bool day_totals_storable(int64_t day_start_ms, size_t groups, int64_t now_ms);
 /* The UTC midnight (ms since the epoch) of a "YYYY-MM-DD" day. Pure. */
 int64_t day_totals_day_start_ms(const char *day);
 
+/* Whether [from_ms, to_ms) (INT64_MIN, INT64_MAX: open) holds all of the
+ * "YYYY-MM-DD" day. Pure. */
+bool day_totals_day_whole(const char *day, int64_t from_ms, int64_t to_ms);
+
+/* What a summary knows of one month of its whole days. */
+typedef struct day_month {
+    char month[DAY_MONTH_LEN]; /* "YYYY-MM" */
+    day_gen gen;               /* of every (day, writer) mark of the month */
+    bool whole;                /* the summary's range holds all of the month */
+    bool unlisted;             /* a mark names a day the summary does not fold */
+    bool done;                 /* folded from its stored month total */
+} day_month;
+
+/* The distinct months of the sorted days[0..n) into out[0..) (room for n),
+ * each whole when [from_ms, to_ms) holds all of it (INT64_MIN, INT64_MAX for
+ * an open end), gens zero. Returns how many. Pure. */
+size_t day_totals_months(const char (*days)[BUCKET_DAY_LEN], size_t n, int64_t from_ms,
+                         int64_t to_ms, day_month *out);
+
+/* The UTC midnight (ms since the epoch) starting a "YYYY-MM" month, and the
+ * one starting the month after it. Pure. */
+int64_t day_totals_month_start_ms(const char *month);
+int64_t day_totals_month_end_ms(const char *month);
+
+/* Adds the marks of one (day, writer) document of m's month; `listed`:
+ * whether the summary folds that day. Pure. */
+void day_month_add(day_month *m, bool listed, int64_t begun, int64_t gen);
+
+/* Whether a month total stored at total_gen may stand for the whole month m
+ * now. Pure. */
+bool day_totals_month_usable(const day_month *m, int64_t total_gen);
+
+/* Whether m's total, folded from its days and holding `groups` groups, is
+ * worth storing at now_ms and may be: m whole, over for
+ * DAY_TOTALS_SETTLE_MS, no mark naming a day not folded, no writer in
+ * flight, and something to store. Pure. */
+bool day_totals_month_storable(const day_month *m, size_t groups, int64_t now_ms);
+
 /* Folds a stored total's groups (the string `groups`, a line
  * "<key> <count> <total cents>" per group) into f. Returns f's outcome.
  * Pure. */
@@ -128,6 +185,7 @@ typedef struct day_totals_query {
     const char *billings;
     const char *key_field;
     const char *currency;
+    int64_t from_ms, to_ms; /* the range (INT64_MIN, INT64_MAX: open): which months are whole */
 } day_totals_query;
 
 /* A mongo_find_each callback over billings projected on q->key_field and
@@ -140,7 +198,10 @@ typedef struct day_totals_row {
 int day_totals_add_billing(const bson_t *doc, void *ctx);
 
 /* Folds into f the billings in q->currency of the whole end days
- * days[0..n), from their totals or recounted (see above). Returns 0, 1 when
+ * days[0..n) (the end days with billings in the range, as their buckets
+ * say), and of every other whole day of their months that a writer's mark
+ * names (its billings are there although its bucket record is not), from
+ * their month totals, their day totals or recounted (see above). Returns 0, 1 when
  * f's outcome stopped it (f says why), or -1 with err. Thread-safe. */
 int day_totals_fold(mongo_db *db, const day_totals_query *q, const char (*days)[BUCKET_DAY_LEN],
                     size_t n, billing_fold *f, bson_error_t *err);

@@ -762,7 +762,7 @@ class Bench:
             log(f"list {name}: p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms "
                 f"({items} items)")
         # 366 days, the longest range a summary takes (BILLING_RANGE_MAX_DAYS).
-        # The first of its 3 runs stores the day totals; the median is a later one.
+        # The first of its 3 runs stores the day and month totals; the median is a later one.
         year = {"from": iso(today - timedelta(days=365)), "to": iso(today + timedelta(days=1)),
                 "group_by": "physician"}
         runs = [get(f_conn, "/billings/summary?" + urlencode(year)) for _ in range(3)]
@@ -1307,7 +1307,7 @@ class Bench:
         y = r.get("summary_year")
         if y:
             row(f"  {'summary over a year by physician':46} {y['ms_median']:8.0f} "
-                f"{'':>8} {y['groups']:6d}  (sums {y['documents_read']} billings, from day totals once "
+                f"{'':>8} {y['groups']:6d}  (sums {y['documents_read']} billings, from month and day totals once "
                 f"stored; the first read {y['ms'][0]:.0f} ms)")
 
     def table_explain(self, lines: list[str]) -> None:

@@ -96,6 +96,112 @@ START_TEST(test_only_a_settled_day_with_billings_is_stored)
 }
 END_TEST
 
+START_TEST(test_a_day_is_whole_when_the_range_holds_all_of_it)
+{
+    int64_t day = day_totals_day_start_ms("2026-03-01");
+    ck_assert(day_totals_day_whole("2026-03-01", day, day + 86400000));
+    ck_assert(day_totals_day_whole("2026-03-01", INT64_MIN, INT64_MAX));
+    ck_assert(!day_totals_day_whole("2026-03-01", day + 1, INT64_MAX));
+    ck_assert(!day_totals_day_whole("2026-03-01", INT64_MIN, day + 86400000 - 1));
+}
+END_TEST
+
+START_TEST(test_month_start_and_end_are_utc_midnights_across_a_year_end)
+{
+    ck_assert_int_eq(day_totals_month_start_ms("2024-02"), day_totals_day_start_ms("2024-02-01"));
+    ck_assert_int_eq(day_totals_month_end_ms("2024-02"), day_totals_day_start_ms("2024-03-01"));
+    ck_assert_int_eq(day_totals_month_end_ms("2025-12"), day_totals_day_start_ms("2026-01-01"));
+    ck_assert_int_eq(day_totals_month_start_ms("2025-13"), 0); /* not a month */
+}
+END_TEST
+
+START_TEST(test_months_of_the_days_are_whole_only_inside_the_range)
+{
+    const char days[5][BUCKET_DAY_LEN] = {"2025-12-06", "2025-12-31", "2026-01-03", "2026-02-28",
+                                          "2026-03-01"};
+    day_month m[5];
+    /* from 2025-12-06 to 2026-03-02: December and March cut, January and February whole */
+    size_t n = day_totals_months(days, 5, day_totals_day_start_ms("2025-12-06"),
+                                 day_totals_day_start_ms("2026-03-02"), m);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(m[0].month, "2025-12");
+    ck_assert(!m[0].whole);
+    ck_assert_str_eq(m[1].month, "2026-01");
+    ck_assert(m[1].whole);
+    ck_assert_str_eq(m[2].month, "2026-02");
+    ck_assert(m[2].whole);
+    ck_assert_str_eq(m[3].month, "2026-03");
+    ck_assert(!m[3].whole);
+    ck_assert(m[1].gen.sum == 0 && !m[1].gen.in_flight && !m[1].unlisted && !m[1].done);
+    /* open ends: every month whole */
+    n = day_totals_months(days, 5, INT64_MIN, INT64_MAX, m);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(m[0].whole && m[3].whole);
+    ck_assert_uint_eq(day_totals_months(days, 0, INT64_MIN, INT64_MAX, m), 0);
+}
+END_TEST
+
+START_TEST(test_a_month_total_at_the_sum_of_its_days_gens_is_used)
+{
+    day_month m = {.month = "2026-01", .whole = true};
+    day_month_add(&m, true, 3, 3); /* 2026-01-02, writer x */
+    day_month_add(&m, true, 5, 5); /* 2026-01-02, writer y */
+    day_month_add(&m, true, 4, 4); /* 2026-01-20, writer x */
+    ck_assert_int_eq(m.gen.sum, 12);
+    ck_assert(day_totals_month_usable(&m, 12));
+    ck_assert(!day_totals_month_usable(&m, 11)); /* stored before the last write ended */
+}
+END_TEST
+
+START_TEST(test_a_late_billing_in_any_day_of_the_month_makes_its_total_old)
+{
+    day_month m = {.month = "2026-01", .whole = true};
+    day_month_add(&m, true, 3, 3);
+    day_month_add(&m, true, 6, 6); /* that writer's gen grew from 4 to 6: a late billing */
+    ck_assert(!day_totals_month_usable(&m, 7));
+}
+END_TEST
+
+START_TEST(test_a_write_in_flight_in_any_day_of_the_month_makes_it_summed_from_its_days)
+{
+    day_month m = {.month = "2026-01", .whole = true};
+    day_month_add(&m, true, 3, 3);
+    day_month_add(&m, true, 9, 4); /* begun 9, not confirmed */
+    ck_assert_int_eq(m.gen.sum, 7);
+    ck_assert(!day_totals_month_usable(&m, 7));
+    ck_assert(!day_totals_month_storable(&m, 3, day_totals_month_end_ms("2026-02") + 1));
+}
+END_TEST
+
+START_TEST(test_a_month_the_range_cuts_never_uses_its_total)
+{
+    day_month m = {.month = "2026-01", .whole = false};
+    day_month_add(&m, true, 3, 3);
+    ck_assert(!day_totals_month_usable(&m, 3));
+    ck_assert(!day_totals_month_storable(&m, 3, day_totals_month_end_ms("2026-02")));
+}
+END_TEST
+
+START_TEST(test_only_a_settled_whole_month_with_every_marked_day_folded_is_stored)
+{
+    day_month m = {.month = "2026-01", .whole = true};
+    day_month_add(&m, true, 3, 3);
+    int64_t over = day_totals_month_end_ms("2026-01");
+    ck_assert(!day_totals_month_storable(&m, 3, over - 1)); /* the month still open */
+    ck_assert(!day_totals_month_storable(&m, 3, over + DAY_TOTALS_SETTLE_MS - 1));
+    ck_assert(day_totals_month_storable(&m, 3, over + DAY_TOTALS_SETTLE_MS));
+    ck_assert(!day_totals_month_storable(&m, 0, over + DAY_TOTALS_SETTLE_MS)); /* nothing */
+    /* a mark of a day the summary did not list (its billings came after the
+     * list was read): its gen is in the sum, its billings not in the fold */
+    day_month_add(&m, false, 2, 2);
+    ck_assert(m.unlisted);
+    ck_assert_int_eq(m.gen.sum, 5);
+    ck_assert(!day_totals_month_storable(&m, 3, over + DAY_TOTALS_SETTLE_MS));
+    /* but a total stored earlier at that sum stands for the month */
+    ck_assert(day_totals_month_usable(&m, 5));
+}
+END_TEST
+
 /* A stored total of groups "<key> <count> <total>\n". */
 static void total_of(bson_t *doc, const char *const *keys, const int64_t *counts,
                      const int64_t *totals, size_t n)
@@ -250,6 +356,15 @@ static Suite *day_totals_suite(void)
     tcase_add_test(tc, test_a_billing_row_folds_by_the_query_key_field);
     tcase_add_test(tc, test_marks_merge_ends_and_begins_one_mark_per_day_sorted);
     tcase_add_test(tc, test_marks_merge_of_one_empty_list_is_the_other);
+    tcase_add_test(tc, test_a_day_is_whole_when_the_range_holds_all_of_it);
+    tcase_add_test(tc, test_month_start_and_end_are_utc_midnights_across_a_year_end);
+    tcase_add_test(tc, test_months_of_the_days_are_whole_only_inside_the_range);
+    tcase_add_test(tc, test_a_month_total_at_the_sum_of_its_days_gens_is_used);
+    tcase_add_test(tc, test_a_late_billing_in_any_day_of_the_month_makes_its_total_old);
+    tcase_add_test(tc,
+                   test_a_write_in_flight_in_any_day_of_the_month_makes_it_summed_from_its_days);
+    tcase_add_test(tc, test_a_month_the_range_cuts_never_uses_its_total);
+    tcase_add_test(tc, test_only_a_settled_whole_month_with_every_marked_day_folded_is_stored);
     suite_add_tcase(s, tc);
     return s;
 }
