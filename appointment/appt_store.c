@@ -197,11 +197,15 @@ static int find_and_modify(mongo_db *db, const bson_t *query, const bson_t *upda
 static int finish_guarded(mongo_db *db, const appt *a, int64_t max_ms, int64_t retry_at_ms,
                           appt *out, bool *matched, bson_error_t *err)
 {
-    /* _id and status are equalities the database indexes; the start guards
-     * are checked on that one document. */
+    /* Found by _id alone; status and the start guards are checked on that
+     * one document. status is an $in, not an equality: FerretDB hands
+     * PostgreSQL every top-level equality, and PostgreSQL then ANDed the _id
+     * index with the status one, decoding the postings of every "started"
+     * row version there is: a fifth of its CPU flat out (perf). */
     bson_t *query =
-        BCON_NEW("_id", BCON_UTF8(a->id), "status", BCON_UTF8("started"), "start_date", "{", "$lte",
-                 BCON_DATE_TIME(a->end_ms), "$gte", BCON_DATE_TIME(a->end_ms - max_ms), "}");
+        BCON_NEW("_id", BCON_UTF8(a->id), "status", "{", "$in", "[", BCON_UTF8("started"), "]", "}",
+                 "start_date", "{", "$lte", BCON_DATE_TIME(a->end_ms), "$gte",
+                 BCON_DATE_TIME(a->end_ms - max_ms), "}");
     bson_t update = BSON_INITIALIZER, set, outbox;
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "end_date", a->end_ms);
@@ -356,8 +360,11 @@ int appt_store_outbox_due(mongo_db *db, int64_t now_ms, appt *out, int max, int 
 int appt_store_outbox_claim(mongo_db *db, const appt *seen, int64_t lease_until_ms, appt *out,
                             bool *claimed, bson_error_t *err)
 {
-    bson_t *query = BCON_NEW("_id", BCON_UTF8(seen->id), "outbox_pending", BCON_BOOL(true),
-                             "outbox.next_attempt_at", BCON_DATE_TIME(seen->next_attempt_ms));
+    /* By _id alone, as the finish (finish_guarded says why outbox_pending
+     * is an $in). */
+    bson_t *query =
+        BCON_NEW("_id", BCON_UTF8(seen->id), "outbox_pending", "{", "$in", "[", BCON_BOOL(true),
+                 "]", "}", "outbox.next_attempt_at", BCON_DATE_TIME(seen->next_attempt_ms));
     bson_t *update = BCON_NEW("$set", "{", "outbox.next_attempt_at", BCON_DATE_TIME(lease_until_ms),
                               "}", "$inc", "{", "outbox.attempts", BCON_INT32(1), "}");
     int rc = find_and_modify(db, query, update, NULL, out, claimed, err);
