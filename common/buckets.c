@@ -153,6 +153,7 @@ typedef struct note_ctx {
     const bucket_ref *refs;
     char (*keys)[KEY_LEN];
     const size_t *which;
+    bool raced; /* a chunk's reply held a duplicate-key error */
 } note_ctx;
 
 static void add_record(mongoc_bulk_operation_t *bulk, size_t k, void *ctx)
@@ -169,11 +170,29 @@ static void add_record(mongoc_bulk_operation_t *bulk, size_t k, void *ctx)
     /* Our own keys; scope and day are made of ids and dates checked before. */
     BSON_APPEND_BOOL(&opts, "validate", false);
     /* Two writers racing on one new record: the loser's E11000 means it
-     * exists, which mongo_bulk_write counts as applied. */
+     * exists, but see buckets_note for the statements after it. */
     mongoc_bulk_operation_update_one_with_opts(bulk, &sel, &upd, &opts, NULL);
     bson_destroy(&opts);
     bson_destroy(&upd);
     bson_destroy(&sel);
+}
+
+/* FerretDB 1.24 ends an unordered update command at its first E11000 and
+ * answers that error alone: the statements after it were never run. So a
+ * note that raced another writer's runs again (upserts of $setOnInsert are
+ * idempotent: the records that exist now are no-ops, the skipped ones get
+ * written) until one run meets no duplicate, a few times at most. */
+#define NOTE_ATTEMPTS 5
+
+static void note_raced(const bson_t *reply, size_t first, size_t count, void *ctx)
+{
+    (void)first;
+    (void)count;
+    note_ctx *nc = ctx;
+    bson_iter_t it, errs;
+    if (bson_iter_init_find(&it, reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &errs) && bson_iter_next(&errs))
+        nc->raced = true;
 }
 
 int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bson_error_t *err)
@@ -202,10 +221,20 @@ int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bso
         return 0;
 
     note_ctx nc = {.refs = refs, .keys = keys, .which = which};
-    bool ok = mongo_bulk_write(db, b->records, NULL, nkeys, add_record, NULL, &nc, err) == 0;
+    bool ok = false;
+    for (int attempt = 0; attempt < NOTE_ATTEMPTS && !ok; attempt++) {
+        nc.raced = false;
+        if (mongo_bulk_write(db, b->records, NULL, nkeys, add_record, note_raced, &nc, err) != 0)
+            break;
+        ok = !nc.raced;
+    }
     if (ok)
         for (size_t k = 0; k < nkeys; k++)
             seen_add(b, keys[k]);
+    else if (nc.raced)
+        bson_set_error(err, MONGOC_ERROR_COLLECTION, MONGOC_ERROR_COLLECTION_UPDATE_FAILED,
+                       "bucket records of %s: still racing with another writer after %d tries",
+                       b->records, NOTE_ATTEMPTS);
     free(which);
     free(keys);
     return ok ? 0 : -1;

@@ -117,7 +117,10 @@ typedef void (*mongo_bulk_reply_fn)(const bson_t *reply, size_t first, size_t co
 /* Runs n statements (add(bulk, i, ctx) adds statement i) against `coll` as
  * unordered bulk writes of at most MONGO_BULK_CHUNK statements, with opts
  * (e.g. a write concern; may be NULL). A chunk whose only write errors are
- * duplicate keys counts as applied. on_reply (may be NULL) sees each applied
+ * duplicate keys counts as applied, but FerretDB 1.24 ends an unordered
+ * update (not insert) command at its first duplicate key, skipping the
+ * statements after it: a caller of upserts that may race checks the reply
+ * for writeErrors (buckets_note does). on_reply (may be NULL) sees each applied
  * chunk's reply. Returns 0, or -1 with err at the first chunk that failed
  * (later chunks are not sent; earlier ones stay applied). */
 int mongo_bulk_write(mongo_db *db, const char *coll, const bson_t *opts, size_t n,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -229,3 +230,38 @@ def test_a_page_reads_at_most_32_buckets_then_resumes_with_a_cursor(start_servic
         [docs[0]["_id"], docs[44]["_id"]]
     # Every appointment of the physician, all 45 buckets, still in id order.
     assert walk(svc, f"/appointments?physician_id={physician}", 100) == [d["_id"] for d in docs]
+
+
+def test_concurrent_first_starts_of_a_day_each_list_their_appointment(start_service, stack, dbname,
+                                                                      topic):
+    """FerretDB 1.24 ends an unordered update command at its first duplicate
+    key and skips the statements after it. The first starts of a day on a
+    fresh database all race to create the day's "all" record; each loser's
+    physician record came after it in the same bulk upsert. Every physician's
+    list must still show its appointment, and the whole list all of them."""
+    for rnd in range(4):
+        svc = start_service("appointment", KAFKA_TOPIC=topic,
+                            MONGODB_URI=stack.ferretdb.uri(f"{dbname}_{rnd}"))
+        pairs = [(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(12)]
+        ids: dict[str, str] = {}
+        go = threading.Barrier(len(pairs))
+
+        def start(physician: str, patient: str) -> None:
+            go.wait()
+            r = http("POST", svc.url("/appointments"),
+                     json={"physician_id": physician, "patient_id": patient})
+            assert r.status == 201, r.body
+            ids[physician] = r.body["id"]
+
+        threads = [threading.Thread(target=start, args=p) for p in pairs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(ids) == len(pairs)
+        missing = [p for p, _ in pairs if walk(svc, f"/appointments?physician_id={p}", 10) != [ids[p]]]
+        assert not missing, f"round {rnd}: {len(missing)} of {len(pairs)} physicians' lists miss theirs"
+        for p, q in pairs:
+            assert walk(svc, f"/appointments?patient_id={q}", 10) == [ids[p]]
+        assert walk(svc, "/appointments", 100) == sorted(ids.values(), reverse=True)
+        svc.stop()
