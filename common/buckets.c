@@ -232,7 +232,7 @@ int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bso
         for (size_t k = 0; k < nkeys; k++)
             seen_add(b, keys[k]);
     else if (nc.raced)
-        bson_set_error(err, MONGOC_ERROR_COLLECTION, MONGOC_ERROR_COLLECTION_UPDATE_FAILED,
+        bson_set_error(err, MONGO_ERROR_DOMAIN_CLINIC, MONGO_ERROR_CONTENDED,
                        "bucket records of %s: still racing with another writer after %d tries",
                        b->records, NOTE_ATTEMPTS);
     free(which);

@@ -67,7 +67,9 @@ void buckets_id_refs(const char *id, int64_t fallback_ms, const char *physician_
 /* Makes sure a record exists for each of refs[0..n): those this process has
  * not written yet go in one bulk upsert (no round trip at all when every one
  * is known). A bulk upsert that raced another writer's runs again, a few
- * times at most. Returns 0 or -1 (also when the race outlasts those tries). */
+ * times at most. Returns 0 or -1 (when the race outlasts those tries: MONGO_ERROR_CONTENDED,
+ * which mongo_error_is_unavailable calls an outage: the start answers 503,
+ * the consumer pauses and retries). */
 int buckets_note(buckets *b, mongo_db *db, const bucket_ref *refs, size_t n, bson_error_t *err);
 
 /* The days of scope that may hold documents, newest first, none after

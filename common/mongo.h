@@ -182,8 +182,14 @@ void mongo_iter_str(const bson_iter_t *it, char *out, size_t outlen);
 /* The date-time (ms) or integer the iterator is on; 0 for anything else. */
 int64_t mongo_iter_int(const bson_iter_t *it);
 
+/* The error of a write that kept racing with other writers (buckets_note):
+ * nothing is wrong with the request, a later try succeeds. Unavailable. */
+#define MONGO_ERROR_DOMAIN_CLINIC 1000
+#define MONGO_ERROR_CONTENDED 1
+
 /* True for errors that mean "the database is unreachable or not answering"
- * (server selection, socket, timeout): callers answer 503 or retry later. */
+ * (server selection, socket, timeout), or MONGO_ERROR_CONTENDED: callers
+ * answer 503 or retry later. */
 bool mongo_error_is_unavailable(const bson_error_t *err);
 
 /* True for errors that say "this document can never be written as it is"

@@ -7,7 +7,8 @@
 
 bool mongo_error_is_unavailable(const bson_error_t *err)
 {
-    if (err->domain == MONGOC_ERROR_SERVER_SELECTION || err->domain == MONGOC_ERROR_STREAM)
+    if (err->domain == MONGOC_ERROR_SERVER_SELECTION || err->domain == MONGOC_ERROR_STREAM ||
+        (err->domain == MONGO_ERROR_DOMAIN_CLINIC && err->code == MONGO_ERROR_CONTENDED))
         return true;
     if (err->domain == MONGOC_ERROR_CLIENT && err->code == MONGOC_ERROR_CLIENT_AUTHENTICATE)
         return false;

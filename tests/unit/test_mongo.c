@@ -76,6 +76,16 @@ START_TEST(test_other_internal_errors_and_duplicates_are_not_outages)
 }
 END_TEST
 
+START_TEST(test_a_write_that_kept_racing_is_unavailable_not_permanent)
+{
+    bson_error_t e;
+    bson_set_error(&e, MONGO_ERROR_DOMAIN_CLINIC, MONGO_ERROR_CONTENDED, "still racing");
+    ck_assert(mongo_error_is_unavailable(&e));
+    ck_assert(!mongo_error_is_permanent(&e));
+    ck_assert(!mongo_error_is_duplicate(&e));
+}
+END_TEST
+
 START_TEST(test_uri_redaction_hides_the_user_info)
 {
     char out[128];
@@ -116,6 +126,7 @@ static Suite *mongo_suite(void)
     tcase_add_test(tc, test_bulk_reply_without_write_errors_is_not_a_duplicate_case);
     tcase_add_test(tc, test_ferretdb_losing_postgresql_is_unavailable);
     tcase_add_test(tc, test_other_internal_errors_and_duplicates_are_not_outages);
+    tcase_add_test(tc, test_a_write_that_kept_racing_is_unavailable_not_permanent);
     tcase_add_test(tc, test_uri_redaction_hides_the_user_info);
     tcase_add_test(tc, test_a_malformed_uri_error_never_quotes_the_password);
     suite_add_tcase(s, tc);
