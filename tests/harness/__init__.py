@@ -22,6 +22,8 @@ Modules:
   abuse          hostile HTTP requests over raw sockets (test_abuse, test_abuse_full, test_leaks)
   chaos          the chaos scenarios' and the soak's client, reconciliation and results
   events         appointment.finished values and headers a test produces itself (event, ce_headers, publish)
+  summaries      GET /billings/summary vs a recount of the billings and vs the events billed
+                 (test_summary_totals, test_chaos_summary_backlog)
   dead_letters   financial's dead-letter admin API (test tokens, admin, all_dead_letters, replay_job)
   schemathesis_run  property-based API runs (test_schemathesis, test_schemathesis_full)
   reconcile      deploy/reconcile.py (what `make reconcile` runs), loaded from its file
