@@ -74,11 +74,13 @@ def _assert_503(r, what: str) -> None:
     assert r.headers.get("content-type", "").startswith("application/problem+json"), (what, r.headers)
 
 
-@pytest.mark.parametrize("down", ["ferretdb", "postgres"])
+@pytest.mark.parametrize("down", ["ferretdb", "postgres", "postgres-kill9"])
 def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbname, down):
-    """Two outages of MongoDB: FerretDB stopped for real ("database-down"),
-    or PostgreSQL stopped under a FerretDB that stays up and answers every
-    command with an error ("postgres-down"):
+    """Three outages of MongoDB: FerretDB stopped for real ("database-down"),
+    PostgreSQL stopped under a FerretDB that stays up and answers every
+    command with an error ("postgres-down"), or PostgreSQL kill -9'd there
+    ("postgres-kill9": a crash; what it acknowledged must survive its
+    recovery, as fsync and synchronous_commit stay on):
 
     A. financial's database down while 100 consultations finish: the consumer
        pauses and commits no offset meanwhile; it resumes by itself.
@@ -94,6 +96,10 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
     fdb = FerretDB(stack.dir / f"ferretdb-fin-{tag}", fin_pg, script_log=stack.script_log)
     fin_down = fdb if down == "ferretdb" else fin_pg
     appt_down = stack.ferretdb if down == "ferretdb" else stack.postgres
+    crash = down == "postgres-kill9"
+
+    def outage(server) -> None:
+        server.kill() if crash else server.stop()
     fin_pg.start()
     fdb.start()
     try:
@@ -113,10 +119,17 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         wait_drained(fin, 30)  # the offsets of the first 20 committed
         before = committed(boot, group, topic)
 
-        # A: financial's database down.
-        fin_down.stop()
+        # A: financial's database down. A crash comes while billings are
+        # being written: half of the 100 are finished first, and PostgreSQL
+        # is killed as soon as financial has billed some of them.
+        if crash:
+            finish_many(appt, during_a[:50], ends)
+            wait_until(lambda: metric(fin, "clinic_billings_created_total") > 20, 30,
+                       message="financial billing when PostgreSQL is killed")
+        billed_at_outage = metric(fin, "clinic_billings_created_total")
+        outage(fin_down)
         a_down = time.monotonic()
-        finish_many(appt, during_a, ends)  # appointment is unaffected
+        finish_many(appt, during_a[50:] if crash else during_a, ends)  # appointment is unaffected
         wait_until(lambda: sum(end_offsets(boot, topic).values()) >= 120, 30,
                    message="the 100 events published")
         wait_until(lambda: metric(fin, "clinic_consumer_paused") == 1, 30,
@@ -124,6 +137,9 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         _assert_503(http("GET", fin.url(f"/billings/{during_a[0]}")), "financial GET billing")
         wait_until(lambda: http("GET", fin.url("/readyz")).status == 503, 10,
                    message="financial /readyz 503 while its database is down")
+        if crash:  # commits of billings written before the kill may still land
+            time.sleep(2)
+            before = committed(boot, group, topic)
         time.sleep(6)  # longer than an auto-commit interval: nothing may be committed
         assert committed(boot, group, topic) == before, "offsets committed while the database was down"
         assert fin.running()
@@ -134,7 +150,7 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         wait_until(lambda: metric(fin, "clinic_consumer_paused") == 0, 30, message="financial resumed")
 
         # B: appointment's database down (the session's FerretDB or PostgreSQL).
-        appt_down.stop()
+        outage(appt_down)
         b_down = time.monotonic()
         try:
             some = during_b[0]
@@ -173,9 +189,10 @@ def test_database_down_then_back_nothing_lost(start_service, topic, stack, dbnam
         ids = set(order)
         r = settle(appt_db, fin_db, ids, 150)
         ev = topic_events(boot, topic, ids)
-        row = record("database-down" if down == "ferretdb" else "postgres-down", len(ids), r, fin_db,
+        row = record({"ferretdb": "database-down", "postgres": "postgres-down"}.get(down, down), len(ids), r, fin_db,
                      ids, began,
                      financial_db_outage_s=round(a_outage, 1),
+                     billed_at_financial_db_outage=billed_at_outage,
                      appointment_db_outage_s=round(b_outage, 1),
                      db_retries=metric(fin, "clinic_db_retries_total"), events=ev["events"],
                      second_payloads=ev["second_payloads"])
